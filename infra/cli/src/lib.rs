@@ -1,0 +1,1 @@
+//! The `shardline` command: wiring of backends from config, and every subcommand.

@@ -1,0 +1,1 @@
+//! Step Functions (ASL) interpreter and EventBridge-style schedules

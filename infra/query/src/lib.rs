@@ -1,0 +1,1 @@
+//! SQL over the Parquet output (DataFusion), with the seed's Athena table

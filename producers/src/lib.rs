@@ -1,0 +1,1 @@
+//! Metric collectors (synthetic, host) and the batching stream producer

@@ -1,0 +1,1 @@
+//! Conformance suites: one async function per port, run once per backend.

@@ -1,0 +1,368 @@
+//! The ports: one trait per external service the pipeline talks to.
+//!
+//! | port | embedded (`shardline-log`, `shardline-local`) | AWS |
+//! |---|---|---|
+//! | [`Stream`] | the embedded log | Kinesis Data Streams |
+//! | [`CheckpointStore`] | redb table | DynamoDB lease table |
+//! | [`ObjectStore`] | directory tree `<root>/<bucket>/<key>` | S3 |
+//! | [`ItemTable`] | redb | DynamoDB |
+//! | [`MetricPublisher`] | embedded metric store | CloudWatch |
+//! | [`Notifier`] | stdout / JSON Lines outbox / webhook | SNS |
+//! | [`DeadLetterStore`] | redb | S3 objects |
+//!
+//! Every method is async and returns [`crate::Error`], whose retry class tells the caller
+//! whether to try again. Implementations are `Send + Sync` and shared behind `Arc<dyn _>`.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::error::Result;
+use crate::stream::{
+    GetRecordsOutput, PutRecordResult, PutRecordsEntry, SequenceNumber, ShardDescription, ShardId,
+    ShardIterator, StartingPosition, StreamDescription,
+};
+
+/// A Kinesis-style sharded log.
+#[async_trait]
+pub trait Stream: Send + Sync {
+    /// Creates a stream of `shards` shards splitting the hash-key space evenly.
+    async fn create_stream(&self, name: &str, shards: u32, retention: Duration) -> Result<()>;
+    /// Deletes a stream and its data.
+    async fn delete_stream(&self, name: &str) -> Result<()>;
+    /// Names of all streams, sorted.
+    async fn list_streams(&self) -> Result<Vec<String>>;
+    /// Describes a stream and its shards.
+    async fn describe_stream(&self, name: &str) -> Result<StreamDescription>;
+    /// The stream's shards, open and closed.
+    async fn list_shards(&self, name: &str) -> Result<Vec<ShardDescription>>;
+    /// Appends up to 500 records (5 MiB). Results are positional: one per entry, and a failed
+    /// entry does not fail the others. A whole-call error means nothing was appended.
+    async fn put_records(
+        &self,
+        name: &str,
+        entries: Vec<PutRecordsEntry>,
+    ) -> Result<Vec<PutRecordResult>>;
+    /// Resolves a starting position in one shard to an iterator.
+    async fn get_shard_iterator(
+        &self,
+        name: &str,
+        shard: ShardId,
+        position: &StartingPosition,
+    ) -> Result<ShardIterator>;
+    /// Reads up to `limit` records (at most 10,000 and 10 MiB) from an iterator.
+    async fn get_records(&self, iterator: &ShardIterator, limit: usize)
+    -> Result<GetRecordsOutput>;
+}
+
+/// Identifies one consumer's progress in one shard of one stream.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct CheckpointKey {
+    /// The consumer (application) name.
+    pub consumer: String,
+    /// The stream.
+    pub stream: String,
+    /// The shard.
+    pub shard: ShardId,
+}
+
+/// A consumer's progress in a shard, stored in the shape of a KCL lease.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The last sequence number the consumer fully processed.
+    pub sequence_number: SequenceNumber,
+    /// The worker holding the lease, if any.
+    pub lease_owner: Option<String>,
+    /// Bumped on every write; conditional writes compare it.
+    pub lease_counter: u64,
+    /// When it was written, epoch milliseconds.
+    pub updated_ms: i64,
+}
+
+/// Where each consumer got to in each shard.
+#[async_trait]
+pub trait CheckpointStore: Send + Sync {
+    /// The checkpoint for a key, if one was written.
+    async fn get(&self, key: &CheckpointKey) -> Result<Option<Checkpoint>>;
+    /// Atomically records `sequence_number` as processed for `key`.
+    ///
+    /// With `expected_counter`, the write happens only if the stored lease counter equals it
+    /// (no checkpoint counts as 0); otherwise it fails with [`crate::Error::Conflict`].
+    /// Returns the stored checkpoint with its new counter.
+    async fn put(
+        &self,
+        key: &CheckpointKey,
+        sequence_number: &SequenceNumber,
+        owner: Option<&str>,
+        expected_counter: Option<u64>,
+    ) -> Result<Checkpoint>;
+    /// Every checkpoint, optionally of one consumer, sorted by key.
+    async fn list(&self, consumer: Option<&str>) -> Result<Vec<(CheckpointKey, Checkpoint)>>;
+    /// Removes a consumer's checkpoints (all shards); returns how many were removed.
+    async fn reset(&self, consumer: &str, stream: &str) -> Result<usize>;
+}
+
+/// An object's listing entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectMeta {
+    /// Its key within the bucket.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Last modification, epoch milliseconds.
+    pub last_modified_ms: i64,
+}
+
+/// An S3-style object store.
+#[async_trait]
+pub trait ObjectStore: Send + Sync {
+    /// Creates the bucket if it does not exist.
+    async fn ensure_bucket(&self, bucket: &str) -> Result<()>;
+    /// Writes a whole object atomically: readers see the old object or the new one, never part.
+    async fn put(&self, bucket: &str, key: &str, body: Bytes, content_type: &str) -> Result<()>;
+    /// Reads a whole object; `None` if there is none.
+    async fn get(&self, bucket: &str, key: &str) -> Result<Option<Bytes>>;
+    /// Every object whose key starts with `prefix`, sorted by key.
+    async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<ObjectMeta>>;
+    /// Deletes an object; deleting a missing object is not an error.
+    async fn delete(&self, bucket: &str, key: &str) -> Result<()>;
+    /// A local filesystem path for `bucket/key` when the store is a directory tree
+    /// (so query engines can read it in place); `None` for remote stores.
+    fn local_path(&self, bucket: &str, key: &str) -> Option<std::path::PathBuf> {
+        let _ = (bucket, key);
+        None
+    }
+}
+
+/// A DynamoDB attribute value (the subset the pipeline uses).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum AttributeValue {
+    /// String.
+    S(String),
+    /// Number, as its decimal text (DynamoDB keeps numbers as text).
+    N(String),
+    /// Binary.
+    B(Vec<u8>),
+    /// Boolean.
+    Bool(bool),
+    /// Null.
+    Null,
+}
+
+impl AttributeValue {
+    /// The string, if this is an `S`.
+    pub fn as_s(&self) -> Option<&str> {
+        match self {
+            AttributeValue::S(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The number as f64, if this is an `N`.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            AttributeValue::N(n) => n.parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// The number as i64, if this is an integral `N`.
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            AttributeValue::N(n) => n.parse().ok(),
+            _ => None,
+        }
+    }
+}
+
+/// An item: attribute name to value.
+pub type Item = BTreeMap<String, AttributeValue>;
+
+/// Key attribute types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyType {
+    /// String key.
+    S,
+    /// Number key (ordered numerically).
+    N,
+}
+
+/// A table's key schema.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableSchema {
+    /// Table name.
+    pub name: String,
+    /// Partition (hash) key attribute name and type.
+    pub partition_key: (String, KeyType),
+    /// Sort (range) key attribute name and type.
+    pub sort_key: Option<(String, KeyType)>,
+}
+
+/// A query on one partition, optionally bounded on the sort key (inclusive).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemQuery {
+    /// Table name.
+    pub table: String,
+    /// The partition key value.
+    pub partition: AttributeValue,
+    /// Lowest sort key, inclusive.
+    pub sort_from: Option<AttributeValue>,
+    /// Highest sort key, inclusive.
+    pub sort_to: Option<AttributeValue>,
+    /// Most items to return.
+    pub limit: Option<usize>,
+}
+
+/// A DynamoDB-style table.
+#[async_trait]
+pub trait ItemTable: Send + Sync {
+    /// Creates the table with this schema if missing; an existing table must match.
+    async fn ensure_table(&self, schema: &TableSchema) -> Result<()>;
+    /// Puts items (replacing any with the same key). Any number of items: implementations
+    /// chunk into 25-item batches and retry unprocessed items.
+    async fn batch_put(&self, table: &str, items: Vec<Item>) -> Result<()>;
+    /// Items of one partition in sort-key order.
+    async fn query(&self, query: &ItemQuery) -> Result<Vec<Item>>;
+    /// How many items the table holds (a full scan on remote backends).
+    async fn count(&self, table: &str) -> Result<u64>;
+}
+
+/// CloudWatch's statistic set: a pre-aggregated group of samples.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct StatisticSet {
+    /// How many samples.
+    pub sample_count: f64,
+    /// Their sum.
+    pub sum: f64,
+    /// The smallest.
+    pub minimum: f64,
+    /// The largest.
+    pub maximum: f64,
+}
+
+/// One datum for put_metric_data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricDatum {
+    /// Metric name (the metric type).
+    pub metric_name: String,
+    /// Dimensions, name to value (`Region`, `InstanceID`).
+    pub dimensions: BTreeMap<String, String>,
+    /// Time of the aggregation period, epoch milliseconds.
+    pub timestamp_ms: i64,
+    /// CloudWatch unit (`Percent`, `Megabits/Second`).
+    pub unit: String,
+    /// The samples.
+    pub values: StatisticSet,
+}
+
+/// A get_metric_statistics request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatisticsQuery {
+    /// Namespace (`InfraMonitoring`).
+    pub namespace: String,
+    /// Metric name.
+    pub metric_name: String,
+    /// Exact dimensions to match.
+    pub dimensions: BTreeMap<String, String>,
+    /// Start, inclusive, epoch milliseconds.
+    pub start_ms: i64,
+    /// End, exclusive, epoch milliseconds.
+    pub end_ms: i64,
+    /// Period, seconds (a multiple of 60).
+    pub period_secs: u32,
+}
+
+/// One period's statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Datapoint {
+    /// Start of the period, epoch milliseconds.
+    pub timestamp_ms: i64,
+    /// Samples aggregated over the period.
+    pub values: StatisticSet,
+}
+
+impl Datapoint {
+    /// Sum divided by sample count.
+    pub fn average(&self) -> f64 {
+        if self.values.sample_count > 0.0 {
+            self.values.sum / self.values.sample_count
+        } else {
+            0.0
+        }
+    }
+}
+
+/// A CloudWatch-style metric store.
+#[async_trait]
+pub trait MetricPublisher: Send + Sync {
+    /// Publishes data in one namespace (implementations chunk to 1,000 datums per call).
+    async fn put_metric_data(&self, namespace: &str, data: Vec<MetricDatum>) -> Result<()>;
+    /// Statistics per period, oldest first; periods with no data are left out.
+    async fn get_metric_statistics(&self, query: &StatisticsQuery) -> Result<Vec<Datapoint>>;
+}
+
+/// A notification to publish.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    /// The topic (an SNS topic ARN or name).
+    pub topic: String,
+    /// Subject line (at most 100 characters on SNS).
+    pub subject: String,
+    /// The message body.
+    pub message: String,
+    /// Message attributes.
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// An SNS-style notifier.
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    /// Publishes and returns a message id.
+    async fn publish(&self, notification: &Notification) -> Result<String>;
+}
+
+/// A record that could not be processed, kept with why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// The consumer that rejected it.
+    pub consumer: String,
+    /// Its stream.
+    pub stream: String,
+    /// Its shard.
+    pub shard: ShardId,
+    /// Its sequence number.
+    pub sequence_number: SequenceNumber,
+    /// Its partition key.
+    pub partition_key: String,
+    /// Why it was rejected.
+    pub reason: String,
+    /// The record's data, as received.
+    #[serde(with = "bytes_as_text")]
+    pub data: Bytes,
+    /// When it was dead-lettered, epoch milliseconds.
+    pub at_ms: i64,
+}
+
+mod bytes_as_text {
+    use bytes::Bytes;
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(v: &Bytes, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&String::from_utf8_lossy(v))
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Bytes, D::Error> {
+        Ok(Bytes::from(String::deserialize(d)?))
+    }
+}
+
+/// Where invalid records go. Writes are idempotent on (consumer, stream, shard, sequence number).
+#[async_trait]
+pub trait DeadLetterStore: Send + Sync {
+    /// Stores dead letters.
+    async fn put(&self, letters: Vec<DeadLetter>) -> Result<()>;
+    /// Dead letters, optionally of one consumer, oldest first.
+    async fn list(&self, consumer: Option<&str>) -> Result<Vec<DeadLetter>>;
+    /// How many dead letters, optionally of one consumer.
+    async fn count(&self, consumer: Option<&str>) -> Result<u64>;
+}

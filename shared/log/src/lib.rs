@@ -1,0 +1,1 @@
+//! The embedded, durable, sharded Kinesis-style log
