@@ -9,6 +9,7 @@
 //! | [`MetricPublisher`] | embedded metric store | CloudWatch |
 //! | [`Notifier`] | stdout / JSON Lines outbox / webhook | SNS |
 //! | [`DeadLetterStore`] | redb | S3 objects |
+//! | [`StateStore`] | redb | DynamoDB |
 //!
 //! Every method is async and returns [`crate::Error`], whose retry class tells the caller
 //! whether to try again. Implementations are `Send + Sync` and shared behind `Arc<dyn _>`.
@@ -294,11 +295,30 @@ impl Datapoint {
     }
 }
 
+/// A named progress marker stored with published data: "everything up to this sequence
+/// number of this shard has been applied". Sinks skip records at or below it on replay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Watermark {
+    /// Whose progress, e.g. `cloudwatch/metrics/shardId-000000000000`.
+    pub key: String,
+    /// The last sequence number applied.
+    pub sequence_number: SequenceNumber,
+}
+
 /// A CloudWatch-style metric store.
 #[async_trait]
 pub trait MetricPublisher: Send + Sync {
-    /// Publishes data in one namespace (implementations chunk to 1,000 datums per call).
-    async fn put_metric_data(&self, namespace: &str, data: Vec<MetricDatum>) -> Result<()>;
+    /// Publishes data in one namespace (implementations chunk to 1,000 datums per call) and
+    /// records `watermark` — atomically with the data where the backend allows (the embedded
+    /// store does), else right after it.
+    async fn put_metric_data(
+        &self,
+        namespace: &str,
+        data: Vec<MetricDatum>,
+        watermark: Option<&Watermark>,
+    ) -> Result<()>;
+    /// The last watermark stored under `key`.
+    async fn watermark(&self, key: &str) -> Result<Option<SequenceNumber>>;
     /// Statistics per period, oldest first; periods with no data are left out.
     async fn get_metric_statistics(&self, query: &StatisticsQuery) -> Result<Vec<Datapoint>>;
 }
@@ -314,6 +334,9 @@ pub struct Notification {
     pub message: String,
     /// Message attributes.
     pub attributes: BTreeMap<String, String>,
+    /// A deterministic id (SNS FIFO's MessageDeduplicationId): a notification whose id was
+    /// already published is not sent again, so replays and restarts notify once.
+    pub deduplication_id: Option<String>,
 }
 
 /// An SNS-style notifier.
@@ -321,6 +344,20 @@ pub struct Notification {
 pub trait Notifier: Send + Sync {
     /// Publishes and returns a message id.
     async fn publish(&self, notification: &Notification) -> Result<String>;
+}
+
+/// Small durable key-value state for sinks (alarm states, manifests' indexes, ledgers).
+/// Keys are grouped in namespaces; values are opaque bytes (JSON by convention).
+#[async_trait]
+pub trait StateStore: Send + Sync {
+    /// The value under `namespace`/`key`.
+    async fn get(&self, namespace: &str, key: &str) -> Result<Option<Bytes>>;
+    /// Writes several keys of one namespace atomically.
+    async fn put_many(&self, namespace: &str, entries: Vec<(String, Bytes)>) -> Result<()>;
+    /// Every entry of a namespace whose key starts with `prefix`, sorted by key.
+    async fn list(&self, namespace: &str, prefix: &str) -> Result<Vec<(String, Bytes)>>;
+    /// Removes a key; removing a missing key is not an error.
+    async fn delete(&self, namespace: &str, key: &str) -> Result<()>;
 }
 
 /// A record that could not be processed, kept with why.

@@ -1,0 +1,1 @@
+//! The consumer runtime (see the crate docs).

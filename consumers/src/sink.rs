@@ -1,0 +1,50 @@
+//! The contract between the consumer runtime and a sink.
+//!
+//! The runtime owns reading, retries and checkpoints; a sink only turns batches into effects.
+//! A sink may buffer (the S3 sink does, like Firehose), so it reports per shard the highest
+//! sequence number whose effects are durable, and the runtime checkpoints up to that and no
+//! further. Replays and restarts hand a sink records it has already applied: it must apply
+//! each record's effect at most once (idempotence), whatever the batch boundaries.
+
+use async_trait::async_trait;
+use shardline_core::{MetricEvent, Result, SequenceNumber, ShardId};
+
+/// A valid event with its position in the stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SinkRecord {
+    /// The shard it was read from.
+    pub shard: ShardId,
+    /// Its sequence number.
+    pub sequence_number: SequenceNumber,
+    /// When the stream accepted it, epoch milliseconds.
+    pub arrival_ms: i64,
+    /// The validated event.
+    pub event: MetricEvent,
+}
+
+/// Turns batches of events into effects (objects, items, metrics, notifications).
+#[async_trait]
+pub trait Sink: Send {
+    /// A short name for logs and status lines (`s3`, `dynamodb`, `cloudwatch`, `alerts`).
+    fn name(&self) -> &str;
+
+    /// Accepts one shard's records, in sequence order. Returns the highest sequence number of
+    /// `shard` whose effects are now durable (possibly older than the batch's last record when
+    /// the sink buffers), or `None` when nothing new became durable.
+    ///
+    /// # Errors
+    /// A retryable error makes the runtime retry the same batch with backoff.
+    async fn write(
+        &mut self,
+        shard: ShardId,
+        records: Vec<SinkRecord>,
+        now_ms: i64,
+    ) -> Result<Option<SequenceNumber>>;
+
+    /// Writes out whatever is due (buffer intervals passed), or everything when `force`
+    /// (shutdown, drain). Returns the shards whose durable sequence number advanced.
+    ///
+    /// # Errors
+    /// As [`Sink::write`].
+    async fn flush(&mut self, now_ms: i64, force: bool) -> Result<Vec<(ShardId, SequenceNumber)>>;
+}

@@ -1,0 +1,7 @@
+//! The four sinks. Each lives in its own module folder: `config.rs` (serde config with
+//! `deny_unknown_fields`), `sink.rs` (the [`crate::Sink`] implementation), `tests.rs`.
+
+pub mod alerts;
+pub mod cloudwatch;
+pub mod dynamodb;
+pub mod s3_parquet;

@@ -1,0 +1,1 @@
+//! The s3_parquet sink.
