@@ -1,1 +1,32 @@
-//! The cloudwatch sink.
+//! The CloudWatch sink: per-minute statistic sets in the `InfraMonitoring` namespace.
+//!
+//! Each batch's events are grouped by (metric, instance, region, minute of event time) into
+//! CloudWatch statistic sets (SampleCount, Sum, Minimum, Maximum) with dimensions `Region` and
+//! `InstanceID` and the metric's unit (`Percent`, `Megabits/Second`). The metric store merges
+//! statistic sets of the same minute, so `get_metric_statistics` over 60 s or 300 s periods
+//! answers for every sample, whichever batch carried it.
+//!
+//! # Invariants (idempotence)
+//! - Per shard, a watermark `<consumer>/<stream>/<shard>` (e.g.
+//!   `cloudwatch/metrics/shardId-000000000000`) records the last sequence number applied. It
+//!   is written *with* the data in the same `put_metric_data` call, so data and watermark are
+//!   stored together (atomically on the embedded store).
+//! - Before writing, the sink reads the watermark (once per shard, then cached) and skips
+//!   records at or below it; replays and re-deliveries never count a sample twice, whatever
+//!   their batch boundaries.
+//! - A batch whose aggregation exceeds 1,000 datums is cut, in record order, into groups of at
+//!   most `max_datums_per_call` datums; each group is one call carrying the watermark of its
+//!   own last record, so a crash between calls loses or repeats nothing.
+//!
+//! # Layout
+//! - [`config`]: [`CloudWatchConfig`].
+//! - [`aggregate`]: grouping records into statistic sets.
+//! - [`sink`]: [`CloudWatchSink`].
+
+pub mod aggregate;
+pub mod config;
+pub mod sink;
+
+pub use aggregate::MinuteAggregator;
+pub use config::CloudWatchConfig;
+pub use sink::CloudWatchSink;
