@@ -1,0 +1,239 @@
+//! The record frame: how one record is laid out in a segment file.
+//!
+//! All integers are little-endian.
+//!
+//! | bytes | field |
+//! |---|---|
+//! | 4 | `body_len`: bytes after this 8-byte header |
+//! | 4 | CRC32C (Castagnoli) of the body |
+//! | 8 | offset of the record in its shard (u64) |
+//! | 8 | arrival time, epoch milliseconds (i64) |
+//! | 2 | partition key length in bytes (u16) |
+//! | 1 | flags: bit 0 set when an explicit hash key follows |
+//! | 0 or 16 | explicit hash key (u128) |
+//! | n | partition key, UTF-8 |
+//! | rest | data |
+//!
+//! A frame is valid when its header is complete, `body_len` lies in
+//! [`MIN_BODY`]..=[`MAX_BODY`], the whole body is present, the CRC matches, and the key is
+//! UTF-8 and fits the body. Frames never span segment files.
+
+use bytes::Bytes;
+
+/// Bytes before the body: length and CRC.
+pub const HEADER: usize = 8;
+/// Smallest possible body: offset, arrival, key length, flags.
+pub const MIN_BODY: usize = 19;
+/// Largest body accepted: a 1 MiB record plus its key and hash key, with headroom.
+pub const MAX_BODY: usize = 2 * 1024 * 1024;
+
+const FLAG_EXPLICIT_HASH_KEY: u8 = 1;
+
+/// One decoded frame; `data` shares the buffer it was read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// Offset in the shard.
+    pub offset: u64,
+    /// Arrival time, epoch milliseconds.
+    pub arrival_ms: i64,
+    /// Partition key.
+    pub partition_key: String,
+    /// Explicit hash key, if the record was put with one.
+    pub explicit_hash_key: Option<u128>,
+    /// Payload.
+    pub data: Bytes,
+}
+
+/// What decoding at one position found.
+#[derive(Debug)]
+pub enum Decoded<T> {
+    /// A valid frame and its total length (header plus body).
+    Frame(T, usize),
+    /// The buffer ends before the frame does: `need` bytes in total would hold it.
+    Incomplete {
+        /// Total frame length announced by the header (0 when even the header is cut).
+        need: usize,
+    },
+    /// The bytes here are not a valid frame.
+    Bad(&'static str),
+}
+
+/// Total encoded length of a frame.
+pub fn encoded_len(partition_key: &str, explicit_hash_key: Option<u128>, data_len: usize) -> usize {
+    HEADER + MIN_BODY + partition_key.len() + explicit_hash_key.map_or(0, |_| 16) + data_len
+}
+
+/// Appends one frame to `out`.
+pub fn encode(
+    out: &mut Vec<u8>,
+    offset: u64,
+    arrival_ms: i64,
+    partition_key: &str,
+    explicit_hash_key: Option<u128>,
+    data: &[u8],
+) {
+    let start = out.len();
+    let body_len = encoded_len(partition_key, explicit_hash_key, data.len()) - HEADER;
+    out.extend_from_slice(&(body_len as u32).to_le_bytes());
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&offset.to_le_bytes());
+    out.extend_from_slice(&arrival_ms.to_le_bytes());
+    out.extend_from_slice(&(partition_key.len() as u16).to_le_bytes());
+    match explicit_hash_key {
+        Some(k) => {
+            out.push(FLAG_EXPLICIT_HASH_KEY);
+            out.extend_from_slice(&k.to_le_bytes());
+        }
+        None => out.push(0),
+    }
+    out.extend_from_slice(partition_key.as_bytes());
+    out.extend_from_slice(data);
+    let crc = crc32c::crc32c(&out[start + HEADER..]);
+    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// The cheap part of a frame: position fields without the key and data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameHead {
+    /// Offset in the shard.
+    pub offset: u64,
+    /// Arrival time, epoch milliseconds.
+    pub arrival_ms: i64,
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(a)
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[at..at + 4]);
+    u32::from_le_bytes(a)
+}
+
+/// Validates the frame at the start of `buf` (length, CRC, layout) and returns its head.
+pub fn check(buf: &[u8]) -> Decoded<FrameHead> {
+    if buf.len() < HEADER {
+        return Decoded::Incomplete { need: 0 };
+    }
+    let body_len = u32_at(buf, 0) as usize;
+    if !(MIN_BODY..=MAX_BODY).contains(&body_len) {
+        return Decoded::Bad("frame length out of range");
+    }
+    let total = HEADER + body_len;
+    if buf.len() < total {
+        return Decoded::Incomplete { need: total };
+    }
+    let body = &buf[HEADER..total];
+    if crc32c::crc32c(body) != u32_at(buf, 4) {
+        return Decoded::Bad("CRC mismatch");
+    }
+    let key_len = usize::from(u16::from_le_bytes([body[16], body[17]]));
+    let flags = body[18];
+    if flags & !FLAG_EXPLICIT_HASH_KEY != 0 {
+        return Decoded::Bad("unknown frame flags");
+    }
+    let ehk = if flags & FLAG_EXPLICIT_HASH_KEY != 0 {
+        16
+    } else {
+        0
+    };
+    if MIN_BODY + ehk + key_len > body_len {
+        return Decoded::Bad("partition key longer than frame");
+    }
+    Decoded::Frame(
+        FrameHead {
+            offset: u64_at(body, 0),
+            arrival_ms: u64_at(body, 8) as i64,
+        },
+        total,
+    )
+}
+
+/// Decodes the frame at `at` in `buf`, sharing `buf` for the data.
+pub fn decode(buf: &Bytes, at: usize) -> Decoded<Frame> {
+    let head = match check(&buf[at..]) {
+        Decoded::Frame(h, len) => (h, len),
+        Decoded::Incomplete { need } => return Decoded::Incomplete { need },
+        Decoded::Bad(why) => return Decoded::Bad(why),
+    };
+    let (h, total) = head;
+    let body = at + HEADER;
+    let key_len = usize::from(u16::from_le_bytes([buf[body + 16], buf[body + 17]]));
+    let mut p = body + MIN_BODY;
+    let explicit_hash_key = if buf[body + 18] & FLAG_EXPLICIT_HASH_KEY != 0 {
+        let mut k = [0u8; 16];
+        k.copy_from_slice(&buf[p..p + 16]);
+        p += 16;
+        Some(u128::from_le_bytes(k))
+    } else {
+        None
+    };
+    let Ok(partition_key) = std::str::from_utf8(&buf[p..p + key_len]) else {
+        return Decoded::Bad("partition key is not UTF-8");
+    };
+    let partition_key = partition_key.to_owned();
+    p += key_len;
+    Decoded::Frame(
+        Frame {
+            offset: h.offset,
+            arrival_ms: h.arrival_ms,
+            partition_key,
+            explicit_hash_key,
+            data: buf.slice(p..at + total),
+        },
+        total,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_with_and_without_hash_key() {
+        let mut out = Vec::new();
+        encode(&mut out, 7, 1_700_000_000_123, "host-1", None, b"hello");
+        encode(
+            &mut out,
+            8,
+            1_700_000_000_124,
+            "k",
+            Some(u128::MAX - 3),
+            b"",
+        );
+        let buf = Bytes::from(out);
+        let Decoded::Frame(a, la) = decode(&buf, 0) else {
+            panic!("first frame")
+        };
+        assert_eq!(
+            (a.offset, a.partition_key.as_str(), &a.data[..]),
+            (7, "host-1", &b"hello"[..])
+        );
+        assert_eq!(la, encoded_len("host-1", None, 5));
+        let Decoded::Frame(b, lb) = decode(&buf, la) else {
+            panic!("second frame")
+        };
+        assert_eq!(b.explicit_hash_key, Some(u128::MAX - 3));
+        assert_eq!(la + lb, buf.len());
+    }
+
+    #[test]
+    fn detects_damage_and_truncation() {
+        let mut out = Vec::new();
+        encode(&mut out, 1, 2, "key", None, b"payload");
+        for cut in 0..out.len() {
+            assert!(
+                matches!(check(&out[..cut]), Decoded::Incomplete { .. }),
+                "cut {cut}"
+            );
+        }
+        for i in 4..out.len() {
+            let mut bad = out.clone();
+            bad[i] ^= 0x40;
+            assert!(matches!(check(&bad), Decoded::Bad(_)), "flip at {i}");
+        }
+    }
+}

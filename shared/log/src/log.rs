@@ -1,0 +1,452 @@
+//! [`Log`]: opening a log directory, the stream registry, writers, retention and close.
+//!
+//! Directory layout:
+//! ```text
+//! <dir>/LOCK                                   held (flock) while a process has the log open
+//! <dir>/<stream>/stream.json                   stream metadata (see crate::meta)
+//! <dir>/<stream>/shardId-000000000000/<base>.seg, <base>.idx
+//! ```
+//! A stream being deleted is first renamed to `<dir>/~deleted~<stream>~<ms>` (`~` cannot occur
+//! in a stream name), then removed; leftovers of an interrupted delete are removed on open.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::Duration;
+
+use shardline_core::stream::{HashKeyRange, ShardId, limits};
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use crate::error::LogError;
+use crate::meta::{self, ShardMeta, StreamMeta};
+use crate::options::LogOptions;
+use crate::recovery;
+use crate::shard::{Shard, ShardView};
+use crate::throttle::Throttle;
+use crate::writer::{self, AppendRequest};
+
+/// How often the background task enforces retention.
+pub const RETENTION_INTERVAL: Duration = Duration::from_secs(60);
+/// Most shards a stream may have.
+pub const MAX_SHARDS: u32 = 1024;
+
+/// The embedded, durable, sharded log. Share it as `Arc<Log>`; it implements
+/// [`shardline_core::ports::Stream`].
+#[derive(Debug)]
+pub struct Log {
+    pub(crate) inner: Arc<Inner>,
+    retention_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) dir: PathBuf,
+    pub(crate) options: LogOptions,
+    pub(crate) streams: RwLock<BTreeMap<String, Arc<StreamHandle>>>,
+    pub(crate) admin: tokio::sync::Mutex<()>,
+    pub(crate) closed: AtomicBool,
+    _lock: File,
+}
+
+/// An open stream: metadata and its shards' writers.
+#[derive(Debug)]
+pub(crate) struct StreamHandle {
+    pub(crate) meta: StreamMeta,
+    pub(crate) dir: PathBuf,
+    pub(crate) shards: Vec<ShardHandle>,
+}
+
+#[derive(Debug)]
+pub(crate) struct ShardHandle {
+    pub(crate) shard: Arc<Shard>,
+    pub(crate) sender: Mutex<Option<mpsc::Sender<AppendRequest>>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// A shard's size and position figures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardStats {
+    /// The shard.
+    pub shard: ShardId,
+    /// Offset of the oldest retained record.
+    pub trim_offset: u64,
+    /// Offset the next record will get.
+    pub next_offset: u64,
+    /// Bytes in its segment files.
+    pub bytes: u64,
+    /// Segment files.
+    pub segments: usize,
+    /// Arrival time of the newest record, epoch milliseconds.
+    pub last_arrival_ms: Option<i64>,
+    /// `fdatasync` calls since open.
+    pub syncs: u64,
+    /// Append requests (per-shard parts of put_records calls) committed since open.
+    pub appends: u64,
+    /// Group-commit batches written since open.
+    pub batches: u64,
+}
+
+/// What a retention pass deleted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RetentionReport {
+    /// Sealed segment files deleted.
+    pub segments_deleted: usize,
+    /// Records in them.
+    pub records_deleted: u64,
+    /// Bytes in them.
+    pub bytes_deleted: u64,
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Inner {
+    pub(crate) fn stream(&self, name: &str) -> Result<Arc<StreamHandle>, LogError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(LogError::Unavailable("the log is closed".into()));
+        }
+        let streams = self.streams.read().unwrap_or_else(|p| p.into_inner());
+        streams
+            .get(name)
+            .cloned()
+            .ok_or_else(|| LogError::StreamNotFound(name.to_string()))
+    }
+
+    fn start_stream(&self, meta: StreamMeta, dir: PathBuf) -> Result<StreamHandle, LogError> {
+        let mut shards = Vec::with_capacity(meta.shards.len());
+        for sm in &meta.shards {
+            let shard_dir = dir.join(sm.shard_id.to_string());
+            let r = recovery::recover_shard(
+                &shard_dir,
+                &meta.name,
+                &sm.shard_id.to_string(),
+                self.options.index_interval_bytes,
+            )?;
+            let shard = Arc::new(Shard {
+                stream: meta.name.clone(),
+                id: sm.shard_id,
+                range: sm.hash_key_range,
+                created_secs: sm.created_secs,
+                dir: shard_dir,
+                view: RwLock::new(ShardView {
+                    segments: r.segments,
+                }),
+                syncs: AtomicU64::new(0),
+                appends: AtomicU64::new(0),
+                batches: AtomicU64::new(0),
+                throttle: Mutex::new(Throttle::default()),
+            });
+            let (tx, rx) = mpsc::channel(writer::QUEUE_DEPTH);
+            let (s, opts, active) = (shard.clone(), self.options.clone(), r.active);
+            let thread = std::thread::Builder::new()
+                .name(format!("log-writer-{}", sm.shard_id.index()))
+                .spawn(move || writer::run(s, active, rx, opts))
+                .map_err(|e| LogError::io(&dir, e))?;
+            shards.push(ShardHandle {
+                shard,
+                sender: Mutex::new(Some(tx)),
+                thread: Mutex::new(Some(thread)),
+            });
+        }
+        Ok(StreamHandle { meta, dir, shards })
+    }
+}
+
+impl StreamHandle {
+    /// Stops the writers after they drain their queues.
+    fn stop(&self) {
+        for s in &self.shards {
+            lock(&s.sender).take();
+        }
+        for s in &self.shards {
+            if let Some(t) = lock(&s.thread).take() {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+impl Log {
+    /// Opens (creating if needed) the log in `dir` and recovers every shard.
+    ///
+    /// # Errors
+    /// [`LogError::Corrupt`] for mid-log damage (naming file and offset), I/O errors,
+    /// [`LogError::Unavailable`] when another process has the directory open.
+    pub async fn open(dir: impl AsRef<Path>, options: LogOptions) -> Result<Log, LogError> {
+        options.validate()?;
+        let dir = dir.as_ref().to_path_buf();
+        let inner = tokio::task::spawn_blocking(move || open_blocking(dir, options))
+            .await
+            .map_err(|e| LogError::Unavailable(format!("open task failed: {e}")))??;
+        let inner = Arc::new(inner);
+        let weak = Arc::downgrade(&inner);
+        let task = tokio::spawn(retention_loop(weak));
+        Ok(Log {
+            inner,
+            retention_task: Mutex::new(Some(task)),
+        })
+    }
+
+    /// The log's directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// Figures for every shard of a stream.
+    ///
+    /// # Errors
+    /// [`LogError::StreamNotFound`].
+    pub async fn shard_stats(&self, stream: &str) -> Result<Vec<ShardStats>, LogError> {
+        let s = self.inner.stream(stream)?;
+        Ok(s.shards
+            .iter()
+            .map(|h| {
+                let v = h.shard.read_view();
+                ShardStats {
+                    shard: h.shard.id,
+                    trim_offset: v.trim_offset(),
+                    next_offset: v.next_offset(),
+                    bytes: v.bytes(),
+                    segments: v.segments.len(),
+                    last_arrival_ms: v.last_arrival_ms(),
+                    syncs: h.shard.syncs.load(Ordering::Relaxed),
+                    appends: h.shard.appends.load(Ordering::Relaxed),
+                    batches: h.shard.batches.load(Ordering::Relaxed),
+                }
+            })
+            .collect())
+    }
+
+    /// Deletes every sealed segment whose newest record is older than its stream's retention.
+    /// The active segment is never deleted. Also run every minute in the background.
+    ///
+    /// # Errors
+    /// I/O errors deleting files.
+    pub async fn enforce_retention(&self) -> Result<RetentionReport, LogError> {
+        enforce_retention(&self.inner)
+    }
+
+    /// Flushes and stops every writer; later calls fail with [`LogError::Unavailable`].
+    ///
+    /// # Errors
+    /// A failure joining the writers.
+    pub async fn close(&self) -> Result<(), LogError> {
+        if let Some(t) = lock(&self.retention_task).take() {
+            t.abort();
+        }
+        self.inner.closed.store(true, Ordering::Release);
+        let streams: Vec<_> = {
+            let mut map = self
+                .inner
+                .streams
+                .write()
+                .unwrap_or_else(|p| p.into_inner());
+            std::mem::take(&mut *map).into_values().collect()
+        };
+        tokio::task::spawn_blocking(move || streams.iter().for_each(|s| s.stop()))
+            .await
+            .map_err(|e| LogError::Unavailable(format!("closing writers failed: {e}")))
+    }
+
+    /// Creates a stream (see [`shardline_core::ports::Stream::create_stream`]).
+    ///
+    /// # Errors
+    /// Invalid name, shard count or retention; [`LogError::StreamExists`]; I/O errors.
+    pub async fn create(
+        &self,
+        name: &str,
+        shards: u32,
+        retention: Duration,
+    ) -> Result<(), LogError> {
+        meta::validate_name(name)?;
+        if !(1..=MAX_SHARDS).contains(&shards) {
+            return Err(LogError::InvalidArgument(format!(
+                "stream \"{name}\": shard count must be 1 to {MAX_SHARDS}, got {shards}"
+            )));
+        }
+        let hours = retention.as_secs().div_ceil(3600);
+        if !(1..=u64::from(limits::MAX_RETENTION_HOURS)).contains(&hours) {
+            return Err(LogError::InvalidArgument(format!(
+                "stream \"{name}\": retention must be 1 to 8760 hours, got {retention:?}"
+            )));
+        }
+        let _admin = self.inner.admin.lock().await;
+        if self.inner.stream(name).is_ok() {
+            return Err(LogError::StreamExists(name.to_string()));
+        }
+        let now = self.inner.options.clock.now_ms();
+        let created_secs = u64::try_from(now / 1000).unwrap_or(0);
+        let meta = StreamMeta {
+            name: name.to_string(),
+            created_ms: now,
+            retention_hours: hours as u32,
+            shards: HashKeyRange::split_even(shards)
+                .into_iter()
+                .enumerate()
+                .map(|(i, r)| ShardMeta {
+                    shard_id: ShardId(i as u32),
+                    hash_key_range: r,
+                    created_secs,
+                })
+                .collect(),
+        };
+        let inner = self.inner.clone();
+        let handle = tokio::task::spawn_blocking(move || {
+            let dir = inner.dir.join(&meta.name);
+            std::fs::create_dir_all(&dir).map_err(|e| LogError::io(&dir, e))?;
+            for s in &meta.shards {
+                let sd = dir.join(s.shard_id.to_string());
+                std::fs::create_dir_all(&sd).map_err(|e| LogError::io(&sd, e))?;
+            }
+            meta::store(&dir, &meta)?;
+            meta::sync_dir(&inner.dir)?;
+            inner.start_stream(meta, dir)
+        })
+        .await
+        .map_err(|e| LogError::Unavailable(format!("create task failed: {e}")))??;
+        info!(
+            stream = name,
+            shards,
+            retention_hours = hours,
+            "stream created"
+        );
+        let mut map = self
+            .inner
+            .streams
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        map.insert(name.to_string(), Arc::new(handle));
+        Ok(())
+    }
+
+    /// Deletes a stream and all its data.
+    ///
+    /// # Errors
+    /// [`LogError::StreamNotFound`]; I/O errors.
+    pub async fn delete(&self, name: &str) -> Result<(), LogError> {
+        let _admin = self.inner.admin.lock().await;
+        self.inner.stream(name)?;
+        let handle = {
+            let mut map = self
+                .inner
+                .streams
+                .write()
+                .unwrap_or_else(|p| p.into_inner());
+            map.remove(name)
+                .ok_or_else(|| LogError::StreamNotFound(name.to_string()))?
+        };
+        let root = self.inner.dir.clone();
+        let now = self.inner.options.clock.now_ms();
+        tokio::task::spawn_blocking(move || {
+            handle.stop();
+            let trash = root.join(format!("~deleted~{}~{now}", handle.meta.name));
+            std::fs::rename(&handle.dir, &trash).map_err(|e| LogError::io(&handle.dir, e))?;
+            meta::sync_dir(&root)?;
+            std::fs::remove_dir_all(&trash).map_err(|e| LogError::io(&trash, e))
+        })
+        .await
+        .map_err(|e| LogError::Unavailable(format!("delete task failed: {e}")))??;
+        info!(stream = name, "stream deleted");
+        Ok(())
+    }
+}
+
+fn open_blocking(dir: PathBuf, options: LogOptions) -> Result<Inner, LogError> {
+    std::fs::create_dir_all(&dir).map_err(|e| LogError::io(&dir, e))?;
+    let lock_path = dir.join("LOCK");
+    let lock_file = File::create(&lock_path).map_err(|e| LogError::io(&lock_path, e))?;
+    lock_file.try_lock().map_err(|_| {
+        LogError::Unavailable(format!(
+            "{} is open in another process; close it first",
+            dir.display()
+        ))
+    })?;
+    let inner = Inner {
+        dir: dir.clone(),
+        options,
+        streams: RwLock::new(BTreeMap::new()),
+        admin: tokio::sync::Mutex::new(()),
+        closed: AtomicBool::new(false),
+        _lock: lock_file,
+    };
+    let mut streams = BTreeMap::new();
+    for entry in std::fs::read_dir(&dir).map_err(|e| LogError::io(&dir, e))? {
+        let entry = entry.map_err(|e| LogError::io(&dir, e))?;
+        let path = entry.path();
+        if !path.is_dir() {
+            continue;
+        }
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("~deleted~") {
+            warn!(dir = %path.display(), "removing a stream whose deletion was interrupted");
+            std::fs::remove_dir_all(&path).map_err(|e| LogError::io(&path, e))?;
+            continue;
+        }
+        let Some(meta) = meta::load(&path)? else {
+            continue;
+        };
+        let handle = inner.start_stream(meta, path)?;
+        streams.insert(name, Arc::new(handle));
+    }
+    *inner.streams.write().unwrap_or_else(|p| p.into_inner()) = streams;
+    Ok(inner)
+}
+
+fn enforce_retention(inner: &Inner) -> Result<RetentionReport, LogError> {
+    let now = inner.options.clock.now_ms();
+    let streams: Vec<_> = inner
+        .streams
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .values()
+        .cloned()
+        .collect();
+    let mut report = RetentionReport::default();
+    for s in streams {
+        let cutoff = now - i64::from(s.meta.retention_hours) * 3_600_000;
+        for h in &s.shards {
+            let removed: Vec<_> = {
+                let mut view = h.shard.write_view();
+                let n = view
+                    .segments
+                    .iter()
+                    .take(view.segments.len().saturating_sub(1))
+                    .take_while(|seg| seg.last_arrival_ms.is_some_and(|a| a < cutoff))
+                    .count();
+                view.segments.drain(..n).collect()
+            };
+            for seg in removed {
+                report.segments_deleted += 1;
+                report.records_deleted += seg.next_offset - seg.base_offset;
+                report.bytes_deleted += seg.end;
+                let idx = seg.path.with_extension("idx");
+                std::fs::remove_file(&*seg.path).map_err(|e| LogError::io(&*seg.path, e))?;
+                if let Err(e) = std::fs::remove_file(&idx) {
+                    warn!(file = %idx.display(), error = %e, "could not remove index of a deleted segment");
+                }
+                info!(stream = %s.meta.name, shard = %h.shard.id, base = seg.base_offset, "segment deleted by retention");
+            }
+        }
+    }
+    Ok(report)
+}
+
+async fn retention_loop(inner: Weak<Inner>) {
+    let mut tick = tokio::time::interval(RETENTION_INTERVAL);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let Some(inner) = inner.upgrade() else { return };
+        if inner.closed.load(Ordering::Acquire) {
+            return;
+        }
+        let result = tokio::task::spawn_blocking(move || enforce_retention(&inner)).await;
+        if let Ok(Err(e)) = result {
+            warn!(error = %e, "retention pass failed");
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! Stream metadata (`<dir>/<stream>/stream.json`) and stream-name rules.
+//!
+//! The file is JSON, written atomically: a temporary file in the same directory is written,
+//! `fdatasync`ed and renamed over the old one, then the directory is synced. A stream exists
+//! exactly when its `stream.json` does.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use shardline_core::stream::{HashKeyRange, ShardId};
+
+use crate::error::LogError;
+
+/// The metadata file's name inside a stream directory.
+pub const META_FILE: &str = "stream.json";
+
+/// A stream's persisted description.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamMeta {
+    /// The stream's name.
+    pub name: String,
+    /// Creation time, epoch milliseconds.
+    pub created_ms: i64,
+    /// Retention period, hours.
+    pub retention_hours: u32,
+    /// The shards, by index.
+    pub shards: Vec<ShardMeta>,
+}
+
+/// A shard's persisted description.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShardMeta {
+    /// Its id.
+    pub shard_id: ShardId,
+    /// Hash keys it owns, inclusive.
+    pub hash_key_range: HashKeyRange,
+    /// Creation time, epoch seconds (part of every sequence number).
+    pub created_secs: u64,
+}
+
+/// Checks a stream name against Kinesis's rule.
+///
+/// # Errors
+/// [`LogError::InvalidArgument`] naming the rule.
+pub fn validate_name(name: &str) -> Result<(), LogError> {
+    let ok_chars = name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if name.is_empty() || name.len() > 128 || !ok_chars {
+        return Err(LogError::InvalidArgument(format!(
+            "stream name `{name}` must be 1 to 128 characters of a-z, A-Z, 0-9, `_`, `.` and `-`"
+        )));
+    }
+    if name == "." || name == ".." {
+        return Err(LogError::InvalidArgument(format!(
+            "stream name `{name}` is reserved; choose another name"
+        )));
+    }
+    Ok(())
+}
+
+/// Writes `meta` to `<stream_dir>/stream.json` atomically.
+///
+/// # Errors
+/// I/O errors naming the file.
+pub fn store(stream_dir: &Path, meta: &StreamMeta) -> Result<(), LogError> {
+    let path = stream_dir.join(META_FILE);
+    let tmp = stream_dir.join("stream.json.tmp");
+    let json = serde_json::to_vec_pretty(meta)
+        .map_err(|e| LogError::InvalidArgument(format!("stream metadata: {e}")))?;
+    let mut f = File::create(&tmp).map_err(|e| LogError::io(&tmp, e))?;
+    f.write_all(&json).map_err(|e| LogError::io(&tmp, e))?;
+    f.sync_data().map_err(|e| LogError::io(&tmp, e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| LogError::io(&path, e))?;
+    sync_dir(stream_dir)
+}
+
+/// Reads `<stream_dir>/stream.json`; `Ok(None)` when there is none.
+///
+/// # Errors
+/// I/O errors, or [`LogError::Corrupt`] when the file is not valid metadata.
+pub fn load(stream_dir: &Path) -> Result<Option<StreamMeta>, LogError> {
+    let path = stream_dir.join(META_FILE);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(LogError::io(&path, e)),
+    };
+    let meta: StreamMeta = serde_json::from_slice(&bytes).map_err(|e| {
+        LogError::corrupt(
+            &path,
+            e.column() as u64,
+            format!("not valid stream metadata: {e}"),
+        )
+    })?;
+    Ok(Some(meta))
+}
+
+/// `fsync`s a directory so renames and new files in it are durable.
+///
+/// # Errors
+/// I/O errors naming the directory.
+pub fn sync_dir(dir: &Path) -> Result<(), LogError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| LogError::io(dir, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_kinesis_rules() {
+        assert!(validate_name("metrics").is_ok());
+        assert!(validate_name("a.b-c_D9").is_ok());
+        assert!(validate_name(&"x".repeat(128)).is_ok());
+        let err = validate_name(&"x".repeat(129))
+            .expect_err("too long")
+            .to_string();
+        assert!(err.contains("1 to 128"), "{err}");
+        assert!(validate_name("").is_err());
+        assert!(validate_name("a/b").is_err());
+        assert!(validate_name("..").is_err());
+    }
+
+    #[test]
+    fn metadata_round_trips() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let meta = StreamMeta {
+            name: "m".into(),
+            created_ms: 5,
+            retention_hours: 24,
+            shards: vec![ShardMeta {
+                shard_id: ShardId(0),
+                hash_key_range: HashKeyRange::split_even(1)[0],
+                created_secs: 1,
+            }],
+        };
+        store(dir.path(), &meta).expect("store");
+        assert_eq!(load(dir.path()).expect("load"), Some(meta));
+        std::fs::write(dir.path().join(META_FILE), b"{").expect("write");
+        assert!(matches!(load(dir.path()), Err(LogError::Corrupt { .. })));
+    }
+}

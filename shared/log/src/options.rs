@@ -1,0 +1,62 @@
+//! How a [`crate::Log`] is opened: durability, segment size, index density, limits, clock.
+
+use std::sync::Arc;
+
+use shardline_core::time::{Clock, SystemClock};
+
+/// When an append is acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Each group-commit batch is written and `fdatasync`ed before any of its records is
+    /// acknowledged: an acknowledged record survives power loss.
+    #[default]
+    Fsync,
+    /// Each batch is written to the OS before acknowledging, without `fdatasync`: records
+    /// survive a process crash but not power loss. For benchmarks that say so.
+    Buffered,
+}
+
+/// Options for [`crate::Log::open`].
+#[derive(Debug, Clone)]
+pub struct LogOptions {
+    /// When appends are acknowledged.
+    pub durability: Durability,
+    /// A segment is sealed and a new one started once it holds at least this many bytes.
+    pub segment_bytes: u64,
+    /// A sparse index entry is written every this many segment bytes.
+    pub index_interval_bytes: u64,
+    /// Enforce Kinesis's per-shard write limits (1 MiB/s and 1,000 records/s).
+    pub enforce_throughput_limits: bool,
+    /// The source of arrival times and of "now" for retention.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        LogOptions {
+            durability: Durability::Fsync,
+            segment_bytes: 64 * 1024 * 1024,
+            index_interval_bytes: 4096,
+            enforce_throughput_limits: false,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl LogOptions {
+    /// Checks the options, naming the one that is out of range.
+    pub(crate) fn validate(&self) -> Result<(), crate::LogError> {
+        if self.segment_bytes < 1024 {
+            return Err(crate::LogError::InvalidArgument(format!(
+                "segment_bytes must be at least 1024 bytes, got {}",
+                self.segment_bytes
+            )));
+        }
+        if self.index_interval_bytes == 0 {
+            return Err(crate::LogError::InvalidArgument(
+                "index_interval_bytes must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}

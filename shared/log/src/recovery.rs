@@ -1,0 +1,267 @@
+//! Recovery: bringing a shard directory back to a consistent state on open.
+//!
+//! Rules, per shard:
+//! 1. Segments are listed by base offset. Each segment must start where the previous one
+//!    ended (dense offsets); a gap is mid-log damage.
+//! 2. Sealed segments (all but the newest): the index is loaded and checked (CRCs, order,
+//!    first entry at position 0 with the base offset); a missing or damaged index is rebuilt by
+//!    scanning the whole segment and written again. Then the frames from the last index entry
+//!    to the end of the file are verified: they must be valid, have consecutive offsets, and end
+//!    exactly at the end of the file. Any bad frame in a sealed segment is mid-log damage.
+//! 3. The tail segment (the newest) is scanned frame by frame from the start. At the first
+//!    position `p` where a frame is incomplete, fails its CRC, or does not carry the next
+//!    offset, the rest of the file is searched for any valid frame carrying a later offset.
+//!    - None found: `p..EOF` is a **torn tail** (an append that never completed, so never
+//!      acknowledged). The file is cut at `p`, synced, and a warning names the bytes cut.
+//!    - One found: valid data follows the damage, so this is **mid-log damage** and open fails
+//!      with [`LogError::Corrupt`] naming the file and `p`. Nothing is changed on disk.
+//! 4. The tail segment's index is rebuilt from the scan and written.
+//!
+//! Damage in the final frame of the tail segment is therefore indistinguishable from a torn
+//! write and is cut; damage anywhere before a valid frame is refused. `crate::verify` checks
+//! every frame of every segment without changing anything.
+
+use std::ops::ControlFlow;
+use std::path::Path;
+
+use tracing::warn;
+
+use crate::error::LogError;
+use crate::frame::{self, Decoded, FrameHead};
+use crate::index::{self, IndexEntry};
+use crate::meta;
+use crate::segment::{self, SegmentView};
+use crate::writer::ActiveSegment;
+
+/// The outcome of scanning a segment's bytes from the start.
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// Index entries for the valid prefix.
+    pub index: Vec<IndexEntry>,
+    /// Length of the valid prefix.
+    pub valid_len: u64,
+    /// One past the last valid offset.
+    pub next_offset: u64,
+    /// Arrival of the last valid record.
+    pub last_arrival_ms: Option<i64>,
+    /// Where and why the valid prefix ends early, if it does.
+    pub damage: Option<(u64, &'static str)>,
+}
+
+/// Scans `bytes` (a whole segment with base `base`) frame by frame.
+pub fn scan(bytes: &[u8], base: u64, index_interval: u64) -> Scan {
+    let mut s = Scan {
+        next_offset: base,
+        ..Scan::default()
+    };
+    let mut pos = 0usize;
+    let mut last_index: Option<usize> = None;
+    while pos < bytes.len() {
+        let (head, len): (FrameHead, usize) = match frame::check(&bytes[pos..]) {
+            Decoded::Frame(h, len) => (h, len),
+            Decoded::Incomplete { .. } => {
+                s.damage = Some((pos as u64, "incomplete frame"));
+                break;
+            }
+            Decoded::Bad(why) => {
+                s.damage = Some((pos as u64, why));
+                break;
+            }
+        };
+        if head.offset != s.next_offset {
+            s.damage = Some((pos as u64, "frame does not carry the next offset"));
+            break;
+        }
+        if last_index.is_none_or(|p| (pos - p) as u64 >= index_interval) {
+            s.index.push(IndexEntry {
+                offset: head.offset,
+                arrival_ms: head.arrival_ms,
+                position: pos as u64,
+            });
+            last_index = Some(pos);
+        }
+        s.next_offset += 1;
+        s.last_arrival_ms = Some(head.arrival_ms);
+        pos += len;
+    }
+    s.valid_len = pos as u64;
+    s
+}
+
+/// Whether a valid frame with an offset of at least `min_offset` starts anywhere after `from`.
+pub fn valid_frame_after(bytes: &[u8], from: usize, min_offset: u64) -> Option<usize> {
+    (from + 1..bytes.len().saturating_sub(frame::HEADER + frame::MIN_BODY - 1)).find(|&q| {
+        matches!(frame::check(&bytes[q..]), Decoded::Frame(h, _) if h.offset >= min_offset)
+    })
+}
+
+/// A recovered shard: its read view's segments and the writer's active segment.
+pub struct Recovered {
+    /// Segments, oldest first; the last is active.
+    pub segments: Vec<SegmentView>,
+    /// The active segment for the writer.
+    pub active: ActiveSegment,
+}
+
+/// Recovers one shard directory (creating it, with an empty first segment, if needed).
+///
+/// # Errors
+/// [`LogError::Corrupt`] for mid-log damage, naming file and byte offset; I/O errors.
+pub fn recover_shard(
+    dir: &Path,
+    stream: &str,
+    shard: &str,
+    index_interval: u64,
+) -> Result<Recovered, LogError> {
+    std::fs::create_dir_all(dir).map_err(|e| LogError::io(dir, e))?;
+    let bases = segment::list_segments(dir)?;
+    if bases.is_empty() {
+        let active = ActiveSegment::create(dir, 0)?;
+        let view = SegmentView::open(&active.path, 0)?;
+        return Ok(Recovered {
+            segments: vec![view],
+            active,
+        });
+    }
+    let mut segments = Vec::with_capacity(bases.len());
+    let (tail_base, sealed) = bases.split_last().unwrap_or((&0, &[]));
+    for &base in sealed {
+        let view = recover_sealed(dir, base, index_interval)?;
+        segments.push(view);
+    }
+    let tail_path = segment::segment_path(dir, *tail_base);
+    if let Some(prev) = segments.last()
+        && prev.next_offset != *tail_base
+    {
+        {
+            return Err(LogError::corrupt(
+                &tail_path,
+                0,
+                format!(
+                    "segment starts at offset {tail_base} but the previous one ends before {}",
+                    prev.next_offset
+                ),
+            ));
+        }
+    }
+    let bytes = std::fs::read(&tail_path).map_err(|e| LogError::io(&tail_path, e))?;
+    let s = scan(&bytes, *tail_base, index_interval);
+    if let Some((at, why)) = s.damage {
+        if let Some(q) = valid_frame_after(&bytes, at as usize, s.next_offset) {
+            return Err(LogError::corrupt(
+                &tail_path,
+                at,
+                format!(
+                    "{why}, followed by a valid frame at byte {q}: damage in the middle of the log"
+                ),
+            ));
+        }
+        let bytes_cut = bytes.len() as u64 - at;
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&tail_path)
+            .map_err(|e| LogError::io(&tail_path, e))?;
+        f.set_len(at)
+            .and_then(|()| f.sync_all())
+            .map_err(|e| LogError::io(&tail_path, e))?;
+        warn!(stream, shard, bytes_cut, file = %tail_path.display(), offset = at, reason = why, "torn tail truncated");
+    }
+    let idx = segment::index_path(dir, *tail_base);
+    index::store(&idx, &s.index)?;
+    let file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&tail_path)
+        .map_err(|e| LogError::io(&tail_path, e))?;
+    let index_file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&idx)
+        .map_err(|e| LogError::io(&idx, e))?;
+    meta::sync_dir(dir)?;
+    let mut view = SegmentView::open(&tail_path, *tail_base)?;
+    view.index = s.index.clone();
+    view.end = s.valid_len;
+    view.next_offset = s.next_offset;
+    view.last_arrival_ms = s.last_arrival_ms;
+    segments.push(view);
+    let active = ActiveSegment {
+        base_offset: *tail_base,
+        path: tail_path,
+        file,
+        index_file,
+        index: s.index,
+        size: s.valid_len,
+        next_offset: s.next_offset,
+        last_arrival_ms: s.last_arrival_ms,
+    };
+    Ok(Recovered { segments, active })
+}
+
+/// Recovers a sealed segment: index loaded or rebuilt, final frames verified.
+fn recover_sealed(dir: &Path, base: u64, index_interval: u64) -> Result<SegmentView, LogError> {
+    let path = segment::segment_path(dir, base);
+    let idx = segment::index_path(dir, base);
+    let mut view = SegmentView::open(&path, base)?;
+    let len = view
+        .file
+        .metadata()
+        .map_err(|e| LogError::io(&path, e))?
+        .len();
+    let index = match index::load(&idx, base)? {
+        Some(i) if i.last().is_some_and(|e| e.position < len) => i,
+        _ => {
+            let bytes = std::fs::read(&path).map_err(|e| LogError::io(&path, e))?;
+            let s = scan(&bytes, base, index_interval);
+            if let Some((at, why)) = s.damage {
+                return Err(LogError::corrupt(
+                    &path,
+                    at,
+                    format!("{why} in a sealed segment"),
+                ));
+            }
+            if s.index.is_empty() {
+                return Err(LogError::corrupt(
+                    &path,
+                    0,
+                    "sealed segment holds no records",
+                ));
+            }
+            warn!(file = %idx.display(), entries = s.index.len(), "segment index missing or damaged; rebuilt");
+            index::store(&idx, &s.index)?;
+            s.index
+        }
+    };
+    let Some(last) = index.last().copied() else {
+        return Err(LogError::corrupt(&idx, 0, "empty index"));
+    };
+    view.end = len;
+    let mut expected = last.offset;
+    let mut arrival = None;
+    let mut check = view.reader();
+    check.end = len;
+    let stop = check.walk(last.position, |_, _, head, _| {
+        if head.offset != expected {
+            return Err(LogError::corrupt(
+                &path,
+                last.position,
+                format!(
+                    "expected offset {expected}, found {}; the index disagrees with the segment",
+                    head.offset
+                ),
+            ));
+        }
+        expected += 1;
+        arrival = Some(head.arrival_ms);
+        Ok(ControlFlow::Continue(()))
+    })?;
+    if stop != len {
+        return Err(LogError::corrupt(
+            &path,
+            stop,
+            "sealed segment ends inside a frame",
+        ));
+    }
+    view.index = index;
+    view.next_offset = expected;
+    view.last_arrival_ms = arrival;
+    Ok(view)
+}
