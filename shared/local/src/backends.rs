@@ -1,0 +1,153 @@
+//! [`LocalBackends`]: every embedded stand-in opened under one data directory.
+//!
+//! Layout of the data directory:
+//!
+//! ```text
+//! <data>/s3/<bucket>/<key>            objects (DirObjectStore)
+//! <data>/local/checkpoints.redb       checkpoints and leases
+//! <data>/local/table.redb             item tables
+//! <data>/local/metrics.redb           metric minutes and watermarks
+//! <data>/local/dead_letters.redb      dead letters
+//! <data>/local/state.redb             sink state
+//! <data>/local/notify/*.jsonl         notifier sent-ledgers
+//! <data>/notifications/outbox.jsonl   default outbox
+//! ```
+//!
+//! Each store has its own redb file: redb allows one write transaction per database at a
+//! time, so separate files let the sinks commit in parallel instead of queueing behind each
+//! other, and a damaged file affects one store only. redb locks each file exclusively; a
+//! second process opening the same data directory gets [`LocalError::InUse`].
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Deserializer, Serialize};
+use shardline_core::ports::Notifier;
+
+use crate::checkpoint::RedbCheckpointStore;
+use crate::db::{Db, Durability};
+use crate::dead_letters::RedbDeadLetterStore;
+use crate::error::LocalError;
+use crate::metrics::RedbMetricStore;
+use crate::notify::{NotifierConfig, build_notifier};
+use crate::objects::DirObjectStore;
+use crate::state::RedbStateStore;
+use crate::table::RedbItemTable;
+
+/// Settings of the embedded backends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LocalOptions {
+    /// When commits reach the disk (`"fsync"`, the default, or `"buffered"`).
+    pub durability: Durability,
+    /// Page cache per database file, e.g. `"16MiB"`.
+    #[serde(deserialize_with = "read_size", serialize_with = "write_size")]
+    pub cache_size: u64,
+}
+
+impl Default for LocalOptions {
+    fn default() -> Self {
+        LocalOptions {
+            durability: Durability::Fsync,
+            cache_size: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// Parses sizes like `"64MiB"`, `"512KiB"`, `"1GiB"`, `"4096"` (bytes) into bytes.
+///
+/// # Errors
+/// A sentence naming the text and the accepted forms.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let mult: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        _ => u64::MAX,
+    };
+    num.parse::<u64>()
+        .ok()
+        .filter(|_| mult != u64::MAX)
+        .and_then(|n| n.checked_mul(mult))
+        .ok_or_else(|| {
+            format!("size {text:?} is invalid: write a whole number with B, KiB, MiB or GiB")
+        })
+}
+
+fn read_size<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Size {
+        Bytes(u64),
+        Text(String),
+    }
+    match Size::deserialize(d)? {
+        Size::Bytes(n) => Ok(n),
+        Size::Text(t) => parse_size(&t).map_err(serde::de::Error::custom),
+    }
+}
+
+fn write_size<S: serde::Serializer>(n: &u64, s: S) -> Result<S::Ok, S::Error> {
+    if n.is_multiple_of(1 << 20) {
+        s.serialize_str(&format!("{}MiB", n >> 20))
+    } else {
+        s.serialize_str(&n.to_string())
+    }
+}
+
+/// Every embedded stand-in, opened under one data directory.
+#[derive(Debug, Clone)]
+pub struct LocalBackends {
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// Checkpoints and leases.
+    pub checkpoints: Arc<RedbCheckpointStore>,
+    /// Objects under `<data>/s3`.
+    pub objects: Arc<DirObjectStore>,
+    /// Item tables.
+    pub table: Arc<RedbItemTable>,
+    /// The metric store.
+    pub metrics: Arc<RedbMetricStore>,
+    /// Dead letters.
+    pub dead_letters: Arc<RedbDeadLetterStore>,
+    /// Sink state.
+    pub state: Arc<RedbStateStore>,
+}
+
+impl LocalBackends {
+    /// Opens (creating as needed) every store under `data_dir`.
+    ///
+    /// # Errors
+    /// [`LocalError::InUse`] when another process has the data directory open;
+    /// [`LocalError::Io`] or [`LocalError::Database`] when a file cannot be created or opened.
+    pub fn open(data_dir: &Path, opts: LocalOptions) -> Result<LocalBackends, LocalError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| LocalError::io(data_dir, e))?;
+        let local = data_dir.join("local");
+        let cache = usize::try_from(opts.cache_size).unwrap_or(usize::MAX);
+        let open = |name: &str| Db::open(&local.join(name), opts.durability, cache);
+        Ok(LocalBackends {
+            data_dir: data_dir.to_path_buf(),
+            checkpoints: Arc::new(RedbCheckpointStore::new(open("checkpoints.redb")?)),
+            objects: Arc::new(DirObjectStore::open(&data_dir.join("s3"))?),
+            table: Arc::new(RedbItemTable::new(open("table.redb")?)),
+            metrics: Arc::new(RedbMetricStore::new(open("metrics.redb")?)),
+            dead_letters: Arc::new(RedbDeadLetterStore::new(open("dead_letters.redb")?)),
+            state: Arc::new(RedbStateStore::new(open("state.redb")?)),
+        })
+    }
+
+    /// Builds the notifier `config` describes, with its files under the data directory.
+    ///
+    /// # Errors
+    /// See [`build_notifier`].
+    pub fn notifier(&self, config: &NotifierConfig) -> Result<Arc<dyn Notifier>, LocalError> {
+        build_notifier(config, &self.data_dir)
+    }
+}

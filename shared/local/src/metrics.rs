@@ -1,0 +1,267 @@
+//! [`MetricPublisher`]: an embedded CloudWatch-style metric store on redb
+//! (`<data>/local/metrics.redb`).
+//!
+//! Layout:
+//! - redb table `minutes`: key = string-encoded namespace, metric name and dimensions (JSON of
+//!   the sorted map), then the minute's start (epoch ms, `i64` big-endian with the sign bit
+//!   flipped) → [`StoredMinute`] as JSON (unit and statistic set).
+//! - redb table `watermarks`: key → sequence number text.
+//!
+//! Invariants:
+//! - Data is kept at one-minute resolution; datums falling in the same minute of the same
+//!   series are merged: sample counts and sums add, minimum and maximum combine.
+//! - `put_metric_data` validates every datum before writing anything, then merges all of them
+//!   and stores the watermark in the same write transaction: after a crash either both the
+//!   data and the watermark are there or neither is. A sink that skips records at or below
+//!   the watermark therefore publishes each record exactly once.
+//! - Requests are checked as CloudWatch checks them (namespace, names, dimensions, finite
+//!   values, periods a multiple of 60 s).
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use redb::{ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+use shardline_core::ports::{
+    Datapoint, MetricDatum, MetricPublisher, StatisticSet, StatisticsQuery, Watermark,
+};
+use shardline_core::{Error, Result, SequenceNumber};
+
+use crate::db::{Db, open_read};
+use crate::error::{decode_json, encode_json, port};
+use crate::table::keys::encode_str;
+
+const MINUTES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("minutes");
+const WATERMARKS: TableDefinition<&str, &str> = TableDefinition::new("watermarks");
+
+/// Most datums CloudWatch accepts in one PutMetricData call.
+pub const MAX_DATUMS_PER_CALL: usize = 1000;
+/// Most dimensions per metric.
+pub const MAX_DIMENSIONS: usize = 30;
+const MINUTE_MS: i64 = 60_000;
+
+/// One minute of one series.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct StoredMinute {
+    /// The unit of the latest datum merged in.
+    unit: String,
+    /// The merged samples.
+    values: StatisticSet,
+}
+
+/// The embedded metric store.
+#[derive(Debug, Clone)]
+pub struct RedbMetricStore {
+    db: Db,
+}
+
+impl RedbMetricStore {
+    pub(crate) fn new(db: Db) -> Self {
+        RedbMetricStore { db }
+    }
+}
+
+fn series_prefix(namespace: &str, metric: &str, dimensions: &BTreeMap<String, String>) -> Vec<u8> {
+    let mut key = Vec::new();
+    encode_str(&mut key, namespace);
+    encode_str(&mut key, metric);
+    // A BTreeMap serializes in key order, so equal dimension sets give equal text.
+    let dims = serde_json::to_string(dimensions).unwrap_or_default();
+    encode_str(&mut key, &dims);
+    key
+}
+
+fn minute_key(prefix: &[u8], minute_ms: i64) -> Vec<u8> {
+    let mut key = prefix.to_vec();
+    key.extend_from_slice(&((minute_ms as u64) ^ (1 << 63)).to_be_bytes());
+    key
+}
+
+fn check_name(what: &str, name: &str, max: usize) -> Result<()> {
+    if name.is_empty() || name.chars().count() > max {
+        return Err(Error::InvalidArgument(format!(
+            "{what} {name:?} must be 1 to {max} characters"
+        )));
+    }
+    Ok(())
+}
+
+fn validate_datum(namespace: &str, d: &MetricDatum) -> Result<()> {
+    check_name("metric name", &d.metric_name, 255)?;
+    if d.dimensions.len() > MAX_DIMENSIONS {
+        return Err(Error::InvalidArgument(format!(
+            "metric {:?} has {} dimensions; CloudWatch allows at most {MAX_DIMENSIONS}",
+            d.metric_name,
+            d.dimensions.len()
+        )));
+    }
+    for (name, value) in &d.dimensions {
+        check_name("dimension name", name, 255)?;
+        check_name("dimension value", value, 1024)?;
+    }
+    let v = &d.values;
+    let all = [v.sample_count, v.sum, v.minimum, v.maximum];
+    if all.iter().any(|x| !x.is_finite()) {
+        return Err(Error::InvalidArgument(format!(
+            "metric {namespace}/{} at {} has a non-finite value ({v:?}); CloudWatch rejects NaN \
+             and infinity, drop or clamp such samples",
+            d.metric_name, d.timestamp_ms
+        )));
+    }
+    if v.sample_count <= 0.0 || v.minimum > v.maximum {
+        return Err(Error::InvalidArgument(format!(
+            "metric {namespace}/{} at {} has an inconsistent statistic set ({v:?}): sample count \
+             must be positive and minimum at most maximum",
+            d.metric_name, d.timestamp_ms
+        )));
+    }
+    Ok(())
+}
+
+fn merge(a: StatisticSet, b: StatisticSet) -> StatisticSet {
+    StatisticSet {
+        sample_count: a.sample_count + b.sample_count,
+        sum: a.sum + b.sum,
+        minimum: a.minimum.min(b.minimum),
+        maximum: a.maximum.max(b.maximum),
+    }
+}
+
+#[async_trait]
+impl MetricPublisher for RedbMetricStore {
+    async fn put_metric_data(
+        &self,
+        namespace: &str,
+        data: Vec<MetricDatum>,
+        watermark: Option<&Watermark>,
+    ) -> Result<()> {
+        check_name("namespace", namespace, 255)?;
+        if namespace.starts_with("AWS/") {
+            return Err(Error::InvalidArgument(format!(
+                "namespace {namespace:?} is reserved for AWS services; use your own"
+            )));
+        }
+        for d in &data {
+            validate_datum(namespace, d)?;
+        }
+        if data.is_empty() && watermark.is_none() {
+            return Ok(());
+        }
+        let namespace = namespace.to_string();
+        let watermark = watermark.cloned();
+        self.db
+            .write(move |txn, path| {
+                let mut minutes = txn.open_table(MINUTES)?;
+                // CloudWatch takes at most 1,000 datums per call; the local store applies the
+                // same chunks, all inside this one transaction.
+                for chunk in data.chunks(MAX_DATUMS_PER_CALL) {
+                    for d in chunk {
+                        let prefix = series_prefix(&namespace, &d.metric_name, &d.dimensions);
+                        let minute = d.timestamp_ms.div_euclid(MINUTE_MS) * MINUTE_MS;
+                        let key = minute_key(&prefix, minute);
+                        let old: Option<StoredMinute> = match minutes.get(key.as_slice())? {
+                            Some(raw) => Some(decode_json(path, "metric minute", raw.value())?),
+                            None => None,
+                        };
+                        let values = match old {
+                            Some(old) => merge(old.values, d.values),
+                            None => d.values,
+                        };
+                        let stored = encode_json(
+                            "metric minute",
+                            &StoredMinute {
+                                unit: d.unit.clone(),
+                                values,
+                            },
+                        )?;
+                        minutes.insert(key.as_slice(), stored.as_slice())?;
+                    }
+                }
+                if let Some(w) = watermark {
+                    let mut marks = txn.open_table(WATERMARKS)?;
+                    marks.insert(w.key.as_str(), w.sequence_number.as_str())?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn watermark(&self, key: &str) -> Result<Option<SequenceNumber>> {
+        let key = key.to_string();
+        self.db
+            .read(move |txn, path| {
+                let Some(marks) = open_read(txn, WATERMARKS)? else {
+                    return Ok(None);
+                };
+                match marks.get(key.as_str())? {
+                    Some(v) => v.value().parse().map(Some).map_err(|e| {
+                        port(Error::Corrupt {
+                            file: path.to_path_buf(),
+                            offset: 0,
+                            detail: format!("watermark {key:?}: {e}"),
+                        })
+                    }),
+                    None => Ok(None),
+                }
+            })
+            .await
+    }
+
+    async fn get_metric_statistics(&self, query: &StatisticsQuery) -> Result<Vec<Datapoint>> {
+        if query.period_secs == 0 || !query.period_secs.is_multiple_of(60) {
+            return Err(Error::InvalidArgument(format!(
+                "period of {} s is invalid: use a positive multiple of 60 seconds",
+                query.period_secs
+            )));
+        }
+        if query.end_ms <= query.start_ms {
+            return Err(Error::InvalidArgument(format!(
+                "statistics window [{}, {}) is empty: the end must be after the start",
+                query.start_ms, query.end_ms
+            )));
+        }
+        let query = query.clone();
+        self.db
+            .read(move |txn, path| {
+                let Some(minutes) = open_read(txn, MINUTES)? else {
+                    return Ok(Vec::new());
+                };
+                let prefix = series_prefix(&query.namespace, &query.metric_name, &query.dimensions);
+                let period_ms = i64::from(query.period_secs) * 1000;
+                let origin = query.start_ms.div_euclid(MINUTE_MS) * MINUTE_MS;
+                let lower = minute_key(&prefix, origin);
+                let mut periods: BTreeMap<i64, StatisticSet> = BTreeMap::new();
+                for entry in minutes.range(lower.as_slice()..)? {
+                    let (k, v) = entry?;
+                    let k = k.value();
+                    let Some(tail) = k.strip_prefix(prefix.as_slice()) else {
+                        break;
+                    };
+                    let Ok(bytes) = <[u8; 8]>::try_from(tail) else {
+                        break;
+                    };
+                    let minute = (u64::from_be_bytes(bytes) ^ (1 << 63)) as i64;
+                    if minute >= query.end_ms {
+                        break;
+                    }
+                    if minute < query.start_ms {
+                        continue;
+                    }
+                    let stored: StoredMinute = decode_json(path, "metric minute", v.value())?;
+                    let start = origin + (minute - origin).div_euclid(period_ms) * period_ms;
+                    periods
+                        .entry(start)
+                        .and_modify(|s| *s = merge(*s, stored.values))
+                        .or_insert(stored.values);
+                }
+                Ok(periods
+                    .into_iter()
+                    .map(|(timestamp_ms, values)| Datapoint {
+                        timestamp_ms,
+                        values,
+                    })
+                    .collect())
+            })
+            .await
+    }
+}

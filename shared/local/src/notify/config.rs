@@ -1,0 +1,129 @@
+//! Choosing a notifier from configuration.
+//!
+//! ```toml
+//! [notifier]
+//! type = "fanout"
+//! targets = [
+//!   { type = "stdout" },
+//!   { type = "outbox" },                       # <data>/notifications/outbox.jsonl
+//!   { type = "webhook", url = "http://127.0.0.1:9000/alerts", timeout = "5s" },
+//! ]
+//! ```
+//!
+//! Relative paths are resolved against the data directory. Sent-ledgers of stdout and
+//! webhook targets live in `<data>/local/notify/`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use shardline_core::ports::Notifier;
+
+use super::{FanoutNotifier, OutboxNotifier, StdoutNotifier, WebhookNotifier};
+use crate::error::LocalError;
+
+/// Which notifier to run, and its settings.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum NotifierConfig {
+    /// Print to standard output.
+    #[default]
+    Stdout,
+    /// Append to a JSON Lines outbox.
+    Outbox {
+        /// The outbox file (default `notifications/outbox.jsonl` in the data directory).
+        #[serde(default)]
+        path: Option<PathBuf>,
+    },
+    /// POST to an `http://` URL.
+    Webhook {
+        /// The endpoint.
+        url: String,
+        /// Per-request timeout, e.g. `"5s"`.
+        #[serde(
+            default = "default_timeout",
+            serialize_with = "write_duration",
+            deserialize_with = "read_duration"
+        )]
+        timeout: Duration,
+    },
+    /// Several targets.
+    Fanout {
+        /// The targets, published to in order.
+        targets: Vec<NotifierConfig>,
+    },
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+
+fn write_duration<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&humantime::format_duration(*d).to_string())
+}
+
+fn read_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    humantime::parse_duration(&text).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "timeout {text:?} is not a duration ({e}); write e.g. \"5s\" or \"500ms\""
+        ))
+    })
+}
+
+/// A file-name-safe rendering of a URL.
+fn ledger_name(url: &str) -> String {
+    let body: String = url
+        .trim_start_matches("http://")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .take(100)
+        .collect();
+    format!("webhook-{body}-sent.jsonl")
+}
+
+/// Builds the notifier `config` describes, with files under `data_dir`.
+///
+/// # Errors
+/// [`LocalError::Config`] for an unusable setting (an `https://` URL, an empty fanout), or
+/// an error opening an outbox or ledger file.
+pub fn build_notifier(
+    config: &NotifierConfig,
+    data_dir: &Path,
+) -> Result<Arc<dyn Notifier>, LocalError> {
+    let state_dir = data_dir.join("local").join("notify");
+    Ok(match config {
+        NotifierConfig::Stdout => Arc::new(StdoutNotifier::new(Some(
+            &state_dir.join("stdout-sent.jsonl"),
+        ))?),
+        NotifierConfig::Outbox { path } => {
+            let path = match path {
+                Some(p) => data_dir.join(p),
+                None => data_dir.join("notifications").join("outbox.jsonl"),
+            };
+            Arc::new(OutboxNotifier::open(&path)?)
+        }
+        NotifierConfig::Webhook { url, timeout } => {
+            let ledger = state_dir.join(ledger_name(url));
+            Arc::new(
+                WebhookNotifier::new(url, *timeout, Some(&ledger)).map_err(|e| match e {
+                    shardline_core::Error::InvalidArgument(msg) => LocalError::Config(msg),
+                    other => LocalError::Port(other),
+                })?,
+            )
+        }
+        NotifierConfig::Fanout { targets } => {
+            if targets.is_empty() {
+                return Err(LocalError::Config(
+                    "notifier type \"fanout\" needs at least one entry in `targets`".into(),
+                ));
+            }
+            let built = targets
+                .iter()
+                .map(|t| build_notifier(t, data_dir))
+                .collect::<Result<Vec<_>, _>>()?;
+            Arc::new(FanoutNotifier::new(built))
+        }
+    })
+}
