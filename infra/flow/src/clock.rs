@@ -1,0 +1,150 @@
+//! Time for executions and schedules: a real clock and a virtual one.
+//!
+//! [`VirtualClock`] never blocks: a sleep moves virtual time forward at once and is logged,
+//! so Wait states and retry backoff can be asserted from the timeline. Virtual time is one
+//! shared line: sleeps in concurrent branches add up rather than overlap. [`RealClock`]
+//! sleeps with tokio. Both report epoch milliseconds and format timestamps as AWS does
+//! (ISO 8601, UTC, milliseconds: `2026-02-19T11:25:09.123Z`).
+
+use async_trait::async_trait;
+use futures::future::BoxFuture;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+/// A clock an execution runs on.
+#[async_trait]
+pub trait FlowClock: Send + Sync {
+    /// Now, in epoch milliseconds.
+    fn now_ms(&self) -> i64;
+
+    /// Waits `ms` milliseconds.
+    async fn sleep_ms(&self, ms: u64);
+
+    /// Runs `fut`; `None` if it took longer than `ms`.
+    async fn run_with_timeout<'a>(
+        &self,
+        ms: u64,
+        fut: BoxFuture<'a, Result<serde_json::Value, crate::TaskError>>,
+    ) -> Option<Result<serde_json::Value, crate::TaskError>>;
+
+    /// Now, formatted as AWS formats timestamps.
+    fn now_iso(&self) -> String {
+        format_ms(self.now_ms())
+    }
+}
+
+/// Formats epoch milliseconds as `YYYY-MM-DDThh:mm:ss.mmmZ`.
+pub fn format_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+/// The system clock; sleeps really sleep.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RealClock;
+
+#[async_trait]
+impl FlowClock for RealClock {
+    fn now_ms(&self) -> i64 {
+        chrono::Utc::now().timestamp_millis()
+    }
+
+    async fn sleep_ms(&self, ms: u64) {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+
+    async fn run_with_timeout<'a>(
+        &self,
+        ms: u64,
+        fut: BoxFuture<'a, Result<serde_json::Value, crate::TaskError>>,
+    ) -> Option<Result<serde_json::Value, crate::TaskError>> {
+        tokio::time::timeout(Duration::from_millis(ms), fut)
+            .await
+            .ok()
+    }
+}
+
+/// A clock whose sleeps complete at once by advancing virtual time.
+#[derive(Debug)]
+pub struct VirtualClock {
+    now: AtomicI64,
+    sleeps: Mutex<Vec<(i64, u64)>>,
+}
+
+impl VirtualClock {
+    /// A clock reading `start_ms`.
+    pub fn new(start_ms: i64) -> Self {
+        Self {
+            now: AtomicI64::new(start_ms),
+            sleeps: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// A clock reading an RFC 3339 timestamp.
+    ///
+    /// # Errors
+    /// A message naming the text if it is not RFC 3339.
+    pub fn at(rfc3339: &str) -> Result<Self, String> {
+        chrono::DateTime::parse_from_rfc3339(rfc3339)
+            .map(|t| Self::new(t.timestamp_millis()))
+            .map_err(|e| format!("{rfc3339:?} is not an RFC 3339 timestamp: {e}"))
+    }
+
+    /// Moves time forward without logging a sleep.
+    pub fn advance_ms(&self, ms: u64) {
+        self.now.fetch_add(ms as i64, Ordering::SeqCst);
+    }
+
+    /// Every sleep so far as `(virtual start ms, duration ms)`, in order.
+    pub fn sleeps(&self) -> Vec<(i64, u64)> {
+        self.sleeps.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+#[async_trait]
+impl FlowClock for VirtualClock {
+    fn now_ms(&self) -> i64 {
+        self.now.load(Ordering::SeqCst)
+    }
+
+    async fn sleep_ms(&self, ms: u64) {
+        let start = self.now.fetch_add(ms as i64, Ordering::SeqCst);
+        if let Ok(mut s) = self.sleeps.lock() {
+            s.push((start, ms));
+        }
+        tokio::task::yield_now().await;
+    }
+
+    async fn run_with_timeout<'a>(
+        &self,
+        ms: u64,
+        fut: BoxFuture<'a, Result<serde_json::Value, crate::TaskError>>,
+    ) -> Option<Result<serde_json::Value, crate::TaskError>> {
+        let start = self.now_ms();
+        let out = fut.await;
+        (self.now_ms() - start <= ms as i64).then_some(out)
+    }
+}
+
+impl shardline_core::time::Clock for VirtualClock {
+    fn now_ms(&self) -> i64 {
+        FlowClock::now_ms(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn virtual_sleep_advances_and_logs() {
+        let c = VirtualClock::new(1_000);
+        c.sleep_ms(10_000).await;
+        c.sleep_ms(20_000).await;
+        assert_eq!(FlowClock::now_ms(&c), 31_000);
+        assert_eq!(c.sleeps(), vec![(1_000, 10_000), (11_000, 20_000)]);
+        assert_eq!(format_ms(1_771_500_309_123), "2026-02-19T11:25:09.123Z");
+    }
+}

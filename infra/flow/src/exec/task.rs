@@ -1,0 +1,110 @@
+//! One Task attempt: resolve the resource, invoke the handler (with the Task's timeout),
+//! record `TaskScheduled`, `TaskStarted` and `TaskSucceeded`/`TaskFailed`/`TaskTimedOut`.
+
+use super::executor::{Frame, Run};
+use crate::asl::{State, Timeout};
+use crate::history::EventDetails;
+use crate::registry::{TaskContext, TaskError};
+use futures::FutureExt as _;
+use serde_json::{Value, json};
+
+impl Run<'_> {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn task(
+        &self,
+        state: &State,
+        resource: &str,
+        timeout: &Option<Timeout>,
+        eff: &Value,
+        params: Value,
+        ctx: &Value,
+        retry_count: u64,
+        frame: &mut Frame,
+    ) -> Result<Value, TaskError> {
+        let details = |f: fn(&mut EventDetails)| {
+            let mut d = EventDetails {
+                name: Some(state.name.clone()),
+                resource: Some(resource.to_string()),
+                ..Default::default()
+            };
+            f(&mut d);
+            d
+        };
+        let timeout_s = match timeout {
+            None => None,
+            Some(Timeout::Seconds(s)) => Some(*s),
+            Some(Timeout::Path(p)) => {
+                let v = p
+                    .select(eff, ctx)
+                    .map_err(|e| TaskError::new("States.Runtime", e.to_string()))?;
+                Some(v.as_u64().filter(|n| *n > 0).ok_or_else(|| {
+                    TaskError::new(
+                        "States.Runtime",
+                        format!("TimeoutSecondsPath {p} must select a positive integer, got {v}"),
+                    )
+                })?)
+            }
+        };
+        let mut scheduled = details(|_| {});
+        scheduled.input = Some(params.clone());
+        self.record(&mut frame.prev, "TaskScheduled", scheduled);
+        let resolved = match self.exec.registry().resolve(resource, params) {
+            Ok(r) => r,
+            Err(e) => {
+                let mut d = details(|_| {});
+                d.error = Some(e.error.clone());
+                d.cause = Some(e.cause.clone());
+                self.record(&mut frame.prev, "TaskFailed", d);
+                return Err(e);
+            }
+        };
+        self.record(&mut frame.prev, "TaskStarted", details(|_| {}));
+        let tctx = TaskContext {
+            state_name: state.name.clone(),
+            resource: resource.to_string(),
+            execution_name: self.execution_name.clone(),
+            retry_count,
+            clock: self.exec.clock().clone(),
+        };
+        let handler = resolved.handler.clone();
+        let call = async move { handler.invoke(resolved.input, &tctx).await }.boxed();
+        let outcome = match timeout_s {
+            Some(s) => self.exec.clock().run_with_timeout(s * 1000, call).await,
+            None => Some(call.await),
+        };
+        match outcome {
+            Some(Ok(out)) => {
+                let out = if resolved.wrap_payload {
+                    json!({"Payload": out, "StatusCode": 200, "ExecutedVersion": "$LATEST"})
+                } else {
+                    out
+                };
+                let mut d = details(|_| {});
+                d.output = Some(out.clone());
+                self.record(&mut frame.prev, "TaskSucceeded", d);
+                Ok(out)
+            }
+            Some(Err(e)) => {
+                let mut d = details(|_| {});
+                d.error = Some(e.error.clone());
+                d.cause = Some(e.cause.clone());
+                self.record(&mut frame.prev, "TaskFailed", d);
+                Err(e)
+            }
+            None => {
+                let e = TaskError::new(
+                    "States.Timeout",
+                    format!(
+                        "the task did not finish within {} seconds",
+                        timeout_s.unwrap_or_default()
+                    ),
+                );
+                let mut d = details(|_| {});
+                d.error = Some(e.error.clone());
+                d.cause = Some(e.cause.clone());
+                self.record(&mut frame.prev, "TaskTimedOut", d);
+                Err(e)
+            }
+        }
+    }
+}
