@@ -1,0 +1,153 @@
+//! The seed's data-collector as a seeded, deterministic generator.
+//!
+//! Invariants:
+//! - the instance pool (`i-NNNNNN`, 100000–999999, distinct) is drawn once at construction
+//!   from the random source and the same ids report on every collection;
+//! - each collection yields, for every instance and every selected metric type (seed order),
+//!   one event whose value lies in [`MetricType::seed_range`], rounded to two decimals;
+//! - the same seed and the same calls give the same events.
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use std::collections::BTreeSet;
+
+use shardline_core::{MetricEvent, MetricType};
+
+use crate::config::SyntheticConfig;
+use crate::error::{CollectError, ConfigError};
+use crate::sample::{build_event, selected_types};
+
+/// Most distinct `i-NNNNNN` ids there are.
+const MAX_INSTANCES: usize = 900_000;
+
+/// Generates seed-shaped metric events for a fixed pool of simulated instances.
+#[derive(Debug)]
+pub struct SyntheticCollector {
+    rng: StdRng,
+    instances: Vec<String>,
+    region: String,
+}
+
+impl SyntheticCollector {
+    /// A collector for `cfg.instances` instances. With `seed`, the instance ids and every value
+    /// are reproducible; without, the random source is seeded from the OS.
+    ///
+    /// # Errors
+    /// [`ConfigError::OutOfRange`] when `instances` is 0 or above 900,000, or the region is empty.
+    pub fn new(cfg: SyntheticConfig, seed: Option<u64>) -> Result<Self, CollectError> {
+        if cfg.instances == 0 || cfg.instances > MAX_INSTANCES {
+            return Err(ConfigError::OutOfRange {
+                field: "instances",
+                value: cfg.instances.to_string(),
+                rule: "1 to 900000",
+            }
+            .into());
+        }
+        if cfg.region.trim().is_empty() {
+            return Err(ConfigError::OutOfRange {
+                field: "region",
+                value: "\"\"".into(),
+                rule: "a region name such as eu-west-1",
+            }
+            .into());
+        }
+        let mut rng = match seed {
+            Some(s) => StdRng::seed_from_u64(s),
+            None => rand::make_rng(),
+        };
+        let mut seen = BTreeSet::new();
+        let mut instances = Vec::with_capacity(cfg.instances);
+        while instances.len() < cfg.instances {
+            let n: u32 = rng.random_range(100_000..=999_999);
+            if seen.insert(n) {
+                instances.push(format!("i-{n}"));
+            }
+        }
+        Ok(SyntheticCollector {
+            rng,
+            instances,
+            region: cfg.region,
+        })
+    }
+
+    /// The simulated instance ids, in the order they report.
+    pub fn instances(&self) -> &[String] {
+        &self.instances
+    }
+
+    /// One collection at `now_ms`: for every instance, one event per selected type
+    /// (`None` = all four, as the seed's `"all"`).
+    pub fn collect(&mut self, which: Option<MetricType>, now_ms: i64) -> Vec<MetricEvent> {
+        let types = selected_types(which);
+        let mut out = Vec::with_capacity(self.instances.len() * types.len());
+        for instance in &self.instances {
+            for &t in &types {
+                let (lo, hi) = t.seed_range();
+                let value = self.rng.random_range(lo..=hi);
+                out.push(build_event(t, value, instance, &self.region, now_ms));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collector(instances: usize, seed: u64) -> SyntheticCollector {
+        SyntheticCollector::new(
+            SyntheticConfig {
+                instances,
+                ..SyntheticConfig::default()
+            },
+            Some(seed),
+        )
+        .expect("valid config")
+    }
+
+    #[test]
+    fn values_stay_in_seed_ranges_with_two_decimals() {
+        let mut c = collector(50, 7);
+        for round in 0..40 {
+            for e in c.collect(None, 1_771_500_309_000 + round * 1000) {
+                let (lo, hi) = e.metric_type.seed_range();
+                assert!(e.value >= lo && e.value <= hi, "{} out of range", e.value);
+                assert_eq!((e.value * 100.0).round() / 100.0, e.value);
+                assert!(e.validate().is_ok());
+                let digits = e.instance_id.trim_start_matches("i-");
+                assert_eq!(digits.len(), 6);
+                assert!(digits.parse::<u32>().is_ok_and(|n| n >= 100_000));
+            }
+        }
+    }
+
+    #[test]
+    fn instances_repeat_across_collections_and_seeds_reproduce() {
+        let mut a = collector(3, 42);
+        let mut b = collector(3, 42);
+        let first = a.collect(None, 1_000_000);
+        let second = a.collect(Some(MetricType::CpuUtilization), 2_000_000);
+        assert_eq!(first.len(), 12);
+        assert_eq!(second.len(), 3);
+        let ids: BTreeSet<_> = first.iter().map(|e| e.instance_id.clone()).collect();
+        assert_eq!(ids.len(), 3);
+        assert!(second.iter().all(|e| ids.contains(&e.instance_id)));
+        assert!(second.iter().all(|e| e.metric_id == "cpu-2000"));
+        assert_eq!(b.collect(None, 1_000_000), first);
+        assert_ne!(collector(3, 43).instances(), a.instances());
+    }
+
+    #[test]
+    fn bad_config_is_named() {
+        let err = SyntheticCollector::new(
+            SyntheticConfig {
+                instances: 0,
+                ..SyntheticConfig::default()
+            },
+            None,
+        )
+        .expect_err("zero instances");
+        assert!(err.to_string().contains("instances = 0"), "{err}");
+    }
+}
