@@ -1,1 +1,49 @@
-//! The alerts sink.
+//! The alerts sink: CloudWatch-style threshold alarms per (instance, metric), notified on SNS.
+//!
+//! Each rule of [`AlertsConfig`] (the seed's thresholds by default) becomes one alarm per
+//! instance reporting its metric. Samples fill fixed periods; closed periods are evaluated as
+//! CloudWatch does (statistic, M of N, treat-missing-data; see [`alarm`]).
+//!
+//! # When a period closes
+//! Event time drives evaluation. Each shard keeps an event-time watermark: the largest event
+//! time among its records. A period `[s, e)` of an alarm read from that shard is evaluated once
+//! the watermark reaches `e + grace`. Periods in which the instance sent nothing are evaluated
+//! as missing when the shard's watermark passes them. A sample for an already evaluated period
+//! is late and is dropped ([`AlertsSink::late_samples`] counts them). At shutdown,
+//! `flush(now, force = true)` evaluates the periods holding samples whose end has passed by the
+//! wall clock `now`.
+//!
+//! # Notifications
+//! Only a transition into ALARM, or from ALARM to OK, is notified; INSUFFICIENT_DATA → OK and
+//! ALARM → INSUFFICIENT_DATA are not, and nothing repeats while the state stays. Each
+//! notification carries a deterministic deduplication id (see [`message`]).
+//!
+//! # Invariants (exactly-once notification)
+//! - State lives in the state-store namespace `alarms.<consumer>`: `alarm/<instance>/<name>`
+//!   (an [`alarm::AlarmRecord`] as JSON: state, since, last value, open periods, evaluation
+//!   range) and `watermark/<stream>/<shard>` ([`ShardProgress`]: last sequence number applied
+//!   and event-time watermark).
+//! - A batch is applied in order: notifications are published first, then the changed alarms
+//!   and the shard's watermark are written in one atomic `put_many`. Records at or below the
+//!   watermark are skipped, so a replay of an applied range changes nothing and notifies
+//!   nothing. A crash between publishing and the write re-evaluates the same periods on
+//!   re-delivery, producing the same deduplication ids, which the notifier drops.
+//! - On any error the in-memory state is dropped and reloaded from the store.
+//!
+//! # Layout
+//! - [`config`] — [`AlertsConfig`], [`AlarmRule`] and CloudWatch's enums.
+//! - [`alarm`] — [`AlarmRecord`], [`AlarmState`], period evaluation.
+//! - [`message`] — subject, message and deduplication id of a transition.
+//! - [`status`] — [`AlarmStatus`] and [`read_alarm_states`] for status lines and `alarms list`.
+//! - [`sink`] — [`AlertsSink`].
+
+pub mod alarm;
+pub mod config;
+pub mod message;
+pub mod sink;
+pub mod status;
+
+pub use alarm::{AlarmRecord, AlarmState};
+pub use config::{AlarmRule, AlertsConfig, ComparisonOperator, Statistic, TreatMissingData};
+pub use sink::{AlertsSink, ShardProgress};
+pub use status::{AlarmStatus, read_alarm_states};

@@ -19,9 +19,9 @@
 //!   own last record, so a crash between calls loses or repeats nothing.
 //!
 //! # Layout
-//! - [`config`]: [`CloudWatchConfig`].
-//! - [`aggregate`]: grouping records into statistic sets.
-//! - [`sink`]: [`CloudWatchSink`].
+//! - [`config`] — [`CloudWatchConfig`].
+//! - [`aggregate`] — grouping records into statistic sets.
+//! - [`sink`] — [`CloudWatchSink`].
 
 pub mod aggregate;
 pub mod config;

@@ -108,10 +108,11 @@ impl Sink for CloudWatchSink {
         let mut agg = MinuteAggregator::new();
         let mut group_last: Option<SequenceNumber> = None;
         for record in fresh {
-            if agg.len() >= self.config.max_datums_per_call && agg.would_grow(&record.event) {
-                if let Some(last) = group_last.take() {
-                    self.publish(shard, agg.take(), last).await?;
-                }
+            if agg.len() >= self.config.max_datums_per_call
+                && agg.would_grow(&record.event)
+                && let Some(last) = group_last.take()
+            {
+                self.publish(shard, agg.take(), last).await?;
             }
             agg.add(&record.event);
             group_last = Some(record.sequence_number.clone());
@@ -123,7 +124,11 @@ impl Sink for CloudWatchSink {
         Ok(Some(batch_last))
     }
 
-    async fn flush(&mut self, _now_ms: i64, _force: bool) -> Result<Vec<(ShardId, SequenceNumber)>> {
+    async fn flush(
+        &mut self,
+        _now_ms: i64,
+        _force: bool,
+    ) -> Result<Vec<(ShardId, SequenceNumber)>> {
         // Each write publishes its batch before returning: nothing is buffered.
         Ok(Vec::new())
     }

@@ -21,8 +21,8 @@
 //! - The table is created (or checked against this schema) before the first write.
 //!
 //! # Layout
-//! - [`config`]: [`DynamoDbConfig`].
-//! - [`sink`]: [`DynamoDbSink`], the item mapping and series queries.
+//! - [`config`] — [`DynamoDbConfig`].
+//! - [`sink`] — [`DynamoDbSink`], the item mapping and series queries.
 
 pub mod config;
 pub mod sink;

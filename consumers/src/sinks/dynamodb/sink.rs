@@ -129,7 +129,11 @@ impl Sink for DynamoDbSink {
         Ok(Some(last))
     }
 
-    async fn flush(&mut self, _now_ms: i64, _force: bool) -> Result<Vec<(ShardId, SequenceNumber)>> {
+    async fn flush(
+        &mut self,
+        _now_ms: i64,
+        _force: bool,
+    ) -> Result<Vec<(ShardId, SequenceNumber)>> {
         // Nothing is buffered: every write is durable when it returns.
         Ok(Vec::new())
     }

@@ -1,0 +1,288 @@
+//! [`AlertsSink`]: feeds samples to alarms, evaluates closed periods, notifies transitions.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use shardline_core::ports::{Notifier, StateStore};
+use shardline_core::{Error, Result, SequenceNumber, ShardId};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use tracing::{debug, info};
+
+use super::alarm::{AlarmRecord, AlarmState, Transition};
+use super::config::{AlarmRule, AlertsConfig};
+use super::message::notification;
+use super::status::{AlarmStatus, alarm_key, load_alarms};
+use crate::sink::{Sink, SinkRecord};
+
+/// A shard's progress, stored under `watermark/<stream>/<shard>`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ShardProgress {
+    /// The last sequence number applied.
+    pub sequence_number: Option<SequenceNumber>,
+    /// The largest event time seen in the shard, epoch milliseconds.
+    pub event_time_ms: i64,
+}
+
+/// What the sink knows, loaded from the state store and dropped on any error.
+#[derive(Default)]
+struct Cache {
+    alarms: BTreeMap<String, AlarmRecord>,
+    shards: HashMap<ShardId, ShardProgress>,
+}
+
+/// Evaluates alarm rules per (instance, metric) and publishes their transitions.
+pub struct AlertsSink {
+    notifier: Arc<dyn Notifier>,
+    store: Arc<dyn StateStore>,
+    config: AlertsConfig,
+    namespace: String,
+    rules: BTreeMap<String, AlarmRule>,
+    cache: Option<Cache>,
+    late_samples: u64,
+}
+
+impl AlertsSink {
+    /// A sink publishing to `notifier`, keeping alarm states in `store`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when the configuration is invalid.
+    pub fn new(
+        notifier: Arc<dyn Notifier>,
+        store: Arc<dyn StateStore>,
+        config: AlertsConfig,
+    ) -> Result<Self> {
+        config.validate()?;
+        let rules = config.rules.iter().map(|r| (r.name(), r.clone())).collect();
+        Ok(Self {
+            notifier,
+            store,
+            namespace: config.state_namespace(),
+            config,
+            rules,
+            cache: None,
+            late_samples: 0,
+        })
+    }
+
+    /// The alarm states this sink holds (empty before the first write or flush).
+    pub fn alarm_states(&self) -> Vec<AlarmStatus> {
+        self.cache
+            .as_ref()
+            .map(|c| c.alarms.values().map(AlarmStatus::from).collect())
+            .unwrap_or_default()
+    }
+
+    /// Samples dropped because their period had already been evaluated.
+    pub fn late_samples(&self) -> u64 {
+        self.late_samples
+    }
+
+    fn progress_key(&self, shard: ShardId) -> String {
+        format!("watermark/{}/{}", self.config.stream, shard)
+    }
+
+    /// The cache (loaded if needed), with the rules, split from `self` for disjoint borrows.
+    async fn loaded(&mut self) -> Result<(&mut Cache, &BTreeMap<String, AlarmRule>)> {
+        if self.cache.is_none() {
+            let alarms = load_alarms(self.store.as_ref(), &self.namespace).await?;
+            let alarms = alarms
+                .into_iter()
+                .map(|a| (alarm_key(&a.instance_id, &a.rule), a))
+                .collect();
+            self.cache = Some(Cache {
+                alarms,
+                shards: HashMap::new(),
+            });
+        }
+        let cache = self
+            .cache
+            .as_mut()
+            .ok_or_else(|| Error::Internal("alarm cache missing after load".into()))?;
+        Ok((cache, &self.rules))
+    }
+
+    async fn progress(&mut self, shard: ShardId) -> Result<ShardProgress> {
+        let key = self.progress_key(shard);
+        let store = self.store.clone();
+        let namespace = self.namespace.clone();
+        let (cache, _) = self.loaded().await?;
+        if let Some(p) = cache.shards.get(&shard) {
+            return Ok(p.clone());
+        }
+        let p = match store.get(&namespace, &key).await? {
+            Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                Error::Internal(format!(
+                    "watermark `{key}` in state namespace `{namespace}` does not parse ({e}); \
+                     delete it to re-evaluate the shard from its checkpoint"
+                ))
+            })?,
+            None => ShardProgress::default(),
+        };
+        cache.shards.insert(shard, p.clone());
+        Ok(p)
+    }
+
+    /// Publishes the transitions (oldest first), then stores the changed alarms and progress.
+    async fn commit(
+        &mut self,
+        transitions: Vec<(String, Transition)>,
+        changed: BTreeSet<String>,
+        progress: Option<(ShardId, ShardProgress)>,
+    ) -> Result<()> {
+        let mut transitions = transitions;
+        transitions.sort_by(|a, b| (a.1.period_end_ms, &a.0).cmp(&(b.1.period_end_ms, &b.0)));
+        let topic = self.config.topic.clone();
+        let namespace = self.namespace.clone();
+        let (cache, rules) = self.loaded().await?;
+        let mut outgoing = Vec::new();
+        for (key, t) in &transitions {
+            let notify = t.to == AlarmState::Alarm
+                || (t.from == AlarmState::Alarm && t.to == AlarmState::Ok);
+            let (Some(alarm), true) = (cache.alarms.get(key), notify) else {
+                continue;
+            };
+            if let Some(rule) = rules.get(&alarm.rule) {
+                outgoing.push(notification(&topic, &namespace, rule, alarm, t));
+            }
+        }
+        let mut entries = Vec::new();
+        for key in &changed {
+            if let Some(alarm) = cache.alarms.get(key) {
+                let json = serde_json::to_vec(alarm).map_err(|e| {
+                    Error::Internal(format!("alarm `{key}` does not serialize: {e}"))
+                })?;
+                entries.push((key.clone(), Bytes::from(json)));
+            }
+        }
+        if let Some((shard, p)) = &progress {
+            let json = serde_json::to_vec(p)
+                .map_err(|e| Error::Internal(format!("watermark does not serialize: {e}")))?;
+            entries.push((self.progress_key(*shard), Bytes::from(json)));
+        }
+        for n in &outgoing {
+            self.notifier.publish(n).await?;
+            info!(subject = %n.subject, topic = %n.topic, "alarm notification published");
+        }
+        if !entries.is_empty() {
+            self.store.put_many(&self.namespace, entries).await?;
+        }
+        if let (Some((shard, p)), Some(cache)) = (progress, self.cache.as_mut()) {
+            cache.shards.insert(shard, p);
+        }
+        Ok(())
+    }
+
+    async fn write_inner(&mut self, shard: ShardId, records: Vec<SinkRecord>) -> Result<()> {
+        let mut progress = self.progress(shard).await?;
+        let grace_ms = i64::try_from(self.config.grace.as_millis()).unwrap_or(i64::MAX);
+        let (cache, rules) = self.loaded().await?;
+        let mut changed = BTreeSet::new();
+        let mut late = 0u64;
+        let mut fresh = 0usize;
+        for r in &records {
+            if progress
+                .sequence_number
+                .as_ref()
+                .is_some_and(|w| &r.sequence_number <= w)
+            {
+                continue;
+            }
+            fresh += 1;
+            let e = &r.event;
+            let t = e.event_time_ms();
+            progress.sequence_number = Some(r.sequence_number.clone());
+            progress.event_time_ms = progress.event_time_ms.max(t);
+            for rule in rules.values().filter(|rule| rule.metric == e.metric_type) {
+                let key = alarm_key(&e.instance_id, &rule.name());
+                let alarm = cache
+                    .alarms
+                    .entry(key.clone())
+                    .or_insert_with(|| AlarmRecord::new(rule, &e.instance_id, &e.region, shard, t));
+                alarm.shard = shard;
+                alarm.region.clone_from(&e.region);
+                if !alarm.add_sample(rule, t, e.value) {
+                    late += 1;
+                }
+                changed.insert(key);
+            }
+        }
+        if fresh == 0 {
+            debug!(shard = %shard, records = records.len(), "batch already applied");
+            return Ok(());
+        }
+        let until = progress.event_time_ms.saturating_sub(grace_ms);
+        let mut transitions = Vec::new();
+        for (key, alarm) in cache.alarms.iter_mut().filter(|(_, a)| a.shard == shard) {
+            let Some(rule) = rules.get(&alarm.rule) else {
+                continue;
+            };
+            let before = alarm.next_period_start_ms;
+            let ts = alarm.advance(rule, until);
+            if alarm.next_period_start_ms != before {
+                changed.insert(key.clone());
+            }
+            transitions.extend(ts.into_iter().map(|t| (key.clone(), t)));
+        }
+        if late > 0 {
+            self.late_samples += late;
+            debug!(shard = %shard, late, "samples for already evaluated periods dropped");
+        }
+        self.commit(transitions, changed, Some((shard, progress)))
+            .await
+    }
+
+    async fn flush_inner(&mut self, now_ms: i64) -> Result<()> {
+        let (cache, rules) = self.loaded().await?;
+        let mut changed = BTreeSet::new();
+        let mut transitions = Vec::new();
+        for (key, alarm) in cache.alarms.iter_mut() {
+            let Some(rule) = rules.get(&alarm.rule) else {
+                continue;
+            };
+            let Some(last_end) = alarm.last_open_end_ms(rule) else {
+                continue;
+            };
+            let ts = alarm.advance(rule, now_ms.min(last_end));
+            changed.insert(key.clone());
+            transitions.extend(ts.into_iter().map(|t| (key.clone(), t)));
+        }
+        self.commit(transitions, changed, None).await
+    }
+}
+
+#[async_trait]
+impl Sink for AlertsSink {
+    fn name(&self) -> &str {
+        "alerts"
+    }
+
+    async fn write(
+        &mut self,
+        shard: ShardId,
+        records: Vec<SinkRecord>,
+        _now_ms: i64,
+    ) -> Result<Option<SequenceNumber>> {
+        let Some(last) = records.last().map(|r| r.sequence_number.clone()) else {
+            return Ok(None);
+        };
+        let result = self.write_inner(shard, records).await;
+        if result.is_err() {
+            // The state store is the truth: reload it before the batch is retried.
+            self.cache = None;
+        }
+        result.map(|()| Some(last))
+    }
+
+    /// With `force` (shutdown), evaluates the open periods whose end has passed by `now_ms`.
+    async fn flush(&mut self, now_ms: i64, force: bool) -> Result<Vec<(ShardId, SequenceNumber)>> {
+        if force {
+            let result = self.flush_inner(now_ms).await;
+            if result.is_err() {
+                self.cache = None;
+            }
+            result?;
+        }
+        Ok(Vec::new())
+    }
+}
