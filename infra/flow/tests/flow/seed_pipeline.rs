@@ -9,7 +9,7 @@ use shardline_flow::{
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-const DEFINITION: &str = include_str!("../../deploy/statemachine/pipeline.asl.json");
+const DEFINITION: &str = include_str!("../../../deploy/statemachine/pipeline.asl.json");
 
 type Calls = Arc<Mutex<Vec<(String, Value)>>>;
 
