@@ -1,0 +1,299 @@
+//! [`Consumer`]: the loop that drives reading, flushing and checkpointing.
+
+use shardline_core::ports::{CheckpointKey, CheckpointStore, DeadLetterStore, Stream};
+use shardline_core::time::{Clock, SystemClock};
+use shardline_core::{SequenceNumber, ShardId};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::watch;
+use tracing::{debug, info};
+
+use super::config::ConsumerConfig;
+use super::error::{ConsumerError, Result};
+use super::retry::with_retry;
+use super::shard::ShardState;
+use super::status::{ConsumerReport, ConsumerStatus};
+use crate::Sink;
+
+/// Reads one stream into one sink, checkpointing what the sink made durable.
+pub struct Consumer {
+    pub(super) config: ConsumerConfig,
+    pub(super) stream: Arc<dyn Stream>,
+    pub(super) checkpoints: Arc<dyn CheckpointStore>,
+    pub(super) dead_letters: Arc<dyn DeadLetterStore>,
+    pub(super) sink: Box<dyn Sink>,
+    pub(super) status: Arc<ConsumerStatus>,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) shards: BTreeMap<ShardId, ShardState>,
+    pub(super) worker_id: String,
+}
+
+impl std::fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer")
+            .field("name", &self.config.name)
+            .field("stream", &self.config.stream)
+            .field("sink", &self.sink.name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Consumer {
+    /// A consumer of `config.stream` feeding `sink`.
+    ///
+    /// # Errors
+    /// [`ConsumerError::Config`] when the configuration cannot run (the message names the
+    /// setting).
+    pub fn new(
+        config: ConsumerConfig,
+        stream: Arc<dyn Stream>,
+        checkpoints: Arc<dyn CheckpointStore>,
+        dead_letters: Arc<dyn DeadLetterStore>,
+        sink: Box<dyn Sink>,
+    ) -> Result<Self> {
+        config.validate()?;
+        let worker_id = format!("{}@{}", config.name, std::process::id());
+        Ok(Self {
+            config,
+            stream,
+            checkpoints,
+            dead_letters,
+            sink,
+            status: Arc::new(ConsumerStatus::default()),
+            clock: Arc::new(SystemClock),
+            shards: BTreeMap::new(),
+            worker_id,
+        })
+    }
+
+    /// Uses `clock` for the `now_ms` handed to the sink (buffer deadlines) and for timestamps.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The live status, readable while the consumer runs.
+    pub fn status(&self) -> Arc<ConsumerStatus> {
+        Arc::clone(&self.status)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ConsumerConfig {
+        &self.config
+    }
+
+    /// Runs until `shutdown` becomes `true` (or its sender is dropped), then flushes the sink
+    /// (forced) and checkpoints what became durable.
+    ///
+    /// # Errors
+    /// The error that stopped the consumer; checkpoints written before it stay.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<ConsumerReport> {
+        let started = Instant::now();
+        info!(consumer = %self.config.name, stream = %self.config.stream, sink = self.sink.name(), "consumer starting");
+        let mut last_refresh = Instant::now();
+        let mut last_flush = Instant::now();
+        {
+            let r = self.refresh_shards().await;
+            self.count(r)?
+        };
+        while !*shutdown.borrow() {
+            if last_refresh.elapsed() >= self.config.shard_refresh_interval {
+                {
+                    let r = self.refresh_shards().await;
+                    self.count(r)?
+                };
+                last_refresh = Instant::now();
+            }
+            let pass = {
+                let r = self.pass().await;
+                self.count(r)?
+            };
+            if last_flush.elapsed() >= self.config.flush_interval {
+                {
+                    let r = self.flush(false).await;
+                    self.count(r)?
+                }
+                last_flush = Instant::now();
+            }
+            if pass.records == 0 {
+                tokio::select! {
+                    _ = tokio::time::sleep(self.config.poll_interval) => {}
+                    changed = shutdown.changed() => {
+                        if changed.is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        self.finish(started).await
+    }
+
+    /// Processes until every shard is caught up (its last read returned no records and no lag,
+    /// or it is closed and fully read), then flushes the sink (forced), checkpoints and returns.
+    ///
+    /// # Errors
+    /// As [`Consumer::run`].
+    pub async fn drain(mut self) -> Result<ConsumerReport> {
+        let started = Instant::now();
+        let mut last_refresh = Instant::now();
+        let mut last_flush = Instant::now();
+        {
+            let r = self.refresh_shards().await;
+            self.count(r)?
+        };
+        loop {
+            if last_refresh.elapsed() >= self.config.shard_refresh_interval {
+                {
+                    let r = self.refresh_shards().await;
+                    self.count(r)?
+                };
+                last_refresh = Instant::now();
+            }
+            let pass = {
+                let r = self.pass().await;
+                self.count(r)?
+            };
+            if last_flush.elapsed() >= self.config.flush_interval {
+                {
+                    let r = self.flush(false).await;
+                    self.count(r)?
+                }
+                last_flush = Instant::now();
+            }
+            if pass.records == 0 && pass.all_caught_up {
+                break;
+            }
+        }
+        self.finish(started).await
+    }
+
+    async fn finish(mut self, started: Instant) -> Result<ConsumerReport> {
+        {
+            let r = self.flush(true).await;
+            self.count(r)?
+        }
+        let status = self.status.snapshot();
+        info!(
+            consumer = %self.config.name,
+            records_in = status.records_in,
+            dead_letters = status.dead_letters,
+            checkpoints = status.checkpoints,
+            "consumer stopped"
+        );
+        Ok(ConsumerReport {
+            consumer: self.config.name.clone(),
+            sink: self.sink.name().to_string(),
+            status,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        })
+    }
+
+    /// Counts an error that stops the consumer.
+    fn count<T>(&self, out: Result<T>) -> Result<T> {
+        if out.is_err() {
+            self.status.update(|s| s.errors += 1);
+        }
+        out
+    }
+
+    /// Asks the sink to write out due buffers (all when `force`) and checkpoints what advanced.
+    async fn flush(&mut self, force: bool) -> Result<()> {
+        let now = self.clock.now_ms();
+        let mut retries = 0;
+        let sink = &mut self.sink;
+        let name = sink.name().to_string();
+        let mut attempt_result = None;
+        // The sink is borrowed mutably, so retries run in a loop here rather than a closure.
+        for attempt in 0..self.config.retry.max_attempts {
+            match sink.flush(now, force).await {
+                Ok(advanced) => {
+                    attempt_result = Some(Ok(advanced));
+                    break;
+                }
+                Err(e)
+                    if e.retry_class() == shardline_core::RetryClass::Retryable
+                        && attempt + 1 < self.config.retry.max_attempts =>
+                {
+                    retries += 1;
+                    let delay = super::retry::backoff_delay(&self.config.retry, attempt);
+                    tracing::warn!(sink = %name, attempt = attempt + 1, error = %e, "flush failed; retrying");
+                    tokio::time::sleep(delay).await;
+                }
+                Err(e) => {
+                    attempt_result = Some(Err(e));
+                    break;
+                }
+            }
+        }
+        self.status.update(|s| s.retries += retries);
+        let advanced = match attempt_result {
+            Some(Ok(a)) => a,
+            Some(Err(source)) => return Err(ConsumerError::SinkFlush { sink: name, source }),
+            None => Vec::new(),
+        };
+        for (shard, durable) in &advanced {
+            if let Some(state) = self.shards.get_mut(shard) {
+                state.note_durable(durable);
+            }
+        }
+        let ids: Vec<ShardId> = self.shards.keys().copied().collect();
+        for id in ids {
+            self.checkpoint(id).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes the shard's checkpoint if the durable mark moved past the last one.
+    pub(super) async fn checkpoint(&mut self, id: ShardId) -> Result<()> {
+        let Some(state) = self.shards.get_mut(&id) else {
+            return Ok(());
+        };
+        let Some(target) = state.checkpoint_target() else {
+            return Ok(());
+        };
+        let key = CheckpointKey {
+            consumer: self.config.name.clone(),
+            stream: self.config.stream.clone(),
+            shard: id,
+        };
+        let store = Arc::clone(&self.checkpoints);
+        let owner = self.worker_id.clone();
+        let mut retries = 0;
+        let written = with_retry(&self.config.retry, "checkpoint", &mut retries, || {
+            let (store, key, target, owner) = (
+                Arc::clone(&store),
+                key.clone(),
+                target.clone(),
+                owner.clone(),
+            );
+            async move { store.put(&key, &target, Some(&owner), None).await }
+        })
+        .await
+        .map_err(|source| ConsumerError::Checkpoint { shard: id, source })?;
+        state.checkpointed = Some(written.sequence_number.clone());
+        if state.end_reached && state.undurable() == 0 && state.processed.as_ref() <= Some(&target)
+        {
+            state.finished = true;
+        }
+        debug!(shard = %id, sequence_number = %target, "checkpointed");
+        let finished = state.finished;
+        self.status.update(|s| {
+            s.retries += retries;
+            s.checkpoints += 1;
+            s.last_checkpoint_ms = Some(written.updated_ms);
+            let p = s.shards.entry(id).or_default();
+            p.checkpointed = Some(target.clone());
+            p.finished = finished;
+        });
+        Ok(())
+    }
+
+    /// The sequence number checkpointed for `shard`, as this consumer knows it.
+    pub fn checkpointed(&self, shard: ShardId) -> Option<&SequenceNumber> {
+        self.shards
+            .get(&shard)
+            .and_then(|s| s.checkpointed.as_ref())
+    }
+}

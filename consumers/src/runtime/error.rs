@@ -1,0 +1,64 @@
+//! Why a consumer stopped.
+
+use shardline_core::ShardId;
+
+/// An error that stops a consumer. Each names the stream, shard or sink involved.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumerError {
+    /// The configuration cannot be run; the message names the setting.
+    #[error("invalid consumer configuration: {0}")]
+    Config(String),
+    /// A stream call failed permanently or ran out of retries.
+    #[error("stream {stream}: {op} failed: {source}")]
+    Stream {
+        /// The stream.
+        stream: String,
+        /// The call, e.g. `get_records on shardId-000000000000`.
+        op: String,
+        /// The port's error.
+        #[source]
+        source: shardline_core::Error,
+    },
+    /// The sink rejected a batch permanently or ran out of retries. Nothing past the last
+    /// durable record is checkpointed; fix the cause and restart to resume there.
+    #[error("sink {sink} failed on {shard}: {source}")]
+    Sink {
+        /// The sink's name.
+        sink: String,
+        /// The shard whose batch failed.
+        shard: ShardId,
+        /// The sink's error.
+        #[source]
+        source: shardline_core::Error,
+    },
+    /// The sink failed to write out its buffers permanently or ran out of retries.
+    #[error("sink {sink} failed to flush: {source}")]
+    SinkFlush {
+        /// The sink's name.
+        sink: String,
+        /// The sink's error.
+        #[source]
+        source: shardline_core::Error,
+    },
+    /// Writing dead letters failed; the shard cannot move past the invalid records.
+    #[error("dead-letter store failed for {shard}: {source}")]
+    DeadLetter {
+        /// The shard whose invalid records could not be stored.
+        shard: ShardId,
+        /// The store's error.
+        #[source]
+        source: shardline_core::Error,
+    },
+    /// Reading or writing a checkpoint failed.
+    #[error("checkpoint of {shard} failed: {source}")]
+    Checkpoint {
+        /// The shard.
+        shard: ShardId,
+        /// The store's error.
+        #[source]
+        source: shardline_core::Error,
+    },
+}
+
+/// Result alias for the runtime.
+pub type Result<T, E = ConsumerError> = std::result::Result<T, E>;

@@ -1,0 +1,315 @@
+//! Listing shards, resolving iterators, reading batches and handing them on.
+
+use bytes::Bytes;
+use shardline_core::ports::{CheckpointKey, DeadLetter};
+use shardline_core::stream::GetRecordsOutput;
+use shardline_core::{MetricEvent, RetryClass, SequenceNumber, ShardId, StartingPosition};
+use std::sync::Arc;
+use tracing::{info, warn};
+
+use super::consumer::Consumer;
+use super::error::{ConsumerError, Result};
+use super::retry::with_retry;
+use super::shard::ShardState;
+use crate::SinkRecord;
+
+/// What one pass over the shards found.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Pass {
+    /// Records read in this pass.
+    pub records: usize,
+    /// Every readable shard is caught up or finished.
+    pub all_caught_up: bool,
+}
+
+impl Consumer {
+    fn stream_error(&self, op: String, source: shardline_core::Error) -> ConsumerError {
+        ConsumerError::Stream {
+            stream: self.config.stream.clone(),
+            op,
+            source,
+        }
+    }
+
+    /// Lists the stream's shards; new ones start from their checkpoint or the configured
+    /// position, known ones learn whether they have closed.
+    pub(super) async fn refresh_shards(&mut self) -> Result<()> {
+        let stream = Arc::clone(&self.stream);
+        let name = self.config.stream.clone();
+        let mut retries = 0;
+        let listed = with_retry(&self.config.retry, "list_shards", &mut retries, || {
+            let (stream, name) = (Arc::clone(&stream), name.clone());
+            async move { stream.list_shards(&name).await }
+        })
+        .await
+        .map_err(|e| self.stream_error("list_shards".into(), e))?;
+        for desc in listed {
+            if let Some(state) = self.shards.get_mut(&desc.shard_id) {
+                state.ending = desc.ending_sequence_number;
+                continue;
+            }
+            let key = CheckpointKey {
+                consumer: self.config.name.clone(),
+                stream: self.config.stream.clone(),
+                shard: desc.shard_id,
+            };
+            let store = Arc::clone(&self.checkpoints);
+            let checkpoint = with_retry(&self.config.retry, "checkpoint get", &mut retries, || {
+                let (store, key) = (Arc::clone(&store), key.clone());
+                async move { store.get(&key).await }
+            })
+            .await
+            .map_err(|source| ConsumerError::Checkpoint {
+                shard: desc.shard_id,
+                source,
+            })?
+            .map(|c| c.sequence_number);
+            info!(shard = %desc.shard_id, checkpoint = ?checkpoint.as_ref().map(|c| c.to_string()), "shard added");
+            let parents = desc
+                .parent_shard_id
+                .into_iter()
+                .chain(desc.adjacent_parent_shard_id)
+                .collect();
+            let state = ShardState::new(parents, desc.ending_sequence_number, checkpoint.clone());
+            let finished = state.finished;
+            self.status.shard(desc.shard_id, |p| {
+                p.checkpointed = checkpoint;
+                p.finished = finished;
+            });
+            self.shards.insert(desc.shard_id, state);
+        }
+        self.status.update(|s| s.retries += retries);
+        Ok(())
+    }
+
+    /// Reads one batch from every readable shard.
+    pub(super) async fn pass(&mut self) -> Result<Pass> {
+        let mut pass = Pass {
+            records: 0,
+            all_caught_up: true,
+        };
+        let ids: Vec<ShardId> = self.shards.keys().copied().collect();
+        for id in ids {
+            let Some(state) = self.shards.get(&id) else {
+                continue;
+            };
+            if state.finished {
+                continue;
+            }
+            let blocked = state
+                .parents
+                .iter()
+                .any(|p| self.shards.get(p).is_some_and(|ps| !ps.finished));
+            if blocked {
+                pass.all_caught_up = false;
+                continue;
+            }
+            let (records, caught_up) = self.read_shard(id).await?;
+            pass.records += records;
+            pass.all_caught_up &= caught_up;
+        }
+        Ok(pass)
+    }
+
+    /// Resolves a shard's iterator after its last processed record, else its checkpoint, else
+    /// the configured starting position.
+    async fn resolve_iterator(&mut self, id: ShardId) -> Result<()> {
+        let Some(state) = self.shards.get(&id) else {
+            return Ok(());
+        };
+        let position = match state.resume_after() {
+            Some(seq) => StartingPosition::AfterSequenceNumber(seq.clone()),
+            None => self.config.starting_position.clone(),
+        };
+        let stream = Arc::clone(&self.stream);
+        let name = self.config.stream.clone();
+        let mut retries = 0;
+        let iterator = with_retry(
+            &self.config.retry,
+            "get_shard_iterator",
+            &mut retries,
+            || {
+                let (stream, name, position) =
+                    (Arc::clone(&stream), name.clone(), position.clone());
+                async move { stream.get_shard_iterator(&name, id, &position).await }
+            },
+        )
+        .await
+        .map_err(|e| self.stream_error(format!("get_shard_iterator {position} on {id}"), e))?;
+        self.status.update(|s| s.retries += retries);
+        if let Some(state) = self.shards.get_mut(&id) {
+            state.iterator = Some(iterator);
+        }
+        Ok(())
+    }
+
+    async fn get_records(
+        &mut self,
+        id: ShardId,
+    ) -> Result<GetRecordsOutput, shardline_core::Error> {
+        let iterator = self
+            .shards
+            .get(&id)
+            .and_then(|s| s.iterator.clone())
+            .ok_or_else(|| shardline_core::Error::Internal(format!("{id} has no iterator")))?;
+        let stream = Arc::clone(&self.stream);
+        let limit = self.config.batch_size;
+        let mut retries = 0;
+        let out = with_retry(&self.config.retry, "get_records", &mut retries, || {
+            let (stream, iterator) = (Arc::clone(&stream), iterator.clone());
+            async move { stream.get_records(&iterator, limit).await }
+        })
+        .await;
+        self.status.update(|s| s.retries += retries);
+        out
+    }
+
+    /// Reads one batch from a shard and hands it on. Returns (records read, caught up).
+    async fn read_shard(&mut self, id: ShardId) -> Result<(usize, bool)> {
+        if self.shards.get(&id).is_some_and(|s| s.iterator.is_none()) {
+            self.resolve_iterator(id).await?;
+        }
+        let out = match self.get_records(id).await {
+            Ok(out) => out,
+            Err(e) if e.retry_class() == RetryClass::Permanent => {
+                warn!(shard = %id, error = %e, "iterator refused; resolving it again after the last processed record");
+                self.status.update(|s| s.errors += 1);
+                self.resolve_iterator(id).await?;
+                self.get_records(id)
+                    .await
+                    .map_err(|e| self.stream_error(format!("get_records on {id}"), e))?
+            }
+            Err(e) => return Err(self.stream_error(format!("get_records on {id}"), e)),
+        };
+        let count = out.records.len();
+        let caught_up =
+            out.next_iterator.is_none() || (count == 0 && out.millis_behind_latest == 0);
+        self.dispatch(id, out).await?;
+        Ok((count, caught_up))
+    }
+
+    /// Validates a batch, stores dead letters, writes valid records to the sink, checkpoints.
+    async fn dispatch(&mut self, id: ShardId, out: GetRecordsOutput) -> Result<()> {
+        let now = self.clock.now_ms();
+        let Some(state) = self.shards.get_mut(&id) else {
+            return Ok(());
+        };
+        let count = out.records.len() as u64;
+        let mut valid = Vec::with_capacity(out.records.len());
+        let mut letters = Vec::new();
+        for record in out.records {
+            match MetricEvent::from_json(&record.data) {
+                Ok(event) => {
+                    state.note_processed(record.sequence_number.clone(), true);
+                    valid.push(SinkRecord {
+                        shard: id,
+                        sequence_number: record.sequence_number,
+                        arrival_ms: record.approximate_arrival_ms,
+                        event,
+                    });
+                }
+                Err(reason) => {
+                    warn!(shard = %id, sequence_number = %record.sequence_number, reason = %reason, "record dead-lettered");
+                    state.note_processed(record.sequence_number.clone(), false);
+                    letters.push(DeadLetter {
+                        consumer: self.config.name.clone(),
+                        stream: self.config.stream.clone(),
+                        shard: id,
+                        sequence_number: record.sequence_number,
+                        partition_key: record.partition_key,
+                        reason: reason.to_string(),
+                        data: Bytes::clone(&record.data),
+                        at_ms: now,
+                    });
+                }
+            }
+        }
+        state.iterator = out.next_iterator;
+        if state.iterator.is_none() {
+            state.end_reached = true;
+        }
+        let processed = state.processed.clone();
+        let records_behind = records_behind(state.ending.as_ref(), processed.as_ref());
+        let delivered = valid.len() as u64;
+        let dead = letters.len() as u64;
+        self.status.update(|s| {
+            s.records_in += count;
+            let p = s.shards.entry(id).or_default();
+            p.records_in += count;
+            p.processed = processed;
+            p.millis_behind_latest = out.millis_behind_latest;
+            p.records_behind = records_behind;
+        });
+        if !letters.is_empty() {
+            let store = Arc::clone(&self.dead_letters);
+            let mut retries = 0;
+            with_retry(&self.config.retry, "dead-letter put", &mut retries, || {
+                let (store, letters) = (Arc::clone(&store), letters.clone());
+                async move { store.put(letters).await }
+            })
+            .await
+            .map_err(|source| ConsumerError::DeadLetter { shard: id, source })?;
+            self.status.update(|s| {
+                s.retries += retries;
+                s.dead_letters += dead;
+            });
+        }
+        if !valid.is_empty() {
+            let durable = self.write_to_sink(id, valid, now).await?;
+            self.status.update(|s| s.records_delivered += delivered);
+            if let (Some(d), Some(state)) = (durable, self.shards.get_mut(&id)) {
+                state.note_durable(&d);
+            }
+        }
+        self.checkpoint(id).await
+    }
+
+    /// Hands a batch to the sink, retrying retryable errors with the same batch.
+    async fn write_to_sink(
+        &mut self,
+        id: ShardId,
+        records: Vec<SinkRecord>,
+        now: i64,
+    ) -> Result<Option<SequenceNumber>> {
+        let cfg = self.config.retry.clone();
+        let mut attempt = 0;
+        loop {
+            match self.sink.write(id, records.clone(), now).await {
+                Ok(durable) => return Ok(durable),
+                Err(e)
+                    if e.retry_class() == RetryClass::Retryable
+                        && attempt + 1 < cfg.max_attempts =>
+                {
+                    let delay = super::retry::backoff_delay(&cfg, attempt);
+                    warn!(sink = self.sink.name(), shard = %id, attempt = attempt + 1, delay_ms = delay.as_millis() as u64, error = %e, "sink write failed; retrying");
+                    self.status.update(|s| s.retries += 1);
+                    attempt += 1;
+                    tokio::time::sleep(delay).await;
+                }
+                Err(source) => {
+                    return Err(ConsumerError::Sink {
+                        sink: self.sink.name().to_string(),
+                        shard: id,
+                        source,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Records left in a closed shard after `processed`, when both decode as Shardline sequence
+/// numbers of the same shard.
+fn records_behind(
+    ending: Option<&SequenceNumber>,
+    processed: Option<&SequenceNumber>,
+) -> Option<u64> {
+    let end = ending?.parts().ok()?;
+    match processed {
+        Some(p) => {
+            let p = p.parts().ok()?;
+            (p.shard_index == end.shard_index).then(|| end.offset.saturating_sub(p.offset))
+        }
+        None => None,
+    }
+}

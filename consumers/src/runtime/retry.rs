@@ -1,0 +1,109 @@
+//! Exponential backoff with full jitter.
+//!
+//! Attempt `n` (0-based) waits a uniformly random time in `[0, min(max, initial * 2^n)]`
+//! ("full jitter"), which spreads retries of many workers apart. Only errors whose
+//! [`RetryClass`] is `Retryable` are retried, and at most `max_attempts` tries are made.
+
+use rand::RngExt;
+use shardline_core::{Error, RetryClass};
+use std::future::Future;
+use std::time::Duration;
+use tracing::warn;
+
+use super::config::RetryConfig;
+
+/// The backoff ceiling before retry `attempt` (0-based).
+pub fn backoff_ceiling(cfg: &RetryConfig, attempt: u32) -> Duration {
+    let factor = 1u32.checked_shl(attempt.min(31)).unwrap_or(u32::MAX);
+    cfg.initial_backoff
+        .checked_mul(factor)
+        .unwrap_or(cfg.max_backoff)
+        .min(cfg.max_backoff)
+}
+
+/// A full-jitter delay before retry `attempt`.
+pub fn backoff_delay(cfg: &RetryConfig, attempt: u32) -> Duration {
+    let ceiling = backoff_ceiling(cfg, attempt).as_millis() as u64;
+    Duration::from_millis(rand::rng().random_range(0..=ceiling))
+}
+
+/// Runs `op` until it succeeds, fails permanently, or has been tried `max_attempts` times.
+/// `retries` counts the retries made. `what` names the operation in logs.
+///
+/// # Errors
+/// The last error.
+pub async fn with_retry<T, F, Fut>(
+    cfg: &RetryConfig,
+    what: &str,
+    retries: &mut u64,
+    mut op: F,
+) -> Result<T, Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, Error>>,
+{
+    let mut attempt = 0u32;
+    loop {
+        match op().await {
+            Ok(v) => return Ok(v),
+            Err(e)
+                if e.retry_class() == RetryClass::Retryable && attempt + 1 < cfg.max_attempts =>
+            {
+                let delay = backoff_delay(cfg, attempt);
+                warn!(op = what, attempt = attempt + 1, delay_ms = delay.as_millis() as u64, error = %e, "retrying");
+                *retries += 1;
+                attempt += 1;
+                tokio::time::sleep(delay).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ceiling_doubles_then_caps() {
+        let cfg = RetryConfig {
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(1),
+            max_attempts: 5,
+        };
+        assert_eq!(backoff_ceiling(&cfg, 0), Duration::from_millis(100));
+        assert_eq!(backoff_ceiling(&cfg, 2), Duration::from_millis(400));
+        assert_eq!(backoff_ceiling(&cfg, 4), Duration::from_secs(1));
+        assert_eq!(backoff_ceiling(&cfg, 40), Duration::from_secs(1));
+        for a in 0..10 {
+            assert!(backoff_delay(&cfg, a) <= backoff_ceiling(&cfg, a));
+        }
+    }
+
+    #[tokio::test]
+    async fn retries_retryable_errors_only_up_to_the_limit() {
+        let cfg = RetryConfig {
+            initial_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(50),
+            max_attempts: 3,
+        };
+        let mut calls = 0;
+        let mut retries = 0;
+        let out: Result<(), Error> = with_retry(&cfg, "t", &mut retries, || {
+            calls += 1;
+            async { Err(Error::Throttled("busy".into())) }
+        })
+        .await;
+        assert!(matches!(out, Err(Error::Throttled(_))));
+        assert_eq!((calls, retries), (3, 2));
+
+        let mut calls = 0;
+        let out: Result<(), Error> = with_retry(&cfg, "t", &mut retries, || {
+            calls += 1;
+            async { Err(Error::InvalidArgument("no".into())) }
+        })
+        .await;
+        assert!(out.is_err());
+        assert_eq!(calls, 1);
+    }
+}

@@ -1,0 +1,128 @@
+//! One shard's read position and checkpoint bookkeeping.
+//!
+//! Invariant: the checkpoint target is the highest sequence number `s` such that every record
+//! of the shard up to `s` is either durable in the sink or stored as a dead letter. The state
+//! keeps, for each valid record handed to the sink and not yet reported durable, its sequence
+//! number and the one processed just before it; the first such record bounds the target.
+
+use shardline_core::{SequenceNumber, ShardId, ShardIterator};
+use std::collections::VecDeque;
+
+/// Read and checkpoint state of one shard.
+#[derive(Debug)]
+pub(crate) struct ShardState {
+    /// Parent shards (split or merge): this shard is read only after they are finished.
+    pub parents: Vec<ShardId>,
+    /// The shard's last sequence number once it is closed.
+    pub ending: Option<SequenceNumber>,
+    /// Where the next read starts; `None` until resolved (or after the iterator was rejected).
+    pub iterator: Option<ShardIterator>,
+    /// The last record handed to the sink or the dead-letter store.
+    pub processed: Option<SequenceNumber>,
+    /// The last checkpoint written (or loaded).
+    pub checkpointed: Option<SequenceNumber>,
+    /// The backend reported the end of this closed shard.
+    pub end_reached: bool,
+    /// Closed, fully read, and checkpointed at its end.
+    pub finished: bool,
+    /// Valid records not yet durable: (sequence number, record processed just before it).
+    pending: VecDeque<(SequenceNumber, Option<SequenceNumber>)>,
+}
+
+impl ShardState {
+    /// A shard resuming after `checkpoint` (or from the configured position when `None`).
+    pub fn new(
+        parents: Vec<ShardId>,
+        ending: Option<SequenceNumber>,
+        checkpoint: Option<SequenceNumber>,
+    ) -> Self {
+        let finished = matches!((&ending, &checkpoint), (Some(e), Some(c)) if c >= e);
+        Self {
+            parents,
+            ending,
+            iterator: None,
+            processed: None,
+            checkpointed: checkpoint,
+            end_reached: finished,
+            finished,
+            pending: VecDeque::new(),
+        }
+    }
+
+    /// Notes that a record was handed on: to the sink when `to_sink`, else dead-lettered.
+    pub fn note_processed(&mut self, seq: SequenceNumber, to_sink: bool) {
+        if to_sink {
+            self.pending
+                .push_back((seq.clone(), self.processed.clone()));
+        }
+        self.processed = Some(seq);
+    }
+
+    /// Notes that the sink made everything up to `durable` durable.
+    pub fn note_durable(&mut self, durable: &SequenceNumber) {
+        while self.pending.front().is_some_and(|(s, _)| s <= durable) {
+            self.pending.pop_front();
+        }
+    }
+
+    /// Records handed to the sink and not yet durable.
+    pub fn undurable(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// The checkpoint to write now, if it moves past the last one.
+    pub fn checkpoint_target(&self) -> Option<SequenceNumber> {
+        let target = match self.pending.front() {
+            Some((_, before)) => before.clone(),
+            None => self.processed.clone(),
+        }?;
+        match &self.checkpointed {
+            Some(c) if *c >= target => None,
+            _ => Some(target),
+        }
+    }
+
+    /// Where to resume reading: after the last processed record, else after the checkpoint.
+    pub fn resume_after(&self) -> Option<&SequenceNumber> {
+        self.processed.as_ref().or(self.checkpointed.as_ref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seq(n: u64) -> SequenceNumber {
+        SequenceNumber::try_from(n.to_string()).expect("decimal")
+    }
+
+    #[test]
+    fn checkpoint_stops_before_the_first_undurable_record() {
+        let mut s = ShardState::new(vec![], None, None);
+        s.note_processed(seq(1), true);
+        s.note_processed(seq(2), false); // dead-lettered
+        s.note_processed(seq(3), true);
+        s.note_processed(seq(4), false);
+        assert_eq!(s.checkpoint_target(), None, "nothing durable yet");
+        s.note_durable(&seq(1));
+        assert_eq!(
+            s.checkpoint_target(),
+            Some(seq(2)),
+            "the dead letter after 1 counts"
+        );
+        s.note_durable(&seq(3));
+        assert_eq!(s.checkpoint_target(), Some(seq(4)));
+        s.checkpointed = Some(seq(4));
+        assert_eq!(s.checkpoint_target(), None);
+        assert_eq!(s.undurable(), 0);
+    }
+
+    #[test]
+    fn a_closed_shard_checkpointed_at_its_end_is_finished() {
+        let s = ShardState::new(vec![], Some(seq(9)), Some(seq(9)));
+        assert!(s.finished);
+        let s = ShardState::new(vec![], Some(seq(9)), Some(seq(5)));
+        assert!(!s.finished);
+        assert_eq!(s.resume_after(), Some(&seq(5)));
+    }
+}

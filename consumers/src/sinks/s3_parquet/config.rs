@@ -1,0 +1,98 @@
+//! Configuration of the S3 Parquet sink.
+//!
+//! ```toml
+//! bucket = "infra-monitoring-pipeline-data"
+//! prefix = "metrics"
+//! buffer_size = "8MiB"
+//! buffer_interval = "60s"
+//! compression = "zstd"     # or "snappy"
+//! zstd_level = 1
+//! raw_json_archive = false
+//! ```
+
+use serde::{Deserialize, Serialize};
+use shardline_core::Error;
+use std::time::Duration;
+
+use crate::runtime::units;
+
+/// Parquet compression codec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ParquetCompression {
+    /// Zstandard (default): smaller objects.
+    #[serde(alias = "ZSTD")]
+    Zstd,
+    /// Snappy: faster, larger.
+    #[serde(alias = "SNAPPY")]
+    Snappy,
+}
+
+/// How the S3 Parquet sink buffers and where it writes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct S3ParquetConfig {
+    /// The bucket (the seed's `infra-monitoring-pipeline-data` by default).
+    pub bucket: String,
+    /// Key prefix of the Parquet objects (`metrics`).
+    pub prefix: String,
+    /// Flush a shard's buffer when its buffered bytes reach this size.
+    #[serde(with = "units::size")]
+    pub buffer_size: u64,
+    /// Flush a shard's buffer when it is older than this.
+    #[serde(with = "units::duration")]
+    pub buffer_interval: Duration,
+    /// Compression codec.
+    pub compression: ParquetCompression,
+    /// ZSTD level (1 to 22); ignored for Snappy.
+    pub zstd_level: i32,
+    /// Also write the seed's JSON Lines archive under `raw_prefix`.
+    pub raw_json_archive: bool,
+    /// Key prefix of the JSON Lines archive (`raw-metrics`).
+    pub raw_prefix: String,
+}
+
+impl Default for S3ParquetConfig {
+    fn default() -> Self {
+        Self {
+            bucket: "infra-monitoring-pipeline-data".into(),
+            prefix: "metrics".into(),
+            buffer_size: 8 << 20,
+            buffer_interval: Duration::from_secs(60),
+            compression: ParquetCompression::Zstd,
+            zstd_level: 1,
+            raw_json_archive: false,
+            raw_prefix: "raw-metrics".into(),
+        }
+    }
+}
+
+impl S3ParquetConfig {
+    /// Checks the values the sink cannot run with.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming the setting.
+    pub fn validate(&self) -> Result<(), Error> {
+        let bad = |m: String| Err(Error::InvalidArgument(format!("s3 sink config: {m}")));
+        if self.bucket.trim().is_empty() {
+            return bad("`bucket` is empty".into());
+        }
+        for (name, p) in [("prefix", &self.prefix), ("raw_prefix", &self.raw_prefix)] {
+            if p.is_empty() || p.starts_with('/') || p.ends_with('/') || p.contains("..") {
+                return bad(format!(
+                    "`{name}` = {p:?} must be a non-empty key prefix without leading or trailing `/`"
+                ));
+            }
+        }
+        if self.buffer_size == 0 {
+            return bad("`buffer_size` must be above 0 (e.g. \"8MiB\")".into());
+        }
+        if !(1..=22).contains(&self.zstd_level) {
+            return bad(format!(
+                "`zstd_level` {} is outside 1..=22",
+                self.zstd_level
+            ));
+        }
+        Ok(())
+    }
+}

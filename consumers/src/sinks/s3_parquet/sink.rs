@@ -1,0 +1,361 @@
+//! [`S3ParquetSink`]: per-shard buffers flushed to Parquet objects through the manifest's
+//! commit protocol (see the module docs of [`super`]).
+
+use async_trait::async_trait;
+use shardline_core::ports::ObjectStore;
+use shardline_core::{Error, Result, SequenceNumber, ShardId};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tracing::{debug, info};
+
+use super::config::S3ParquetConfig;
+use super::manifest::{ManifestEntry, ShardManifest};
+use super::writer::{
+    self, EncodeOptions, encode_batch, encode_json_lines, metric_batch, writer_properties,
+};
+use crate::{Sink, SinkRecord};
+
+/// Counters of what the sink wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct S3SinkStats {
+    /// Flushes committed.
+    pub flushes: u64,
+    /// Objects written (Parquet and JSON Lines).
+    pub objects: u64,
+    /// Rows written to Parquet.
+    pub rows: u64,
+    /// Bytes of Parquet written.
+    pub parquet_bytes: u64,
+    /// Records skipped because a committed range already held them (replays).
+    pub skipped_covered: u64,
+}
+
+/// One shard's buffer and manifest.
+#[derive(Debug)]
+pub(super) struct ShardBuffer {
+    manifest: ShardManifest,
+    records: Vec<SinkRecord>,
+    bytes: u64,
+    opened_ms: Option<i64>,
+    /// The highest sequence number accepted (buffered or found covered).
+    last_seen: Option<SequenceNumber>,
+    /// The highest sequence number reported durable to the runtime.
+    reported: Option<SequenceNumber>,
+    /// Covered records seen while the buffer was empty: durable already.
+    covered_through: Option<SequenceNumber>,
+}
+
+/// Writes metric events as Parquet objects, exactly once per record across replays.
+pub struct S3ParquetSink {
+    config: S3ParquetConfig,
+    store: Arc<dyn ObjectStore>,
+    shards: BTreeMap<ShardId, ShardBuffer>,
+    bucket_ready: bool,
+    stats: S3SinkStats,
+}
+
+impl std::fmt::Debug for S3ParquetSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3ParquetSink")
+            .field("config", &self.config)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Approximate in-memory size of a record, for the buffer-size threshold.
+fn record_bytes(r: &SinkRecord) -> u64 {
+    let e = &r.event;
+    (e.metric_id.len()
+        + e.instance_id.len()
+        + e.region.len()
+        + e.collected_at.len()
+        + r.sequence_number.as_str().len()
+        + 64) as u64
+}
+
+impl S3ParquetSink {
+    /// A sink writing to `store` as configured.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming a bad setting.
+    pub fn new(config: S3ParquetConfig, store: Arc<dyn ObjectStore>) -> Result<Self> {
+        config.validate()?;
+        Ok(Self {
+            config,
+            store,
+            shards: BTreeMap::new(),
+            bucket_ready: false,
+            stats: S3SinkStats::default(),
+        })
+    }
+
+    /// What the sink has written so far.
+    pub fn stats(&self) -> S3SinkStats {
+        self.stats
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &S3ParquetConfig {
+        &self.config
+    }
+
+    /// Loads (and reconciles) a shard's manifest the first time the shard is seen.
+    async fn shard(&mut self, shard: ShardId) -> Result<&mut ShardBuffer> {
+        if !self.bucket_ready {
+            self.store.ensure_bucket(&self.config.bucket).await?;
+            self.bucket_ready = true;
+        }
+        if !self.shards.contains_key(&shard) {
+            let (bucket, prefix) = (&self.config.bucket, &self.config.prefix);
+            let mut manifest =
+                ShardManifest::load(self.store.as_ref(), bucket, prefix, shard).await?;
+            manifest
+                .reconcile(self.store.as_ref(), bucket, prefix)
+                .await?;
+            debug!(shard = %shard, entries = manifest.entries.len(), rows = manifest.rows(), "manifest loaded");
+            self.shards.insert(
+                shard,
+                ShardBuffer {
+                    manifest,
+                    records: Vec::new(),
+                    bytes: 0,
+                    opened_ms: None,
+                    last_seen: None,
+                    reported: None,
+                    covered_through: None,
+                },
+            );
+        }
+        self.shards
+            .get_mut(&shard)
+            .ok_or_else(|| Error::Internal(format!("{shard} buffer missing")))
+    }
+
+    fn due(&self, buf: &ShardBuffer, now_ms: i64) -> bool {
+        buf.bytes >= self.config.buffer_size
+            || buf.opened_ms.is_some_and(|t| {
+                now_ms.saturating_sub(t) >= self.config.buffer_interval.as_millis() as i64
+            })
+    }
+
+    /// The durable mark to report for a shard, if it moved.
+    fn advance_reported(buf: &mut ShardBuffer) -> Option<SequenceNumber> {
+        let durable = if buf.records.is_empty() {
+            buf.last_seen.clone()
+        } else {
+            buf.covered_through.clone()
+        }?;
+        if buf.reported.as_ref() >= Some(&durable) {
+            return None;
+        }
+        buf.reported = Some(durable.clone());
+        Some(durable)
+    }
+
+    /// Writes a shard's buffer through the commit protocol.
+    async fn flush_shard(&mut self, shard: ShardId) -> Result<()> {
+        let cfg = self.config.clone();
+        let store = Arc::clone(&self.store);
+        let buf = self.shard(shard).await?;
+        if buf.records.is_empty() {
+            return Ok(());
+        }
+        let Some(entry) = stage(&cfg, store.as_ref(), shard, buf).await? else {
+            buf.bytes = 0;
+            buf.opened_ms = None;
+            buf.covered_through = None;
+            return Ok(());
+        };
+        let written = write_objects(&cfg, store.as_ref(), &buf.records, &buf.manifest).await?;
+        buf.manifest.commit_pending();
+        buf.manifest
+            .save(store.as_ref(), &cfg.bucket, &cfg.prefix)
+            .await?;
+        info!(shard = %shard, first = %entry.first, last = %entry.last, rows = entry.rows, objects = entry.objects.len(), "flushed");
+        buf.records.clear();
+        buf.bytes = 0;
+        buf.opened_ms = None;
+        buf.covered_through = None;
+        self.stats.flushes += 1;
+        self.stats.objects += entry.objects.len() as u64;
+        self.stats.rows += entry.rows;
+        self.stats.parquet_bytes += written;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+impl S3ParquetSink {
+    /// Runs steps 1 and 2 of the commit protocol and stops, as a crash before the manifest
+    /// commit would.
+    pub(super) async fn flush_without_commit(&mut self, shard: ShardId) -> Result<()> {
+        let cfg = self.config.clone();
+        let store = Arc::clone(&self.store);
+        let buf = self.shard(shard).await?;
+        if stage(&cfg, store.as_ref(), shard, buf).await?.is_some() {
+            write_objects(&cfg, store.as_ref(), &buf.records, &buf.manifest).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Step 1 of the commit protocol: settles any older pending flush, then records this one as
+/// pending in the manifest. Returns the staged entry.
+pub(super) async fn stage(
+    cfg: &S3ParquetConfig,
+    store: &dyn ObjectStore,
+    shard: ShardId,
+    buf: &mut ShardBuffer,
+) -> Result<Option<ManifestEntry>> {
+    buf.manifest
+        .reconcile(store, &cfg.bucket, &cfg.prefix)
+        .await?;
+    // A record committed since it was buffered (another flush of the same range) is dropped.
+    let manifest = &buf.manifest;
+    buf.records.retain(|r| !manifest.covers(&r.sequence_number));
+    let (Some(first), Some(last)) = (buf.records.first(), buf.records.last()) else {
+        return Ok(None);
+    };
+    let shard_name = shard.to_string();
+    let mut objects = Vec::new();
+    for (day, rows) in by_day(&buf.records) {
+        let (f, l) = (
+            rows[0].sequence_number.as_str(),
+            rows[rows.len() - 1].sequence_number.as_str(),
+        );
+        objects.push(writer::parquet_key(&cfg.prefix, day, &shard_name, f, l));
+        if cfg.raw_json_archive {
+            objects.push(writer::raw_json_key(
+                &cfg.raw_prefix,
+                day,
+                &shard_name,
+                f,
+                l,
+            ));
+        }
+    }
+    let entry = ManifestEntry {
+        first: first.sequence_number.clone(),
+        last: last.sequence_number.clone(),
+        rows: buf.records.len() as u64,
+        objects,
+    };
+    buf.manifest.pending = Some(entry.clone());
+    buf.manifest.save(store, &cfg.bucket, &cfg.prefix).await?;
+    Ok(Some(entry))
+}
+
+/// Step 2 of the commit protocol: writes the staged objects. Returns Parquet bytes written.
+pub(super) async fn write_objects(
+    cfg: &S3ParquetConfig,
+    store: &dyn ObjectStore,
+    records: &[SinkRecord],
+    manifest: &ShardManifest,
+) -> Result<u64> {
+    let opts = EncodeOptions::from(cfg);
+    let props = writer_properties(&opts)?;
+    let shard_name = manifest.shard.to_string();
+    let mut bytes = 0;
+    for (day, rows) in by_day(records) {
+        let (f, l) = (
+            rows[0].sequence_number.as_str(),
+            rows[rows.len() - 1].sequence_number.as_str(),
+        );
+        let batch = metric_batch(&rows)?;
+        let props = props.clone();
+        let body = tokio::task::spawn_blocking(move || encode_batch(&batch, props))
+            .await
+            .map_err(|e| Error::Internal(format!("parquet encoding task failed: {e}")))??;
+        bytes += body.len() as u64;
+        let key = writer::parquet_key(&cfg.prefix, day, &shard_name, f, l);
+        store
+            .put(&cfg.bucket, &key, body, "application/vnd.apache.parquet")
+            .await?;
+        if cfg.raw_json_archive {
+            let key = writer::raw_json_key(&cfg.raw_prefix, day, &shard_name, f, l);
+            store
+                .put(
+                    &cfg.bucket,
+                    &key,
+                    encode_json_lines(&rows),
+                    "application/json",
+                )
+                .await?;
+        }
+    }
+    Ok(bytes)
+}
+
+/// Groups records by UTC event day, keeping sequence order within each day.
+fn by_day(records: &[SinkRecord]) -> BTreeMap<(i32, u32, u32), Vec<&SinkRecord>> {
+    let mut days: BTreeMap<(i32, u32, u32), Vec<&SinkRecord>> = BTreeMap::new();
+    let mut last: Option<(i64, (i32, u32, u32))> = None;
+    for r in records {
+        let day_no = r.event.event_time_ms().div_euclid(86_400_000);
+        let day = match last {
+            Some((n, d)) if n == day_no => d,
+            _ => writer::utc_day(r.event.event_time_ms()),
+        };
+        last = Some((day_no, day));
+        days.entry(day).or_default().push(r);
+    }
+    days
+}
+
+#[async_trait]
+impl Sink for S3ParquetSink {
+    fn name(&self) -> &str {
+        "s3"
+    }
+
+    async fn write(
+        &mut self,
+        shard: ShardId,
+        records: Vec<SinkRecord>,
+        now_ms: i64,
+    ) -> Result<Option<SequenceNumber>> {
+        let buf = self.shard(shard).await?;
+        let mut skipped = 0;
+        for r in records {
+            if buf.last_seen.as_ref() >= Some(&r.sequence_number) {
+                continue; // handed again after a retry: already buffered or covered
+            }
+            buf.last_seen = Some(r.sequence_number.clone());
+            if buf.manifest.covers(&r.sequence_number) {
+                skipped += 1;
+                if buf.records.is_empty() {
+                    buf.covered_through = Some(r.sequence_number);
+                }
+                continue;
+            }
+            buf.bytes += record_bytes(&r);
+            buf.opened_ms.get_or_insert(now_ms);
+            buf.records.push(r);
+        }
+        self.stats.skipped_covered += skipped;
+        let due = self.shards.get(&shard).is_some_and(|b| self.due(b, now_ms));
+        if due {
+            self.flush_shard(shard).await?;
+        }
+        let buf = self.shard(shard).await?;
+        Ok(Self::advance_reported(buf))
+    }
+
+    async fn flush(&mut self, now_ms: i64, force: bool) -> Result<Vec<(ShardId, SequenceNumber)>> {
+        let due: Vec<ShardId> = self
+            .shards
+            .iter()
+            .filter(|(_, b)| !b.records.is_empty() && (force || self.due(b, now_ms)))
+            .map(|(id, _)| *id)
+            .collect();
+        for shard in due {
+            self.flush_shard(shard).await?;
+        }
+        Ok(self
+            .shards
+            .iter_mut()
+            .filter_map(|(id, b)| Self::advance_reported(b).map(|s| (*id, s)))
+            .collect())
+    }
+}

@@ -1,0 +1,428 @@
+//! Tests of the S3 Parquet sink against the embedded object store (a directory tree).
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{Float64Type, Int64Type};
+use bytes::Bytes;
+use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+use parquet::basic::{
+    Compression, Encoding, LogicalType, TimeUnit, TimestampType, Type as PhysicalType,
+};
+use parquet::file::metadata::PageIndexPolicy;
+use shardline_core::ports::ObjectStore;
+use shardline_core::schema::metric_schema;
+use shardline_core::stream::SequenceParts;
+use shardline_core::{MetricEvent, MetricType, SequenceNumber, ShardId};
+use shardline_local::objects::DirObjectStore;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::*;
+use crate::{Sink, SinkRecord};
+
+/// 2026-02-19T00:00:00Z.
+const DAY0_MS: i64 = 1_771_459_200_000;
+
+fn seq(shard: u32, offset: u64) -> SequenceNumber {
+    SequenceParts {
+        shard_index: shard,
+        offset,
+        shard_created_secs: 1_771_000_000,
+        arrival_secs: 1_771_500_000,
+    }
+    .encode()
+}
+
+/// Record `offset` of `shard`: instances cycle over 7, time advances 10 minutes per record
+/// from `start_ms`.
+fn record(shard: u32, offset: u64, start_ms: i64) -> SinkRecord {
+    let t_ms = start_ms + offset as i64 * 600_000 + 123;
+    let metric_type = MetricType::ALL[(offset % 4) as usize];
+    SinkRecord {
+        shard: ShardId(shard),
+        sequence_number: seq(shard, offset),
+        arrival_ms: t_ms + 50,
+        event: MetricEvent {
+            metric_id: format!("{}-{}", metric_type.id_prefix(), t_ms / 1000),
+            metric_type,
+            timestamp: t_ms / 1000,
+            timestamp_ms: Some(t_ms),
+            value: (offset % 90) as f64 + 0.5,
+            unit: None,
+            instance_id: format!("i-{:06}", 100_000 + (offset * 7919) % 7),
+            region: "eu-west-1".into(),
+            collected_at: shardline_core::time::format_rfc3339_ms(t_ms),
+        },
+    }
+}
+
+fn records(shard: u32, range: std::ops::Range<u64>, start_ms: i64) -> Vec<SinkRecord> {
+    range.map(|o| record(shard, o, start_ms)).collect()
+}
+
+fn store() -> (tempfile::TempDir, Arc<dyn ObjectStore>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = DirObjectStore::open(dir.path()).expect("object store");
+    (dir, Arc::new(store))
+}
+
+fn config(buffer_size: u64) -> S3ParquetConfig {
+    S3ParquetConfig {
+        buffer_size,
+        ..S3ParquetConfig::default()
+    }
+}
+
+/// Feeds `recs` in batches of `batch` and force-flushes at the end; returns durable marks.
+async fn feed(
+    sink: &mut S3ParquetSink,
+    recs: Vec<SinkRecord>,
+    batch: usize,
+) -> Vec<SequenceNumber> {
+    let mut marks = Vec::new();
+    let mut it = recs.into_iter().peekable();
+    while it.peek().is_some() {
+        let chunk: Vec<SinkRecord> = it.by_ref().take(batch).collect();
+        let shard = chunk[0].shard;
+        if let Some(m) = sink.write(shard, chunk, 0).await.expect("write") {
+            marks.push(m);
+        }
+    }
+    for (_, m) in sink.flush(0, true).await.expect("flush") {
+        marks.push(m);
+    }
+    marks
+}
+
+async fn parquet_objects(store: &dyn ObjectStore) -> Vec<(String, Bytes)> {
+    let bucket = S3ParquetConfig::default().bucket;
+    let mut out = Vec::new();
+    for meta in store.list(&bucket, "metrics/").await.expect("list") {
+        let body = store
+            .get(&bucket, &meta.key)
+            .await
+            .expect("get")
+            .expect("exists");
+        out.push((meta.key, body));
+    }
+    out
+}
+
+/// Every (shard, sequence number) row in the bucket, with its count.
+async fn row_multiset(store: &dyn ObjectStore) -> BTreeMap<(String, String), u32> {
+    let mut rows = BTreeMap::new();
+    for (_, body) in parquet_objects(store).await {
+        let reader = ParquetRecordBatchReaderBuilder::try_new(body)
+            .expect("parquet")
+            .build()
+            .expect("reader");
+        for batch in reader {
+            let batch = batch.expect("batch");
+            let shard = batch
+                .column_by_name("shard_id")
+                .expect("col")
+                .as_string::<i32>()
+                .clone();
+            let seq = batch
+                .column_by_name("sequence_number")
+                .expect("col")
+                .as_string::<i32>()
+                .clone();
+            for i in 0..batch.num_rows() {
+                *rows
+                    .entry((shard.value(i).to_string(), seq.value(i).to_string()))
+                    .or_insert(0) += 1;
+            }
+        }
+    }
+    rows
+}
+
+fn expected_rows(shard: u32, range: std::ops::Range<u64>) -> BTreeMap<(String, String), u32> {
+    range
+        .map(|o| ((ShardId(shard).to_string(), seq(shard, o).to_string()), 1))
+        .collect()
+}
+
+#[tokio::test]
+async fn objects_hold_every_row_with_the_athena_schema_sorted_and_partitioned_by_day() {
+    let (_dir, store) = store();
+    let mut sink = S3ParquetSink::new(config(64 << 20), Arc::clone(&store)).expect("sink");
+    // 300 records, 10 minutes apart: 50 hours, so three event days.
+    let recs = records(0, 0..300, DAY0_MS);
+    let marks = feed(&mut sink, recs.clone(), 100).await;
+    assert_eq!(
+        marks.last(),
+        Some(&seq(0, 299)),
+        "durable mark is the last record"
+    );
+
+    let objects = parquet_objects(store.as_ref()).await;
+    let keys: Vec<&str> = objects.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys.len(), 3, "one object per event day: {keys:?}");
+    for (key, day) in keys.iter().zip(["day=19", "day=20", "day=21"]) {
+        assert!(
+            key.starts_with(&format!(
+                "metrics/year=2026/month=02/{day}/shardId-000000000000-"
+            )),
+            "{key}"
+        );
+        assert!(key.ends_with(".parquet"), "{key}");
+    }
+    // The first object spans the first day's records: offsets 0..=143.
+    assert!(
+        keys[0].ends_with(&format!("-{}-{}.parquet", seq(0, 0), seq(0, 143))),
+        "{}",
+        keys[0]
+    );
+
+    let mut total = 0;
+    for (key, body) in &objects {
+        let opts = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Required);
+        let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(body.clone(), opts)
+            .expect("parquet");
+        assert_eq!(builder.schema().as_ref(), metric_schema().as_ref(), "{key}");
+        let meta = builder.metadata().clone();
+        let descr = meta.file_metadata().schema_descr();
+        let col = |name: &str| {
+            descr
+                .columns()
+                .iter()
+                .position(|c| c.name() == name)
+                .expect("column")
+        };
+        assert_eq!(
+            descr.column(col("timestamp")).physical_type(),
+            PhysicalType::INT64
+        );
+        assert_eq!(
+            descr.column(col("value")).physical_type(),
+            PhysicalType::DOUBLE
+        );
+        let et = descr.column(col("event_time"));
+        assert_eq!(et.physical_type(), PhysicalType::INT64);
+        assert_eq!(
+            et.logical_type_ref(),
+            Some(&LogicalType::Timestamp(TimestampType {
+                is_adjusted_to_u_t_c: true,
+                unit: TimeUnit::MILLIS
+            }))
+        );
+        let rg = meta.row_group(0);
+        assert!(matches!(
+            rg.column(col("instance_id")).compression(),
+            Compression::ZSTD(_)
+        ));
+        let encodings: Vec<Encoding> = rg.column(col("instance_id")).encodings().collect();
+        assert!(
+            encodings.contains(&Encoding::RLE_DICTIONARY),
+            "strings dictionary-encoded: {encodings:?}"
+        );
+        assert!(
+            rg.column(col("value")).statistics().is_some(),
+            "statistics written"
+        );
+        assert!(
+            meta.column_index().is_some(),
+            "page index (page statistics) written"
+        );
+
+        for batch in builder.build().expect("reader") {
+            let batch = batch.expect("batch");
+            total += batch.num_rows();
+            let inst = batch
+                .column_by_name("instance_id")
+                .expect("col")
+                .as_string::<i32>();
+            let ts = batch
+                .column_by_name("timestamp")
+                .expect("col")
+                .as_primitive::<Int64Type>();
+            for i in 1..batch.num_rows() {
+                let prev = (inst.value(i - 1), ts.value(i - 1));
+                assert!(
+                    prev <= (inst.value(i), ts.value(i)),
+                    "rows sorted by (instance_id, timestamp)"
+                );
+            }
+            let values = batch
+                .column_by_name("value")
+                .expect("col")
+                .as_primitive::<Float64Type>();
+            assert_eq!(values.null_count(), 0);
+        }
+    }
+    assert_eq!(total, 300, "rows = records");
+    assert_eq!(row_multiset(store.as_ref()).await, expected_rows(0, 0..300));
+    assert_eq!(sink.stats().rows, 300);
+}
+
+#[tokio::test]
+async fn buffers_flush_on_size_and_on_interval() {
+    let (_dir, store) = store();
+    let mut cfg = config(8 << 20);
+    cfg.buffer_interval = Duration::from_secs(60);
+    let mut sink = S3ParquetSink::new(cfg, Arc::clone(&store)).expect("sink");
+    let shard = ShardId(0);
+    assert_eq!(
+        sink.write(shard, records(0, 0..10, DAY0_MS), 1_000)
+            .await
+            .expect("write"),
+        None
+    );
+    assert!(
+        sink.flush(30_000, false).await.expect("flush").is_empty(),
+        "interval not passed"
+    );
+    assert!(parquet_objects(store.as_ref()).await.is_empty());
+    let advanced = sink.flush(61_000, false).await.expect("flush");
+    assert_eq!(
+        advanced,
+        vec![(shard, seq(0, 9))],
+        "interval passed: flushed"
+    );
+    assert_eq!(parquet_objects(store.as_ref()).await.len(), 1);
+
+    // A 4 KiB buffer fills within a 100-record batch: written at once.
+    let mut small = S3ParquetSink::new(config(4096), Arc::clone(&store)).expect("sink");
+    let durable = small
+        .write(ShardId(1), records(1, 0..100, DAY0_MS), 0)
+        .await
+        .expect("write");
+    assert_eq!(durable, Some(seq(1, 99)));
+    assert_eq!(row_multiset(store.as_ref()).await.len(), 110);
+}
+
+#[tokio::test]
+async fn replays_with_different_boundaries_leave_each_row_once() {
+    let (_dir, store) = store();
+    // First run: all 400 records, small buffers (many objects), batches of 37.
+    let mut first = S3ParquetSink::new(config(3 << 10), Arc::clone(&store)).expect("sink");
+    feed(&mut first, records(0, 0..400, DAY0_MS), 37).await;
+    let objects_before = parquet_objects(store.as_ref()).await.len();
+    assert!(
+        objects_before > 10,
+        "small buffers write many objects: {objects_before}"
+    );
+    assert_eq!(row_multiset(store.as_ref()).await, expected_rows(0, 0..400));
+
+    // Replay from the middle of an earlier object, with other boundaries, past the old end.
+    let mut second = S3ParquetSink::new(config(7 << 10), Arc::clone(&store)).expect("sink");
+    feed(&mut second, records(0, 123..520, DAY0_MS), 53).await;
+    assert_eq!(second.stats().skipped_covered, 400 - 123);
+    assert_eq!(row_multiset(store.as_ref()).await, expected_rows(0, 0..520));
+
+    // Replay everything from TRIM_HORIZON with one big buffer: nothing new.
+    let mut third = S3ParquetSink::new(config(64 << 20), Arc::clone(&store)).expect("sink");
+    let marks = feed(&mut third, records(0, 0..520, DAY0_MS), 1000).await;
+    assert_eq!(
+        marks.last(),
+        Some(&seq(0, 519)),
+        "covered records are durable"
+    );
+    assert_eq!(third.stats().rows, 0);
+    assert_eq!(row_multiset(store.as_ref()).await, expected_rows(0, 0..520));
+}
+
+#[tokio::test]
+async fn a_crash_between_objects_and_manifest_commit_leaves_no_duplicates() {
+    let (_dir, store) = store();
+    let mut sink = S3ParquetSink::new(config(64 << 20), Arc::clone(&store)).expect("sink");
+    assert_eq!(
+        sink.write(ShardId(0), records(0, 0..200, DAY0_MS), 0)
+            .await
+            .expect("write"),
+        None
+    );
+    sink.flush_without_commit(ShardId(0))
+        .await
+        .expect("stage and write");
+    drop(sink); // crash: objects written, manifest entry still pending
+    assert_eq!(row_multiset(store.as_ref()).await, expected_rows(0, 0..200));
+
+    // Restart and replay from TRIM_HORIZON with other boundaries: the pending flush is adopted.
+    let mut again = S3ParquetSink::new(config(5 << 10), Arc::clone(&store)).expect("sink");
+    feed(&mut again, records(0, 0..260, DAY0_MS), 45).await;
+    assert_eq!(row_multiset(store.as_ref()).await, expected_rows(0, 0..260));
+}
+
+#[tokio::test]
+async fn a_crash_midway_through_the_objects_removes_the_partial_flush() {
+    let (_dir, store) = store();
+    let mut sink = S3ParquetSink::new(config(64 << 20), Arc::clone(&store)).expect("sink");
+    sink.write(ShardId(0), records(0, 0..300, DAY0_MS), 0)
+        .await
+        .expect("write");
+    sink.flush_without_commit(ShardId(0))
+        .await
+        .expect("stage and write");
+    drop(sink);
+    // Simulate the crash before the last day's object: remove it.
+    let objects = parquet_objects(store.as_ref()).await;
+    assert_eq!(objects.len(), 3);
+    let bucket = S3ParquetConfig::default().bucket;
+    store.delete(&bucket, &objects[2].0).await.expect("delete");
+
+    let mut again = S3ParquetSink::new(config(64 << 20), Arc::clone(&store)).expect("sink");
+    feed(&mut again, records(0, 0..300, DAY0_MS), 100).await;
+    assert_eq!(
+        row_multiset(store.as_ref()).await,
+        expected_rows(0, 0..300),
+        "no row lost or doubled"
+    );
+}
+
+#[tokio::test]
+async fn raw_json_archive_follows_the_seed_layout() {
+    let (_dir, store) = store();
+    let mut cfg = config(64 << 20);
+    cfg.raw_json_archive = true;
+    let mut sink = S3ParquetSink::new(cfg, Arc::clone(&store)).expect("sink");
+    feed(&mut sink, records(2, 0..100, DAY0_MS), 100).await;
+    let bucket = S3ParquetConfig::default().bucket;
+    let raw = store.list(&bucket, "raw-metrics/").await.expect("list");
+    assert_eq!(raw.len(), 1);
+    assert_eq!(
+        raw[0].key,
+        format!(
+            "raw-metrics/2026/02/19/metrics-shardId-000000000002-{}-{}.json",
+            seq(2, 0),
+            seq(2, 99)
+        )
+    );
+    let body = store
+        .get(&bucket, &raw[0].key)
+        .await
+        .expect("get")
+        .expect("exists");
+    let lines: Vec<&[u8]> = body
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(lines.len(), 100);
+    let first = MetricEvent::from_json(lines[0]).expect("valid event");
+    assert_eq!(first, record(2, 0, DAY0_MS).event);
+}
+
+#[test]
+fn bad_config_is_named() {
+    let err = toml::from_str::<S3ParquetConfig>("buffer_size = \"8 lots\"").expect_err("bad size");
+    assert!(err.to_string().contains("not a size"), "{err}");
+    let err = toml::from_str::<S3ParquetConfig>("compresion = \"zstd\"").expect_err("unknown");
+    assert!(err.to_string().contains("compresion"), "{err}");
+    let cfg: S3ParquetConfig =
+        toml::from_str("compression = \"snappy\"\nbuffer_interval = \"5s\"").expect("valid");
+    assert_eq!(cfg.compression, ParquetCompression::Snappy);
+    assert_eq!(cfg.buffer_interval, Duration::from_secs(5));
+    assert_eq!(cfg.buffer_size, 8 << 20);
+    let cfg = S3ParquetConfig {
+        prefix: "/metrics".into(),
+        ..S3ParquetConfig::default()
+    };
+    assert!(
+        cfg.validate()
+            .expect_err("bad prefix")
+            .to_string()
+            .contains("prefix")
+    );
+}
