@@ -3,11 +3,12 @@
 //! Rules, per shard:
 //! 1. Segments are listed by base offset. Each segment must start where the previous one
 //!    ended (dense offsets); a gap is mid-log damage.
-//! 2. Sealed segments (all but the newest): the index is loaded and checked (CRCs, order,
-//!    first entry at position 0 with the base offset); a missing or damaged index is rebuilt by
-//!    scanning the whole segment and written again. Then the frames from the last index entry
-//!    to the end of the file are verified: they must be valid, have consecutive offsets, and end
-//!    exactly at the end of the file. Any bad frame in a sealed segment is mid-log damage.
+//! 2. Sealed segments (all but the newest) are scanned whole: every frame must be valid
+//!    (complete, CRC matching) and carry the next offset, up to the exact end of the file. Any
+//!    bad frame in a sealed segment is mid-log damage: sealed segments were synced before the
+//!    next one was created, so no crash can leave them torn. (Open therefore reads every
+//!    retained byte once, sequentially.) The index is loaded and compared with the one the
+//!    scan builds; a missing, damaged or disagreeing index is rewritten from the scan.
 //! 3. The tail segment (the newest) is scanned frame by frame from the start. At the first
 //!    position `p` where a frame is incomplete, fails its CRC, or does not carry the next
 //!    offset, the rest of the file is searched for any valid frame carrying a later offset.
@@ -21,7 +22,6 @@
 //! write and is cut; damage anywhere before a valid frame is refused. `crate::verify` checks
 //! every frame of every segment without changing anything.
 
-use std::ops::ControlFlow;
 use std::path::Path;
 
 use tracing::warn;
@@ -196,72 +196,42 @@ pub fn recover_shard(
     Ok(Recovered { segments, active })
 }
 
-/// Recovers a sealed segment: index loaded or rebuilt, final frames verified.
+/// Recovers a sealed segment: every frame verified, index loaded or rebuilt.
 fn recover_sealed(dir: &Path, base: u64, index_interval: u64) -> Result<SegmentView, LogError> {
     let path = segment::segment_path(dir, base);
     let idx = segment::index_path(dir, base);
     let mut view = SegmentView::open(&path, base)?;
-    let len = view
-        .file
-        .metadata()
-        .map_err(|e| LogError::io(&path, e))?
-        .len();
-    let index = match index::load(&idx, base)? {
-        Some(i) if i.last().is_some_and(|e| e.position < len) => i,
-        _ => {
-            let bytes = std::fs::read(&path).map_err(|e| LogError::io(&path, e))?;
-            let s = scan(&bytes, base, index_interval);
-            if let Some((at, why)) = s.damage {
-                return Err(LogError::corrupt(
-                    &path,
-                    at,
-                    format!("{why} in a sealed segment"),
-                ));
-            }
-            if s.index.is_empty() {
-                return Err(LogError::corrupt(
-                    &path,
-                    0,
-                    "sealed segment holds no records",
-                ));
-            }
-            warn!(file = %idx.display(), entries = s.index.len(), "segment index missing or damaged; rebuilt");
+    let bytes = std::fs::read(&path).map_err(|e| LogError::io(&path, e))?;
+    let s = scan(&bytes, base, index_interval);
+    if let Some((at, why)) = s.damage {
+        return Err(LogError::corrupt(
+            &path,
+            at,
+            format!("{why} in a sealed segment: damage in the middle of the log"),
+        ));
+    }
+    if s.index.is_empty() {
+        return Err(LogError::corrupt(
+            &path,
+            0,
+            "sealed segment holds no records",
+        ));
+    }
+    view.index = match index::load(&idx, base)? {
+        Some(loaded) if loaded == s.index => loaded,
+        loaded => {
+            let why = if loaded.is_some() {
+                "disagrees with the segment"
+            } else {
+                "missing or damaged"
+            };
+            warn!(file = %idx.display(), entries = s.index.len(), reason = why, "segment index rebuilt");
             index::store(&idx, &s.index)?;
             s.index
         }
     };
-    let Some(last) = index.last().copied() else {
-        return Err(LogError::corrupt(&idx, 0, "empty index"));
-    };
-    view.end = len;
-    let mut expected = last.offset;
-    let mut arrival = None;
-    let mut check = view.reader();
-    check.end = len;
-    let stop = check.walk(last.position, |_, _, head, _| {
-        if head.offset != expected {
-            return Err(LogError::corrupt(
-                &path,
-                last.position,
-                format!(
-                    "expected offset {expected}, found {}; the index disagrees with the segment",
-                    head.offset
-                ),
-            ));
-        }
-        expected += 1;
-        arrival = Some(head.arrival_ms);
-        Ok(ControlFlow::Continue(()))
-    })?;
-    if stop != len {
-        return Err(LogError::corrupt(
-            &path,
-            stop,
-            "sealed segment ends inside a frame",
-        ));
-    }
-    view.index = index;
-    view.next_offset = expected;
-    view.last_arrival_ms = arrival;
+    view.end = s.valid_len;
+    view.next_offset = s.next_offset;
+    view.last_arrival_ms = s.last_arrival_ms;
     Ok(view)
 }

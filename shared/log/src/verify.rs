@@ -190,9 +190,17 @@ fn verify_index(dir: &Path, base: u64, segment: &[u8], report: &mut VerifyReport
     match index::load(&idx, base) {
         Ok(Some(entries)) => {
             for (i, e) in entries.iter().enumerate() {
-                let ok = usize::try_from(e.position).ok().and_then(|p| segment.get(p..)).is_some_and(|b| {
-                    matches!(frame::check(b), Decoded::Frame(h, _) if h.offset == e.offset && h.arrival_ms == e.arrival_ms)
-                });
+                let at = usize::try_from(e.position)
+                    .ok()
+                    .and_then(|p| segment.get(p..));
+                let ok = match at.map(frame::check) {
+                    Some(Decoded::Frame(h, _)) => {
+                        h.offset == e.offset && h.arrival_ms == e.arrival_ms
+                    }
+                    // A damaged frame there is reported with the segment.
+                    Some(Decoded::Bad(_)) => true,
+                    _ => false,
+                };
                 if !ok {
                     report.problems.push(VerifyProblem {
                         path: idx.clone(),
