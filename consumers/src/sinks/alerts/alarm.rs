@@ -9,8 +9,15 @@
 //! - `breaching` / `notBreaching`: missing periods count as such;
 //! - `ignore`: a missing period changes nothing; the range holds the last N periods with data.
 //!
-//! The state is ALARM when at least M (`datapoints_to_alarm`) outcomes of the range breach,
-//! else OK (or INSUFFICIENT_DATA as above). The initial state is INSUFFICIENT_DATA.
+//! After each closed period the range decides the state:
+//! - ALARM when at least M (`datapoints_to_alarm`) outcomes breach;
+//! - OK when more than N − M do not breach (ALARM is out of reach whatever the unknown
+//!   periods hold);
+//! - INSUFFICIENT_DATA when no outcome counts (every period of the range missing);
+//! - otherwise the state is kept: the missing periods, and the periods before the alarm's first
+//!   sample, could still go either way.
+//!
+//! The initial state is INSUFFICIENT_DATA.
 //!
 //! # Invariants
 //! - Periods are evaluated once, in order; `next_period_start_ms` only grows. A sample for a
@@ -250,13 +257,18 @@ impl AlarmRecord {
             while self.window.len() > n {
                 self.window.pop_front();
             }
-            let (breaching, present) = self.count(rule.treat_missing_data);
-            let next = if present == 0 {
-                AlarmState::InsufficientData
-            } else if breaching >= rule.datapoints_to_alarm {
+            let (breaching, not_breaching) = self.count(rule.treat_missing_data);
+            let m = rule.datapoints_to_alarm;
+            let n_periods = rule.evaluation_periods;
+            let next = if breaching >= m {
                 AlarmState::Alarm
-            } else {
+            } else if not_breaching > n_periods.saturating_sub(m) {
                 AlarmState::Ok
+            } else if breaching + not_breaching == 0 {
+                AlarmState::InsufficientData
+            } else {
+                // Undetermined: the unknown periods could still go either way.
+                self.state
             };
             if next != self.state {
                 out.push(Transition {
@@ -274,10 +286,10 @@ impl AlarmRecord {
         out
     }
 
-    /// (breaching, counted) outcomes of the range, missing ones mapped per `treat`.
+    /// (breaching, not breaching) outcomes of the range, missing ones mapped per `treat`.
     fn count(&self, treat: TreatMissingData) -> (u32, u32) {
         let mut breaching = 0;
-        let mut present = 0;
+        let mut not_breaching = 0;
         for o in &self.window {
             let mapped = match (o, treat) {
                 (Outcome::Missing, TreatMissingData::Breaching) => Outcome::Breaching,
@@ -285,15 +297,12 @@ impl AlarmRecord {
                 (o, _) => *o,
             };
             match mapped {
-                Outcome::Breaching => {
-                    breaching += 1;
-                    present += 1;
-                }
-                Outcome::NotBreaching => present += 1,
+                Outcome::Breaching => breaching += 1,
+                Outcome::NotBreaching => not_breaching += 1,
                 Outcome::Missing => {}
             }
         }
-        (breaching, present)
+        (breaching, not_breaching)
     }
 }
 

@@ -1,0 +1,313 @@
+//! The CloudWatch sink over the embedded metric store: statistic sets per minute, exactly once.
+
+use shardline_consumers::sinks::cloudwatch::{CloudWatchConfig, CloudWatchSink};
+use shardline_consumers::{Sink, SinkRecord};
+use shardline_core::ports::{Datapoint, MetricPublisher, StatisticSet, StatisticsQuery};
+use shardline_core::ports::{MetricDatum, Watermark};
+use shardline_core::{MetricEvent, MetricType, SequenceParts, ShardId};
+use shardline_core::{Result, SequenceNumber};
+use shardline_local::{LocalBackends, LocalOptions};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+/// Passes every call to the embedded store and records how many datums each carried.
+struct CallSizes {
+    inner: Arc<dyn MetricPublisher>,
+    sizes: Mutex<Vec<usize>>,
+}
+
+#[async_trait::async_trait]
+impl MetricPublisher for CallSizes {
+    async fn put_metric_data(
+        &self,
+        namespace: &str,
+        data: Vec<MetricDatum>,
+        watermark: Option<&Watermark>,
+    ) -> Result<()> {
+        self.sizes.lock().expect("lock").push(data.len());
+        self.inner.put_metric_data(namespace, data, watermark).await
+    }
+    async fn watermark(&self, key: &str) -> Result<Option<SequenceNumber>> {
+        self.inner.watermark(key).await
+    }
+    async fn get_metric_statistics(&self, query: &StatisticsQuery) -> Result<Vec<Datapoint>> {
+        self.inner.get_metric_statistics(query).await
+    }
+}
+
+/// A minute boundary (and a five-minute one).
+const T0_MS: i64 = 1_771_500_000_000;
+
+fn record(
+    shard: u32,
+    offset: u64,
+    instance: &str,
+    metric: MetricType,
+    ms: i64,
+    value: f64,
+) -> SinkRecord {
+    let secs = ms.div_euclid(1000);
+    SinkRecord {
+        shard: ShardId(shard),
+        sequence_number: SequenceParts {
+            shard_index: shard,
+            offset,
+            shard_created_secs: 1_771_000_000,
+            arrival_secs: secs as u64,
+        }
+        .encode(),
+        arrival_ms: ms,
+        event: MetricEvent {
+            metric_id: format!("{}-{secs}", metric.id_prefix()),
+            metric_type: metric,
+            timestamp: secs,
+            timestamp_ms: Some(ms),
+            value,
+            unit: None,
+            instance_id: instance.to_string(),
+            region: "eu-west-1".to_string(),
+            collected_at: "2026-02-19T11:25:09".to_string(),
+        },
+    }
+}
+
+/// Per shard: one instance, cpu and network every 10 s for 10 minutes (60 samples each).
+fn shard_records(shard: u32, instance: &str) -> Vec<SinkRecord> {
+    let mut out = Vec::new();
+    for i in 0..60u64 {
+        let ms = T0_MS + i as i64 * 10_000;
+        let cpu = 20.0 + (i % 7) as f64 * 10.0;
+        let net = 100.0 + i as f64 * 5.0;
+        out.push(record(
+            shard,
+            2 * i,
+            instance,
+            MetricType::CpuUtilization,
+            ms,
+            cpu,
+        ));
+        out.push(record(
+            shard,
+            2 * i + 1,
+            instance,
+            MetricType::NetworkTraffic,
+            ms,
+            net,
+        ));
+    }
+    out
+}
+
+fn query(metric: &str, instance: &str, period_secs: u32) -> StatisticsQuery {
+    StatisticsQuery {
+        namespace: "InfraMonitoring".into(),
+        metric_name: metric.into(),
+        dimensions: BTreeMap::from([
+            ("InstanceID".to_string(), instance.to_string()),
+            ("Region".to_string(), "eu-west-1".to_string()),
+        ]),
+        start_ms: T0_MS - 3_600_000,
+        end_ms: T0_MS + 3_600_000,
+        period_secs,
+    }
+}
+
+fn total(points: &[Datapoint]) -> f64 {
+    points.iter().map(|p| p.values.sample_count).sum()
+}
+
+async fn write_all(sink: &mut CloudWatchSink, records: &[SinkRecord], batch: usize) {
+    for chunk in records.chunks(batch) {
+        let shard = chunk[0].shard;
+        let durable = sink.write(shard, chunk.to_vec(), 0).await.expect("write");
+        assert_eq!(durable.as_ref(), chunk.last().map(|r| &r.sequence_number));
+    }
+}
+
+#[tokio::test]
+async fn minutes_hold_every_sample_once_across_replays_and_restarts() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let local = LocalBackends::open(dir.path(), LocalOptions::default()).expect("backends");
+    let store: Arc<dyn MetricPublisher> = local.metrics.clone();
+    let mut sink = CloudWatchSink::new(store.clone(), CloudWatchConfig::default()).expect("sink");
+    let a = shard_records(0, "i-aaaaaa");
+    let b = shard_records(1, "i-bbbbbb");
+    write_all(&mut sink, &a, 7).await;
+    write_all(&mut sink, &b, 13).await;
+
+    let check = |points: Vec<Datapoint>, expected: f64| {
+        assert_eq!(total(&points), expected);
+    };
+    for instance in ["i-aaaaaa", "i-bbbbbb"] {
+        for metric in ["cpu_utilization", "network_traffic"] {
+            let minutes = store
+                .get_metric_statistics(&query(metric, instance, 60))
+                .await
+                .expect("stats");
+            assert_eq!(minutes.len(), 10, "{metric} {instance}");
+            check(minutes, 60.0);
+        }
+    }
+
+    // Minute 0 of i-aaaaaa cpu: samples i = 0..6 → 20,30,40,50,60,70.
+    let cpu = store
+        .get_metric_statistics(&query("cpu_utilization", "i-aaaaaa", 60))
+        .await
+        .expect("stats");
+    assert_eq!(cpu[0].timestamp_ms, T0_MS);
+    assert_eq!(
+        cpu[0].values,
+        StatisticSet {
+            sample_count: 6.0,
+            sum: 270.0,
+            minimum: 20.0,
+            maximum: 70.0
+        }
+    );
+    assert_eq!(cpu[0].average(), 45.0);
+
+    // Five-minute periods: two datapoints of 30 samples; network rises 5 per sample.
+    let net5 = store
+        .get_metric_statistics(&query("network_traffic", "i-bbbbbb", 300))
+        .await
+        .expect("stats");
+    assert_eq!(net5.len(), 2);
+    assert_eq!(net5[0].timestamp_ms, T0_MS);
+    assert_eq!(net5[0].values.sample_count, 30.0);
+    assert_eq!(net5[0].values.minimum, 100.0);
+    assert_eq!(net5[0].values.maximum, 245.0);
+    assert_eq!(
+        net5[0].values.sum,
+        (0..30).map(|i| 100.0 + f64::from(i) * 5.0).sum::<f64>()
+    );
+    assert_eq!(net5[1].values.minimum, 250.0);
+
+    // Re-deliveries with other batch boundaries, on the same sink and on a restarted one.
+    write_all(&mut sink, &a, 50).await;
+    let mut restarted =
+        CloudWatchSink::new(store.clone(), CloudWatchConfig::default()).expect("sink");
+    write_all(&mut restarted, &b, 3).await;
+    write_all(&mut restarted, &a[40..], 11).await;
+    for instance in ["i-aaaaaa", "i-bbbbbb"] {
+        let minutes = store
+            .get_metric_statistics(&query("cpu_utilization", instance, 60))
+            .await
+            .expect("stats");
+        check(minutes, 60.0);
+    }
+    let again = store
+        .get_metric_statistics(&query("network_traffic", "i-bbbbbb", 300))
+        .await
+        .expect("stats");
+    assert_eq!(again, net5);
+    assert_eq!(
+        store
+            .watermark("cloudwatch/metrics/shardId-000000000000")
+            .await
+            .expect("wm"),
+        a.last().map(|r| r.sequence_number.clone())
+    );
+}
+
+#[tokio::test]
+async fn a_batch_over_1000_datums_is_split_and_counted_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let local = LocalBackends::open(dir.path(), LocalOptions::default()).expect("backends");
+    let store: Arc<dyn MetricPublisher> = local.metrics.clone();
+    let sized = Arc::new(CallSizes {
+        inner: store.clone(),
+        sizes: Mutex::new(Vec::new()),
+    });
+    let config = CloudWatchConfig {
+        consumer: "cw-split".into(),
+        ..CloudWatchConfig::default()
+    };
+    let mut sink = CloudWatchSink::new(sized.clone(), config).expect("sink");
+    // 1,500 minutes of one series, two samples each: 1,500 datums in one batch.
+    let mut records = Vec::new();
+    for m in 0..1500u64 {
+        for k in 0..2u64 {
+            let ms = T0_MS + m as i64 * 60_000 + k as i64 * 1_000;
+            records.push(record(
+                0,
+                m * 2 + k,
+                "i-cccccc",
+                MetricType::MemoryUsage,
+                ms,
+                40.0 + k as f64,
+            ));
+        }
+    }
+    sink.write(ShardId(0), records.clone(), 0)
+        .await
+        .expect("write");
+    let mut q = query("memory_usage", "i-cccccc", 60);
+    q.end_ms = T0_MS + 1500 * 60_000;
+    q.start_ms = T0_MS;
+    let minutes = store.get_metric_statistics(&q).await.expect("stats");
+    assert_eq!(minutes.len(), 1500);
+    assert_eq!(total(&minutes), 3000.0);
+    assert!(
+        minutes
+            .iter()
+            .all(|p| p.values.sum == 81.0 && p.values.maximum == 41.0)
+    );
+    sink.write(ShardId(0), records.clone(), 0)
+        .await
+        .expect("replay");
+    assert_eq!(
+        sized.sizes.lock().expect("lock").len(),
+        2,
+        "a replay publishes nothing"
+    );
+    assert_eq!(
+        total(&store.get_metric_statistics(&q).await.expect("stats")),
+        3000.0
+    );
+    // A smaller configured chunk: 100 datums per call, every sample still counted once.
+    let config = CloudWatchConfig {
+        consumer: "cw-small".into(),
+        namespace: "InfraMonitoringSmall".into(),
+        max_datums_per_call: 100,
+        ..CloudWatchConfig::default()
+    };
+    sized.sizes.lock().expect("lock").clear();
+    let mut small = CloudWatchSink::new(sized.clone(), config).expect("sink");
+    small.write(ShardId(0), records, 0).await.expect("write");
+    assert_eq!(*sized.sizes.lock().expect("lock"), vec![100; 15]);
+    let mut q_small = q.clone();
+    q_small.namespace = "InfraMonitoringSmall".into();
+    let small_minutes = store.get_metric_statistics(&q_small).await.expect("stats");
+    assert_eq!(small_minutes, minutes);
+    assert_eq!(
+        store
+            .watermark("cw-split/metrics/shardId-000000000000")
+            .await
+            .expect("wm")
+            .map(String::from),
+        Some(
+            SequenceParts {
+                shard_index: 0,
+                offset: 2999,
+                shard_created_secs: 1_771_000_000,
+                arrival_secs: ((T0_MS + 1499 * 60_000 + 1000) / 1000) as u64
+            }
+            .encode()
+            .into()
+        )
+    );
+}
+
+#[test]
+fn config_rejects_more_than_1000_datums_per_call() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let local = LocalBackends::open(dir.path(), LocalOptions::default()).expect("backends");
+    let config = CloudWatchConfig {
+        max_datums_per_call: 5000,
+        ..CloudWatchConfig::default()
+    };
+    let err = CloudWatchSink::new(local.metrics.clone(), config)
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("use 1 to 1000"), "{err}");
+}
