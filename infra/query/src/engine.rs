@@ -1,0 +1,150 @@
+//! [`QueryEngine`]: a DataFusion session over the Hive-partitioned Parquet output.
+//!
+//! Invariants:
+//! - the table is a listing over `<root>/year=YYYY/month=MM/day=DD/*.parquet`, read fresh on
+//!   every query, so objects the sink writes later are seen without re-registering;
+//! - its columns are [`shardline_core::schema::metric_schema`] followed by the partition
+//!   columns `year`, `month`, `day`: strings as written in the path (`'2026'`, `'02'`), as in
+//!   the Athena DDL, so `month = '02'` matches `month=02`, and `month = 2` does too (the
+//!   string is compared as a number); filters on them prune whole directories before any
+//!   file is opened;
+//! - it is registered twice: `metrics` and `infra_monitoring.metrics`;
+//! - a missing or empty root is an empty table, not an error;
+//! - SQL is parsed with the generic dialect, where `timestamp` and `value` are plain column
+//!   names and Athena's `from_unixtime(bigint)` returns a timestamp.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::datatypes::DataType;
+use arrow::record_batch::RecordBatch;
+use datafusion::catalog::MemorySchemaProvider;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::physical_plan::displayable;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use tracing::debug;
+
+use crate::error::QueryError;
+
+/// The table name.
+pub const TABLE_NAME: &str = "metrics";
+/// The seed's Athena database, registered as a schema holding the same table.
+pub const SCHEMA_NAME: &str = "infra_monitoring";
+/// The Hive partition columns, outermost first.
+pub const PARTITION_COLUMNS: [&str; 3] = ["year", "month", "day"];
+
+/// Runs SQL over the metrics table.
+#[derive(Clone)]
+pub struct QueryEngine {
+    ctx: SessionContext,
+    root: PathBuf,
+}
+
+impl std::fmt::Debug for QueryEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueryEngine")
+            .field("root", &self.root)
+            .finish()
+    }
+}
+
+impl QueryEngine {
+    /// An engine over `parquet_root`, the directory holding `year=YYYY/...` (for the embedded
+    /// object store: `<data>/s3/<bucket>/metrics`).
+    ///
+    /// # Errors
+    /// [`QueryError::Table`] when the path exists but is not a directory, or cannot be turned
+    /// into a table location.
+    pub fn new(parquet_root: &Path) -> Result<Self, QueryError> {
+        let table_err = |detail: String| QueryError::Table {
+            path: parquet_root.to_path_buf(),
+            detail,
+        };
+        if parquet_root.exists() && !parquet_root.is_dir() {
+            return Err(table_err(
+                "it is a file; pass the directory holding year=YYYY/month=MM/day=DD".into(),
+            ));
+        }
+        let root = std::path::absolute(parquet_root).map_err(|e| table_err(e.to_string()))?;
+        let mut config = SessionConfig::new().with_information_schema(true);
+        config.options_mut().sql_parser.dialect = datafusion::config::Dialect::Generic;
+        let ctx = SessionContext::new_with_config(config);
+
+        let mut url_text = root.to_string_lossy().into_owned();
+        if !url_text.ends_with('/') {
+            url_text.push('/');
+        }
+        let url = ListingTableUrl::parse(&url_text).map_err(|e| table_err(e.to_string()))?;
+        let partition_cols = PARTITION_COLUMNS
+            .iter()
+            .map(|c| (c.to_string(), DataType::Utf8))
+            .collect();
+        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+            .with_file_extension(".parquet")
+            .with_table_partition_cols(partition_cols);
+        let table_config = ListingTableConfig::new(url)
+            .with_listing_options(options)
+            .with_schema(shardline_core::schema::metric_schema());
+        let table =
+            Arc::new(ListingTable::try_new(table_config).map_err(|e| table_err(e.to_string()))?);
+
+        ctx.register_table(TABLE_NAME, table.clone())
+            .map_err(|e| table_err(e.to_string()))?;
+        let catalog = ctx
+            .catalog("datafusion")
+            .ok_or_else(|| table_err("the default catalog is missing".into()))?;
+        let schema = Arc::new(MemorySchemaProvider::new());
+        catalog
+            .register_schema(SCHEMA_NAME, schema)
+            .map_err(|e| table_err(e.to_string()))?;
+        ctx.register_table(format!("{SCHEMA_NAME}.{TABLE_NAME}").as_str(), table)
+            .map_err(|e| table_err(e.to_string()))?;
+        debug!(root = %root.display(), "metrics table registered");
+        Ok(QueryEngine { ctx, root })
+    }
+
+    /// The directory the table reads.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The DataFusion session, for callers that build DataFrames themselves.
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// Runs one SQL statement (a trailing `;` is fine) and collects its result.
+    ///
+    /// # Errors
+    /// [`QueryError::Sql`] with DataFusion's message: syntax errors, unknown columns or
+    /// tables, type errors, and read failures.
+    pub async fn sql(&self, query: &str) -> Result<Vec<RecordBatch>, QueryError> {
+        let df = self
+            .ctx
+            .sql(query)
+            .await
+            .map_err(|e| QueryError::sql(query, e))?;
+        df.collect().await.map_err(|e| QueryError::sql(query, e))
+    }
+
+    /// The physical plan DataFusion would run for `query`, one operator per line, with the
+    /// files each scan reads (after partition pruning).
+    ///
+    /// # Errors
+    /// [`QueryError::Sql`] when the query does not plan.
+    pub async fn explain(&self, query: &str) -> Result<String, QueryError> {
+        let df = self
+            .ctx
+            .sql(query)
+            .await
+            .map_err(|e| QueryError::sql(query, e))?;
+        let plan = df
+            .create_physical_plan()
+            .await
+            .map_err(|e| QueryError::sql(query, e))?;
+        Ok(displayable(plan.as_ref()).indent(true).to_string())
+    }
+}
