@@ -165,6 +165,10 @@ impl Consumer {
             if pass.records == 0 && pass.all_caught_up {
                 break;
             }
+            if pass.records == 0 {
+                // Lagging but nothing returned (e.g. a gap after retention): wait a little.
+                tokio::time::sleep(self.config.poll_interval).await;
+            }
         }
         self.finish(started).await
     }

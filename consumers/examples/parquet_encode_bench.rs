@@ -1,0 +1,95 @@
+//! Encodes N synthetic metric rows to Parquet the way the S3 sink does and prints rows/s.
+//!
+//! ```text
+//! cargo run --release -p shardline-consumers --example parquet_encode_bench -- [ROWS] [zstd|snappy]
+//! ```
+//!
+//! Rows imitate the seed's collector output: 4 metric types, 1,000 instances, one sample per
+//! instance and type every 10 seconds, 12 columns with lineage. The timing covers building
+//! the Arrow arrays from events (with the sort by instance and time) and Parquet encoding;
+//! generating the events is excluded.
+
+use shardline_consumers::SinkRecord;
+use shardline_consumers::sinks::s3_parquet::writer::{
+    encode_batch, metric_batch, writer_properties,
+};
+use shardline_consumers::sinks::s3_parquet::{EncodeOptions, ParquetCompression};
+use shardline_core::stream::SequenceParts;
+use shardline_core::{MetricEvent, MetricType, ShardId};
+use std::time::Instant;
+
+fn synthetic(n: usize) -> Vec<SinkRecord> {
+    let start_s = 1_771_459_200i64;
+    (0..n)
+        .map(|i| {
+            let metric_type = MetricType::ALL[i % 4];
+            let instance = (i / 4) % 1000;
+            let ts = start_s + ((i / 4000) * 10) as i64;
+            let t_ms = ts * 1000 + (i % 1000) as i64;
+            let (lo, hi) = metric_type.seed_range();
+            let value = lo + (hi - lo) * (((i * 7919) % 10_000) as f64 / 10_000.0);
+            SinkRecord {
+                shard: ShardId(0),
+                sequence_number: SequenceParts {
+                    shard_index: 0,
+                    offset: i as u64,
+                    shard_created_secs: start_s as u64,
+                    arrival_secs: ts as u64,
+                }
+                .encode(),
+                arrival_ms: t_ms + 20,
+                event: MetricEvent {
+                    metric_id: format!("{}-{ts}", metric_type.id_prefix()),
+                    metric_type,
+                    timestamp: ts,
+                    timestamp_ms: Some(t_ms),
+                    value: (value * 100.0).round() / 100.0,
+                    unit: None,
+                    instance_id: format!("i-{:06}", 100_000 + instance * 7),
+                    region: ["eu-west-1", "us-east-1", "ap-south-1"][instance % 3].to_string(),
+                    collected_at: shardline_core::time::format_rfc3339_ms(t_ms),
+                },
+            }
+        })
+        .collect()
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let rows: usize = match args.next() {
+        Some(a) => a
+            .replace('_', "")
+            .parse()
+            .map_err(|_| format!("`{a}` is not a row count; pass e.g. 1000000"))?,
+        None => 1_000_000,
+    };
+    let compression = match args.next().as_deref() {
+        None | Some("zstd") => ParquetCompression::Zstd,
+        Some("snappy") => ParquetCompression::Snappy,
+        Some(other) => return Err(format!("`{other}` is not a codec; use zstd or snappy").into()),
+    };
+    let opts = EncodeOptions {
+        compression,
+        zstd_level: 1,
+    };
+    let records = synthetic(rows);
+    let refs: Vec<&SinkRecord> = records.iter().collect();
+
+    let started = Instant::now();
+    let batch = metric_batch(&refs)?;
+    let built = started.elapsed();
+    let body = encode_batch(&batch, writer_properties(&opts)?)?;
+    let total = started.elapsed();
+
+    let secs = total.as_secs_f64();
+    println!(
+        "rows={rows} codec={compression:?} arrays={:.3}s encode={:.3}s total={secs:.3}s \
+         bytes={} ({:.1} B/row) rows/s={:.0}",
+        built.as_secs_f64(),
+        (total - built).as_secs_f64(),
+        body.len(),
+        body.len() as f64 / rows.max(1) as f64,
+        rows as f64 / secs
+    );
+    Ok(())
+}
