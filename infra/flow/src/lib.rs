@@ -26,6 +26,7 @@ pub mod intrinsics;
 pub mod jsonpath;
 pub mod payload;
 pub mod registry;
+pub mod schedule;
 
 pub use asl::{StateMachine, ValidationError};
 pub use clock::{FlowClock, RealClock, VirtualClock};

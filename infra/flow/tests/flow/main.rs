@@ -2,6 +2,7 @@
 
 mod intrinsics;
 mod paths;
+mod schedule;
 mod seed_pipeline;
 mod states;
 mod validation;
