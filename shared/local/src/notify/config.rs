@@ -24,12 +24,11 @@ use super::{FanoutNotifier, OutboxNotifier, StdoutNotifier, WebhookNotifier};
 use crate::error::LocalError;
 
 /// Which notifier to run, and its settings.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum NotifierConfig {
-    /// Print to standard output.
-    #[default]
-    Stdout,
+    /// Print to standard output. (A struct variant, so unknown keys are rejected.)
+    Stdout {},
     /// Append to a JSON Lines outbox.
     Outbox {
         /// The outbox file (default `notifications/outbox.jsonl` in the data directory).
@@ -53,6 +52,12 @@ pub enum NotifierConfig {
         /// The targets, published to in order.
         targets: Vec<NotifierConfig>,
     },
+}
+
+impl Default for NotifierConfig {
+    fn default() -> Self {
+        NotifierConfig::Stdout {}
+    }
 }
 
 fn default_timeout() -> Duration {
@@ -94,7 +99,7 @@ pub fn build_notifier(
 ) -> Result<Arc<dyn Notifier>, LocalError> {
     let state_dir = data_dir.join("local").join("notify");
     Ok(match config {
-        NotifierConfig::Stdout => Arc::new(StdoutNotifier::new(Some(
+        NotifierConfig::Stdout {} => Arc::new(StdoutNotifier::new(Some(
             &state_dir.join("stdout-sent.jsonl"),
         ))?),
         NotifierConfig::Outbox { path } => {

@@ -1,0 +1,286 @@
+//! Notifier targets: webhook status handling and timeouts, deduplication that survives
+//! restarts, outbox recovery, stdout rendering and configuration.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use shardline_core::ports::{Notification, Notifier};
+use shardline_core::{Error, RetryClass};
+use shardline_local::{
+    NotifierConfig, OutboxNotifier, StdoutNotifier, WebhookNotifier, build_notifier,
+};
+
+fn note(subject: &str, dedup: Option<&str>) -> Notification {
+    Notification {
+        topic: "infra-alerts".into(),
+        subject: subject.into(),
+        message: format!("{subject}: cpu_utilization 93.2 > 90"),
+        attributes: BTreeMap::from([("severity".into(), "high".into())]),
+        deduplication_id: dedup.map(String::from),
+    }
+}
+
+#[tokio::test]
+async fn webhook_posts_json_with_ids_in_headers() {
+    let server = common::WebhookServer::start(vec![]).await;
+    let hook = WebhookNotifier::new(&server.url(), Duration::from_secs(5), None).unwrap();
+    let id = hook
+        .publish(&note("ALARM i-1", Some("alarm-i-1-1")))
+        .await
+        .unwrap();
+    let received = server.received.lock().unwrap().clone();
+    assert_eq!(received.len(), 1);
+    let head = &received[0].head;
+    assert!(
+        head.starts_with("POST /hooks/alerts HTTP/1.1\r\n"),
+        "{head}"
+    );
+    assert!(head.contains("Content-Type: application/json"), "{head}");
+    assert!(
+        head.contains(&format!("X-Shardline-Message-Id: {id}")),
+        "{head}"
+    );
+    assert!(
+        head.contains("X-Shardline-Deduplication-Id: alarm-i-1-1"),
+        "{head}"
+    );
+    let envelope = &server.envelopes()[0];
+    assert_eq!(envelope.message_id, id);
+    assert_eq!(
+        envelope.notification(),
+        note("ALARM i-1", Some("alarm-i-1-1"))
+    );
+    uuid_v4(&id);
+}
+
+fn uuid_v4(id: &str) {
+    assert_eq!(id.len(), 36, "{id}");
+    assert_eq!(&id[14..15], "4", "not a v4 uuid: {id}");
+}
+
+#[tokio::test]
+async fn webhook_statuses_map_to_retry_classes_and_failed_sends_are_not_deduplicated() {
+    let server = common::WebhookServer::start(vec![503, 429, 200, 404]).await;
+    let hook = WebhookNotifier::new(&server.url(), Duration::from_secs(5), None).unwrap();
+    let n = note("ALARM", Some("d1"));
+    let e = hook.publish(&n).await.unwrap_err();
+    assert!(matches!(e, Error::Unavailable(_)), "{e:?}");
+    assert!(e.to_string().contains("503"), "{e}");
+    let e = hook.publish(&n).await.unwrap_err();
+    assert!(matches!(e, Error::Throttled(_)), "{e:?}");
+    assert_eq!(e.retry_class(), RetryClass::Retryable);
+    // The third try is delivered; a fourth publish of the same id is not sent at all.
+    let id = hook.publish(&n).await.unwrap();
+    assert_eq!(hook.publish(&n).await.unwrap(), id);
+    assert_eq!(server.envelopes().len(), 1);
+    // The scripted 404 now hits a new notification: permanent.
+    let e = hook.publish(&note("other", None)).await.unwrap_err();
+    assert_eq!(e.retry_class(), RetryClass::Permanent, "{e:?}");
+    assert!(e.to_string().contains("404"), "{e}");
+}
+
+#[tokio::test]
+async fn webhook_times_out_and_refused_connections_are_retryable() {
+    // A server that accepts and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = listener.accept().await {
+            held.push(sock);
+        }
+    });
+    let hook =
+        WebhookNotifier::new(&format!("http://{addr}/"), Duration::from_millis(300), None).unwrap();
+    let started = Instant::now();
+    let e = hook.publish(&note("x", None)).await.unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(e.to_string().contains("did not answer within 300ms"), "{e}");
+    assert_eq!(e.retry_class(), RetryClass::Retryable);
+    silent.abort();
+
+    // Nothing listens on a port just released.
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let hook =
+        WebhookNotifier::new(&format!("http://{free}/"), Duration::from_secs(2), None).unwrap();
+    let e = hook.publish(&note("x", None)).await.unwrap_err();
+    assert_eq!(e.retry_class(), RetryClass::Retryable, "{e:?}");
+}
+
+#[test]
+fn https_webhooks_are_refused_with_the_reason() {
+    let err = WebhookNotifier::new("https://hooks.example.com/x", Duration::from_secs(1), None)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("https:// is not supported yet"),
+        "{err}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cfg: NotifierConfig =
+        serde_json::from_str(r#"{"type":"webhook","url":"https://x.test/"}"#).unwrap();
+    let err = build_notifier(&cfg, dir.path()).err().unwrap();
+    assert!(err.to_string().contains("no TLS"), "{err}");
+}
+
+#[tokio::test]
+async fn webhook_deduplication_survives_a_restart_with_a_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("sent.jsonl");
+    let server = common::WebhookServer::start(vec![]).await;
+    let first_id = {
+        let hook =
+            WebhookNotifier::new(&server.url(), Duration::from_secs(5), Some(&ledger)).unwrap();
+        hook.publish(&note("ALARM", Some("alarm-1"))).await.unwrap()
+    };
+    let hook = WebhookNotifier::new(&server.url(), Duration::from_secs(5), Some(&ledger)).unwrap();
+    assert_eq!(
+        hook.publish(&note("ALARM", Some("alarm-1"))).await.unwrap(),
+        first_id
+    );
+    hook.publish(&note("ALARM", Some("alarm-2"))).await.unwrap();
+    let subjects: Vec<String> = server
+        .envelopes()
+        .into_iter()
+        .map(|e| e.deduplication_id.unwrap())
+        .collect();
+    assert_eq!(subjects, vec!["alarm-1", "alarm-2"]);
+}
+
+#[tokio::test]
+async fn outbox_rebuilds_dedup_ids_and_cuts_a_torn_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("outbox.jsonl");
+    {
+        let outbox = OutboxNotifier::open(&path).unwrap();
+        outbox.publish(&note("a", Some("a"))).await.unwrap();
+        outbox.publish(&note("b", None)).await.unwrap();
+    }
+    // A crash in the middle of an append leaves half a line.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    f.write_all(br#"{"message_id":"x","topic":"t","sub"#)
+        .unwrap();
+    drop(f);
+    let outbox = OutboxNotifier::open(&path).unwrap();
+    outbox.publish(&note("a", Some("a"))).await.unwrap();
+    outbox.publish(&note("c", Some("c"))).await.unwrap();
+    let subjects: Vec<String> = OutboxNotifier::read_all(&path)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.subject)
+        .collect();
+    assert_eq!(subjects, vec!["a", "b", "c"]);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(text.lines().count(), 3, "{text}");
+    assert!(text.ends_with('\n'));
+}
+
+#[test]
+fn outbox_refuses_a_damaged_middle_line_naming_the_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("outbox.jsonl");
+    std::fs::write(
+        &path,
+        "not json\n{\"message_id\":\"m\",\"deduplication_id\":null}\n",
+    )
+    .unwrap();
+    let err = OutboxNotifier::open(&path).unwrap_err();
+    match err {
+        Error::Corrupt { file, offset, .. } => assert_eq!((file, offset), (path, 0)),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn stdout_prints_one_block_per_notification_once() {
+    let out = Captured::default();
+    let stdout = StdoutNotifier::with_writer(Box::new(out.clone()), None).unwrap();
+    let id = stdout.publish(&note("ALARM i-1", Some("d"))).await.unwrap();
+    assert_eq!(
+        stdout.publish(&note("ALARM i-1", Some("d"))).await.unwrap(),
+        id
+    );
+    stdout.publish(&note("OK i-1", None)).await.unwrap();
+    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    assert_eq!(text.matches("── notification ").count(), 2, "{text}");
+    assert!(text.contains(&format!("── notification {id}")), "{text}");
+    assert!(text.contains("subject: ALARM i-1\n"), "{text}");
+    assert!(text.contains("attr:    severity = high\n"), "{text}");
+    assert!(
+        text.contains("\nALARM i-1: cpu_utilization 93.2 > 90\n\n"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn notifier_config_builds_targets_under_the_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg: NotifierConfig = serde_json::from_str(
+        r#"{"type":"fanout","targets":[{"type":"outbox","path":"alerts.jsonl"},{"type":"stdout"}]}"#,
+    )
+    .unwrap();
+    let notifier = build_notifier(&cfg, dir.path()).unwrap();
+    notifier.publish(&note("ALARM", Some("x"))).await.unwrap();
+    notifier.publish(&note("ALARM", Some("x"))).await.unwrap();
+    assert_eq!(
+        OutboxNotifier::read_all(&dir.path().join("alerts.jsonl"))
+            .unwrap()
+            .len(),
+        1
+    );
+    let ledger =
+        std::fs::read_to_string(dir.path().join("local/notify/stdout-sent.jsonl")).unwrap();
+    assert_eq!(ledger.lines().count(), 1, "{ledger}");
+
+    let webhook: NotifierConfig =
+        serde_json::from_str(r#"{"type":"webhook","url":"http://127.0.0.1:9/","timeout":"250ms"}"#)
+            .unwrap();
+    assert_eq!(
+        webhook,
+        NotifierConfig::Webhook {
+            url: "http://127.0.0.1:9/".into(),
+            timeout: Duration::from_millis(250)
+        }
+    );
+    let err =
+        serde_json::from_str::<NotifierConfig>(r#"{"type":"stdout","colour":true}"#).unwrap_err();
+    assert!(err.to_string().contains("unknown field"), "{err}");
+    let err = serde_json::from_str::<NotifierConfig>(
+        r#"{"type":"webhook","url":"http://x/","timeout":"soon"}"#,
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("\"soon\" is not a duration"),
+        "{err}"
+    );
+    let empty = NotifierConfig::Fanout { targets: vec![] };
+    let err = build_notifier(&empty, dir.path()).err().unwrap();
+    assert!(err.to_string().contains("at least one"), "{err}");
+}

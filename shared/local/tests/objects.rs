@@ -1,0 +1,110 @@
+//! The directory object store: the on-disk layout, key rules and crash leftovers.
+#![allow(clippy::unwrap_used)]
+
+use bytes::Bytes;
+use shardline_core::Error;
+use shardline_core::ports::ObjectStore;
+use shardline_local::DirObjectStore;
+
+#[tokio::test]
+async fn objects_are_plain_files_at_bucket_slash_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = DirObjectStore::open(&dir.path().join("s3")).unwrap();
+    store.ensure_bucket("lake").await.unwrap();
+    store
+        .put(
+            "lake",
+            "metrics/year=2026/x.parquet",
+            Bytes::from_static(b"PAR1"),
+            "x",
+        )
+        .await
+        .unwrap();
+    let path = dir.path().join("s3/lake/metrics/year=2026/x.parquet");
+    assert_eq!(std::fs::read(&path).unwrap(), b"PAR1");
+    assert_eq!(
+        store.local_path("lake", "metrics/year=2026/x.parquet"),
+        Some(path)
+    );
+    assert_eq!(store.local_path("lake", "../escape"), None);
+    // No temporary files are left behind after a put.
+    let names: Vec<String> = std::fs::read_dir(dir.path().join("s3/lake/metrics/year=2026"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names, vec!["x.parquet"]);
+    // Deleting the last object prunes the empty directories, not the bucket.
+    store
+        .delete("lake", "metrics/year=2026/x.parquet")
+        .await
+        .unwrap();
+    assert!(!dir.path().join("s3/lake/metrics").exists());
+    assert!(dir.path().join("s3/lake").is_dir());
+}
+
+#[tokio::test]
+async fn temp_files_left_by_a_crash_are_never_listed_or_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = DirObjectStore::open(dir.path()).unwrap();
+    store.ensure_bucket("lake").await.unwrap();
+    store
+        .put("lake", "a/b", Bytes::from_static(b"whole"), "x")
+        .await
+        .unwrap();
+    std::fs::write(
+        dir.path().join("lake/a/.shardline-tmp-0123abcd"),
+        b"partial",
+    )
+    .unwrap();
+    let keys: Vec<String> = store
+        .list("lake", "")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.key)
+        .collect();
+    assert_eq!(keys, vec!["a/b"]);
+    let err = store
+        .get("lake", "a/.shardline-tmp-0123abcd")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn bad_keys_and_buckets_get_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = DirObjectStore::open(dir.path()).unwrap();
+    store.ensure_bucket("lake").await.unwrap();
+    let cases = [
+        ("../etc/passwd", "'..'"),
+        ("/abs/path", "must not start with '/'"),
+        ("a//b", "empty path segment"),
+        ("a/b/", "empty path segment"),
+        ("", "1 to 1024 bytes"),
+        ("a/./b", "'.' and '..'"),
+    ];
+    for (key, why) in cases {
+        let err = store.put("lake", key, Bytes::new(), "x").await.unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, Error::InvalidArgument(_)), "{key:?}: {err:?}");
+        assert!(
+            msg.contains(why) && msg.contains(&format!("{key:?}")),
+            "{key:?}: {msg}"
+        );
+    }
+    let err = store.ensure_bucket("Bad_Bucket").await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("bucket name \"Bad_Bucket\" is invalid"),
+        "{err}"
+    );
+    let err = store
+        .put("nobucket", "k", Bytes::new(), "x")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+    assert!(err.to_string().contains("ensure_bucket"), "{err}");
+    // Nothing escaped the root.
+    assert!(!dir.path().parent().unwrap().join("etc").exists());
+}
