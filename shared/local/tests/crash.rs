@@ -1,0 +1,147 @@
+//! Kill -9 a process writing objects, checkpoints and outbox lines; everything it reported
+//! as acknowledged must survive, whole, and every store must reopen.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use shardline_core::ports::{CheckpointKey, CheckpointStore, Notification, Notifier, ObjectStore};
+use shardline_core::{SequenceNumber, ShardId};
+use shardline_local::{LocalBackends, LocalOptions, OutboxNotifier};
+
+const CHILD_ENV: &str = "SHARDLINE_LOCAL_CRASH_CHILD_DIR";
+const OBJECT_BYTES: usize = 256 * 1024;
+const MAX_ROUNDS: u64 = 10_000;
+
+fn key() -> CheckpointKey {
+    CheckpointKey {
+        consumer: "crash".into(),
+        stream: "metrics".into(),
+        shard: ShardId(0),
+    }
+}
+
+fn body(i: u64) -> Bytes {
+    Bytes::from(vec![(i % 251) as u8; OBJECT_BYTES])
+}
+
+/// The writer: runs only when the parent test starts this binary with `CHILD_ENV` set.
+#[test]
+fn crash_child() {
+    let Ok(dir) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let dir = Path::new(&dir);
+        let b = LocalBackends::open(dir, LocalOptions::default()).unwrap();
+        let outbox = OutboxNotifier::open(&dir.join("outbox.jsonl")).unwrap();
+        b.objects.ensure_bucket("lake").await.unwrap();
+        for i in 1..=MAX_ROUNDS {
+            // Overwrite one key and write a new one each round.
+            b.objects.put("lake", "hot", body(i), "x").await.unwrap();
+            b.objects
+                .put("lake", &format!("obj/{i:05}"), body(i), "x")
+                .await
+                .unwrap();
+            let seq: SequenceNumber = i.to_string().parse().unwrap();
+            b.checkpoints
+                .put(&key(), &seq, Some("child"), None)
+                .await
+                .unwrap();
+            let n = Notification {
+                topic: "t".into(),
+                subject: format!("n{i}"),
+                message: "m".repeat(200),
+                attributes: Default::default(),
+                deduplication_id: Some(format!("d{i}")),
+            };
+            outbox.publish(&n).await.unwrap();
+            println!("ACK {i}");
+        }
+    });
+}
+
+#[tokio::test]
+async fn acknowledged_writes_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut last = 0u64;
+        let started = Instant::now();
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(n) = line.strip_prefix("ACK ") {
+                last = n.trim().parse().unwrap();
+                if last >= 25 || started.elapsed() > Duration::from_secs(20) {
+                    break;
+                }
+            }
+        }
+        last
+    });
+    let acked = tokio::task::spawn_blocking(move || reader.join().unwrap())
+        .await
+        .unwrap();
+    // Kill mid-flight: the child is already working on the next round.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(acked >= 1, "the writer acknowledged nothing");
+
+    let b = LocalBackends::open(dir.path(), LocalOptions::default()).unwrap();
+    let cp = b.checkpoints.get(&key()).await.unwrap().unwrap();
+    let stored: u64 = cp.sequence_number.as_str().parse().unwrap();
+    assert!(
+        stored >= acked,
+        "checkpoint {stored} is behind acknowledged {acked}"
+    );
+    for i in 1..=acked {
+        let got = b.objects.get("lake", &format!("obj/{i:05}")).await.unwrap();
+        assert_eq!(
+            got,
+            Some(body(i)),
+            "acknowledged object {i} missing or damaged"
+        );
+    }
+    // Whatever else is there is whole, including the overwritten key.
+    for meta in b.objects.list("lake", "").await.unwrap() {
+        let bytes = b.objects.get("lake", &meta.key).await.unwrap().unwrap();
+        assert_eq!(bytes.len(), OBJECT_BYTES, "{} is partial", meta.key);
+        assert!(
+            bytes.iter().all(|&x| x == bytes[0]),
+            "{} is mixed",
+            meta.key
+        );
+    }
+    // The overwritten key holds the acknowledged round or the one in flight at the kill.
+    let hot = b.objects.get("lake", "hot").await.unwrap().unwrap();
+    let allowed = [body(acked)[0], body(acked + 1)[0]];
+    assert!(
+        allowed.contains(&hot[0]),
+        "hot object is from round byte {}",
+        hot[0]
+    );
+    // The outbox reopens (a torn line is cut) and holds every acknowledged notification once.
+    let outbox = OutboxNotifier::open(&dir.path().join("outbox.jsonl")).unwrap();
+    let envelopes = OutboxNotifier::read_all(outbox.path()).unwrap();
+    for i in 1..=acked {
+        let n = envelopes
+            .iter()
+            .filter(|e| e.subject == format!("n{i}"))
+            .count();
+        assert_eq!(n, 1, "notification {i} appears {n} times");
+    }
+}
