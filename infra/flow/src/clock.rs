@@ -147,4 +147,32 @@ mod tests {
         assert_eq!(c.sleeps(), vec![(1_000, 10_000), (11_000, 20_000)]);
         assert_eq!(format_ms(1_771_500_309_123), "2026-02-19T11:25:09.123Z");
     }
+
+    #[tokio::test]
+    async fn real_clock_times_out_and_passes_results_through() {
+        let c = RealClock;
+        let hang = Box::pin(async {
+            futures::future::pending::<()>().await;
+            Ok(serde_json::Value::Null)
+        });
+        assert_eq!(c.run_with_timeout(20, hang).await, None);
+        let quick = Box::pin(async { Ok(serde_json::json!(1)) });
+        assert_eq!(
+            c.run_with_timeout(1_000, quick).await,
+            Some(Ok(serde_json::json!(1)))
+        );
+        let before = c.now_ms();
+        c.sleep_ms(15).await;
+        assert!(c.now_ms() - before >= 15);
+    }
+
+    #[tokio::test]
+    async fn virtual_timeout_uses_virtual_elapsed_time() {
+        let c = VirtualClock::new(0);
+        let slow = Box::pin(async {
+            c.sleep_ms(11_000).await;
+            Ok(serde_json::Value::Null)
+        });
+        assert_eq!(c.run_with_timeout(10_000, slow).await, None);
+    }
 }

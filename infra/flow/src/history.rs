@@ -3,8 +3,10 @@
 //! Events are numbered from 1 in the order they are recorded; `previous_event_id` is the
 //! event that led to this one within the same branch (0 for the first). State events carry
 //! the state type in their name (`TaskStateEntered`, `WaitStateExited`, ...). AWS records no
-//! event for a retry; this history adds `TaskRetryScheduled` (details: the error, the
-//! attempt number and the backoff in milliseconds) before the wait, so backoff is visible.
+//! event for a retry; this history adds `<Type>RetryScheduled` (`TaskRetryScheduled`,
+//! `ParallelRetryScheduled`, `MapRetryScheduled`; details: the error and cause, the attempt
+//! number and the backoff in milliseconds), recorded when the backoff wait begins, so the
+//! next attempt's `TaskScheduled` is `wait_ms` later on the execution's clock.
 
 use serde::Serialize;
 use serde_json::Value;

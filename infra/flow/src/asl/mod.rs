@@ -5,6 +5,7 @@
 //! resource can be served. Both report [`ValidationError`]s that name the state and field.
 
 pub mod choice;
+mod fields;
 pub mod model;
 mod parse;
 mod validate;

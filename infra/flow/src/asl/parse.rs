@@ -5,10 +5,10 @@
 //! Retry/Catch list is reported with the state's name and the field.
 
 use super::choice::parse_rule;
+use super::fields::Fields;
 use super::model::*;
 use crate::jsonpath::JsonPath;
-use crate::payload::{Expr, check_template};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// A problem in a definition: which state (if any), which field, what is wrong.
@@ -102,254 +102,6 @@ fn allowed(ty: &str) -> Option<&'static [&'static str]> {
     })
 }
 
-struct Fields<'a, 'e> {
-    state: &'a str,
-    obj: &'a Map<String, Value>,
-    errs: &'e mut Errors,
-}
-
-impl Fields<'_, '_> {
-    fn err<T>(&mut self, field: &str, msg: &str) -> Option<T> {
-        self.errs.push(Some(self.state), field, msg)
-    }
-    fn string(&mut self, f: &str) -> Option<String> {
-        match self.obj.get(f)? {
-            Value::String(s) => Some(s.clone()),
-            v => self.err(f, &format!("must be a string, got {v}")),
-        }
-    }
-    fn uint(&mut self, f: &str) -> Option<u64> {
-        let v = self.obj.get(f)?;
-        match v.as_u64() {
-            Some(n) => Some(n),
-            None => self.err(f, &format!("must be a non-negative integer, got {v}")),
-        }
-    }
-    fn path(&mut self, f: &str, reference: bool) -> Option<JsonPath> {
-        let s = self.string(f)?;
-        let parsed = if reference {
-            JsonPath::parse_reference(&s)
-        } else {
-            JsonPath::parse(&s)
-        };
-        parsed.map_err(|e| self.err::<()>(f, &e.to_string())).ok()
-    }
-    /// `InputPath`/`OutputPath`: absent → `$`, null → `None`.
-    fn io_path(&mut self, f: &str) -> Option<JsonPath> {
-        match self.obj.get(f) {
-            Some(Value::Null) => None,
-            None => JsonPath::parse("$").ok(),
-            Some(_) => self.path(f, false),
-        }
-    }
-    fn result_path(&mut self, f: &str) -> ResultPath {
-        match self.obj.get(f) {
-            Some(Value::Null) => ResultPath::Discard,
-            None => JsonPath::parse("$")
-                .map(ResultPath::At)
-                .unwrap_or(ResultPath::Discard),
-            Some(_) => self
-                .path(f, true)
-                .map(ResultPath::At)
-                .unwrap_or(ResultPath::Discard),
-        }
-    }
-    fn template(&mut self, f: &str) -> Option<Value> {
-        let v = self.obj.get(f)?.clone();
-        if !v.is_object() {
-            return self.err(f, "must be a JSON object");
-        }
-        for (key, problem) in check_template(&v) {
-            self.err::<()>(&format!("{f}.{key}"), &problem);
-        }
-        Some(v)
-    }
-    fn error_list(&mut self, f: &str, v: Option<&Value>) -> Vec<String> {
-        let list: Option<Vec<String>> = v
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|e| e.as_str().map(str::to_string))
-                    .collect()
-            })
-            .filter(|l: &Vec<String>| {
-                !l.is_empty() && Some(l.len()) == v.and_then(Value::as_array).map(Vec::len)
-            });
-        match list {
-            Some(l) => {
-                if l.iter().any(|e| e == "States.ALL") && l.len() > 1 {
-                    self.err::<()>(f, "\"States.ALL\" must appear alone in ErrorEquals");
-                }
-                l
-            }
-            None => self
-                .err(f, "must be a non-empty array of error names")
-                .unwrap_or_default(),
-        }
-    }
-    fn retry(&mut self) -> Vec<Retrier> {
-        let Some(list) = self.obj.get("Retry") else {
-            return Vec::new();
-        };
-        let Some(list) = list.as_array() else {
-            return self.err("Retry", "must be an array").unwrap_or_default();
-        };
-        let mut out = Vec::new();
-        for (i, r) in list.iter().enumerate() {
-            let f = format!("Retry[{i}]");
-            let Some(o) = r.as_object() else {
-                self.err::<()>(&f, "must be an object");
-                continue;
-            };
-            for k in o.keys() {
-                if ![
-                    "ErrorEquals",
-                    "IntervalSeconds",
-                    "MaxAttempts",
-                    "BackoffRate",
-                    "MaxDelaySeconds",
-                    "JitterStrategy",
-                    "Comment",
-                ]
-                .contains(&k.as_str())
-                {
-                    self.err::<()>(&format!("{f}.{k}"), "unknown field");
-                }
-            }
-            let error_equals = self.error_list(&format!("{f}.ErrorEquals"), o.get("ErrorEquals"));
-            let num =
-                |k: &str, min: f64| o.get(k).map(|v| v.as_f64().filter(|n| *n >= min).ok_or(v));
-            let mut bad = |k: &str, v: &Value, want: &str| {
-                self.err::<()>(&format!("{f}.{k}"), &format!("must be {want}, got {v}"))
-            };
-            let mut int_field = |k: &str, min: u64, default: u64| match o.get(k) {
-                None => default,
-                Some(v) => match v.as_u64().filter(|n| *n >= min) {
-                    Some(n) => n,
-                    None => {
-                        bad(k, v, &format!("an integer >= {min}"));
-                        default
-                    }
-                },
-            };
-            let interval_seconds = int_field("IntervalSeconds", 1, 1);
-            let max_attempts = int_field("MaxAttempts", 0, 3);
-            let max_delay_seconds = o
-                .contains_key("MaxDelaySeconds")
-                .then(|| int_field("MaxDelaySeconds", 1, 1));
-            let backoff_rate = match num("BackoffRate", 1.0) {
-                None => 2.0,
-                Some(Ok(n)) => n,
-                Some(Err(v)) => {
-                    self.err::<()>(
-                        &format!("{f}.BackoffRate"),
-                        &format!("must be a number >= 1.0, got {v}"),
-                    );
-                    2.0
-                }
-            };
-            let full_jitter = match o.get("JitterStrategy").map(|v| v.as_str()) {
-                None | Some(Some("NONE")) => false,
-                Some(Some("FULL")) => true,
-                _ => {
-                    self.err::<()>(
-                        &format!("{f}.JitterStrategy"),
-                        "must be \"FULL\" or \"NONE\"",
-                    );
-                    false
-                }
-            };
-            out.push(Retrier {
-                error_equals,
-                interval_seconds,
-                max_attempts,
-                backoff_rate,
-                max_delay_seconds,
-                full_jitter,
-            });
-        }
-        self.all_last("Retry", out.iter().map(|r| &r.error_equals));
-        out
-    }
-    fn catch(&mut self) -> Vec<Catcher> {
-        let Some(list) = self.obj.get("Catch") else {
-            return Vec::new();
-        };
-        let Some(list) = list.as_array() else {
-            return self.err("Catch", "must be an array").unwrap_or_default();
-        };
-        let mut out = Vec::new();
-        for (i, c) in list.iter().enumerate() {
-            let f = format!("Catch[{i}]");
-            let Some(o) = c.as_object() else {
-                self.err::<()>(&f, "must be an object");
-                continue;
-            };
-            for k in o.keys() {
-                if !["ErrorEquals", "ResultPath", "Next", "Comment"].contains(&k.as_str()) {
-                    self.err::<()>(&format!("{f}.{k}"), "unknown field");
-                }
-            }
-            let error_equals = self.error_list(&format!("{f}.ErrorEquals"), o.get("ErrorEquals"));
-            let mut sub = Fields {
-                state: self.state,
-                obj: o,
-                errs: self.errs,
-            };
-            let result_path = sub.result_path("ResultPath");
-            let next = match o.get("Next") {
-                Some(Value::String(s)) => s.clone(),
-                _ => {
-                    self.err::<()>(&format!("{f}.Next"), "is required and must be a state name");
-                    String::new()
-                }
-            };
-            out.push(Catcher {
-                error_equals,
-                result_path,
-                next,
-            });
-        }
-        self.all_last("Catch", out.iter().map(|c| &c.error_equals));
-        out
-    }
-    fn all_last<'x>(&mut self, field: &str, lists: impl Iterator<Item = &'x Vec<String>>) {
-        let lists: Vec<_> = lists.collect();
-        for (i, l) in lists.iter().enumerate() {
-            if l.iter().any(|e| e == "States.ALL") && i + 1 != lists.len() {
-                self.err::<()>(
-                    &format!("{field}[{i}].ErrorEquals"),
-                    "a \"States.ALL\" entry must be the last one",
-                );
-            }
-        }
-    }
-    fn io(&mut self) -> Io {
-        Io {
-            parameters: self.template("Parameters"),
-            result_selector: self.template("ResultSelector"),
-            result_path: self.result_path("ResultPath"),
-            retry: self.retry(),
-            catch: self.catch(),
-        }
-    }
-    fn source(&mut self, lit: &str, path: &str) -> Option<Source> {
-        match (self.obj.contains_key(lit), self.obj.contains_key(path)) {
-            (true, true) => self.err(path, &format!("cannot be combined with {lit:?}")),
-            (true, false) => self.string(lit).map(Source::Literal),
-            (false, true) => {
-                let s = self.string(path)?;
-                match Expr::parse(&s) {
-                    Ok(e) => Some(Source::Path(e)),
-                    Err(e) => self.err(path, &e),
-                }
-            }
-            (false, false) => None,
-        }
-    }
-}
-
-/// Parses a machine (or branch) object.
 pub(crate) fn parse_machine(
     v: &Value,
     owner: Option<&str>,
@@ -413,7 +165,28 @@ pub(crate) fn parse_machine(
             states.insert(name.clone(), s);
         }
     }
-    let timeout_seconds = obj.get("TimeoutSeconds").and_then(Value::as_u64);
+    match obj.get("QueryLanguage") {
+        None => {}
+        Some(Value::String(l)) if l == "JSONPath" => {}
+        Some(v) => {
+            errs.push::<()>(
+                owner,
+                &at("QueryLanguage"),
+                &format!("{v} is not supported; only \"JSONPath\" definitions run here"),
+            );
+        }
+    }
+    let timeout_seconds = match obj.get("TimeoutSeconds") {
+        None => None,
+        Some(v) => match v.as_u64().filter(|n| *n > 0) {
+            Some(n) => Some(n),
+            None => errs.push(
+                owner,
+                &at("TimeoutSeconds"),
+                &format!("must be a positive integer, got {v}"),
+            ),
+        },
+    };
     let comment = obj
         .get("Comment")
         .and_then(Value::as_str)
@@ -636,16 +409,4 @@ fn parse_state(name: &str, v: &Value, errs: &mut Errors) -> Option<State> {
         next: if end { None } else { next },
         kind,
     })
-}
-
-impl Fields<'_, '_> {
-    fn io_without_parameters(&mut self) -> Io {
-        Io {
-            parameters: None,
-            result_selector: self.template("ResultSelector"),
-            result_path: self.result_path("ResultPath"),
-            retry: self.retry(),
-            catch: self.catch(),
-        }
-    }
 }

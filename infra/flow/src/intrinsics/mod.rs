@@ -111,7 +111,11 @@ impl Call {
     /// [`IntrinsicError::Syntax`] naming the text and the problem (unknown function,
     /// unbalanced parentheses, bad literal, bad path).
     pub fn parse(text: &str) -> Result<Self, IntrinsicError> {
-        let mut p = Parser { src: text, pos: 0 };
+        let mut p = Parser {
+            src: text,
+            pos: 0,
+            depth: 0,
+        };
         let call = p.call()?;
         p.ws();
         if p.pos != text.len() {
@@ -132,7 +136,11 @@ impl Call {
 struct Parser<'a> {
     src: &'a str,
     pos: usize,
+    depth: usize,
 }
+
+/// AWS allows at most this many nested intrinsic calls in one field.
+pub const MAX_NESTING: usize = 10;
 
 impl<'a> Parser<'a> {
     fn err(&self, reason: &str) -> IntrinsicError {
@@ -149,6 +157,17 @@ impl<'a> Parser<'a> {
         self.pos = self.src.len() - trimmed.len();
     }
     fn call(&mut self) -> Result<Call, IntrinsicError> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            return Err(self.err(&format!(
+                "more than {MAX_NESTING} nested intrinsic functions"
+            )));
+        }
+        let call = self.call_inner();
+        self.depth -= 1;
+        call
+    }
+    fn call_inner(&mut self) -> Result<Call, IntrinsicError> {
         self.ws();
         let open = self
             .rest()
