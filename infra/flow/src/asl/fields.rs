@@ -259,8 +259,6 @@ impl Fields<'_, '_> {
     }
 }
 
-/// Parses a machine (or branch) object.
-
 impl Fields<'_, '_> {
     pub(super) fn io_without_parameters(&mut self) -> Io {
         Io {

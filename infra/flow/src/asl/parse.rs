@@ -102,6 +102,7 @@ fn allowed(ty: &str) -> Option<&'static [&'static str]> {
     })
 }
 
+/// Parses a machine (or branch) object.
 pub(crate) fn parse_machine(
     v: &Value,
     owner: Option<&str>,
