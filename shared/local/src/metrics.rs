@@ -15,7 +15,10 @@
 //!   data and the watermark are there or neither is. A sink that skips records at or below
 //!   the watermark therefore publishes each record exactly once.
 //! - Requests are checked as CloudWatch checks them (namespace, names, dimensions, finite
-//!   values, periods a multiple of 60 s).
+//!   values, periods a multiple of 60 s). Unlike CloudWatch, timestamps of any age are
+//!   accepted, so replays of old log ranges land where they belong.
+//! - `get_metric_statistics` includes minutes starting in `[start, end)` and groups them into
+//!   periods counted from `start` rounded down to the minute.
 
 use std::collections::BTreeMap;
 

@@ -10,7 +10,10 @@
 //!   objects; keys may not contain a segment starting with that prefix.
 //! - Keys are 1..=1024 bytes of `/`-separated segments, none empty, `.` or `..`, no leading `/`,
 //!   no NUL or backslash. Bucket names follow S3's rules (3..=63 of `a-z 0-9 . -`).
-//! - Listing is sorted by key (byte order), like S3.
+//! - Listing is sorted by key (byte order), like S3; `last_modified_ms` is the file's mtime.
+//! - Content types are not stored (the files are the objects, nothing more).
+//! - Writing to or reading from a bucket that `ensure_bucket` did not create is
+//!   [`Error::NotFound`], as S3's NoSuchBucket.
 
 use std::fs::{self, File};
 use std::io::Write;

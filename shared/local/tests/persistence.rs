@@ -194,3 +194,26 @@ fn options_parse_sizes_and_reject_unknown_fields() {
     assert_eq!(shardline_local::parse_size("512KiB"), Ok(512 * 1024));
     assert_eq!(shardline_local::parse_size("4096"), Ok(4096));
 }
+
+#[tokio::test]
+async fn buffered_durability_keeps_data_across_a_clean_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = LocalOptions {
+        durability: shardline_local::Durability::Buffered,
+        ..LocalOptions::default()
+    };
+    {
+        let b = LocalBackends::open(dir.path(), opts.clone()).unwrap();
+        for i in 0..20u32 {
+            b.state
+                .put_many(
+                    "bench",
+                    vec![(format!("k{i:02}"), Bytes::from(i.to_string()))],
+                )
+                .await
+                .unwrap();
+        }
+    }
+    let b = LocalBackends::open(dir.path(), opts).unwrap();
+    assert_eq!(b.state.list("bench", "").await.unwrap().len(), 20);
+}

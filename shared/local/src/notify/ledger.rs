@@ -6,6 +6,9 @@
 //! [`super::Envelope`]s; the sent-ledgers of stdout and webhook targets hold just those two
 //! fields.
 //!
+//! Appends are a few hundred bytes and fsync'd inline by the publishing task; notifications
+//! are rare enough (alarm transitions) that this does not hold up the runtime.
+//!
 //! Recovery on open: every complete line must parse (else [`Error::Corrupt`] with its byte
 //! offset); a final line without its newline is a torn append from a crash and is cut off.
 

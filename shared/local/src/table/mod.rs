@@ -12,6 +12,8 @@
 //!   validates all items first and writes them in one transaction (all or nothing), a put
 //!   replacing the item with the same key, so repeating a batch is idempotent.
 //! - Query results are in sort-key order: numeric for `N`, byte order for `S`.
+//! - Items are limited to [`MAX_ITEM_BYTES`] as DynamoDB limits them. Unlike DynamoDB's
+//!   25-item BatchWriteItem, a whole `batch_put` is one transaction: nothing is left unprocessed.
 
 pub mod keys;
 
@@ -22,6 +24,9 @@ use shardline_core::{Error, Result};
 
 use crate::db::{Db, open_read};
 use crate::error::{TxError, decode_json, encode_json, port};
+
+/// Largest stored item (DynamoDB's 400 KiB item limit, measured on the JSON encoding).
+pub const MAX_ITEM_BYTES: usize = 400 * 1024;
 
 const SCHEMAS: TableDefinition<&str, &[u8]> = TableDefinition::new("schemas");
 
@@ -141,7 +146,15 @@ impl ItemTable for RedbItemTable {
                 let mut encoded = Vec::with_capacity(items.len());
                 for item in &items {
                     let key = item_key(&schema, item).map_err(port)?;
-                    encoded.push((key, encode_json("item", item)?));
+                    let value = encode_json("item", item)?;
+                    if value.len() > MAX_ITEM_BYTES {
+                        return Err(port(Error::InvalidArgument(format!(
+                            "an item for table {table:?} encodes to {} bytes; DynamoDB items \
+                             are limited to 400 KiB, so split or shorten it",
+                            value.len()
+                        ))));
+                    }
+                    encoded.push((key, value));
                 }
                 let name = items_table_name(&table);
                 let mut rows = txn.open_table(TableDefinition::<&[u8], &[u8]>::new(&name))?;
