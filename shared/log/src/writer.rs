@@ -1,11 +1,13 @@
 //! Group commit: one writer thread per shard owns the active segment.
 //!
 //! Callers send [`AppendRequest`]s (the part of a put_records call that goes to this shard)
-//! over a bounded queue. The writer takes one request, then everything else already queued
-//! (up to [`MAX_BATCH_RECORDS`]), encodes the frames into one buffer, writes it with one
-//! `write`, calls `fdatasync` once (in [`Durability::Fsync`]), publishes the new committed end
-//! to readers, and only then acknowledges every request of the batch. So concurrent callers
-//! share one `fdatasync`, and no reader sees a record before it is acknowledged.
+//! over a bounded queue. The writer takes one request and everything else already queued,
+//! encodes their frames into one buffer and writes it with one `write`; requests that queued
+//! meanwhile are encoded and written the same way, until the queue is empty (or
+//! [`MAX_BATCH_RECORDS`] is reached). Then it calls `fdatasync` once (in [`Durability::Fsync`]),
+//! publishes the new committed end to readers, and only then acknowledges every request of the
+//! batch. So concurrent callers share one `fdatasync`, and no reader sees a record before it
+//! is acknowledged.
 //!
 //! Arrival times are the clock's reading for the batch, clamped so they never decrease.
 //! When the active segment has reached `segment_bytes`, the writer seals it before the next
@@ -116,13 +118,7 @@ pub fn run(
     let mut new_index: Vec<IndexEntry> = Vec::new();
     let mut index_buf: Vec<u8> = Vec::new();
     while let Some(first) = rx.blocking_recv() {
-        let mut records = first.entries.len();
         batch.push(first);
-        while records < MAX_BATCH_RECORDS {
-            let Ok(next) = rx.try_recv() else { break };
-            records += next.entries.len();
-            batch.push(next);
-        }
         if active.size >= options.segment_bytes
             && active.next_offset > active.base_offset
             && let Err(e) = roll(&shard, &mut active)
@@ -138,33 +134,61 @@ pub fn run(
         new_index.clear();
         let mut offset = active.next_offset;
         let mut last_index_pos = active.index.last().map(|e| e.position);
-        for req in &batch {
-            acks.push(AppendAck {
-                first_offset: offset,
-                arrival_ms,
-            });
-            for e in &req.entries {
-                let pos = active.size + buf.len() as u64;
-                if last_index_pos.is_none_or(|p| pos - p >= options.index_interval_bytes) {
-                    new_index.push(IndexEntry {
+        let mut records = 0usize;
+        let mut outcome = Ok(());
+        // Write what is queued; while that write ran more may have queued: write that too.
+        // One fdatasync then covers every request written.
+        while outcome.is_ok() && acks.len() < batch.len() {
+            let start = buf.len();
+            for req in &batch[acks.len()..] {
+                acks.push(AppendAck {
+                    first_offset: offset,
+                    arrival_ms,
+                });
+                records += req.entries.len();
+                for e in &req.entries {
+                    let pos = active.size + buf.len() as u64;
+                    if last_index_pos.is_none_or(|p| pos - p >= options.index_interval_bytes) {
+                        new_index.push(IndexEntry {
+                            offset,
+                            arrival_ms,
+                            position: pos,
+                        });
+                        last_index_pos = Some(pos);
+                    }
+                    frame::encode(
+                        &mut buf,
                         offset,
                         arrival_ms,
-                        position: pos,
-                    });
-                    last_index_pos = Some(pos);
+                        &e.partition_key,
+                        e.explicit_hash_key,
+                        &e.data,
+                    );
+                    offset += 1;
                 }
-                frame::encode(
-                    &mut buf,
-                    offset,
-                    arrival_ms,
-                    &e.partition_key,
-                    e.explicit_hash_key,
-                    &e.data,
-                );
-                offset += 1;
+            }
+            outcome = active
+                .file
+                .write_all(&buf[start..])
+                .map_err(|e| LogError::io(&active.path, e));
+            while records < MAX_BATCH_RECORDS {
+                let Ok(next) = rx.try_recv() else { break };
+                records += next.entries.len();
+                batch.push(next);
             }
         }
-        let outcome = commit(&shard, &mut active, &buf, options.durability);
+        if outcome.is_ok() && options.durability == Durability::Fsync {
+            outcome = active
+                .file
+                .sync_data()
+                .map_err(|e| LogError::io(&active.path, e));
+            shard.syncs.fetch_add(1, Ordering::Relaxed);
+        }
+        if outcome.is_err()
+            && let Err(cut) = active.file.set_len(active.size)
+        {
+            error!(file = %active.path.display(), error = %cut, "could not cut back a failed write");
+        }
         match outcome {
             Ok(()) => {
                 index_buf.clear();
@@ -211,29 +235,6 @@ pub fn run(
     if let Err(e) = active.file.sync_data() {
         error!(stream = %shard.stream, shard = %shard.id, error = %e, "final sync failed");
     }
-}
-
-/// Writes one batch and makes it durable; on failure cuts the file back to its committed size.
-fn commit(
-    shard: &Shard,
-    active: &mut ActiveSegment,
-    buf: &[u8],
-    durability: Durability,
-) -> Result<(), LogError> {
-    if buf.is_empty() {
-        return Ok(());
-    }
-    let mut result = active.file.write_all(buf);
-    if result.is_ok() && durability == Durability::Fsync {
-        result = active.file.sync_data();
-        shard.syncs.fetch_add(1, Ordering::Relaxed);
-    }
-    result.map_err(|e| {
-        if let Err(cut) = active.file.set_len(active.size) {
-            error!(file = %active.path.display(), error = %cut, "could not cut back a failed write");
-        }
-        LogError::io(&active.path, e)
-    })
 }
 
 /// Seals the active segment and starts the next one in its place.
