@@ -11,7 +11,8 @@
 //! as missing when the shard's watermark passes them. A sample for an already evaluated period
 //! is late and is dropped ([`AlertsSink::late_samples`] counts them). At shutdown,
 //! `flush(now, force = true)` evaluates the periods holding samples whose end has passed by the
-//! wall clock `now`.
+//! wall clock `now`, for the alarms of the shards this sink has read (other workers' shards are
+//! theirs to evaluate). Without `force`, flush does nothing: every write is already durable.
 //!
 //! # Notifications
 //! Only a transition into ALARM, or from ALARM to OK, is notified; INSUFFICIENT_DATA → OK and

@@ -236,15 +236,24 @@ impl AlertsSink {
         let (cache, rules) = self.loaded().await?;
         let mut changed = BTreeSet::new();
         let mut transitions = Vec::new();
-        for (key, alarm) in cache.alarms.iter_mut() {
+        // Only the shards this sink has read: other workers own the rest.
+        let owned: BTreeSet<ShardId> = cache.shards.keys().copied().collect();
+        for (key, alarm) in cache
+            .alarms
+            .iter_mut()
+            .filter(|(_, a)| owned.contains(&a.shard))
+        {
             let Some(rule) = rules.get(&alarm.rule) else {
                 continue;
             };
             let Some(last_end) = alarm.last_open_end_ms(rule) else {
                 continue;
             };
+            let before = alarm.next_period_start_ms;
             let ts = alarm.advance(rule, now_ms.min(last_end));
-            changed.insert(key.clone());
+            if alarm.next_period_start_ms != before {
+                changed.insert(key.clone());
+            }
             transitions.extend(ts.into_iter().map(|t| (key.clone(), t)));
         }
         self.commit(transitions, changed, None).await
@@ -274,7 +283,8 @@ impl Sink for AlertsSink {
         result.map(|()| Some(last))
     }
 
-    /// With `force` (shutdown), evaluates the open periods whose end has passed by `now_ms`.
+    /// With `force` (shutdown), evaluates the open periods whose end has passed by `now_ms`,
+    /// for the alarms of the shards this sink has written.
     async fn flush(&mut self, now_ms: i64, force: bool) -> Result<Vec<(ShardId, SequenceNumber)>> {
         if force {
             let result = self.flush_inner(now_ms).await;

@@ -103,3 +103,36 @@ pub async fn read_alarm_states(
         .map(AlarmStatus::from)
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_line_names_state_alarm_instance_since_and_last_value() {
+        let status = AlarmStatus {
+            name: "cpu_utilization > 80".into(),
+            metric: MetricType::CpuUtilization,
+            instance_id: "i-123456".into(),
+            region: "eu-west-1".into(),
+            state: AlarmState::Alarm,
+            since_ms: Some(1_771_500_060_000),
+            last_value: Some(91.5),
+            last_datapoint_ms: Some(1_771_500_060_000),
+        };
+        let line = status.to_string();
+        assert!(line.starts_with("ALARM "), "{line}");
+        for part in [
+            "cpu_utilization > 80",
+            "i-123456",
+            "since 2026-02-19T11:21:00.000Z",
+            "last 91.5",
+        ] {
+            assert!(line.contains(part), "{part} missing from {line}");
+        }
+        assert_eq!(
+            alarm_key("i-1", "disk_usage > 90"),
+            "alarm/i-1/disk_usage > 90"
+        );
+    }
+}
