@@ -268,10 +268,10 @@ fn parse_state(name: &str, v: &Value, errs: &mut Errors) -> Option<State> {
                     "TimeoutSecondsPath",
                     "cannot be combined with \"TimeoutSeconds\"",
                 ),
-                (true, false) => f
-                    .uint("TimeoutSeconds")
-                    .filter(|n| *n > 0)
-                    .map(Timeout::Seconds),
+                (true, false) => match f.uint("TimeoutSeconds") {
+                    Some(0) => f.err("TimeoutSeconds", "must be a positive integer"),
+                    n => n.map(Timeout::Seconds),
+                },
                 (false, true) => f.path("TimeoutSecondsPath", true).map(Timeout::Path),
                 _ => None,
             };

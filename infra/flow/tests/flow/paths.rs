@@ -197,4 +197,26 @@ async fn null_paths_and_context_object() {
         missing.map_err(|e| e.error),
         Err("States.Runtime".to_string())
     );
+    let bad_param = json!({"Type": "Pass", "Parameters": {"x.$": "$.nope"}, "End": true});
+    let err = run_state(bad_param, json!({}), None)
+        .await
+        .err()
+        .unwrap_or_else(|| TaskError::new("", ""));
+    assert_eq!(err.error, "States.Runtime");
+    assert!(
+        err.cause.contains("\"x.$\"") && err.cause.contains("$.nope"),
+        "{}",
+        err.cause
+    );
+    let bad_call =
+        json!({"Type": "Pass", "Parameters": {"n.$": "States.ArrayLength($.s)"}, "End": true});
+    let err = run_state(bad_call, json!({"s": "text"}), None)
+        .await
+        .err()
+        .unwrap_or_else(|| TaskError::new("", ""));
+    assert_eq!(err.error, "States.IntrinsicFailure");
+    assert!(err.cause.contains("States.ArrayLength"), "{}", err.cause);
+    let wildcard = json!({"Type": "Pass", "Parameters": {"ids.$": "$.items[*].id"}, "End": true});
+    let out = run_state(wildcard, json!({"items": [{"id": 1}, {"id": 2}]}), None).await;
+    assert_eq!(out, Ok(json!({"ids": [1, 2]})));
 }

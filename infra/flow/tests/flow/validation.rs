@@ -80,6 +80,26 @@ fn unreachable_states_and_missing_start_are_reported() {
             .iter()
             .any(|e| e.contains("StartAt"))
     );
+    let errs = errors(
+        json!({"StartAt": "A", "QueryLanguage": "JSONata", "TimeoutSeconds": 0, "States": {
+        "A": {"Type": "Task", "Resource": "arn:aws:lambda:eu-west-1:1:function:f", "TimeoutSeconds": 0, "End": true}}}),
+    );
+    assert_eq!(
+        errs,
+        [
+            "state \"A\": field \"TimeoutSeconds\": must be a positive integer",
+            "field \"QueryLanguage\": \"JSONata\" is not supported; only \"JSONPath\" definitions run here",
+            "field \"TimeoutSeconds\": must be a positive integer, got 0",
+        ]
+    );
+    let deep = format!("{}1{}", "States.Array(".repeat(11), ")".repeat(11));
+    let errs = errors(
+        json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "Parameters": {"x.$": deep}, "End": true}}}),
+    );
+    assert!(
+        errs.iter().any(|e| e.contains("more than 10 nested")),
+        "{errs:?}"
+    );
 }
 
 #[test]
