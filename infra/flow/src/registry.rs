@@ -113,6 +113,20 @@ impl SnsPublish {
     /// `States.Runtime` naming the missing or mistyped parameter.
     pub fn from_input(input: &Value) -> Result<Self, TaskError> {
         let bad = |m: String| TaskError::new("States.Runtime", format!("sns:publish: {m}"));
+        if let Some(obj) = input.as_object() {
+            if let Some(k) = obj
+                .keys()
+                .find(|k| !["TopicArn", "Subject", "Message"].contains(&k.as_str()))
+            {
+                return Err(bad(format!(
+                    "unsupported parameter {k:?}; use TopicArn, Subject and Message"
+                )));
+            }
+        } else {
+            return Err(bad(format!(
+                "the parameters must be an object, got {input}"
+            )));
+        }
         let field = |k: &str| input.get(k);
         let topic_arn = match field("TopicArn") {
             Some(Value::String(s)) if s.starts_with("arn:") => s.clone(),
@@ -301,6 +315,10 @@ mod tests {
         let ok =
             SnsPublish::from_input(&json!({"TopicArn": "arn:aws:sns:x:1:t", "Message": {"a": 1}}));
         assert_eq!(ok.map(|p| p.message), Ok("{\"a\":1}".to_string()));
+        let extra = SnsPublish::from_input(
+            &json!({"TopicArn": "arn:aws:sns:x:1:t", "Message": "m", "PhoneNumber": "1"}),
+        );
+        assert!(extra.is_err_and(|e| e.cause.contains("\"PhoneNumber\"")));
         let bad = SnsPublish::from_input(&json!({"Message": "m"}));
         assert!(bad.is_err_and(|e| e.cause.contains("TopicArn")));
     }
