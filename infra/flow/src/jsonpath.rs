@@ -1,9 +1,11 @@
 //! JSONPath as Step Functions uses it.
 //!
 //! A path starts with `$` (the state's data) or `$$` (the context object) and continues with
-//! `.name`, `['name']`, `[index]`, `[*]` or `.*` steps. A *reference path* (required by
-//! `ResultPath`, Choice `Variable`, `*Path` fields) may only name fields and indices, so it
-//! always identifies at most one node. A path with a wildcard returns every match as an array.
+//! `.name`, `['name']`, `[index]`, `[-index]`, `[start:end]`, `[*]`, `.*` or `..name` steps
+//! (filter expressions `[?(...)]` are not supported and rejected). A *reference path*
+//! (required by `ResultPath`, Choice `Variable`, `*Path` fields) may only name fields and
+//! non-negative indices, so it identifies at most one node. A path with a wildcard, slice or
+//! `..` returns every match as an array (in document order).
 //!
 //! Invariants: [`JsonPath::parse`] accepts exactly the grammar above; evaluation never
 //! panics and reports a missing node as [`PathError::NoMatch`].
@@ -17,6 +19,12 @@ pub enum Step {
     Field(String),
     /// `[3]`.
     Index(usize),
+    /// `[-1]`: counted from the end.
+    FromEnd(usize),
+    /// `[start:end]` with optional, possibly negative bounds; selects several nodes.
+    Slice(Option<i64>, Option<i64>),
+    /// `..name`: every descendant field called `name`; selects several nodes.
+    Descendant(String),
     /// `[*]` or `.*`.
     Wildcard,
 }
@@ -92,7 +100,15 @@ impl JsonPath {
         };
         let mut steps = Vec::new();
         while !rest.is_empty() {
-            if let Some(r) = rest.strip_prefix('.') {
+            if let Some(r) = rest.strip_prefix("..") {
+                let end = r.find(['.', '[']).unwrap_or(r.len());
+                let name = &r[..end];
+                if name.is_empty() || name == "*" {
+                    return Err(syntax("'..' must be followed by a field name"));
+                }
+                steps.push(Step::Descendant(name.to_string()));
+                rest = &r[end..];
+            } else if let Some(r) = rest.strip_prefix('.') {
                 if let Some(r2) = r.strip_prefix('*') {
                     steps.push(Step::Wildcard);
                     rest = r2;
@@ -124,8 +140,28 @@ impl JsonPath {
                 } else {
                     let end = r.find(']').ok_or_else(|| syntax("missing ']'"))?;
                     let inner = r[..end].trim();
+                    let bound = |b: &str| -> Result<Option<i64>, PathError> {
+                        let b = b.trim();
+                        if b.is_empty() {
+                            return Ok(None);
+                        }
+                        b.parse()
+                            .map(Some)
+                            .map_err(|_| syntax(&format!("{b:?} is not a slice bound")))
+                    };
                     if inner == "*" {
                         steps.push(Step::Wildcard);
+                    } else if inner.starts_with('?') {
+                        return Err(syntax("filter expressions [?(...)] are not supported"));
+                    } else if let Some((a, b)) = inner.split_once(':') {
+                        steps.push(Step::Slice(bound(a)?, bound(b)?));
+                    } else if let Some(n) = inner.strip_prefix('-') {
+                        let n: usize = n
+                            .parse()
+                            .ok()
+                            .filter(|n| *n > 0)
+                            .ok_or_else(|| syntax(&format!("{inner:?} is not an index")))?;
+                        steps.push(Step::FromEnd(n));
                     } else {
                         let i: usize = inner.parse().map_err(|_| {
                             syntax(&format!("{inner:?} is not an index, '*' or a quoted name"))
@@ -159,9 +195,18 @@ impl JsonPath {
         }
     }
 
-    /// True if the path has no wildcard.
+    /// True if the path only names fields and non-negative indices.
     pub fn is_reference(&self) -> bool {
-        !self.steps.iter().any(|s| matches!(s, Step::Wildcard))
+        self.steps
+            .iter()
+            .all(|s| matches!(s, Step::Field(_) | Step::Index(_)))
+    }
+
+    /// True if the path selects at most one node (no wildcard, slice or `..`).
+    pub fn is_definite(&self) -> bool {
+        self.steps
+            .iter()
+            .all(|s| matches!(s, Step::Field(_) | Step::Index(_) | Step::FromEnd(_)))
     }
 
     /// Selects from `data` (for `$`) or `context` (for `$$`).
@@ -173,12 +218,15 @@ impl JsonPath {
             Root::Data => data,
             Root::Context => context,
         };
-        if self.is_reference() {
+        if self.is_definite() {
             let mut cur = doc;
             for step in &self.steps {
                 cur = match (step, cur) {
                     (Step::Field(n), Value::Object(m)) => m.get(n),
                     (Step::Index(i), Value::Array(a)) => a.get(*i),
+                    (Step::FromEnd(n), Value::Array(a)) => {
+                        a.len().checked_sub(*n).and_then(|i| a.get(i))
+                    }
                     _ => None,
                 }
                 .ok_or_else(|| PathError::NoMatch(self.text.clone()))?;
@@ -194,6 +242,18 @@ impl JsonPath {
                     (Step::Index(i), Value::Array(a)) => next.extend(a.get(*i)),
                     (Step::Wildcard, Value::Array(a)) => next.extend(a.iter()),
                     (Step::Wildcard, Value::Object(m)) => next.extend(m.values()),
+                    (Step::FromEnd(k), Value::Array(a)) => {
+                        next.extend(a.len().checked_sub(*k).and_then(|i| a.get(i)))
+                    }
+                    (Step::Slice(from, to), Value::Array(a)) => {
+                        let len = a.len() as i64;
+                        let clamp = |b: i64| if b < 0 { (len + b).max(0) } else { b.min(len) };
+                        let (s, e) = (clamp(from.unwrap_or(0)), clamp(to.unwrap_or(len)));
+                        if s < e {
+                            next.extend(&a[s as usize..e as usize]);
+                        }
+                    }
+                    (Step::Descendant(name), v) => descendants(v, name, &mut next),
                     _ => {}
                 }
             }
@@ -238,11 +298,31 @@ impl JsonPath {
                         None => return Err(werr(format!("no element {i} in a {kind}"))),
                     }
                 }
-                Step::Wildcard => return Err(werr("wildcards cannot be written".to_string())),
+                _ => {
+                    return Err(werr(
+                        "only field names and indices can be written".to_string(),
+                    ));
+                }
             };
         }
         *cur = value;
         Ok(root)
+    }
+}
+
+/// Collects every field called `name` below `v`, in document order.
+fn descendants<'v>(v: &'v Value, name: &str, out: &mut Vec<&'v Value>) {
+    match v {
+        Value::Object(m) => {
+            for (k, child) in m {
+                if k == name {
+                    out.push(child);
+                }
+                descendants(child, name, out);
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|c| descendants(c, name, out)),
+        _ => {}
     }
 }
 
@@ -277,14 +357,42 @@ mod tests {
     }
 
     #[test]
+    fn slices_negative_indices_and_descendants() {
+        let doc = json!({"a": [1, 2, 3, 4], "n": {"id": 1, "k": [{"id": 2}, {"x": {"id": 3}}]}});
+        let sel = |p: &str| JsonPath::parse(p).and_then(|p| p.select(&doc, &json!({})));
+        assert_eq!(sel("$.a[-1]"), Ok(json!(4)));
+        assert_eq!(sel("$.a[1:3]"), Ok(json!([2, 3])));
+        assert_eq!(sel("$.a[-2:]"), Ok(json!([3, 4])));
+        assert_eq!(sel("$.a[:2]"), Ok(json!([1, 2])));
+        assert_eq!(sel("$.a[3:1]"), Ok(json!([])));
+        assert_eq!(sel("$..id"), Ok(json!([1, 2, 3])));
+        assert!(matches!(sel("$.a[-5]"), Err(PathError::NoMatch(_))));
+    }
+
+    #[test]
     fn rejects_bad_syntax() {
-        for bad in ["a.b", "$.", "$[x]", "$['a'", "$.a..b", "$.a b"] {
+        for bad in [
+            "a.b",
+            "$.",
+            "$[x]",
+            "$['a'",
+            "$.a b",
+            "$.a[?(@.x)]",
+            "$..",
+            "$.a[1:x]",
+            "$.a[-0]",
+        ] {
             assert!(JsonPath::parse(bad).is_err(), "{bad} accepted");
         }
-        assert!(matches!(
-            JsonPath::parse_reference("$.a[*]"),
-            Err(PathError::NotReference(_))
-        ));
+        for not_ref in ["$.a[*]", "$.a[-1]", "$.a[0:1]", "$..a"] {
+            assert!(
+                matches!(
+                    JsonPath::parse_reference(not_ref),
+                    Err(PathError::NotReference(_))
+                ),
+                "{not_ref}"
+            );
+        }
     }
 
     #[test]
