@@ -74,6 +74,10 @@ pub struct Execution {
     pub error: Option<String>,
     /// The cause when it failed.
     pub cause: Option<String>,
+    /// When it started (`$$.Execution.StartTime`).
+    pub start_date: String,
+    /// When it ended.
+    pub stop_date: String,
     /// Every event, in order.
     pub history: Vec<HistoryEvent>,
 }
@@ -148,6 +152,7 @@ impl Executor {
     /// Runs one execution to its end. `execution_name` defaults to a random UUID.
     pub async fn run(&self, input: Value, execution_name: Option<String>) -> Execution {
         let name = execution_name.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let start_date = self.clock.now_iso();
         let c = &self.config;
         let sm_arn = format!(
             "arn:aws:states:{}:{}:stateMachine:{}",
@@ -158,7 +163,7 @@ impl Executor {
             c.region, c.account, c.state_machine_name, name
         );
         let mut execution = json!({
-            "Id": exec_arn, "Input": input, "Name": name, "StartTime": self.clock.now_iso(),
+            "Id": exec_arn, "Input": input, "Name": name, "StartTime": start_date,
         });
         if let (Some(role), Some(obj)) = (&c.role_arn, execution.as_object_mut()) {
             obj.insert("RoleArn".to_string(), json!(role));
@@ -233,6 +238,8 @@ impl Executor {
             output,
             error: error.as_ref().map(|e| e.error.clone()),
             cause: error.map(|e| e.cause),
+            start_date,
+            stop_date: self.clock.now_iso(),
             history: run.history.events(),
         }
     }

@@ -380,3 +380,24 @@ async fn max_attempts_zero_never_retries_and_transitions_are_bounded() {
     assert_eq!(out.error.as_deref(), Some("States.Runtime"));
     assert!(out.cause.is_some_and(|c| c.contains("25000")));
 }
+
+#[tokio::test]
+async fn runs_on_the_real_clock() {
+    let def = json!({"StartAt": "W", "States": {
+        "W": {"Type": "Wait", "Seconds": 0, "Next": "T"},
+        "T": {"Type": "Task", "Resource": ECHO, "TimeoutSeconds": 5, "End": true}}});
+    let machine = StateMachine::from_value(&def).unwrap_or_else(|e| panic!("{e:?}"));
+    let exec = Executor::new(
+        machine,
+        Arc::new(registry()),
+        Arc::new(shardline_flow::RealClock),
+    )
+    .run(json!({"k": 1}), None)
+    .await;
+    assert_eq!(
+        (exec.status, exec.output),
+        (ExecutionStatus::Succeeded, Some(json!({"k": 1})))
+    );
+    assert!(exec.start_date <= exec.stop_date);
+    assert_eq!(exec.name.len(), 36, "a generated execution name is a UUID");
+}
