@@ -428,3 +428,35 @@ fn config_defaults_to_the_seed_and_names_bad_settings() {
             .contains("used twice")
     );
 }
+
+#[tokio::test]
+async fn seed_rules_at_the_seed_cadence_notify_once_per_episode() {
+    let env = Env::new();
+    let mut sink = env.sink(AlertsConfig::default());
+    let mut s = Script::new();
+    let three_hours = 3 * 60 * MIN;
+    // Every 3 hours: cpu 91, 95, 88 (breaching), then 40; memory always fine; disk 92 once.
+    let mut records = Vec::new();
+    for (k, cpu) in [91.0, 95.0, 88.0, 40.0, 45.0].into_iter().enumerate() {
+        let at = T0_MS + k as i64 * three_hours + 9_000;
+        records.push(s.sample("i-573923", MetricType::CpuUtilization, at, cpu));
+        records.push(s.sample("i-573923", MetricType::MemoryUsage, at + 1, 60.0));
+        let disk = if k == 1 { 92.0 } else { 50.0 };
+        records.push(s.sample("i-573923", MetricType::DiskUsage, at + 2, disk));
+    }
+    for chunk in records.chunks(3) {
+        // One collection run per batch, as the seed's schedule delivers them.
+        sink.write(ShardId(0), chunk.to_vec(), 0)
+            .await
+            .expect("write");
+    }
+    assert_eq!(
+        env.subjects(),
+        vec![
+            "ALARM: \"cpu_utilization > 80\" on i-573923",
+            "ALARM: \"disk_usage > 90\" on i-573923",
+            "OK: \"disk_usage > 90\" on i-573923",
+            "OK: \"cpu_utilization > 80\" on i-573923",
+        ]
+    );
+}

@@ -18,7 +18,9 @@
 //!
 //! Without `rules`, the seed's thresholds apply: cpu_utilization > 80, memory_usage > 85,
 //! disk_usage > 90, each on the Maximum of 60 s periods, 1 of 1 datapoints, which fires on any
-//! single sample above the threshold as the seed's log processor did.
+//! single sample above the threshold as the seed's log processor did, with missing data
+//! ignored (the seed samples every 3 hours). A rule written in the file defaults to CloudWatch's
+//! `missing`.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use shardline_core::{Error, MetricType, Result};
@@ -231,12 +233,23 @@ impl AlarmRule {
     }
 
     /// The seed's thresholds: cpu_utilization > 80, memory_usage > 85, disk_usage > 90.
+    ///
+    /// The seed collects every 3 hours, so the minutes between collections are normal gaps:
+    /// these rules treat missing data as `ignore` (an alarm stays in ALARM until a sample is
+    /// back under its threshold, instead of dropping to INSUFFICIENT_DATA and firing again on
+    /// the next collection).
     pub fn seed_rules() -> Vec<AlarmRule> {
-        vec![
-            AlarmRule::new(MetricType::CpuUtilization, 80.0),
-            AlarmRule::new(MetricType::MemoryUsage, 85.0),
-            AlarmRule::new(MetricType::DiskUsage, 90.0),
+        [
+            (MetricType::CpuUtilization, 80.0),
+            (MetricType::MemoryUsage, 85.0),
+            (MetricType::DiskUsage, 90.0),
         ]
+        .into_iter()
+        .map(|(metric, threshold)| AlarmRule {
+            treat_missing_data: TreatMissingData::Ignore,
+            ..AlarmRule::new(metric, threshold)
+        })
+        .collect()
     }
 
     /// The alarm name (given, or derived as `cpu_utilization > 80`).

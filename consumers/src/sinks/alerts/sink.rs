@@ -193,8 +193,11 @@ impl AlertsSink {
             let t = e.event_time_ms();
             progress.sequence_number = Some(r.sequence_number.clone());
             progress.event_time_ms = progress.event_time_ms.max(t);
-            for rule in rules.values().filter(|rule| rule.metric == e.metric_type) {
-                let key = alarm_key(&e.instance_id, &rule.name());
+            for (name, rule) in rules
+                .iter()
+                .filter(|(_, rule)| rule.metric == e.metric_type)
+            {
+                let key = alarm_key(&e.instance_id, name);
                 let alarm = cache
                     .alarms
                     .entry(key.clone())
