@@ -1,2 +1,7 @@
-//! The `shardline` binary.
-fn main() {}
+//! The `shardline` binary: parses the command line and runs the command.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    shardline::run_from_args()
+}

@@ -1,0 +1,273 @@
+//! The command line (clap): every subcommand and its flags.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Shardline: an infrastructure-metrics pipeline around a durable, sharded, Kinesis-style log.
+///
+/// Collectors append metric events to a stream; independent consumers project them into
+/// Parquet (for Athena, DuckDB, pyarrow), a DynamoDB-style table, CloudWatch-style metrics and
+/// SNS-style alerts. Every AWS service has an embedded stand-in, so `shardline up` runs the whole
+/// pipeline on one machine with no account.
+#[derive(Debug, Parser)]
+#[command(
+    name = "shardline",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// Data directory holding the log, the checkpoints and every embedded backend.
+    #[arg(long, global = true, env = "SHARDLINE_DATA", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Configuration file (TOML). Defaults to ./shardline.toml when present.
+    #[arg(long, global = true, env = "SHARDLINE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Log verbosity filter, e.g. `info`, `debug`, `shardline_log=trace`.
+    #[arg(
+        long,
+        global = true,
+        env = "SHARDLINE_LOG",
+        default_value = "warn",
+        value_name = "FILTER"
+    )]
+    pub log: String,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the whole pipeline: the log, the collectors, the four consumers and the scheduled flow.
+    Up(UpArgs),
+    /// Manage streams and read or write records directly.
+    #[command(subcommand)]
+    Stream(StreamCommand),
+    /// Run SQL over the Parquet output (tables `metrics` and `infra_monitoring.metrics`).
+    Query(QueryArgs),
+    /// Read the DynamoDB-style table.
+    #[command(subcommand)]
+    Table(TableCommand),
+    /// Read the CloudWatch-style metric store.
+    #[command(subcommand)]
+    Metrics(MetricsCommand),
+    /// Show alarm states.
+    #[command(subcommand)]
+    Alarms(AlarmsCommand),
+    /// Inspect the dead-letter store (records that were not valid metric events).
+    #[command(subcommand)]
+    Dlq(DlqCommand),
+    /// Validate, run and schedule the Step Functions flow.
+    #[command(subcommand)]
+    Flow(FlowCommand),
+    /// Show the effective configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// `shardline up`.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Collect once, drain every consumer, print a summary and exit.
+    #[arg(long)]
+    pub once: bool,
+    /// Stop after this long (e.g. `30s`); runs until Ctrl-C otherwise.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<std::time::Duration>,
+}
+
+/// `shardline stream ...`.
+#[derive(Debug, Subcommand)]
+pub enum StreamCommand {
+    /// Create a stream.
+    Create {
+        /// Stream name.
+        name: String,
+        /// Number of shards (the hash-key space is split evenly).
+        #[arg(long, default_value_t = 4)]
+        shards: u32,
+        /// Retention period, 1h to 8760h.
+        #[arg(long, default_value = "24h", value_parser = parse_duration)]
+        retention: std::time::Duration,
+    },
+    /// List streams.
+    List,
+    /// Describe a stream and its shards.
+    Describe {
+        /// Stream name.
+        name: String,
+    },
+    /// Delete a stream and its data.
+    Delete {
+        /// Stream name.
+        name: String,
+    },
+    /// Append records read from standard input, one per line; prints "<shard-id> <sequence-number>"
+    /// per record once it is durable.
+    Put {
+        /// Stream name.
+        name: String,
+        /// Partition key for every record.
+        #[arg(long, conflicts_with = "key_field")]
+        partition_key: Option<String>,
+        /// Take each record's partition key from this JSON field (default: instance_id).
+        #[arg(long)]
+        key_field: Option<String>,
+    },
+    /// Read records from a shard as JSON lines {sequence_number, partition_key, arrival, data}.
+    Get {
+        /// Stream name.
+        name: String,
+        /// Shard id, e.g. shardId-000000000000.
+        #[arg(long)]
+        shard: String,
+        /// TRIM_HORIZON, LATEST, AT_SEQUENCE_NUMBER:<seq>, AFTER_SEQUENCE_NUMBER:<seq>,
+        /// AT_TIMESTAMP:<RFC 3339>.
+        #[arg(long, default_value = "TRIM_HORIZON")]
+        iterator: String,
+        /// Most records to print.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Keep waiting for new records (Ctrl-C to stop).
+        #[arg(long)]
+        follow: bool,
+    },
+    /// Check every frame's CRC; exits 1 naming file and byte offset on damage.
+    Verify {
+        /// Only this stream.
+        name: Option<String>,
+    },
+}
+
+/// `shardline query`.
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// The SQL, e.g. the seed's Athena queries, unchanged.
+    pub sql: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// Output formats for query results.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    /// An aligned text table.
+    Table,
+    /// CSV with a header row.
+    Csv,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `shardline table ...`.
+#[derive(Debug, Subcommand)]
+pub enum TableCommand {
+    /// Read one series (partition) back, in time order.
+    Query {
+        /// The partition key: `<cpu|mem|disk|net>-<instance_id>`, e.g. cpu-i-123456.
+        #[arg(long)]
+        metric_id: String,
+        /// From this time (RFC 3339 or epoch ms), inclusive.
+        #[arg(long)]
+        from: Option<String>,
+        /// Up to this time (RFC 3339 or epoch ms), inclusive.
+        #[arg(long)]
+        to: Option<String>,
+        /// Most items.
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Count the items.
+    Count,
+}
+
+/// `shardline metrics ...`.
+#[derive(Debug, Subcommand)]
+pub enum MetricsCommand {
+    /// Statistics per period, like `aws cloudwatch get-metric-statistics`.
+    Stats {
+        /// Metric name, e.g. cpu_utilization.
+        #[arg(long)]
+        metric: String,
+        /// InstanceID dimension.
+        #[arg(long)]
+        instance: String,
+        /// Region dimension (default: the configured region).
+        #[arg(long)]
+        region: Option<String>,
+        /// Period in seconds (a multiple of 60).
+        #[arg(long, default_value_t = 60)]
+        period: u32,
+        /// Start (RFC 3339 or epoch ms); default one hour ago.
+        #[arg(long)]
+        start: Option<String>,
+        /// End (RFC 3339 or epoch ms); default now.
+        #[arg(long)]
+        end: Option<String>,
+        /// Comma-separated: SampleCount,Average,Sum,Minimum,Maximum.
+        #[arg(long, default_value = "Average,Maximum")]
+        statistics: String,
+    },
+}
+
+/// `shardline alarms ...`.
+#[derive(Debug, Subcommand)]
+pub enum AlarmsCommand {
+    /// Every alarm's state.
+    List,
+}
+
+/// `shardline dlq ...`.
+#[derive(Debug, Subcommand)]
+pub enum DlqCommand {
+    /// List dead letters with their reasons.
+    List {
+        /// Only this consumer's.
+        #[arg(long)]
+        consumer: Option<String>,
+    },
+}
+
+/// `shardline flow ...`.
+#[derive(Debug, Subcommand)]
+pub enum FlowCommand {
+    /// Check a state machine definition (ASL JSON).
+    Validate {
+        /// The definition file.
+        file: PathBuf,
+    },
+    /// Run a state machine once (default: the configured pipeline flow).
+    Run {
+        /// The definition file.
+        file: Option<PathBuf>,
+        /// Execution input (JSON).
+        #[arg(long, default_value = "{}")]
+        input: String,
+        /// Print the execution history as JSON.
+        #[arg(long)]
+        history: bool,
+    },
+    /// The next firing times of a schedule expression.
+    Next {
+        /// rate(...), cron(...) or at(...).
+        expression: String,
+        /// How many firings.
+        #[arg(long, default_value_t = 5)]
+        count: usize,
+    },
+}
+
+/// `shardline config ...`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective configuration (defaults, file, environment) as TOML.
+    Show,
+}
+
+/// Parses `5s`, `3h`, `250ms`, `24h`.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration (e.g. 5s, 24h): {e}"))
+}

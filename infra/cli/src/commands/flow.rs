@@ -1,0 +1,102 @@
+//! `shardline flow validate | run | next`.
+
+use anyhow::{Context, Result, bail};
+use shardline_flow::{ExecutionStatus, Executor, HandlerRegistry, RealClock, StateMachine};
+use std::sync::Arc;
+
+use crate::cli::FlowCommand;
+use crate::config::Config;
+use crate::handlers;
+use crate::pipeline::Pipeline;
+
+/// Runs a `flow` subcommand.
+pub async fn run(config: &Config, command: FlowCommand) -> Result<i32> {
+    match command {
+        FlowCommand::Validate { file } => {
+            let text = handlers::load_definition(Some(&file))?;
+            // Resources are checked against the handlers `shardline` provides; they open the
+            // pipeline only when run, so validating touches no data.
+            let registry = handlers::registry(&handlers::PipelineHandle::lazy(config.clone()));
+            match parse(&text, &registry) {
+                Ok(machine) => {
+                    println!(
+                        "{}: valid ({} states)",
+                        file.display(),
+                        machine.states.len()
+                    );
+                    Ok(0)
+                }
+                Err(errors) => {
+                    for e in &errors {
+                        eprintln!("{}: {e}", file.display());
+                    }
+                    eprintln!("{}: {} problems", file.display(), errors.len());
+                    Ok(1)
+                }
+            }
+        }
+        FlowCommand::Run {
+            file,
+            input,
+            history,
+        } => {
+            let input: serde_json::Value = serde_json::from_str(&input)
+                .with_context(|| format!("--input is not JSON: {input}"))?;
+            let text =
+                handlers::load_definition(file.as_deref().or(config.flow.definition.as_deref()))?;
+            let pipeline = Pipeline::open(config.clone()).await?;
+            let registry = handlers::registry(&handlers::PipelineHandle::ready(pipeline.clone()));
+            let machine = match parse(&text, &registry) {
+                Ok(m) => m,
+                Err(errors) => {
+                    for e in &errors {
+                        eprintln!("{e}");
+                    }
+                    bail!("the state machine definition has {} problems", errors.len());
+                }
+            };
+            let executor = Executor::new(machine, Arc::new(registry), Arc::new(RealClock));
+            let execution = executor.run(input, None).await;
+            pipeline.close().await?;
+            if history {
+                println!("{}", serde_json::to_string_pretty(&execution.history)?);
+            }
+            match execution.status {
+                ExecutionStatus::Succeeded => {
+                    let output = execution.output.unwrap_or_default();
+                    println!("{}", serde_json::to_string_pretty(&output)?);
+                    eprintln!("execution {} succeeded", execution.name);
+                    Ok(0)
+                }
+                status => {
+                    eprintln!(
+                        "execution {} {status:?}: {}: {}",
+                        execution.name,
+                        execution.error.unwrap_or_default(),
+                        execution.cause.unwrap_or_default()
+                    );
+                    Ok(1)
+                }
+            }
+        }
+        FlowCommand::Next { expression, count } => {
+            let schedule = shardline_flow::schedule::Schedule::parse(&expression)
+                .and_then(|s| s.in_timezone(&config.flow.time_zone))
+                .with_context(|| format!("invalid schedule expression {expression:?}"))?;
+            let now = chrono::Utc::now();
+            for t in schedule.next_firings(now, count) {
+                println!("{}", t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn parse(
+    text: &str,
+    registry: &HandlerRegistry,
+) -> Result<StateMachine, Vec<shardline_flow::ValidationError>> {
+    let machine = StateMachine::from_json(text)?;
+    machine.validate(registry)?;
+    Ok(machine)
+}

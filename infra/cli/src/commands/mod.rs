@@ -1,0 +1,31 @@
+//! One module per subcommand; [`run`] dispatches.
+
+pub mod config;
+pub mod dlq;
+pub mod flow;
+pub mod metrics;
+pub mod query;
+pub mod stream;
+pub mod table;
+pub mod up;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command};
+use crate::config::Config;
+
+/// Runs the parsed command; returns the process exit code.
+pub async fn run(cli: Cli) -> Result<i32> {
+    let config = Config::load(cli.config.as_deref(), cli.data_dir.as_deref())?;
+    match cli.command {
+        Command::Up(args) => up::run(config, args).await,
+        Command::Stream(c) => stream::run(&config, c).await,
+        Command::Query(args) => query::run(&config, args).await,
+        Command::Table(c) => table::run(&config, c).await,
+        Command::Metrics(c) => metrics::run(&config, c).await,
+        Command::Alarms(c) => metrics::run_alarms(&config, c).await,
+        Command::Dlq(c) => dlq::run(&config, c).await,
+        Command::Flow(c) => flow::run(&config, c).await,
+        Command::Config(c) => config::run(&config, c),
+    }
+}

@@ -1,0 +1,23 @@
+//! `shardline query "<SQL>"`: DataFusion over the Parquet output.
+
+use anyhow::{Context, Result};
+use shardline_query::{OutputFormat, QueryEngine, format_batches};
+
+use crate::cli::{Format, QueryArgs};
+use crate::config::Config;
+use crate::wiring;
+
+/// Runs one SQL statement and prints the result.
+pub async fn run(config: &Config, args: QueryArgs) -> Result<i32> {
+    let root = wiring::parquet_root(config);
+    let engine = QueryEngine::new(&root)
+        .with_context(|| format!("cannot open the Parquet output under {}", root.display()))?;
+    let batches = engine.sql(&args.sql).await.context("query failed")?;
+    let format = match args.format {
+        Format::Table => OutputFormat::Table,
+        Format::Csv => OutputFormat::Csv,
+        Format::Json => OutputFormat::Json,
+    };
+    print!("{}", format_batches(&batches, format)?);
+    Ok(0)
+}

@@ -1,0 +1,89 @@
+//! `shardline table ...`: reads the DynamoDB-style InfraMetrics table.
+
+use anyhow::{Context, Result};
+use shardline_core::ports::{AttributeValue, Item, ItemQuery, ItemTable};
+
+use crate::cli::TableCommand;
+use crate::config::Config;
+use crate::wiring;
+
+/// Runs a `table` subcommand.
+pub async fn run(config: &Config, command: TableCommand) -> Result<i32> {
+    let backends = wiring::open_backends(config)?;
+    let table = config.consumers.dynamodb.sink.table.clone();
+    match command {
+        TableCommand::Query {
+            metric_id,
+            from,
+            to,
+            limit,
+        } => {
+            let query = ItemQuery {
+                table: table.clone(),
+                partition: AttributeValue::S(metric_id.clone()),
+                sort_from: from.as_deref().map(parse_time_ms).transpose()?.map(number),
+                sort_to: to.as_deref().map(parse_time_ms).transpose()?.map(number),
+                limit,
+            };
+            let items =
+                backends.table.query(&query).await.with_context(|| {
+                    format!("cannot query table {table} for metric_id {metric_id}")
+                })?;
+            if items.is_empty() {
+                eprintln!(
+                    "no items for metric_id {metric_id} (series ids look like cpu-i-123456: \
+                     <cpu|mem|disk|net>-<instance_id>)"
+                );
+            }
+            for item in items {
+                println!("{}", serde_json::to_string(&item_json(&item))?);
+            }
+            Ok(0)
+        }
+        TableCommand::Count => {
+            let n = backends
+                .table
+                .count(&table)
+                .await
+                .with_context(|| format!("cannot count table {table}"))?;
+            println!("{n}");
+            Ok(0)
+        }
+    }
+}
+
+fn number(ms: i64) -> AttributeValue {
+    AttributeValue::N(ms.to_string())
+}
+
+/// Parses RFC 3339 or epoch milliseconds.
+pub fn parse_time_ms(s: &str) -> Result<i64> {
+    shardline_core::time::parse_rfc3339_ms(s)
+        .or_else(|| s.parse::<i64>().ok())
+        .with_context(|| {
+            format!(
+                "`{s}` is not a time: use RFC 3339 (2026-02-19T11:00:00Z) or epoch milliseconds"
+            )
+        })
+}
+
+/// An item as plain JSON: strings stay strings, numbers become numbers.
+fn item_json(item: &Item) -> serde_json::Value {
+    item.iter()
+        .map(|(k, v)| {
+            let j = match v {
+                AttributeValue::S(s) => serde_json::Value::from(s.as_str()),
+                AttributeValue::N(n) => n
+                    .parse::<i64>()
+                    .map(serde_json::Value::from)
+                    .or_else(|_| n.parse::<f64>().map(serde_json::Value::from))
+                    .unwrap_or_else(|_| serde_json::Value::from(n.as_str())),
+                AttributeValue::B(b) => serde_json::Value::from(b.len()),
+                AttributeValue::Bool(b) => serde_json::Value::from(*b),
+                AttributeValue::Null => serde_json::Value::Null,
+            };
+            (k.clone(), j)
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}

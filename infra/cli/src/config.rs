@@ -1,0 +1,283 @@
+//! Configuration: an embedded `default.toml`, overlaid by a file, then the environment, then flags.
+//!
+//! Every key has a default in `default.toml` (shipped inside the binary), so an empty or missing
+//! `shardline.toml` runs the whole pipeline. Environment variables override single keys:
+//! `SHARDLINE__STREAM__SHARDS=8` sets `stream.shards` (sections joined by double underscores,
+//! values parsed as TOML, falling back to a string). Unknown keys are errors that name the key.
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The shipped defaults.
+pub const DEFAULT_TOML: &str = include_str!("default.toml");
+
+/// Prefix of key-override environment variables.
+const ENV_PREFIX: &str = "SHARDLINE__";
+
+/// The whole configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the log and every embedded backend keep their data.
+    pub data_dir: PathBuf,
+    /// The stream collectors append to.
+    pub stream: StreamConfig,
+    /// Collectors run by `shardline up`.
+    pub collectors: CollectorsConfig,
+    /// The producer between collectors and the stream.
+    #[serde(default)]
+    pub producer: shardline_producers::ProducerConfig,
+    /// The embedded backends (S3, DynamoDB, CloudWatch, checkpoints...).
+    #[serde(default)]
+    pub local: shardline_local::LocalOptions,
+    /// The four consumers.
+    pub consumers: ConsumersConfig,
+    /// Where alert and flow notifications go.
+    pub notifier: shardline_local::notify::NotifierConfig,
+    /// The scheduled Step Functions flow.
+    pub flow: FlowConfig,
+    /// `shardline up`'s status line.
+    pub status: StatusConfig,
+}
+
+/// The stream.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamConfig {
+    /// Stream name.
+    pub name: String,
+    /// Shards created when the stream does not exist yet.
+    pub shards: u32,
+    /// Retention period.
+    #[serde(with = "humantime_serde_compat")]
+    pub retention: std::time::Duration,
+    /// `fsync` (acknowledged records are on disk) or `buffered` (benchmarks only).
+    pub durability: Durability,
+    /// Segment file size before rolling, e.g. "64MiB".
+    pub segment_size: shardline_producers::ByteSize,
+}
+
+/// Log durability mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// fdatasync before acknowledging.
+    Fsync,
+    /// Acknowledge once written to the OS; not crash-safe.
+    Buffered,
+}
+
+/// Collectors.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectorsConfig {
+    /// How often `up` collects.
+    #[serde(with = "humantime_serde_compat")]
+    pub interval: std::time::Duration,
+    /// Which collectors `up` runs: any of "synthetic", "host".
+    pub run: Vec<CollectorKind>,
+    /// The seed's synthetic data-collector.
+    pub synthetic: shardline_producers::SyntheticConfig,
+    /// Real metrics of this machine.
+    pub host: shardline_producers::HostConfig,
+}
+
+/// A collector `up` can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CollectorKind {
+    /// The seed's synthetic data-collector.
+    Synthetic,
+    /// This machine's real CPU, memory, disk and network.
+    Host,
+}
+
+/// Consumers, one per sink; each has its own checkpoints.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsumersConfig {
+    /// S3 Parquet sink.
+    pub s3: SinkSection<shardline_consumers::sinks::s3_parquet::S3ParquetConfig>,
+    /// DynamoDB sink.
+    pub dynamodb: SinkSection<shardline_consumers::sinks::dynamodb::DynamoDbConfig>,
+    /// CloudWatch sink.
+    pub cloudwatch: SinkSection<shardline_consumers::sinks::cloudwatch::CloudWatchConfig>,
+    /// Alerts sink.
+    pub alerts: SinkSection<shardline_consumers::sinks::alerts::AlertsConfig>,
+}
+
+/// A consumer: its switch, how it reads, and its sink's settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkSection<T> {
+    /// Whether `up` runs this consumer.
+    pub enabled: bool,
+    /// How it reads: name (its checkpoints are kept under it), stream, starting position,
+    /// batch size, polling, retries.
+    pub consumer: shardline_consumers::runtime::ConsumerConfig,
+    /// The sink's own settings.
+    #[serde(default)]
+    pub sink: T,
+}
+
+/// The scheduled flow.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlowConfig {
+    /// Whether `up` runs the flow on its schedule.
+    pub enabled: bool,
+    /// EventBridge schedule expression.
+    pub schedule: String,
+    /// IANA time zone or `UTC` for cron expressions.
+    pub time_zone: String,
+    /// ASL definition file; the built-in seed pipeline flow when absent.
+    pub definition: Option<PathBuf>,
+    /// pipeline-health fails when a consumer is further behind than this.
+    #[serde(with = "humantime_serde_compat")]
+    pub max_consumer_lag: std::time::Duration,
+}
+
+/// Status line.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusConfig {
+    /// How often `up` prints a status line.
+    #[serde(with = "humantime_serde_compat")]
+    pub interval: std::time::Duration,
+}
+
+/// Serde adapter for durations written as "5s", "24h", "250ms".
+pub mod humantime_serde_compat {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    /// Writes a duration as humantime text.
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&humantime::format_duration(*d))
+    }
+
+    /// Reads humantime text.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s).map_err(|e| {
+            serde::de::Error::custom(format!("`{s}` is not a duration (e.g. 5s, 24h): {e}"))
+        })
+    }
+}
+
+impl Config {
+    /// Loads defaults, then `file` (or ./shardline.toml when present), then `SHARDLINE__*`
+    /// variables, then the `--data-dir` flag.
+    pub fn load(file: Option<&Path>, data_dir: Option<&Path>) -> Result<Config> {
+        let mut merged: toml::Table =
+            toml::from_str(DEFAULT_TOML).context("the built-in default.toml is invalid")?;
+        let file = match file {
+            Some(f) => Some(f.to_path_buf()),
+            None => Some(PathBuf::from("shardline.toml")).filter(|p| p.exists()),
+        };
+        if let Some(path) = &file {
+            let text = std::fs::read_to_string(path).with_context(|| {
+                format!(
+                    "cannot read config file {} (check --config)",
+                    path.display()
+                )
+            })?;
+            let overlay: toml::Table = toml::from_str(&text)
+                .with_context(|| format!("config file {} is not valid TOML", path.display()))?;
+            merge(&mut merged, overlay);
+        }
+        for (key, value) in std::env::vars() {
+            if let Some(path) = key.strip_prefix(ENV_PREFIX) {
+                set_path(&mut merged, path, &value)
+                    .with_context(|| format!("environment variable {key}"))?;
+            }
+        }
+        if let Some(dir) = data_dir {
+            merged.insert(
+                "data_dir".into(),
+                toml::Value::String(dir.to_string_lossy().into_owned()),
+            );
+        }
+        let origin = file
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "the built-in defaults".into());
+        let config: Config = toml::Value::Table(merged).try_into().with_context(|| {
+            format!("invalid configuration (from {origin} and SHARDLINE__* variables)")
+        })?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<()> {
+        if self.stream.shards == 0 || self.stream.shards > 1024 {
+            bail!("stream.shards = {}: must be 1 to 1024", self.stream.shards);
+        }
+        let hours = self.stream.retention.as_secs() / 3600;
+        if !(1..=8760).contains(&hours) {
+            bail!("stream.retention: must be 1h to 8760h");
+        }
+        for (section, consumer) in [
+            ("s3", &self.consumers.s3.consumer),
+            ("dynamodb", &self.consumers.dynamodb.consumer),
+            ("cloudwatch", &self.consumers.cloudwatch.consumer),
+            ("alerts", &self.consumers.alerts.consumer),
+        ] {
+            if consumer.stream != self.stream.name {
+                bail!(
+                    "consumers.{section}.consumer.stream = {:?} but stream.name = {:?}: \
+                     a consumer must read the pipeline's stream",
+                    consumer.stream,
+                    self.stream.name
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The effective configuration as TOML.
+    pub fn to_toml(&self) -> Result<String> {
+        toml::to_string_pretty(self).context("cannot render the configuration as TOML")
+    }
+
+    /// The log's directory.
+    pub fn log_dir(&self) -> PathBuf {
+        self.data_dir.join("log")
+    }
+}
+
+fn merge(base: &mut toml::Table, overlay: toml::Table) {
+    for (k, v) in overlay {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+fn set_path(table: &mut toml::Table, path: &str, raw: &str) -> Result<()> {
+    let parts: Vec<String> = path.split("__").map(|p| p.to_ascii_lowercase()).collect();
+    let Some((last, parents)) = parts.split_last() else {
+        bail!("empty key");
+    };
+    let mut cur = table;
+    for p in parents {
+        let entry = cur
+            .entry(p.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        cur = match entry {
+            toml::Value::Table(t) => t,
+            _ => bail!("`{p}` is not a section"),
+        };
+    }
+    let value = format!("v = {raw}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()));
+    cur.insert(last.clone(), value);
+    Ok(())
+}

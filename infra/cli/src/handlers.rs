@@ -1,0 +1,346 @@
+//! The flow's task handlers, behind the seed's resource ARNs:
+//!
+//! | resource | handler |
+//! |---|---|
+//! | `function:data-collector` | collect (`metric_type` or all) and append to the stream; answers like the seed's Lambda |
+//! | `function:pipeline-health` | per-consumer lag, dead letters, last checkpoint; `PipelineUnhealthy` past the configured lag |
+//! | `function:metrics-analyzer` | the seed's per-instance aggregate for `metric_type`, through the query engine |
+//! | `function:log-processor` | the seed's threshold check over the events of the last interval, read from the stream |
+//! | `arn:aws:states:::sns:publish` | the configured notifier |
+
+use anyhow::Result;
+use serde_json::{Value, json};
+use shardline_core::ports::{
+    CheckpointKey, CheckpointStore, DeadLetterStore, Notification, Stream,
+};
+use shardline_core::stream::limits::MAX_GET_RECORDS;
+use shardline_core::{MetricEvent, MetricType, StartingPosition};
+use shardline_flow::{
+    HandlerRegistry, SNS_PUBLISH, SnsPublish, TaskContext, TaskError, TaskHandler, handler_fn,
+};
+use shardline_producers::parse_metric_selection;
+use shardline_query::QueryEngine;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::sync::OnceCell;
+
+use crate::config::Config;
+use crate::pipeline::Pipeline;
+use crate::wiring;
+
+/// The error name pipeline-health fails with.
+pub const PIPELINE_UNHEALTHY: &str = "PipelineUnhealthy";
+
+/// The pipeline the handlers act on: opened on first use, so that a registry can be built
+/// (e.g. to validate a definition) without opening the data directory.
+#[derive(Clone)]
+pub struct PipelineHandle {
+    config: Arc<Config>,
+    cell: Arc<OnceCell<Pipeline>>,
+}
+
+impl PipelineHandle {
+    /// A handle that opens the pipeline of `config` when a handler first runs.
+    pub fn lazy(config: Config) -> Self {
+        Self {
+            config: Arc::new(config),
+            cell: Arc::new(OnceCell::new()),
+        }
+    }
+
+    /// A handle on an open pipeline.
+    pub fn ready(pipeline: Pipeline) -> Self {
+        Self {
+            config: pipeline.config.clone(),
+            cell: Arc::new(OnceCell::new_with(Some(pipeline))),
+        }
+    }
+
+    async fn get(&self) -> Result<Pipeline, TaskError> {
+        self.cell
+            .get_or_try_init(|| Pipeline::open(Config::clone(&self.config)))
+            .await
+            .cloned()
+            .map_err(|e| failed(format!("{e:#}")))
+    }
+}
+
+/// A registry with every handler the seed's flow names, bound to `pipeline`.
+pub fn registry(pipeline: &PipelineHandle) -> HandlerRegistry {
+    let mut r = HandlerRegistry::new();
+    r.register_lambda("data-collector", bind(pipeline, data_collector));
+    r.register_lambda("pipeline-health", bind(pipeline, pipeline_health));
+    r.register_lambda("metrics-analyzer", bind(pipeline, metrics_analyzer));
+    r.register_lambda("log-processor", bind(pipeline, log_processor));
+    r.register_resource(SNS_PUBLISH, bind(pipeline, sns_publish));
+    r
+}
+
+fn bind<F, Fut>(pipeline: &PipelineHandle, f: F) -> Arc<dyn TaskHandler>
+where
+    F: Fn(Pipeline, Value, TaskContext) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<Value, TaskError>> + Send + 'static,
+{
+    let handle = pipeline.clone();
+    handler_fn(move |input, ctx| {
+        let (handle, f) = (handle.clone(), f.clone());
+        async move { f(handle.get().await?, input, ctx).await }
+    })
+}
+
+fn failed(e: impl std::fmt::Display) -> TaskError {
+    TaskError::new("States.TaskFailed", e.to_string())
+}
+
+fn metric_type_param(input: &Value) -> Result<Option<MetricType>, TaskError> {
+    parse_metric_selection(input.get("metric_type").and_then(Value::as_str))
+        .map_err(|e| TaskError::new("InvalidParameter", e.to_string()))
+}
+
+/// The seed's data-collector: collects one metric type (or all), appends the events to the
+/// stream and answers as the seed's Lambda did (statusCode and a JSON body).
+async fn data_collector(p: Pipeline, input: Value, _ctx: TaskContext) -> Result<Value, TaskError> {
+    let which = metric_type_param(&input)?;
+    let (events, report) = p.collect_once(which).await.map_err(failed)?;
+    if !report.failed.is_empty() {
+        return Err(failed(format!(
+            "{} of {} events were not appended: {}",
+            report.failed.len(),
+            events.len(),
+            report
+                .failed
+                .first()
+                .map(|f| f.reason.as_str())
+                .unwrap_or("")
+        )));
+    }
+    let instances: Vec<&str> = {
+        let mut v: Vec<&str> = events.iter().map(|e| e.instance_id.as_str()).collect();
+        v.dedup();
+        v
+    };
+    let timestamp = events.first().map(|e| e.timestamp).unwrap_or_default();
+    let body = json!({
+        "message": format!("Successfully collected {} metrics", events.len()),
+        "metric_type": which.map(|t| t.as_str()).unwrap_or("all"),
+        "metrics_count": events.len(),
+        "timestamp": timestamp,
+        "instance_id": instances.first().copied().unwrap_or_default(),
+        "instance_ids": instances,
+        "stream": p.config.stream.name,
+        "sequence_numbers": report.appended.iter().map(|a| a.sequence_number.as_str()).collect::<Vec<_>>(),
+    });
+    Ok(json!({ "statusCode": 200, "body": body.to_string() }))
+}
+
+/// Per-consumer health: records not yet processed, how old the oldest of them is, dead letters,
+/// last checkpoint. Fails with `PipelineUnhealthy` when a consumer lags more than the limit.
+async fn pipeline_health(p: Pipeline, input: Value, ctx: TaskContext) -> Result<Value, TaskError> {
+    let now = ctx.clock.now_ms();
+    let max_lag_ms = input
+        .get("max_lag_seconds")
+        .and_then(Value::as_u64)
+        .map(|s| s.saturating_mul(1000))
+        .unwrap_or(p.config.flow.max_consumer_lag.as_millis() as u64);
+    let stream = &p.config.stream.name;
+    let shards = p.log.shard_stats(stream).await.map_err(failed)?;
+    let mut consumers = Vec::new();
+    let mut unhealthy = Vec::new();
+    for name in p.consumer_names() {
+        let mut behind = 0u64;
+        let mut oldest_unprocessed_ms: Option<i64> = None;
+        let mut last_checkpoint_ms: Option<i64> = None;
+        for s in &shards {
+            let key = CheckpointKey {
+                consumer: name.clone(),
+                stream: stream.clone(),
+                shard: s.shard,
+            };
+            let cp = p.backends.checkpoints.get(&key).await.map_err(failed)?;
+            let position = match &cp {
+                Some(c) => {
+                    last_checkpoint_ms = last_checkpoint_ms.max(Some(c.updated_ms));
+                    let offset = c.sequence_number.parts().map(|x| x.offset + 1).unwrap_or(0);
+                    behind += s.next_offset.saturating_sub(offset.max(s.trim_offset));
+                    StartingPosition::AfterSequenceNumber(c.sequence_number.clone())
+                }
+                None => {
+                    behind += s.next_offset - s.trim_offset;
+                    StartingPosition::TrimHorizon
+                }
+            };
+            let it = p
+                .log
+                .get_shard_iterator(stream, s.shard, &position)
+                .await
+                .map_err(failed)?;
+            let first = p.log.get_records(&it, 1).await.map_err(failed)?;
+            if let Some(r) = first.records.first() {
+                oldest_unprocessed_ms = Some(
+                    oldest_unprocessed_ms.map_or(r.approximate_arrival_ms, |o: i64| {
+                        o.min(r.approximate_arrival_ms)
+                    }),
+                );
+            }
+        }
+        let lag_ms = oldest_unprocessed_ms
+            .map(|t| (now - t).max(0) as u64)
+            .unwrap_or(0);
+        let dead_letters = p
+            .backends
+            .dead_letters
+            .count(Some(&name))
+            .await
+            .map_err(failed)?;
+        if lag_ms > max_lag_ms {
+            unhealthy.push(format!(
+                "{name} is {} behind ({behind} records)",
+                humantime::format_duration(std::time::Duration::from_millis(lag_ms))
+            ));
+        }
+        consumers.push(json!({
+            "consumer": name,
+            "records_behind": behind,
+            "lag_ms": lag_ms,
+            "dead_letters": dead_letters,
+            "last_checkpoint": last_checkpoint_ms.map(shardline_core::time::format_rfc3339_ms),
+        }));
+    }
+    if !unhealthy.is_empty() {
+        return Err(TaskError::new(
+            PIPELINE_UNHEALTHY,
+            format!(
+                "consumers stuck beyond {} ms: {}",
+                max_lag_ms,
+                unhealthy.join("; ")
+            ),
+        ));
+    }
+    let records: u64 = shards.iter().map(|s| s.next_offset - s.trim_offset).sum();
+    Ok(json!({ "healthy": true, "stream": stream, "records": records, "consumers": consumers }))
+}
+
+/// The seed's per-instance aggregate (Athena Q1) for one metric type over the Parquet output.
+async fn metrics_analyzer(p: Pipeline, input: Value, ctx: TaskContext) -> Result<Value, TaskError> {
+    let which = metric_type_param(&input)?.unwrap_or(MetricType::CpuUtilization);
+    let window_ms = input
+        .get("window_seconds")
+        .and_then(Value::as_i64)
+        .map(|s| s * 1000);
+    let from = window_ms.map(|w| ctx.clock.now_ms() - w);
+    let engine = QueryEngine::new(&wiring::parquet_root(&p.config)).map_err(failed)?;
+    let rows = engine
+        .metric_summary(which, from, None)
+        .await
+        .map_err(failed)?;
+    let instances: Vec<Value> = rows
+        .iter()
+        .map(|r| json!({ "instance_id": r.instance_id, "samples": r.samples, "avg": r.avg, "max": r.max, "min": r.min }))
+        .collect();
+    Ok(json!({ "metric_type": which.as_str(), "instances": instances.len(), "rows": instances }))
+}
+
+/// The seed's log-processor threshold check, over the events that arrived in the last
+/// `interval_seconds` (default: the flow's own period, three hours for the seed).
+async fn log_processor(p: Pipeline, input: Value, ctx: TaskContext) -> Result<Value, TaskError> {
+    let interval_ms = input
+        .get("interval_seconds")
+        .and_then(Value::as_i64)
+        .unwrap_or(3 * 3600)
+        * 1000;
+    let since = ctx.clock.now_ms() - interval_ms;
+    let rules: BTreeMap<MetricType, f64> = p
+        .alerts_config()
+        .rules
+        .iter()
+        .map(|r| (r.metric, r.threshold))
+        .collect();
+    let stream = &p.config.stream.name;
+    let shards = p.log.list_shards(stream).await.map_err(failed)?;
+    let (mut processed, mut invalid) = (0u64, 0u64);
+    let mut breaches = Vec::new();
+    for shard in shards {
+        let mut it = p
+            .log
+            .get_shard_iterator(
+                stream,
+                shard.shard_id,
+                &StartingPosition::AtTimestamp(since),
+            )
+            .await
+            .map_err(failed)?;
+        loop {
+            let out = p
+                .log
+                .get_records(&it, MAX_GET_RECORDS)
+                .await
+                .map_err(failed)?;
+            for r in &out.records {
+                match MetricEvent::from_json(&r.data) {
+                    Ok(e) => {
+                        processed += 1;
+                        if let Some(t) = rules.get(&e.metric_type).filter(|t| e.value > **t) {
+                            breaches.push(json!({
+                                "instance_id": e.instance_id, "metric_type": e.metric_type.as_str(),
+                                "value": e.value, "threshold": t, "timestamp": e.timestamp,
+                            }));
+                        }
+                    }
+                    Err(_) => invalid += 1,
+                }
+            }
+            match out.next_iterator {
+                Some(next) if !out.records.is_empty() => it = next,
+                _ => break,
+            }
+        }
+    }
+    for b in &breaches {
+        tracing::warn!(instance = %b["instance_id"], metric = %b["metric_type"], value = %b["value"], "threshold exceeded");
+    }
+    Ok(
+        json!({ "processed": processed, "invalid": invalid, "breaches": breaches.len(), "alerts": breaches }),
+    )
+}
+
+/// `arn:aws:states:::sns:publish` through the configured notifier.
+async fn sns_publish(p: Pipeline, input: Value, _ctx: TaskContext) -> Result<Value, TaskError> {
+    let publish = SnsPublish::from_input(&input)?;
+    let notification = Notification {
+        topic: publish.topic_arn,
+        subject: publish.subject.unwrap_or_default(),
+        message: publish.message,
+        attributes: BTreeMap::new(),
+        deduplication_id: None,
+    };
+    let id = p.notifier.publish(&notification).await.map_err(failed)?;
+    Ok(json!({ "MessageId": id }))
+}
+
+/// The built-in seed flow definition.
+pub const SEED_FLOW: &str = include_str!("../../deploy/statemachine/pipeline.asl.json");
+
+/// Reads a definition file, or the built-in seed flow.
+pub fn load_definition(file: Option<&std::path::Path>) -> Result<String> {
+    use anyhow::Context;
+    match file {
+        Some(f) => std::fs::read_to_string(f)
+            .with_context(|| format!("cannot read state machine definition {}", f.display())),
+        None => Ok(SEED_FLOW.to_string()),
+    }
+}
+
+/// How many alarms are in the ALARM state now.
+pub async fn alarms_in_alarm(p: &Pipeline) -> Result<usize> {
+    let cfg = p.alerts_config();
+    let states = shardline_consumers::sinks::alerts::read_alarm_states(
+        p.backends.state.as_ref(),
+        &cfg.state_namespace(),
+    )
+    .await?;
+    Ok(states
+        .iter()
+        .filter(|s| s.state == shardline_consumers::sinks::alerts::AlarmState::Alarm)
+        .count())
+}
