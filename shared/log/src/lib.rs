@@ -13,6 +13,7 @@
 //! - `frame`: the on-disk record frame format.
 //! - `index`: the sparse index format and its binary searches.
 //! - `recovery`: what open does to each shard; torn tail versus mid-log damage.
+//! - `seqno`: fast sequence-number encoding.
 //! - `shard`: a shard's committed view and its read path.
 //! - `meta`: stream metadata and name rules.
 //! - `iterator`: shard iterator tokens.
@@ -30,6 +31,7 @@ mod meta;
 mod options;
 mod recovery;
 mod segment;
+mod seqno;
 mod shard;
 mod throttle;
 mod verify;
