@@ -128,22 +128,28 @@ impl Log {
             if entries.is_empty() {
                 continue;
             }
-            let sender = lock(&shards[idx].sender).clone();
-            let Some(sender) = sender else {
-                return Err(LogError::Unavailable(format!(
-                    "stream \"{name}\" is being closed"
-                )));
-            };
             let (tx, rx) = oneshot::channel();
-            sender
-                .send(AppendRequest { entries, ack: tx })
-                .await
-                .map_err(|_| {
-                    LogError::Unavailable(format!(
-                        "the writer of {} of \"{name}\" stopped",
-                        shards[idx].shard.id
-                    ))
-                })?;
+            let sender = lock(&shards[idx].sender).clone();
+            let sent = match sender {
+                Some(sender) => sender
+                    .send(AppendRequest { entries, ack: tx })
+                    .await
+                    .is_ok(),
+                None => false,
+            };
+            if !sent {
+                // Other shards' parts may already be queued, so fail these records, not the call.
+                for &i in &positions {
+                    results[i] = Some(PutRecordResult::Err {
+                        error_code: "InternalFailure".into(),
+                        error_message: format!(
+                            "{} of stream \"{name}\" is closed; retry after reopening the log",
+                            shards[idx].shard.id
+                        ),
+                    });
+                }
+                continue;
+            }
             pending.push((idx, positions, rx));
         }
         for (idx, positions, rx) in pending {

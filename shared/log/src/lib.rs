@@ -7,6 +7,7 @@
 //!
 //! # Layout
 //! - [`log`](crate::Log): opening, the stream registry, retention, close; directory layout.
+//! - `config`: [`LogConfig`], the serde form of [`LogOptions`] (sizes like `"64MiB"`).
 //! - `api`: the `Stream` port: limits, routing by hash key, iterators, get_records.
 //! - `writer`: the per-shard group-commit writer and the active segment.
 //! - `segment`: segment files, naming, reading committed frames.
@@ -14,6 +15,7 @@
 //! - `index`: the sparse index format and its binary searches.
 //! - `recovery`: what open does to each shard; torn tail versus mid-log damage.
 //! - `seqno`: fast sequence-number encoding.
+//! - `retention`: deleting old sealed segments.
 //! - `shard`: a shard's committed view and its read path.
 //! - `meta`: stream metadata and name rules.
 //! - `iterator`: shard iterator tokens.
@@ -22,6 +24,7 @@
 //! - [`LogError`]: errors, mapped onto [`shardline_core::Error`].
 
 mod api;
+mod config;
 mod error;
 mod frame;
 mod index;
@@ -30,6 +33,7 @@ mod log;
 mod meta;
 mod options;
 mod recovery;
+mod retention;
 mod segment;
 mod seqno;
 mod shard;
@@ -37,7 +41,9 @@ mod throttle;
 mod verify;
 mod writer;
 
+pub use config::{LogConfig, parse_size};
 pub use error::LogError;
-pub use log::{Log, RetentionReport, ShardStats};
+pub use log::{Log, ShardStats};
 pub use options::{Durability, LogOptions};
+pub use retention::RetentionReport;
 pub use verify::{VerifyProblem, VerifyReport, verify};

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use shardline_core::stream::{HashKeyRange, ShardId, limits};
@@ -24,12 +24,11 @@ use crate::error::LogError;
 use crate::meta::{self, ShardMeta, StreamMeta};
 use crate::options::LogOptions;
 use crate::recovery;
+use crate::retention::RetentionReport;
 use crate::shard::{Shard, ShardView};
 use crate::throttle::Throttle;
 use crate::writer::{self, AppendRequest};
 
-/// How often the background task enforces retention.
-pub const RETENTION_INTERVAL: Duration = Duration::from_secs(60);
 /// Most shards a stream may have.
 pub const MAX_SHARDS: u32 = 1024;
 
@@ -87,17 +86,6 @@ pub struct ShardStats {
     pub appends: u64,
     /// Group-commit batches written since open.
     pub batches: u64,
-}
-
-/// What a retention pass deleted.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RetentionReport {
-    /// Sealed segment files deleted.
-    pub segments_deleted: usize,
-    /// Records in them.
-    pub records_deleted: u64,
-    /// Bytes in them.
-    pub bytes_deleted: u64,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -184,7 +172,7 @@ impl Log {
             .map_err(|e| LogError::Unavailable(format!("open task failed: {e}")))??;
         let inner = Arc::new(inner);
         let weak = Arc::downgrade(&inner);
-        let task = tokio::spawn(retention_loop(weak));
+        let task = tokio::spawn(crate::retention::run_every_interval(weak));
         Ok(Log {
             inner,
             retention_task: Mutex::new(Some(task)),
@@ -227,7 +215,7 @@ impl Log {
     /// # Errors
     /// I/O errors deleting files.
     pub async fn enforce_retention(&self) -> Result<RetentionReport, LogError> {
-        enforce_retention(&self.inner)
+        crate::retention::enforce(&self.inner)
     }
 
     /// Flushes and stops every writer; later calls fail with [`LogError::Unavailable`].
@@ -394,59 +382,4 @@ fn open_blocking(dir: PathBuf, options: LogOptions) -> Result<Inner, LogError> {
     }
     *inner.streams.write().unwrap_or_else(|p| p.into_inner()) = streams;
     Ok(inner)
-}
-
-fn enforce_retention(inner: &Inner) -> Result<RetentionReport, LogError> {
-    let now = inner.options.clock.now_ms();
-    let streams: Vec<_> = inner
-        .streams
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .values()
-        .cloned()
-        .collect();
-    let mut report = RetentionReport::default();
-    for s in streams {
-        let cutoff = now - i64::from(s.meta.retention_hours) * 3_600_000;
-        for h in &s.shards {
-            let removed: Vec<_> = {
-                let mut view = h.shard.write_view();
-                let n = view
-                    .segments
-                    .iter()
-                    .take(view.segments.len().saturating_sub(1))
-                    .take_while(|seg| seg.last_arrival_ms.is_some_and(|a| a < cutoff))
-                    .count();
-                view.segments.drain(..n).collect()
-            };
-            for seg in removed {
-                report.segments_deleted += 1;
-                report.records_deleted += seg.next_offset - seg.base_offset;
-                report.bytes_deleted += seg.end;
-                let idx = seg.path.with_extension("idx");
-                std::fs::remove_file(&*seg.path).map_err(|e| LogError::io(&*seg.path, e))?;
-                if let Err(e) = std::fs::remove_file(&idx) {
-                    warn!(file = %idx.display(), error = %e, "could not remove index of a deleted segment");
-                }
-                info!(stream = %s.meta.name, shard = %h.shard.id, base = seg.base_offset, "segment deleted by retention");
-            }
-        }
-    }
-    Ok(report)
-}
-
-async fn retention_loop(inner: Weak<Inner>) {
-    let mut tick = tokio::time::interval(RETENTION_INTERVAL);
-    tick.tick().await;
-    loop {
-        tick.tick().await;
-        let Some(inner) = inner.upgrade() else { return };
-        if inner.closed.load(Ordering::Acquire) {
-            return;
-        }
-        let result = tokio::task::spawn_blocking(move || enforce_retention(&inner)).await;
-        if let Ok(Err(e)) = result {
-            warn!(error = %e, "retention pass failed");
-        }
-    }
 }

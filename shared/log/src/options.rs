@@ -4,8 +4,9 @@ use std::sync::Arc;
 
 use shardline_core::time::{Clock, SystemClock};
 
-/// When an append is acknowledged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// When an append is acknowledged. In configuration: `"fsync"` or `"buffered"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Durability {
     /// Each group-commit batch is written and `fdatasync`ed before any of its records is
     /// acknowledged: an acknowledged record survives power loss.

@@ -123,7 +123,7 @@ impl SegmentReader {
     }
 
     /// Walks the committed frames from `pos`, verifying each CRC. `f` gets the buffer, the
-    /// frame's position in it, its head and its length, and says whether to go on; a frame it
+    /// frame's position in it, its head, its length and its position in the file, and says whether to go on; a frame it
     /// breaks on is not consumed. Returns the file position after the last consumed frame.
     ///
     /// # Errors
@@ -131,7 +131,7 @@ impl SegmentReader {
     pub fn walk(
         &self,
         mut pos: u64,
-        mut f: impl FnMut(&Bytes, usize, FrameHead, usize) -> Result<ControlFlow<()>, LogError>,
+        mut f: impl FnMut(&Bytes, usize, FrameHead, usize, u64) -> Result<ControlFlow<()>, LogError>,
     ) -> Result<u64, LogError> {
         while pos < self.end {
             let left = self.end - pos;
@@ -144,7 +144,7 @@ impl SegmentReader {
                 }
                 match frame::check(&buf[at..]) {
                     Decoded::Frame(head, len) => {
-                        if f(&buf, at, head, len)?.is_break() {
+                        if f(&buf, at, head, len, pos + at as u64)?.is_break() {
                             return Ok(pos + at as u64);
                         }
                         at += len;

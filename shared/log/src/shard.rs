@@ -122,7 +122,7 @@ impl Shard {
             (seg.reader(), pos, seg.next_offset)
         };
         let mut found = None;
-        reader.walk(pos, |_, _, head, _| {
+        reader.walk(pos, |_, _, head, _, _| {
             if head.arrival_ms >= ms {
                 found = Some(head.offset);
                 return Ok(ControlFlow::Break(()));
@@ -163,14 +163,14 @@ impl Shard {
                 (seg.reader(), pos, view.last_arrival_ms(), shard_next)
             };
             let start_len = frames.len();
-            reader.walk(pos, |buf, at, head, len| {
+            reader.walk(pos, |buf, at, head, len, file_pos| {
                 if head.offset < next {
                     return Ok(ControlFlow::Continue(()));
                 }
                 if head.offset != next {
                     return Err(LogError::corrupt(
                         &*reader.path,
-                        0,
+                        file_pos,
                         format!("expected offset {next}, found {}", head.offset),
                     ));
                 }
@@ -182,7 +182,7 @@ impl Shard {
                     _ => {
                         return Err(LogError::corrupt(
                             &*reader.path,
-                            0,
+                            file_pos,
                             "frame changed while read",
                         ));
                     }
