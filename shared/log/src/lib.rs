@@ -5,8 +5,27 @@
 //! request queued meanwhile) and acknowledged only once durable; readers see acknowledged
 //! records only. [`verify`] checks every CRC of a log directory offline.
 //!
+//! # On disk
+//! ```text
+//! <dir>/LOCK                                        flock held while a process has it open
+//! <dir>/<stream>/stream.json                        metadata, replaced atomically
+//! <dir>/<stream>/shardId-000000000000/
+//!     00000000000000000000.seg                      frames of offsets 0.., rolled by size
+//!     00000000000000000000.idx                      sparse index of that segment
+//! ```
+//! A frame is `body_len u32 · crc32c(body) u32 · offset u64 · arrival_ms i64 · key_len u16 ·
+//! flags u8 · [explicit hash key u128] · partition key · data` (little-endian; see `frame`).
+//! An index entry is `offset u64 · arrival_ms i64 · position u64 · crc32c u32`, one every
+//! `index_interval_bytes` of segment (see `index`).
+//!
+//! # Recovery
+//! On open, sealed segments are checked frame by frame and any damage fails the open, naming
+//! the file and byte offset. The newest segment of each shard is scanned; damage after which
+//! no valid frame follows is a torn tail and is cut (with a warning), damage followed by a
+//! valid frame fails the open. Missing or damaged indexes are rebuilt (see `recovery`).
+//!
 //! # Layout
-//! - [`log`](crate::Log): opening, the stream registry, retention, close; directory layout.
+//! - `log`: [`Log`]: opening, the stream registry, retention, close; directory layout.
 //! - `config`: [`LogConfig`], the serde form of [`LogOptions`] (sizes like `"64MiB"`).
 //! - `api`: the `Stream` port: limits, routing by hash key, iterators, get_records.
 //! - `writer`: the per-shard group-commit writer and the active segment.
