@@ -309,7 +309,7 @@ impl Log {
             name: s.meta.name.clone(),
             arn: format!("arn:aws:kinesis:local:000000000000:stream/{}", s.meta.name),
             status: StreamStatus::Active,
-            retention_hours: s.meta.retention_hours,
+            retention_hours: s.retention_hours.load(std::sync::atomic::Ordering::Acquire),
             created_ms: s.meta.created_ms,
             shards: describe_shards(s.deref()),
         })

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -54,6 +54,8 @@ pub(crate) struct Inner {
 #[derive(Debug)]
 pub(crate) struct StreamHandle {
     pub(crate) meta: StreamMeta,
+    /// Current retention, hours (`meta.retention_hours` as created; changed by set_retention).
+    pub(crate) retention_hours: AtomicU32,
     pub(crate) dir: PathBuf,
     pub(crate) shards: Vec<ShardHandle>,
 }
@@ -140,7 +142,12 @@ impl Inner {
                 thread: Mutex::new(Some(thread)),
             });
         }
-        Ok(StreamHandle { meta, dir, shards })
+        Ok(StreamHandle {
+            retention_hours: AtomicU32::new(meta.retention_hours),
+            meta,
+            dir,
+            shards,
+        })
     }
 }
 
@@ -256,12 +263,7 @@ impl Log {
                 "stream \"{name}\": shard count must be 1 to {MAX_SHARDS}, got {shards}"
             )));
         }
-        let hours = retention.as_secs().div_ceil(3600);
-        if !(1..=u64::from(limits::MAX_RETENTION_HOURS)).contains(&hours) {
-            return Err(LogError::InvalidArgument(format!(
-                "stream \"{name}\": retention must be 1 to 8760 hours, got {retention:?}"
-            )));
-        }
+        let hours = retention_hours(name, retention)?;
         let _admin = self.inner.admin.lock().await;
         if self.inner.stream(name).is_ok() {
             return Err(LogError::StreamExists(name.to_string()));
@@ -271,7 +273,7 @@ impl Log {
         let meta = StreamMeta {
             name: name.to_string(),
             created_ms: now,
-            retention_hours: hours as u32,
+            retention_hours: hours,
             shards: HashKeyRange::split_even(shards)
                 .into_iter()
                 .enumerate()
@@ -308,6 +310,26 @@ impl Log {
             .write()
             .unwrap_or_else(|p| p.into_inner());
         map.insert(name.to_string(), Arc::new(handle));
+        Ok(())
+    }
+
+    /// Changes a stream's retention period (1 to 8,760 hours), persisted in its metadata.
+    /// Shortening it lets the next retention pass delete more.
+    ///
+    /// # Errors
+    /// Retention out of range; [`LogError::StreamNotFound`]; I/O errors.
+    pub async fn set_retention(&self, name: &str, retention: Duration) -> Result<(), LogError> {
+        let hours = retention_hours(name, retention)?;
+        let _admin = self.inner.admin.lock().await;
+        let s = self.inner.stream(name)?;
+        let mut meta = s.meta.clone();
+        meta.retention_hours = hours;
+        let dir = s.dir.clone();
+        tokio::task::spawn_blocking(move || meta::store(&dir, &meta))
+            .await
+            .map_err(|e| LogError::Unavailable(format!("retention update failed: {e}")))??;
+        s.retention_hours.store(hours, Ordering::Release);
+        info!(stream = name, retention_hours = hours, "retention changed");
         Ok(())
     }
 
@@ -382,4 +404,15 @@ fn open_blocking(dir: PathBuf, options: LogOptions) -> Result<Inner, LogError> {
     }
     *inner.streams.write().unwrap_or_else(|p| p.into_inner()) = streams;
     Ok(inner)
+}
+
+/// Whole hours of `retention` (rounded up), checked against 1..=8760.
+fn retention_hours(name: &str, retention: Duration) -> Result<u32, LogError> {
+    let hours = retention.as_secs().div_ceil(3600);
+    if !(1..=u64::from(limits::MAX_RETENTION_HOURS)).contains(&hours) {
+        return Err(LogError::InvalidArgument(format!(
+            "stream \"{name}\": retention must be 1 to 8760 hours, got {retention:?}"
+        )));
+    }
+    Ok(hours as u32)
 }

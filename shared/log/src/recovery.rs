@@ -19,7 +19,12 @@
 //! 4. The tail segment's index is rebuilt from the scan and written.
 //!
 //! Damage in the final frame of the tail segment is therefore indistinguishable from a torn
-//! write and is cut; damage anywhere before a valid frame is refused. `crate::verify` checks
+//! write and is cut; damage anywhere before a valid frame is refused. A process crash (even
+//! SIGKILL mid-`write`) leaves a prefix of the last batch, always a torn tail. After power loss
+//! a device could persist a later page of an unacknowledged batch without an earlier one; that
+//! also reads as "valid frame after damage" and is refused rather than guessed at: `verify`
+//! lists the damage, and cutting the segment at the reported offset loses only records that
+//! were never acknowledged if the damage lies in the last batch. `crate::verify` checks
 //! every frame of every segment without changing anything.
 
 use std::path::Path;

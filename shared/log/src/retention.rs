@@ -42,7 +42,7 @@ pub(crate) fn enforce(inner: &Inner) -> Result<RetentionReport, LogError> {
         .collect();
     let mut report = RetentionReport::default();
     for s in streams {
-        let cutoff = now - i64::from(s.meta.retention_hours) * 3_600_000;
+        let cutoff = now - i64::from(s.retention_hours.load(Ordering::Acquire)) * 3_600_000;
         for h in &s.shards {
             let removed: Vec<_> = {
                 let mut view = h.shard.write_view();

@@ -93,3 +93,63 @@ async fn old_sealed_segments_go_and_the_active_one_stays() {
         last.trim_offset
     );
 }
+
+#[tokio::test]
+async fn retention_can_be_changed_and_survives_reopen() {
+    let dir = tempdir();
+    let clock = ManualClock::new(T0);
+    let log = open(dir.path(), small_segments(&clock)).await;
+    log.create_stream("s", 1, Duration::from_secs(24 * 3600))
+        .await
+        .expect("create");
+    for i in 0..40 {
+        put_ok(
+            &log,
+            "s",
+            vec![entry("k", format!("r{i:03}-{}", "q".repeat(60)))],
+        )
+        .await;
+    }
+    clock.advance_ms(3 * 3_600_000);
+    put_ok(&log, "s", vec![entry("k", "latest")]).await;
+    assert_eq!(
+        log.enforce_retention()
+            .await
+            .expect("pass")
+            .segments_deleted,
+        0,
+        "24 h keeps all"
+    );
+    let err = log
+        .set_retention("s", Duration::from_secs(9000 * 3600))
+        .await
+        .expect_err("too long");
+    assert!(err.to_string().contains("1 to 8760 hours"), "{err}");
+    log.set_retention("s", Duration::from_secs(2 * 3600))
+        .await
+        .expect("shorten");
+    assert_eq!(
+        log.describe_stream("s")
+            .await
+            .expect("describe")
+            .retention_hours,
+        2
+    );
+    assert!(
+        log.enforce_retention()
+            .await
+            .expect("pass")
+            .segments_deleted
+            > 0
+    );
+    log.close().await.expect("close");
+    drop(log);
+    let log = open(dir.path(), small_segments(&clock)).await;
+    assert_eq!(
+        log.describe_stream("s")
+            .await
+            .expect("describe")
+            .retention_hours,
+        2
+    );
+}
