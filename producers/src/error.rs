@@ -20,6 +20,17 @@ pub enum CollectError {
         #[source]
         source: std::io::Error,
     },
+    /// A configured mount point could not be measured.
+    #[error(
+        "cannot statvfs mount point {path}: {source}; check `mounts` in the host collector config"
+    )]
+    Mount {
+        /// The mount point.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A `/proc` file did not have the expected shape.
     #[error("unexpected contents in {path}: {detail}")]
     Parse {

@@ -170,7 +170,7 @@ impl HostCollector {
     fn disk(&self) -> Result<f64, CollectError> {
         let (mut used, mut avail) = (0u128, 0u128);
         for mount in &self.cfg.mounts {
-            let st = rustix::fs::statvfs(mount).map_err(|e| CollectError::Unavailable {
+            let st = rustix::fs::statvfs(mount).map_err(|e| CollectError::Mount {
                 path: mount.clone(),
                 source: e.into(),
             })?;

@@ -133,3 +133,25 @@ async fn real_host_reports_plausible_values() {
     assert!(events[1].value > 0.0, "memory in use on a running host");
     assert!(events[2].value > 0.0, "root filesystem holds files");
 }
+
+#[tokio::test]
+async fn missing_mount_is_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    fake_proc(dir.path(), STAT_A, 0, 0);
+    let mut c = HostCollector::new(HostConfig {
+        proc_root: dir.path().to_path_buf(),
+        mounts: vec![dir.path().join("no-such-mount")],
+        instance_id: Some("i-123456".into()),
+        ..HostConfig::default()
+    })
+    .expect("collector");
+    let err = c
+        .collect(Some(MetricType::DiskUsage), 1_771_500_309_000)
+        .await
+        .expect_err("missing mount");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("no-such-mount") && msg.contains("mounts"),
+        "{msg}"
+    );
+}
