@@ -240,3 +240,85 @@ fn recover_sealed(dir: &Path, base: u64, index_interval: u64) -> Result<SegmentV
     view.last_arrival_ms = s.last_arrival_ms;
     Ok(view)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn segment(n: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        for i in 0..n {
+            frame::encode(
+                &mut out,
+                10 + i,
+                1000 + i as i64,
+                "key",
+                None,
+                &vec![i as u8; (i % 40) as usize],
+            );
+        }
+        out
+    }
+
+    #[test]
+    fn scan_builds_the_index_and_finds_the_end() {
+        let bytes = segment(50);
+        let s = scan(&bytes, 10, 256);
+        assert_eq!(
+            (s.valid_len, s.next_offset, s.last_arrival_ms),
+            (bytes.len() as u64, 60, Some(1049))
+        );
+        assert!(s.damage.is_none());
+        assert_eq!(
+            s.index[0],
+            IndexEntry {
+                offset: 10,
+                arrival_ms: 1000,
+                position: 0
+            }
+        );
+        assert!(
+            s.index
+                .windows(2)
+                .all(|w| w[1].position - w[0].position >= 256)
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2000)) {
+            let s = scan(&bytes, 0, 64);
+            prop_assert!(s.valid_len <= bytes.len() as u64);
+            let _ = valid_frame_after(&bytes, 0, 0);
+        }
+
+        #[test]
+        fn damage_is_found_at_the_damaged_frame(n in 2u64..40, victim in 0u64..40, bit in 0u8..8, at in 0usize..1000) {
+            let victim = victim % n;
+            let clean = segment(n);
+            let start = scan(&clean[..], 10, 1 << 20);
+            let frame_starts: Vec<usize> = {
+                let mut v = Vec::new();
+                let mut p = 0;
+                while p < clean.len() {
+                    v.push(p);
+                    let Decoded::Frame(_, len) = frame::check(&clean[p..]) else { break };
+                    p += len;
+                }
+                v
+            };
+            prop_assert_eq!(start.next_offset, 10 + n);
+            let begin = frame_starts[victim as usize];
+            let end = frame_starts.get(victim as usize + 1).copied().unwrap_or(clean.len());
+            let mut bytes = clean.clone();
+            let pos = begin + at % (end - begin);
+            bytes[pos] ^= 1 << bit;
+            let s = scan(&bytes, 10, 1 << 20);
+            prop_assert_eq!(s.damage.map(|d| d.0), Some(begin as u64));
+            prop_assert_eq!(s.next_offset, 10 + victim);
+            let later = valid_frame_after(&bytes, begin, s.next_offset);
+            prop_assert_eq!(later.is_some(), victim + 1 < n, "a later valid frame exists iff the damage is mid-log");
+        }
+    }
+}
