@@ -181,6 +181,9 @@ async fn partition_filters_prune_files() {
     for q in [
         "SELECT instance_id, value FROM infra_monitoring.metrics WHERE year = 2026 AND month = 2 AND day = 20",
         "SELECT instance_id, value FROM metrics WHERE year = '2026' AND month = '02' AND day = '20'",
+        // The day-range form metric_summary uses.
+        "SELECT instance_id, value FROM metrics WHERE CAST(year AS BIGINT) * 10000 \
+         + CAST(month AS BIGINT) * 100 + CAST(day AS BIGINT) BETWEEN 20260220 AND 20260220",
     ] {
         let plan = engine.explain(q).await.expect("plan");
         assert!(plan.contains("day=20/"), "{plan}");
