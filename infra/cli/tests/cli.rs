@@ -1,0 +1,388 @@
+//! Tests that run the `shardline` binary: `up --once`, `up` killed with SIGKILL and restarted,
+//! bad records through `stream put` and `dlq list`, the `stream` commands round trip and
+//! `verify` on a damaged segment, `flow validate | next` and `config show`.
+
+mod support;
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+use support::{Shardline, described_records, outbox_lines_unique, totals};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_once_reaches_every_sink_once() -> Result<()> {
+    let sh = Shardline::new()?;
+    for _ in 0..3 {
+        let out = sh.ok(&["up", "--once"])?;
+        assert!(
+            out.contains("collected 32 events, appended 32 (0 failed)"),
+            "summary: {out}"
+        );
+        for consumer in ["s3-parquet", "dynamodb", "cloudwatch", "alerts"] {
+            assert!(out.contains(consumer), "{consumer} in the summary: {out}");
+        }
+    }
+    let t = totals(&sh).await?;
+    assert_eq!(t.log_records, 96);
+    assert_eq!(t.parquet_rows, 96, "{t:?}");
+    assert_eq!(t.distinct_rows, 96, "{t:?}");
+    assert_eq!(t.table_items, 96, "{t:?}");
+    assert_eq!(t.samples, 96.0, "{t:?}");
+    assert_eq!(described_records(&sh)?, 96);
+    let count = sh.ok(&["table", "count"])?;
+    assert!(count.contains("96"), "table count: {count}");
+    Ok(())
+}
+
+/// A pseudo-random duration in `[lo, hi)` ms from the clock's nanoseconds.
+fn random_ms(lo: u64, hi: u64) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::from(d.subsec_nanos()))
+        .unwrap_or(0);
+    let mixed = nanos
+        .wrapping_mul(6_364_136_223_846_793_005)
+        .rotate_left(17);
+    Duration::from_millis(lo + mixed % (hi - lo))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_and_restart_lose_and_duplicate_nothing() -> Result<()> {
+    let started = Instant::now();
+    let sh = Shardline::new()?;
+    let mut killed_after = Vec::new();
+    for _ in 0..3 {
+        let mut up = sh.spawn(&["up"])?;
+        let wait = random_ms(500, 2500);
+        std::thread::sleep(wait);
+        assert!(
+            up.is_running(),
+            "`shardline up` exited before it was killed"
+        );
+        up.kill()?;
+        killed_after.push(wait);
+    }
+    let out = sh.ok(&["up", "--once"])?;
+    assert!(out.contains("appended 32 (0 failed)"), "{out}");
+    let described = described_records(&sh)?;
+    let t = totals(&sh).await?;
+    eprintln!("killed after {killed_after:?}; {t:?}");
+    assert!(
+        t.log_records > 32,
+        "the killed runs appended records: {t:?}"
+    );
+    assert_eq!(described, t.log_records, "stream describe vs the log");
+    assert_eq!(
+        t.parquet_rows, t.log_records,
+        "Parquet rows vs log records: {t:?}"
+    );
+    assert_eq!(
+        t.distinct_rows, t.parquet_rows,
+        "a (shard, seq) row twice: {t:?}"
+    );
+    assert_eq!(t.table_items, t.log_records, "{t:?}");
+    assert_eq!(t.samples, t.log_records as f64, "{t:?}");
+    outbox_lines_unique(&sh)?;
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+    Ok(())
+}
+
+fn valid(instance: &str, value: f64) -> String {
+    format!(
+        r#"{{"metric_id":"cpu-1767225600","metric_type":"cpu_utilization","timestamp":1767225600,"value":{value},"instance_id":"{instance}","region":"eu-west-1","collected_at":"2026-01-01T00:00:00Z"}}"#
+    )
+}
+
+#[test]
+fn bad_records_go_to_the_dead_letter_store() -> Result<()> {
+    let sh = Shardline::new()?;
+    sh.ok(&["stream", "create", "metrics", "--shards", "4"])?;
+    let bad = [
+        ("{\"metric_type\": cpu", "not a metric event"),
+        (
+            r#"{"metric_id":"x-1","metric_type":"gpu_temperature","timestamp":1767225600,"value":5,"instance_id":"i-b","region":"eu-west-1","collected_at":"c"}"#,
+            "unknown metric_type `gpu_temperature`",
+        ),
+        (
+            r#"{"metric_id":"cpu-1","metric_type":"cpu_utilization","timestamp":1767225600,"value":"NaN","instance_id":"i-b","region":"eu-west-1","collected_at":"c"}"#,
+            "not a finite number",
+        ),
+        (
+            r#"{"metric_id":"net-1","metric_type":"network_traffic","timestamp":1767225600,"value":-2,"instance_id":"i-b","region":"eu-west-1","collected_at":"c"}"#,
+            "is negative",
+        ),
+        (
+            r#"{"metric_id":"disk-1","metric_type":"disk_usage","timestamp":1767225600,"value":101.5,"instance_id":"i-b","region":"eu-west-1","collected_at":"c"}"#,
+            "above 100 percent",
+        ),
+        (
+            r#"{"metric_id":"mem-1","metric_type":"memory_usage","timestamp":1767225600,"value":50,"region":"eu-west-1","collected_at":"c"}"#,
+            "missing field `instance_id`",
+        ),
+    ];
+    let mut input = String::new();
+    for (i, (line, _)) in bad.iter().enumerate() {
+        input.push_str(&valid(&format!("i-ok{i}"), 10.0 + i as f64));
+        input.push('\n');
+        input.push_str(line);
+        input.push('\n');
+    }
+    input.push_str(&valid("i-last", 42.5));
+    input.push('\n');
+    let out = sh.run_with_stdin(
+        &["stream", "put", "metrics", "--partition-key", "k"],
+        Some(&input),
+    )?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let put = String::from_utf8(out.stdout)?;
+    let seqs: Vec<&str> = put.lines().filter_map(|l| l.split(' ').nth(1)).collect();
+    assert_eq!(seqs.len(), 2 * bad.len() + 1, "one line per record: {put}");
+
+    sh.ok(&["up", "--once"])?;
+    let dlq = sh.ok(&["dlq", "list", "--consumer", "s3-parquet"])?;
+    for (line, reason) in &bad {
+        assert!(dlq.contains(reason), "`dlq list` lacks {reason:?}:\n{dlq}");
+        assert!(dlq.contains(line), "`dlq list` lacks the record {line}");
+    }
+    let rows = sh.ok(&[
+        "query",
+        "SELECT sequence_number FROM metrics",
+        "--format",
+        "csv",
+    ])?;
+    for (i, seq) in seqs.iter().enumerate() {
+        assert_eq!(
+            rows.contains(seq),
+            i % 2 == 0,
+            "record #{i} in Parquet: {rows}"
+        );
+    }
+    let last = sh.ok(&["table", "query", "--metric-id", "cpu-i-last"])?;
+    assert!(
+        last.contains("42.5"),
+        "the last valid record is in the table: {last}"
+    );
+    Ok(())
+}
+
+fn json_lines(text: &str) -> Result<Vec<Value>> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).with_context(|| format!("not JSON: {l}")))
+        .collect()
+}
+
+#[test]
+fn stream_commands_round_trip_and_verify_finds_damage() -> Result<()> {
+    let sh = Shardline::new()?;
+    let created = sh.ok(&["stream", "create", "s", "--shards", "2"])?;
+    assert!(
+        created.contains("created stream s with 2 shards"),
+        "{created}"
+    );
+    let first: String = (0..5)
+        .map(|i| format!("{{\"n\":{i},\"k\":\"a\"}}\n"))
+        .collect();
+    let out = sh.run_with_stdin(
+        &["stream", "put", "s", "--partition-key", "p"],
+        Some(&first),
+    )?;
+    assert!(out.status.success());
+    let put1 = String::from_utf8(out.stdout)?;
+    let placed: Vec<(String, String)> = put1
+        .lines()
+        .map(|l| {
+            let mut it = l.split(' ');
+            (
+                it.next().unwrap_or_default().to_string(),
+                it.next().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(placed.len(), 5, "{put1}");
+    let shard = placed[0].0.clone();
+    assert!(shard.starts_with("shardId-"), "{put1}");
+    assert!(
+        placed.iter().all(|(s, _)| *s == shard),
+        "one key, one shard"
+    );
+    std::thread::sleep(Duration::from_millis(20));
+    let second: String = (5..8).map(|i| format!("{{\"n\":{i}}}\n")).collect();
+    let out = sh.run_with_stdin(
+        &["stream", "put", "s", "--partition-key", "p"],
+        Some(&second),
+    )?;
+    assert!(out.status.success());
+
+    let all = json_lines(&sh.ok(&["stream", "get", "s", "--shard", &shard])?)?;
+    let ns: Vec<u64> = all.iter().filter_map(|r| r["data"]["n"].as_u64()).collect();
+    assert_eq!(ns, (0..8).collect::<Vec<_>>());
+    assert_eq!(all[0]["sequence_number"], placed[0].1.as_str());
+    assert_eq!(all[0]["partition_key"], "p");
+
+    let after = format!("AFTER_SEQUENCE_NUMBER:{}", placed[2].1);
+    let rest = json_lines(&sh.ok(&[
+        "stream",
+        "get",
+        "s",
+        "--shard",
+        &shard,
+        "--iterator",
+        &after,
+    ])?)?;
+    let ns: Vec<u64> = rest
+        .iter()
+        .filter_map(|r| r["data"]["n"].as_u64())
+        .collect();
+    assert_eq!(ns, vec![3, 4, 5, 6, 7]);
+
+    let t = all[5]["arrival"].as_str().context("arrival")?.to_string();
+    let at = format!("AT_TIMESTAMP:{t}");
+    let later =
+        json_lines(&sh.ok(&["stream", "get", "s", "--shard", &shard, "--iterator", &at])?)?;
+    let ns: Vec<u64> = later
+        .iter()
+        .filter_map(|r| r["data"]["n"].as_u64())
+        .collect();
+    assert_eq!(ns, vec![5, 6, 7], "records that arrived at or after {t}");
+    let two = json_lines(&sh.ok(&["stream", "get", "s", "--shard", &shard, "--limit", "2"])?)?;
+    assert_eq!(two.len(), 2);
+
+    let d: Value = serde_json::from_str(&sh.ok(&["stream", "describe", "s"])?)?;
+    let records: u64 = d["shard_stats"]
+        .as_array()
+        .context("shard_stats")?
+        .iter()
+        .filter_map(|s| s["records"].as_u64())
+        .sum();
+    assert_eq!(records, 8);
+
+    let ok = sh.run(&["stream", "verify"])?;
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+    let seg_dir = sh.data_dir().join("log").join("s").join(&shard);
+    let seg = std::fs::read_dir(&seg_dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "seg"))
+        .context("no segment file")?;
+    let mut bytes = std::fs::read(&seg)?;
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xFF;
+    std::fs::write(&seg, &bytes)?;
+    let bad = sh.run(&["stream", "verify"])?;
+    let text = String::from_utf8(bad.stdout)?;
+    assert_eq!(bad.status.code(), Some(1), "{text}");
+    let name = seg
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    assert!(text.contains("DAMAGED") && text.contains(&name), "{text}");
+    let offset: u64 = text
+        .split("at byte ")
+        .nth(1)
+        .and_then(|r| r.split(':').next())
+        .and_then(|n| n.trim().parse().ok())
+        .with_context(|| format!("no offset in {text}"))?;
+    assert!(
+        offset <= middle as u64,
+        "frame at {offset} holds byte {middle}: {text}"
+    );
+    Ok(())
+}
+
+#[test]
+fn flow_validate_and_next() -> Result<()> {
+    let sh = Shardline::new()?;
+    let def = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/statemachine/pipeline.asl.json"
+    );
+    let ok = sh.run(&["flow", "validate", def])?;
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8(ok.stdout)?.contains("valid"));
+
+    let text = std::fs::read_to_string(def)?;
+    let broken = text.replacen(
+        "\"Next\": \"CheckPipelineHealth\"",
+        "\"Next\": \"NoSuchState\"",
+        1,
+    );
+    assert_ne!(
+        broken, text,
+        "the seed has WaitForProcessing -> CheckPipelineHealth"
+    );
+    let path = sh.dir.path().join("broken.asl.json");
+    std::fs::write(&path, broken)?;
+    let bad = sh.run(&["flow", "validate", &path.to_string_lossy()])?;
+    let err = String::from_utf8(bad.stderr)?;
+    assert_eq!(bad.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("WaitForProcessing") && err.contains("Next") && err.contains("NoSuchState"),
+        "names the state and field: {err}"
+    );
+
+    let next = sh.ok(&["flow", "next", "rate(3 hours)", "--count", "5"])?;
+    let times: Vec<chrono::DateTime<chrono::FixedOffset>> = next
+        .lines()
+        .map(chrono::DateTime::parse_from_rfc3339)
+        .collect::<Result<_, _>>()?;
+    assert_eq!(times.len(), 5, "{next}");
+    for w in times.windows(2) {
+        assert_eq!((w[1] - w[0]).num_seconds(), 3 * 3600, "{next}");
+    }
+    Ok(())
+}
+
+#[test]
+fn config_show_reads_env_and_rejects_unknown_keys() -> Result<()> {
+    let sh = Shardline::new()?;
+    let out = sh
+        .command(&["config", "show"])
+        .env("SHARDLINE__STREAM__SHARDS", "8")
+        .output()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown: toml::Table = toml::from_str(&String::from_utf8(out.stdout)?)?;
+    assert_eq!(shown["stream"]["shards"].as_integer(), Some(8));
+    assert_eq!(
+        shown["collectors"]["synthetic"]["instances"].as_integer(),
+        Some(8)
+    );
+
+    let out = sh
+        .command(&["config", "show"])
+        .env("SHARDLINE__STREAM__SHARDZ", "8")
+        .output()?;
+    let err = String::from_utf8(out.stderr)?;
+    assert!(!out.status.success());
+    assert!(err.contains("shardz"), "names the unknown key: {err}");
+
+    let file = Shardline::with_config("[stream]\nretention_days = 3\n")?;
+    let out = file.run(&["config", "show"])?;
+    let err = String::from_utf8(out.stderr)?;
+    assert!(!out.status.success());
+    assert!(
+        err.contains("retention_days"),
+        "names the unknown key: {err}"
+    );
+    Ok(())
+}

@@ -1,0 +1,328 @@
+//! Support for the tests that run the `shardline` binary: a temporary directory removed on
+//! drop, a child-process guard that kills and reaps on drop, and readers of what the pipeline
+//! left in a data directory (through the library, after the processes have exited).
+//!
+//! Invariant: every spawned `shardline` is owned by a [`Running`] guard or waited for by
+//! [`Shardline::run`], so no process outlives a test, whichever way it ends.
+
+#![allow(dead_code)]
+
+use anyhow::{Context, Result, bail};
+use shardline::config::Config;
+use shardline::pipeline::Pipeline;
+use shardline_core::ports::{ItemTable, MetricPublisher, StatisticsQuery};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// A directory under the system temp dir, removed (with its contents) on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// Creates a fresh, empty directory.
+    pub fn new() -> Result<TempDir> {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .subsec_nanos();
+        let dir = std::env::temp_dir().join(format!(
+            "shardline-cli-{}-{}-{nanos}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        Ok(TempDir(dir))
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A test configuration: synthetic collector only (8 instances, every 100 ms), outbox
+/// notifier, no flow, a status line that never prints, quick polling.
+pub const TEST_TOML: &str = r#"
+[collectors]
+interval = "100ms"
+run = ["synthetic"]
+[collectors.synthetic]
+instances = 8
+[consumers.s3.consumer]
+poll_interval = "20ms"
+[consumers.s3.sink]
+buffer_interval = "200ms"
+[consumers.dynamodb.consumer]
+poll_interval = "20ms"
+[consumers.cloudwatch.consumer]
+poll_interval = "20ms"
+[consumers.alerts.consumer]
+poll_interval = "20ms"
+[notifier]
+type = "fanout"
+targets = [{ type = "outbox" }]
+[flow]
+enabled = false
+[status]
+interval = "1h"
+"#;
+
+/// A data directory with a `shardline.toml`, and how to run `shardline` on it.
+pub struct Shardline {
+    /// Holds the config file and the data directory.
+    pub dir: TempDir,
+}
+
+impl Shardline {
+    /// A fresh directory with [`TEST_TOML`] as its configuration.
+    pub fn new() -> Result<Shardline> {
+        Shardline::with_config(TEST_TOML)
+    }
+
+    /// A fresh directory with `toml` as its configuration.
+    pub fn with_config(toml: &str) -> Result<Shardline> {
+        let dir = TempDir::new()?;
+        std::fs::write(dir.path().join("shardline.toml"), toml)?;
+        Ok(Shardline { dir })
+    }
+
+    /// The config file.
+    pub fn config_file(&self) -> PathBuf {
+        self.dir.path().join("shardline.toml")
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// A command running the binary with `--config` and `--data-dir` set, in the temp dir,
+    /// with no `SHARDLINE_*` variables inherited.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_shardline"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("SHARDLINE") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.arg("--config")
+            .arg(self.config_file())
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .args(args)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs `shardline args...` to completion.
+    pub fn run(&self, args: &[&str]) -> Result<Output> {
+        self.run_with_stdin(args, None)
+    }
+
+    /// Runs `shardline args...` with `stdin` piped in, to completion.
+    pub fn run_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Result<Output> {
+        let mut cmd = self.command(args);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        if stdin.is_some() {
+            cmd.stdin(Stdio::piped());
+        }
+        let mut child = Running(Some(cmd.spawn().context("cannot start shardline")?));
+        if let (Some(text), Some(c)) = (stdin, child.0.as_mut()) {
+            let mut pipe = c.stdin.take().context("no stdin pipe")?;
+            pipe.write_all(text.as_bytes())?;
+        }
+        let c = child.0.take().context("child already reaped")?;
+        Ok(c.wait_with_output()?)
+    }
+
+    /// Runs and requires exit status 0; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> Result<String> {
+        let out = self.run(args)?;
+        if !out.status.success() {
+            bail!(
+                "shardline {args:?} exited with {}: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8(out.stdout)?)
+    }
+
+    /// Starts `shardline args...` in the background, output discarded.
+    pub fn spawn(&self, args: &[&str]) -> Result<Running> {
+        let mut cmd = self.command(args);
+        cmd.stdout(Stdio::null()).stderr(Stdio::null());
+        Ok(Running(Some(
+            cmd.spawn().context("cannot start shardline")?,
+        )))
+    }
+
+    /// The configuration the binary would load.
+    pub fn config(&self) -> Result<Config> {
+        Config::load(Some(&self.config_file()), Some(&self.data_dir()))
+    }
+}
+
+/// A running child process, killed (SIGKILL) and reaped when dropped.
+pub struct Running(pub Option<Child>);
+
+impl Running {
+    /// Kills with SIGKILL and waits for the exit.
+    pub fn kill(&mut self) -> Result<()> {
+        if let Some(mut c) = self.0.take() {
+            c.kill()?;
+            c.wait()?;
+        }
+        Ok(())
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.0
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.kill();
+    }
+}
+
+/// What the sinks hold, read through the library after every process has exited.
+#[derive(Debug, PartialEq)]
+pub struct Totals {
+    /// `SELECT COUNT(*) FROM metrics`.
+    pub parquet_rows: u64,
+    /// Distinct (shard_id, sequence_number) in the Parquet output.
+    pub distinct_rows: u64,
+    /// Items in `InfraMetrics`.
+    pub table_items: u64,
+    /// SampleCount summed over every (metric, instance, region).
+    pub samples: f64,
+    /// Records in the log.
+    pub log_records: u64,
+}
+
+/// Runs `sql` through the query engine; each row as JSON (one object per row).
+async fn sql_rows(
+    engine: &shardline_query::QueryEngine,
+    sql: &str,
+) -> Result<Vec<serde_json::Value>> {
+    let batches = engine.sql(sql).await?;
+    let text = shardline_query::format_batches(&batches, shardline_query::OutputFormat::Json)?;
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).with_context(|| format!("not JSON: {l}")))
+        .collect()
+}
+
+async fn sql_count(engine: &shardline_query::QueryEngine, sql: &str) -> Result<u64> {
+    let rows = sql_rows(engine, sql).await?;
+    rows.first()
+        .and_then(|r| r["n"].as_u64())
+        .with_context(|| format!("{sql} returned {rows:?}"))
+}
+
+/// Opens the pipeline of `sh` (no process may have it open) and reads the totals.
+pub async fn totals(sh: &Shardline) -> Result<Totals> {
+    let p = Pipeline::open(sh.config()?).await?;
+    let result = totals_of(&p).await;
+    p.close().await?;
+    result
+}
+
+async fn totals_of(p: &Pipeline) -> Result<Totals> {
+    let root = shardline::wiring::parquet_root(&p.config);
+    let engine = shardline_query::QueryEngine::new(&root)?;
+    let parquet_rows = sql_count(&engine, "SELECT COUNT(*) AS n FROM metrics").await?;
+    let distinct_rows = sql_count(
+        &engine,
+        "SELECT COUNT(*) AS n FROM (SELECT DISTINCT shard_id, sequence_number FROM metrics)",
+    )
+    .await?;
+    let series = sql_rows(
+        &engine,
+        "SELECT metric_type, instance_id, region, MIN(timestamp) AS t0 FROM metrics \
+         GROUP BY metric_type, instance_id, region",
+    )
+    .await?;
+    let mut keys = BTreeSet::new();
+    let mut t0 = i64::MAX;
+    for r in &series {
+        let s = |k: &str| r[k].as_str().map(str::to_string).context("string column");
+        keys.insert((s("metric_type")?, s("instance_id")?, s("region")?));
+        t0 = t0.min(r["t0"].as_i64().context("t0")?);
+    }
+    let start_ms = (t0.saturating_mul(1000) - 2 * 86_400_000).div_euclid(60_000) * 60_000;
+    let period_secs = 6 * 86_400;
+    let mut samples = 0.0;
+    for (metric, instance, region) in keys {
+        let q = StatisticsQuery {
+            namespace: "InfraMonitoring".into(),
+            metric_name: metric,
+            dimensions: BTreeMap::from([
+                ("InstanceID".to_string(), instance),
+                ("Region".to_string(), region),
+            ]),
+            start_ms,
+            end_ms: start_ms + i64::from(period_secs) * 1000,
+            period_secs,
+        };
+        for d in p.backends.metrics.get_metric_statistics(&q).await? {
+            samples += d.values.sample_count;
+        }
+    }
+    let stats = p.log.shard_stats(&p.config.stream.name).await?;
+    Ok(Totals {
+        parquet_rows,
+        distinct_rows,
+        table_items: p.backends.table.count("InfraMetrics").await?,
+        samples,
+        log_records: stats.iter().map(|s| s.next_offset - s.trim_offset).sum(),
+    })
+}
+
+/// Records in stream `metrics` according to `shardline stream describe metrics`.
+pub fn described_records(sh: &Shardline) -> Result<u64> {
+    let out = sh.ok(&["stream", "describe", "metrics"])?;
+    let v: serde_json::Value = serde_json::from_str(&out)?;
+    let shards = v["shard_stats"].as_array().context("no shard_stats")?;
+    shards
+        .iter()
+        .map(|s| s["records"].as_u64().context("shard_stats.records"))
+        .sum()
+}
+
+/// The deduplication ids in the outbox, failing if one repeats; returns the line count.
+pub fn outbox_lines_unique(sh: &Shardline) -> Result<usize> {
+    let path = sh.data_dir().join("notifications").join("outbox.jsonl");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e.into()),
+    };
+    let mut seen = BTreeSet::new();
+    let mut lines = 0;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        lines += 1;
+        let v: serde_json::Value = serde_json::from_str(line)?;
+        if let Some(id) = v["deduplication_id"].as_str()
+            && !seen.insert(id.to_string())
+        {
+            bail!("deduplication id {id} is in the outbox twice");
+        }
+    }
+    Ok(lines)
+}
