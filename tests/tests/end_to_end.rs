@@ -1,11 +1,49 @@
 //! `up --once` at library level: every appended event is exactly one Parquet row, one table
-//! item and one CloudWatch sample.
+//! item and one CloudWatch sample, whether the collections run through `up --once` itself or
+//! through the pipeline's parts.
 
 use anyhow::Result;
 use shardline_tests::{
     TestEnv, drain_all, parquet_root, query_count, read_parquet_dir, sample_count_sum, table_count,
     unique_keys,
 };
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_once_three_times() -> Result<()> {
+    let env = TestEnv::new("")?;
+    for _ in 0..3 {
+        let args = shardline::cli::UpArgs {
+            once: true,
+            duration: None,
+        };
+        let code = shardline::commands::up::run(env.config.clone(), args).await?;
+        assert_eq!(code, 0, "up --once exit code");
+    }
+    let p = env.open().await?;
+    let root = parquet_root(&p);
+    let rows = read_parquet_dir(&root)?;
+    let logged = shardline_tests::log_records(&p).await?;
+    assert_eq!(logged, 96, "3 collections of 8 instances x 4 metric types");
+    assert_eq!(
+        rows.len() as u64,
+        logged,
+        "Parquet rows read with the parquet crate"
+    );
+    assert_eq!(unique_keys(&rows)?.len() as u64, logged);
+    assert_eq!(
+        query_count(&root).await?,
+        logged,
+        "SELECT COUNT(*) FROM metrics"
+    );
+    assert_eq!(table_count(&p).await?, logged, "items in InfraMetrics");
+    assert_eq!(
+        sample_count_sum(&p, &rows).await?,
+        logged as f64,
+        "SampleCount sum"
+    );
+    p.close().await?;
+    Ok(())
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn collections_reach_every_sink_once() -> Result<()> {
