@@ -98,11 +98,20 @@ impl TestEnv {
     }
 }
 
+/// The longest [`drain_all`] may take.
+pub const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Runs every enabled consumer of `p` until it is caught up; reports sorted by consumer name.
 ///
 /// # Errors
-/// When a consumer fails or panics.
+/// When a consumer fails or panics, or the drain takes longer than [`DRAIN_TIMEOUT`].
 pub async fn drain_all(p: &Pipeline) -> Result<Vec<ConsumerReport>> {
+    tokio::time::timeout(DRAIN_TIMEOUT, drain_all_unbounded(p))
+        .await
+        .with_context(|| format!("the consumers did not catch up within {DRAIN_TIMEOUT:?}"))?
+}
+
+async fn drain_all_unbounded(p: &Pipeline) -> Result<Vec<ConsumerReport>> {
     let mut tasks = tokio::task::JoinSet::new();
     for consumer in p.consumers()? {
         tasks.spawn(consumer.drain());

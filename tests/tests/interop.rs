@@ -98,13 +98,15 @@ async fn pyarrow_and_duckdb_agree_with_the_writer() -> Result<()> {
     }
     let sum: f64 = rows.iter().map(|r| r.value).sum();
 
-    let out = tokio::process::Command::new(&python)
+    let run = tokio::process::Command::new(&python)
         .arg("-c")
         .arg(SCRIPT)
         .arg(&root)
         .kill_on_drop(true)
-        .output()
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(60), run)
         .await
+        .with_context(|| format!("{python} did not finish within 60 s"))?
         .with_context(|| format!("cannot run {python}"))?;
     assert!(
         out.status.success(),

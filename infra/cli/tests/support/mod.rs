@@ -12,10 +12,14 @@ use shardline::config::Config;
 use shardline::pipeline::Pipeline;
 use shardline_core::ports::{ItemTable, MetricPublisher, StatisticsQuery};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// The longest a single `shardline` command may run in these tests.
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(45);
 
 /// A directory under the system temp dir, removed (with its contents) on drop.
 pub struct TempDir(PathBuf);
@@ -129,20 +133,47 @@ impl Shardline {
         self.run_with_stdin(args, None)
     }
 
-    /// Runs `shardline args...` with `stdin` piped in, to completion.
+    /// Runs `shardline args...` with `stdin` piped in, to completion; a run longer than
+    /// [`RUN_TIMEOUT`] is killed and reported as an error.
     pub fn run_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Result<Output> {
         let mut cmd = self.command(args);
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         if stdin.is_some() {
             cmd.stdin(Stdio::piped());
         }
-        let mut child = Running(Some(cmd.spawn().context("cannot start shardline")?));
-        if let (Some(text), Some(c)) = (stdin, child.0.as_mut()) {
-            let mut pipe = c.stdin.take().context("no stdin pipe")?;
+        let mut guard = Running(Some(cmd.spawn().context("cannot start shardline")?));
+        let child = guard.0.as_mut().context("child already reaped")?;
+        if let Some(text) = stdin {
+            let mut pipe = child.stdin.take().context("no stdin pipe")?;
             pipe.write_all(text.as_bytes())?;
         }
-        let c = child.0.take().context("child already reaped")?;
-        Ok(c.wait_with_output()?)
+        let out = child.stdout.take().context("no stdout pipe")?;
+        let err = child.stderr.take().context("no stderr pipe")?;
+        let read = |mut r: Box<dyn Read + Send>| {
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let _ = r.read_to_end(&mut buf);
+                buf
+            })
+        };
+        let (out, err) = (read(Box::new(out)), read(Box::new(err)));
+        let deadline = Instant::now() + RUN_TIMEOUT;
+        let status = loop {
+            if let Some(status) = child.try_wait()? {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                guard.kill()?;
+                bail!("shardline {args:?} did not finish within {RUN_TIMEOUT:?}");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        guard.0 = None;
+        Ok(Output {
+            status,
+            stdout: out.join().unwrap_or_default(),
+            stderr: err.join().unwrap_or_default(),
+        })
     }
 
     /// Runs and requires exit status 0; returns stdout.
