@@ -6,8 +6,8 @@
 //!
 //! Rows imitate the seed's collector output: 4 metric types, 1,000 instances, one sample per
 //! instance and type every 10 seconds, 12 columns with lineage. The timing covers building
-//! the Arrow arrays from events (with the sort by instance and time) and Parquet encoding;
-//! generating the events is excluded.
+//! the Arrow arrays from events (with the sort by instance and time) and Parquet encoding,
+//! best of three runs; generating the events is excluded.
 
 use shardline_consumers::SinkRecord;
 use shardline_consumers::sinks::s3_parquet::writer::{
@@ -75,20 +75,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let records = synthetic(rows);
     let refs: Vec<&SinkRecord> = records.iter().collect();
 
-    let started = Instant::now();
-    let batch = metric_batch(&refs)?;
-    let built = started.elapsed();
-    let body = encode_batch(&batch, writer_properties(&opts)?)?;
-    let total = started.elapsed();
-
-    let secs = total.as_secs_f64();
+    // Best of three runs: the first also pays for first-touch page faults of the buffers.
+    let props = writer_properties(&opts)?;
+    let mut best: Option<(f64, f64, usize)> = None;
+    for _ in 0..3 {
+        let started = Instant::now();
+        let batch = metric_batch(&refs)?;
+        let built = started.elapsed().as_secs_f64();
+        let body = encode_batch(&batch, props.clone())?;
+        let total = started.elapsed().as_secs_f64();
+        if best.is_none_or(|(t, _, _)| total < t) {
+            best = Some((total, built, body.len()));
+        }
+    }
+    let (secs, built, bytes) = best.unwrap_or_default();
     println!(
-        "rows={rows} codec={compression:?} arrays={:.3}s encode={:.3}s total={secs:.3}s \
-         bytes={} ({:.1} B/row) rows/s={:.0}",
-        built.as_secs_f64(),
-        (total - built).as_secs_f64(),
-        body.len(),
-        body.len() as f64 / rows.max(1) as f64,
+        "rows={rows} codec={compression:?} arrays+sort={built:.3}s encode={:.3}s total={secs:.3}s \
+         bytes={bytes} ({:.1} B/row) rows/s={:.0}",
+        secs - built,
+        bytes as f64 / rows.max(1) as f64,
         rows as f64 / secs
     );
     Ok(())

@@ -44,6 +44,9 @@ mod shard;
 pub mod status;
 pub mod units;
 
+#[cfg(test)]
+mod tests;
+
 pub use config::{ConsumerConfig, RetryConfig};
 pub use consumer::Consumer;
 pub use error::ConsumerError;
