@@ -249,14 +249,27 @@ impl Consumer {
         Ok(())
     }
 
-    /// Writes the shard's checkpoint if the durable mark moved past the last one.
+    /// Writes the shard's checkpoint if the durable mark moved past the last one, and marks a
+    /// closed shard finished once everything read from it is checkpointed.
     pub(super) async fn checkpoint(&mut self, id: ShardId) -> Result<()> {
-        let Some(state) = self.shards.get_mut(&id) else {
-            return Ok(());
-        };
-        let Some(target) = state.checkpoint_target() else {
-            return Ok(());
-        };
+        let target = self.shards.get(&id).and_then(|s| s.checkpoint_target());
+        if let Some(target) = target {
+            self.write_checkpoint(id, target).await?;
+        }
+        if let Some(state) = self.shards.get_mut(&id)
+            && !state.finished
+            && state.end_reached
+            && state.undurable() == 0
+            && state.checkpoint_target().is_none()
+        {
+            state.finished = true;
+            info!(shard = %id, "closed shard fully consumed");
+            self.status.shard(id, |p| p.finished = true);
+        }
+        Ok(())
+    }
+
+    async fn write_checkpoint(&mut self, id: ShardId, target: SequenceNumber) -> Result<()> {
         let key = CheckpointKey {
             consumer: self.config.name.clone(),
             stream: self.config.stream.clone(),
@@ -276,20 +289,15 @@ impl Consumer {
         })
         .await
         .map_err(|source| ConsumerError::Checkpoint { shard: id, source })?;
-        state.checkpointed = Some(written.sequence_number.clone());
-        if state.end_reached && state.undurable() == 0 && state.processed.as_ref() <= Some(&target)
-        {
-            state.finished = true;
+        if let Some(state) = self.shards.get_mut(&id) {
+            state.checkpointed = Some(written.sequence_number.clone());
         }
         debug!(shard = %id, sequence_number = %target, "checkpointed");
-        let finished = state.finished;
         self.status.update(|s| {
             s.retries += retries;
             s.checkpoints += 1;
             s.last_checkpoint_ms = Some(written.updated_ms);
-            let p = s.shards.entry(id).or_default();
-            p.checkpointed = Some(target.clone());
-            p.finished = finished;
+            s.shards.entry(id).or_default().checkpointed = Some(target);
         });
         Ok(())
     }

@@ -96,6 +96,10 @@ impl Consumer {
             if state.finished {
                 continue;
             }
+            if state.end_reached {
+                // Closed and fully read; finishes once the sink makes the rest durable.
+                continue;
+            }
             let blocked = state
                 .parents
                 .iter()
