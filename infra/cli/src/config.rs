@@ -247,10 +247,14 @@ impl Config {
     }
 }
 
+/// Overlays `overlay` on `base` key by key. A table that names its `type` (a tagged choice such
+/// as `[notifier]`) replaces the default table whole: keys of another variant must not linger.
 fn merge(base: &mut toml::Table, overlay: toml::Table) {
     for (k, v) in overlay {
         match (base.get_mut(&k), v) {
-            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) if !o.contains_key("type") => {
+                merge(b, o)
+            }
             (_, v) => {
                 base.insert(k, v);
             }

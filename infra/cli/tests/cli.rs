@@ -388,8 +388,6 @@ fn config_show_reads_env_and_rejects_unknown_keys() -> Result<()> {
 }
 
 #[test]
-#[ignore = "config merge keeps the default [notifier].targets when a file sets type = \"outbox\", \
-            so the documented single-target notifier cannot be chosen in shardline.toml"]
 fn notifier_type_can_be_replaced_in_the_config_file() -> Result<()> {
     let sh = Shardline::with_config("[notifier]\ntype = \"outbox\"\n")?;
     let out = sh.run(&["config", "show"])?;
