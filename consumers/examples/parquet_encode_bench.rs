@@ -54,6 +54,16 @@ fn synthetic(n: usize) -> Vec<SinkRecord> {
         .collect()
 }
 
+/// CPU seconds (user + system) this process has used, from `/proc/self/stat` on Linux: on a
+/// busy machine it shows what the encoding costs apart from waiting for a core.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let after_name = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let rows: usize = match args.next() {
@@ -78,6 +88,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Best of three runs: the first also pays for first-touch page faults of the buffers.
     let props = writer_properties(&opts)?;
     let mut best: Option<(f64, f64, usize)> = None;
+    let cpu_before = cpu_seconds();
     for _ in 0..3 {
         let started = Instant::now();
         let batch = metric_batch(&refs)?;
@@ -88,10 +99,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             best = Some((total, built, body.len()));
         }
     }
+    let cpu_per_run = match (cpu_before, cpu_seconds()) {
+        (Some(a), Some(b)) => format!("{:.3}s", (b - a) / 3.0),
+        _ => "n/a".to_string(),
+    };
     let (secs, built, bytes) = best.unwrap_or_default();
     println!(
         "rows={rows} codec={compression:?} arrays+sort={built:.3}s encode={:.3}s total={secs:.3}s \
-         bytes={bytes} ({:.1} B/row) rows/s={:.0}",
+         bytes={bytes} ({:.1} B/row) rows/s={:.0} cpu/run={cpu_per_run}",
         secs - built,
         bytes as f64 / rows.max(1) as f64,
         rows as f64 / secs
