@@ -595,15 +595,19 @@ mod tests {
 
     #[test]
     fn limits_name_what_broke() {
-        assert!(check_record_limits("", 1).unwrap_err().contains("1 to 256"));
+        assert!(
+            check_record_limits("", 1)
+                .expect_err("rejected")
+                .contains("1 to 256")
+        );
         assert!(
             check_record_limits(&"k".repeat(257), 1)
-                .unwrap_err()
+                .expect_err("rejected")
                 .contains("1 to 256")
         );
         assert!(
             check_record_limits("k", 1024 * 1024)
-                .unwrap_err()
+                .expect_err("rejected")
                 .contains("1 MiB")
         );
         assert!(check_record_limits("k", 1024 * 1024 - 1).is_ok());
