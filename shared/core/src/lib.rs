@@ -13,6 +13,7 @@
 //!   `MetricPublisher`, `Notifier`, `DeadLetterStore` and their value types.
 //! - [`error`]: the one error type every port returns, with a retry class.
 //! - [`time`]: wall-clock helpers (epoch milliseconds) and an injectable [`time::Clock`].
+//! - [`units`]: byte sizes (`"64MiB"`) and durations (`"5s"`) as written in configuration.
 
 pub mod error;
 pub mod event;
@@ -20,6 +21,7 @@ pub mod ports;
 pub mod schema;
 pub mod stream;
 pub mod time;
+pub mod units;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;

@@ -249,6 +249,8 @@ pub struct SequenceParts {
     pub arrival_secs: u64,
 }
 
+mod encode;
+
 /// Largest value a 9-hex-digit time field holds.
 const TIME_MAX: u64 = (1 << 36) - 1;
 
@@ -258,15 +260,7 @@ impl SequenceParts {
     /// Fields past their width are clamped: shard index to 31 bits, offset to 63 bits, times
     /// to 36 bits.
     pub fn encode(&self) -> SequenceNumber {
-        let hex = format!(
-            "2{:09x}{:x}{:016x}00{:09x}{:08x}2",
-            self.shard_created_secs.min(TIME_MAX),
-            self.shard_index & 0xf,
-            self.offset.min(i64::MAX as u64),
-            self.arrival_secs.min(TIME_MAX),
-            self.shard_index & 0x7fff_ffff,
-        );
-        SequenceNumber(hex_to_decimal(&hex))
+        SequenceNumber(encode::to_decimal(self))
     }
 
     /// Decodes a version-2 sequence number.
@@ -299,33 +293,6 @@ impl SequenceParts {
             arrival_secs: field(29, 38),
         })
     }
-}
-
-/// Converts a lowercase hex string to decimal (arbitrary length).
-fn hex_to_decimal(hex: &str) -> String {
-    // Little-endian base-1e9 limbs.
-    let mut limbs: Vec<u64> = vec![0];
-    for c in hex.chars() {
-        let mut carry = u64::from(c.to_digit(16).unwrap_or(0));
-        for limb in limbs.iter_mut() {
-            let v = *limb * 16 + carry;
-            *limb = v % 1_000_000_000;
-            carry = v / 1_000_000_000;
-        }
-        while carry > 0 {
-            limbs.push(carry % 1_000_000_000);
-            carry /= 1_000_000_000;
-        }
-    }
-    let mut out = String::new();
-    for (i, limb) in limbs.iter().rev().enumerate() {
-        if i == 0 {
-            out.push_str(&limb.to_string());
-        } else {
-            out.push_str(&format!("{limb:09}"));
-        }
-    }
-    out
 }
 
 /// Converts a decimal string to lowercase hex; `None` past 256 bits.
@@ -556,6 +523,66 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// The straightforward encoding: the layout as hex text, converted to decimal.
+    fn reference_encode(p: &SequenceParts) -> SequenceNumber {
+        let hex = format!(
+            "2{:09x}{:x}{:016x}00{:09x}{:08x}2",
+            p.shard_created_secs.min(TIME_MAX),
+            p.shard_index & 0xf,
+            p.offset.min(i64::MAX as u64),
+            p.arrival_secs.min(TIME_MAX),
+            p.shard_index & 0x7fff_ffff,
+        );
+        SequenceNumber(hex_to_decimal(&hex))
+    }
+
+    /// Converts a lowercase hex string to decimal (arbitrary length).
+    fn hex_to_decimal(hex: &str) -> String {
+        // Little-endian base-1e9 limbs.
+        let mut limbs: Vec<u64> = vec![0];
+        for c in hex.chars() {
+            let mut carry = u64::from(c.to_digit(16).unwrap_or(0));
+            for limb in limbs.iter_mut() {
+                let v = *limb * 16 + carry;
+                *limb = v % 1_000_000_000;
+                carry = v / 1_000_000_000;
+            }
+            while carry > 0 {
+                limbs.push(carry % 1_000_000_000);
+                carry /= 1_000_000_000;
+            }
+        }
+        let mut out = String::new();
+        for (i, limb) in limbs.iter().rev().enumerate() {
+            if i == 0 {
+                out.push_str(&limb.to_string());
+            } else {
+                out.push_str(&format!("{limb:09}"));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn encoding_matches_the_reference_on_edge_values() {
+        for (s, o, c, a) in [
+            (0, 0, 0, 0),
+            (15, 1, 1_700_000_000, 1_700_000_001),
+            (16, 1 << 40, TIME_MAX, TIME_MAX + 1),
+            (u32::MAX, u64::MAX, u64::MAX, u64::MAX),
+        ] {
+            let p = SequenceParts {
+                shard_index: s,
+                offset: o,
+                shard_created_secs: c,
+                arrival_secs: a,
+            };
+            let seq = p.encode();
+            assert_eq!(seq, reference_encode(&p));
+            assert!(!seq.as_str().starts_with('0'), "{seq}");
+        }
+    }
+
     #[test]
     fn shard_ids_format_and_parse() {
         assert_eq!(ShardId(3).to_string(), "shardId-000000000003");
@@ -638,6 +665,13 @@ mod tests {
             prop_assert_eq!(SequenceParts::decode(&seq).ok(), Some(p));
             let again: SequenceNumber = seq.as_str().parse().expect("decimal");
             prop_assert_eq!(again, seq);
+        }
+
+        #[test]
+        fn encoding_matches_the_reference(shard_index in any::<u32>(), offset in any::<u64>(),
+                                          created in any::<u64>(), arrival in any::<u64>()) {
+            let p = SequenceParts { shard_index, offset, shard_created_secs: created, arrival_secs: arrival };
+            prop_assert_eq!(p.encode(), reference_encode(&p));
         }
 
         #[test]
