@@ -1,8 +1,11 @@
 //! Encodes N synthetic metric rows to Parquet the way the S3 sink does and prints rows/s.
 //!
 //! ```text
-//! cargo run --release -p shardline-consumers --example parquet_encode_bench -- [ROWS] [zstd|snappy]
+//! cargo run --profile fast -p shardline-consumers --example parquet_encode_bench -- \
+//!     [ROWS] [zstd|snappy] [THREADS]
 //! ```
+//!
+//! THREADS is how many threads encode the columns (default: as the sink, `encode_threads()`).
 //!
 //! Rows imitate the seed's collector output: 4 metric types, 1,000 instances, one sample per
 //! instance and type every 10 seconds, 12 columns with lineage. The timing covers building
@@ -11,7 +14,7 @@
 
 use shardline_consumers::SinkRecord;
 use shardline_consumers::sinks::s3_parquet::writer::{
-    encode_batch, metric_batch, writer_properties,
+    encode_batch_with_threads, encode_threads, metric_batch, writer_properties,
 };
 use shardline_consumers::sinks::s3_parquet::{EncodeOptions, ParquetCompression};
 use shardline_core::stream::SequenceParts;
@@ -78,6 +81,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some("snappy") => ParquetCompression::Snappy,
         Some(other) => return Err(format!("`{other}` is not a codec; use zstd or snappy").into()),
     };
+    let threads: usize = match args.next() {
+        Some(a) => a
+            .parse()
+            .ok()
+            .filter(|&t| t >= 1)
+            .ok_or_else(|| format!("`{a}` is not a thread count; pass e.g. 2"))?,
+        None => encode_threads(),
+    };
     let opts = EncodeOptions {
         compression,
         zstd_level: 1,
@@ -93,7 +104,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let started = Instant::now();
         let batch = metric_batch(&refs)?;
         let built = started.elapsed().as_secs_f64();
-        let body = encode_batch(&batch, props.clone())?;
+        let body = encode_batch_with_threads(&batch, props.clone(), threads)?;
         let total = started.elapsed().as_secs_f64();
         if best.is_none_or(|(t, _, _)| total < t) {
             best = Some((total, built, body.len()));
@@ -105,8 +116,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let (secs, built, bytes) = best.unwrap_or_default();
     println!(
-        "rows={rows} codec={compression:?} arrays+sort={built:.3}s encode={:.3}s total={secs:.3}s \
-         bytes={bytes} ({:.1} B/row) rows/s={:.0} cpu/run={cpu_per_run}",
+        "rows={rows} codec={compression:?} threads={threads} arrays+sort={built:.3}s \
+         encode={:.3}s total={secs:.3}s bytes={bytes} ({:.1} B/row) rows/s={:.0} cpu/run={cpu_per_run}",
         secs - built,
         bytes as f64 / rows.max(1) as f64,
         rows as f64 / secs

@@ -7,25 +7,23 @@
 //! and unique columns are not; page-level statistics are written; the row groups declare their
 //! sort order (`instance_id`, `timestamp`).
 
-use arrow::array::{
-    Array, ArrayRef, Float64Array, Int64Array, StringArray, StringBuilder,
-    TimestampMillisecondArray, UInt32Array,
-};
-use arrow::compute::take_record_batch;
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
-use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
+use shardline_core::Error;
 use shardline_core::schema::{columns, metric_schema};
-use shardline_core::{Error, ShardId};
-use std::collections::HashMap;
-use std::sync::Arc;
 
 use super::config::{ParquetCompression, S3ParquetConfig};
 use crate::SinkRecord;
+
+mod arrays;
+mod order;
+mod parallel;
+#[cfg(test)]
+mod tests;
 
 /// Encoding settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,97 +59,16 @@ fn internal(what: &str, e: impl std::fmt::Display) -> Error {
 /// Builds the record batch of `rows`, sorted by (`instance_id`, `timestamp`), rows with equal
 /// keys in the order given (sequence order).
 ///
-/// The columns are built in input order (sequential memory access) and then permuted with one
-/// `take` over the compact Arrow buffers, which is much cheaper than building them in sorted
-/// order through the rows.
+/// The order is computed first on integer keys (see the `order` module); the columns are then built
+/// once, directly in that order, from the events' `&str`s (see the `arrays` module).
 ///
 /// # Errors
-/// [`Error::Internal`] if Arrow rejects the arrays (a schema mismatch; a bug).
+/// [`Error::InvalidArgument`] for more than `u32::MAX` rows; [`Error::Internal`] if Arrow
+/// rejects the arrays (a schema mismatch; a bug).
 pub fn metric_batch(rows: &[&SinkRecord]) -> Result<RecordBatch, Error> {
-    let n = rows.len();
-    let strings = |f: &dyn Fn(&SinkRecord) -> &str| -> StringArray {
-        let bytes = rows.iter().map(|r| f(r).len()).sum();
-        let mut b = StringBuilder::with_capacity(n, bytes);
-        for r in rows {
-            b.append_value(f(r));
-        }
-        b.finish()
-    };
-    // Rows of one object share a shard: format each distinct shard id once.
-    let mut shard_b = StringBuilder::with_capacity(n, n * 20);
-    let mut last: Option<(ShardId, String)> = None;
-    for r in rows {
-        if last.as_ref().is_none_or(|(s, _)| *s != r.shard) {
-            last = Some((r.shard, r.shard.to_string()));
-        }
-        if let Some((_, name)) = &last {
-            shard_b.append_value(name);
-        }
-    }
-    let instance_id = strings(&|r| &r.event.instance_id);
-    let timestamp = Int64Array::from_iter_values(rows.iter().map(|r| r.event.timestamp));
-    let event_time =
-        TimestampMillisecondArray::from_iter_values(rows.iter().map(|r| r.event.event_time_ms()));
-    let order = sort_order(&instance_id, &timestamp, &event_time);
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(strings(&|r| &r.event.metric_id)),
-        Arc::new(strings(&|r| r.event.metric_type.as_str())),
-        Arc::new(timestamp),
-        Arc::new(Float64Array::from_iter_values(
-            rows.iter().map(|r| r.event.value),
-        )),
-        Arc::new(instance_id),
-        Arc::new(strings(&|r| &r.event.region)),
-        Arc::new(strings(&|r| &r.event.collected_at)),
-        Arc::new(event_time.with_timezone("UTC")),
-        Arc::new(strings(&|r| r.event.unit().as_str())),
-        Arc::new(shard_b.finish()),
-        Arc::new(strings(&|r| r.sequence_number.as_str())),
-        Arc::new(
-            TimestampMillisecondArray::from_iter_values(rows.iter().map(|r| r.arrival_ms))
-                .with_timezone("UTC"),
-        ),
-    ];
-    let batch =
-        RecordBatch::try_new(metric_schema(), columns).map_err(|e| internal("record batch", e))?;
-    match order {
-        None => Ok(batch),
-        Some(indices) => {
-            take_record_batch(&batch, &indices).map_err(|e| internal("sorting rows", e))
-        }
-    }
-}
-
-/// The permutation that sorts rows by (instance id, timestamp, event time, input position), or
-/// `None` when they already are.
-fn sort_order(
-    instance_id: &StringArray,
-    timestamp: &Int64Array,
-    event_time: &TimestampMillisecondArray,
-) -> Option<UInt32Array> {
-    // Sort on integer keys: each instance id's rank among the distinct ids, then time.
-    let mut rank: HashMap<&str, u32> = HashMap::new();
-    for id in instance_id.iter().flatten() {
-        let next = rank.len() as u32;
-        rank.entry(id).or_insert(next);
-    }
-    let mut distinct: Vec<&str> = rank.keys().copied().collect();
-    distinct.sort_unstable();
-    for (i, id) in distinct.iter().enumerate() {
-        rank.insert(id, i as u32);
-    }
-    let keys: Vec<(u32, i64, i64, u32)> = (0..instance_id.len())
-        .map(|i| {
-            let r = rank.get(instance_id.value(i)).copied().unwrap_or(0);
-            (r, timestamp.value(i), event_time.value(i), i as u32)
-        })
-        .collect();
-    if keys.windows(2).all(|w| w[0] <= w[1]) {
-        return None;
-    }
-    let mut keys = keys;
-    keys.sort_unstable();
-    Some(UInt32Array::from_iter_values(keys.iter().map(|k| k.3)))
+    let order = order::sort_permutation(rows)?;
+    let columns = arrays::build(rows, order.as_deref());
+    RecordBatch::try_new(metric_schema(), columns).map_err(|e| internal("record batch", e))
 }
 
 /// Writer properties for the options.
@@ -200,17 +117,38 @@ pub fn writer_properties(opts: &EncodeOptions) -> Result<WriterProperties, Error
     Ok(builder.build())
 }
 
-/// Encodes a record batch as one Parquet file.
+/// Encodes a record batch as one Parquet file, its columns encoded in parallel on up to
+/// [`encode_threads`] threads. The bytes are the same as a single-threaded `ArrowWriter`'s.
 ///
 /// # Errors
 /// [`Error::Internal`] if the Parquet writer fails.
 pub fn encode_batch(batch: &RecordBatch, props: WriterProperties) -> Result<Bytes, Error> {
-    let mut writer = ArrowWriter::try_new(Vec::with_capacity(1 << 20), batch.schema(), Some(props))
-        .map_err(|e| internal("writer", e))?;
-    writer.write(batch).map_err(|e| internal("write", e))?;
-    let buf = writer.into_inner().map_err(|e| internal("close", e))?;
-    Ok(Bytes::from(buf))
+    encode_batch_with_threads(batch, props, encode_threads())
 }
+
+/// As [`encode_batch`], on at most `threads` threads (1: the calling thread only).
+///
+/// # Errors
+/// [`Error::Internal`] if the Parquet writer fails or an encoding thread panics.
+pub fn encode_batch_with_threads(
+    batch: &RecordBatch,
+    props: WriterProperties,
+    threads: usize,
+) -> Result<Bytes, Error> {
+    parallel::encode(batch, props, threads).map(Bytes::from)
+}
+
+/// Threads [`encode_batch`] uses: the machine's available parallelism, at most 4 (beyond
+/// that the columns are too uneven to gain).
+pub fn encode_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(MAX_ENCODE_THREADS)
+}
+
+/// Upper bound of [`encode_threads`].
+const MAX_ENCODE_THREADS: usize = 4;
 
 /// Sorts and encodes `rows` as one Parquet file.
 ///
