@@ -27,12 +27,13 @@ use crate::shard::Shard;
 use crate::writer::AppendRequest;
 
 fn seq(shard: &Shard, offset: u64, arrival_ms: i64) -> shardline_core::SequenceNumber {
-    crate::seqno::encode(&SequenceParts {
+    SequenceParts {
         shard_index: shard.id.index(),
         offset,
         shard_created_secs: shard.created_secs,
         arrival_secs: u64::try_from(arrival_ms.div_euclid(1000)).unwrap_or(0),
-    })
+    }
+    .encode()
 }
 
 fn describe_shards(s: &StreamHandle) -> Vec<ShardDescription> {

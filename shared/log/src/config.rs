@@ -6,12 +6,14 @@
 //! index_interval = "4KiB"
 //! enforce_throughput_limits = false
 //! ```
-//! Sizes take `B`, `KiB`, `MiB`, `GiB` (powers of 1024) or `KB`, `MB`, `GB` (powers of 1000).
+//! Sizes are read by [`shardline_core::units::parse_size`]: `B`, `KiB`, `MiB`, `GiB` (powers of
+//! 1024), `KB`, `MB`, `GB` (powers of 1000), or a plain number of bytes.
 
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use shardline_core::time::Clock;
+use shardline_core::units::parse_size;
 
 use crate::error::LogError;
 use crate::options::{Durability, LogOptions};
@@ -49,8 +51,8 @@ impl LogConfig {
     pub fn to_options(&self, clock: Arc<dyn Clock>) -> Result<LogOptions, LogError> {
         let options = LogOptions {
             durability: self.durability,
-            segment_bytes: parse_size("segment_size", &self.segment_size)?,
-            index_interval_bytes: parse_size("index_interval", &self.index_interval)?,
+            segment_bytes: size("segment_size", &self.segment_size)?,
+            index_interval_bytes: size("index_interval", &self.index_interval)?,
             enforce_throughput_limits: self.enforce_throughput_limits,
             clock,
         };
@@ -59,34 +61,9 @@ impl LogConfig {
     }
 }
 
-/// Parses a size such as `64MiB`, `512KB` or `4096`.
-///
-/// # Errors
-/// [`LogError::InvalidArgument`] naming the field and the accepted forms.
-pub fn parse_size(field: &str, text: &str) -> Result<u64, LogError> {
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (digits, unit) = t.split_at(split);
-    let mult: u64 = match unit.trim() {
-        "" | "B" => 1,
-        "KiB" => 1 << 10,
-        "MiB" => 1 << 20,
-        "GiB" => 1 << 30,
-        "KB" => 1_000,
-        "MB" => 1_000_000,
-        "GB" => 1_000_000_000,
-        _ => u64::MAX,
-    };
-    digits
-        .parse::<u64>()
-        .ok()
-        .filter(|_| mult != u64::MAX)
-        .and_then(|n| n.checked_mul(mult))
-        .ok_or_else(|| {
-            LogError::InvalidArgument(format!(
-                "{field} = \"{text}\" is not a size; write e.g. \"64MiB\", \"4KiB\", \"500MB\" or \"4096\""
-            ))
-        })
+/// Parses the size in `field` with [`shardline_core::units::parse_size`].
+fn size(field: &str, text: &str) -> Result<u64, LogError> {
+    parse_size(text).map_err(|e| LogError::InvalidArgument(format!("{field}: {e}")))
 }
 
 #[cfg(test)]
@@ -96,15 +73,25 @@ mod tests {
 
     #[test]
     fn parses_sizes_and_names_bad_ones() {
-        assert_eq!(parse_size("x", "64MiB").ok(), Some(64 << 20));
-        assert_eq!(parse_size("x", "4 KiB").ok(), Some(4096));
-        assert_eq!(parse_size("x", "500MB").ok(), Some(500_000_000));
-        assert_eq!(parse_size("x", "123").ok(), Some(123));
-        let err = parse_size("segment_size", "lots")
-            .expect_err("bad")
+        assert_eq!(size("x", "64MiB").ok(), Some(64 << 20));
+        assert_eq!(size("x", "4 KiB").ok(), Some(4096));
+        assert_eq!(size("x", "500MB").ok(), Some(500_000_000));
+        assert_eq!(size("x", "123").ok(), Some(123));
+        let err = size("segment_size", "lots").expect_err("bad").to_string();
+        assert!(
+            err.contains("segment_size") && err.contains("`lots`") && err.contains("64MiB"),
+            "{err}"
+        );
+        let bad = LogConfig {
+            index_interval: "4 parsecs".into(),
+            ..LogConfig::default()
+        };
+        let err = bad
+            .to_options(Arc::new(SystemClock))
+            .expect_err("bad interval")
             .to_string();
         assert!(
-            err.contains("segment_size") && err.contains("64MiB"),
+            err.contains("index_interval") && err.contains("`4 parsecs`"),
             "{err}"
         );
     }

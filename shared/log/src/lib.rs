@@ -33,7 +33,6 @@
 //! - `frame`: the on-disk record frame format.
 //! - `index`: the sparse index format and its binary searches.
 //! - `recovery`: what open does to each shard; torn tail versus mid-log damage.
-//! - `seqno`: fast sequence-number encoding.
 //! - `retention`: deleting old sealed segments.
 //! - `shard`: a shard's committed view and its read path.
 //! - `meta`: stream metadata and name rules.
@@ -54,13 +53,12 @@ mod options;
 mod recovery;
 mod retention;
 mod segment;
-mod seqno;
 mod shard;
 mod throttle;
 mod verify;
 mod writer;
 
-pub use config::{LogConfig, parse_size};
+pub use config::LogConfig;
 pub use error::LogError;
 pub use log::{Log, ShardStats};
 pub use options::{Durability, LogOptions};
