@@ -21,7 +21,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use shardline_core::ports::Notifier;
 
 use crate::checkpoint::RedbCheckpointStore;
@@ -40,8 +40,8 @@ use crate::table::RedbItemTable;
 pub struct LocalOptions {
     /// When commits reach the disk (`"fsync"`, the default, or `"buffered"`).
     pub durability: Durability,
-    /// Page cache per database file, e.g. `"16MiB"`.
-    #[serde(deserialize_with = "read_size", serialize_with = "write_size")]
+    /// Page cache per database file, e.g. `"16MiB"` or a number of bytes.
+    #[serde(with = "shardline_core::units::size")]
     pub cache_size: u64,
 }
 
@@ -51,54 +51,6 @@ impl Default for LocalOptions {
             durability: Durability::Fsync,
             cache_size: 16 * 1024 * 1024,
         }
-    }
-}
-
-/// Parses sizes like `"64MiB"`, `"512KiB"`, `"1GiB"`, `"4096"` (bytes) into bytes.
-///
-/// # Errors
-/// A sentence naming the text and the accepted forms.
-pub fn parse_size(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let mult: u64 = match unit.trim() {
-        "" | "B" => 1,
-        "KiB" => 1 << 10,
-        "MiB" => 1 << 20,
-        "GiB" => 1 << 30,
-        "KB" => 1_000,
-        "MB" => 1_000_000,
-        "GB" => 1_000_000_000,
-        _ => u64::MAX,
-    };
-    num.parse::<u64>()
-        .ok()
-        .filter(|_| mult != u64::MAX)
-        .and_then(|n| n.checked_mul(mult))
-        .ok_or_else(|| {
-            format!("size {text:?} is invalid: write a whole number with B, KiB, MiB or GiB")
-        })
-}
-
-fn read_size<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Size {
-        Bytes(u64),
-        Text(String),
-    }
-    match Size::deserialize(d)? {
-        Size::Bytes(n) => Ok(n),
-        Size::Text(t) => parse_size(&t).map_err(serde::de::Error::custom),
-    }
-}
-
-fn write_size<S: serde::Serializer>(n: &u64, s: S) -> Result<S::Ok, S::Error> {
-    if n.is_multiple_of(1 << 20) {
-        s.serialize_str(&format!("{}MiB", n >> 20))
-    } else {
-        s.serialize_str(&n.to_string())
     }
 }
 

@@ -32,7 +32,7 @@ pub mod objects;
 pub mod state;
 pub mod table;
 
-pub use backends::{LocalBackends, LocalOptions, parse_size};
+pub use backends::{LocalBackends, LocalOptions};
 pub use checkpoint::RedbCheckpointStore;
 pub use db::Durability;
 pub use dead_letters::RedbDeadLetterStore;

@@ -277,7 +277,7 @@ async fn notifier_config_builds_targets_under_the_data_dir() {
     )
     .unwrap_err();
     assert!(
-        err.to_string().contains("\"soon\" is not a duration"),
+        err.to_string().contains("`soon` is not a duration"),
         "{err}"
     );
     let empty = NotifierConfig::Fanout { targets: vec![] };

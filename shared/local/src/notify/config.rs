@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use shardline_core::ports::Notifier;
 
 use super::{FanoutNotifier, OutboxNotifier, StdoutNotifier, WebhookNotifier};
@@ -40,11 +40,7 @@ pub enum NotifierConfig {
         /// The endpoint.
         url: String,
         /// Per-request timeout, e.g. `"5s"`.
-        #[serde(
-            default = "default_timeout",
-            serialize_with = "write_duration",
-            deserialize_with = "read_duration"
-        )]
+        #[serde(default = "default_timeout", with = "shardline_core::units::duration")]
         timeout: Duration,
     },
     /// Several targets.
@@ -62,19 +58,6 @@ impl Default for NotifierConfig {
 
 fn default_timeout() -> Duration {
     Duration::from_secs(5)
-}
-
-fn write_duration<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&humantime::format_duration(*d).to_string())
-}
-
-fn read_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let text = String::deserialize(d)?;
-    humantime::parse_duration(&text).map_err(|e| {
-        serde::de::Error::custom(format!(
-            "timeout {text:?} is not a duration ({e}); write e.g. \"5s\" or \"500ms\""
-        ))
-    })
 }
 
 /// A file-name-safe rendering of a URL.
