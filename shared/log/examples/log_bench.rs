@@ -5,7 +5,8 @@
 //!
 //! Appends ~200-byte metric-event JSON records in 500-record put_records calls from 1, 4 and 16
 //! concurrent producers (or just `--producers N`) for a bounded time each, then reads one
-//! stream back sequentially, then measures the device bound: the same bytes written in 1 MiB
+//! stream back sequentially (one shard after another, 10,000 records per get_records call),
+//! then reads it again with one task per shard, all at once, then measures the device bound: the same bytes written in 1 MiB
 //! chunks with `fdatasync` after each. Prints a markdown table. Data goes to a temporary
 //! directory under `target/`, removed at the end.
 
@@ -173,6 +174,26 @@ async fn run_producers(
     }
 }
 
+/// Reads one shard from the trim horizon to its end; returns the records read.
+async fn read_shard(log: &Log, stream: &str, shard: u32) -> Result<u64, shardline_core::Error> {
+    let mut n = 0u64;
+    let mut it = log
+        .get_shard_iterator(stream, ShardId(shard), &StartingPosition::TrimHorizon)
+        .await?;
+    loop {
+        let r = log.get_records(&it, 10_000).await?;
+        n += r.records.len() as u64;
+        let done = r.records.is_empty();
+        let Some(next) = r.next_iterator else { break };
+        it = next;
+        if done {
+            break;
+        }
+    }
+    Ok(n)
+}
+
+/// Reads every shard, one after another.
 async fn read_back(
     log: &Log,
     stream: &str,
@@ -181,19 +202,27 @@ async fn read_back(
     let start = Instant::now();
     let mut n = 0u64;
     for s in 0..shards {
-        let mut it = log
-            .get_shard_iterator(stream, ShardId(s), &StartingPosition::TrimHorizon)
-            .await?;
-        loop {
-            let r = log.get_records(&it, 10_000).await?;
-            n += r.records.len() as u64;
-            let done = r.records.is_empty();
-            let Some(next) = r.next_iterator else { break };
-            it = next;
-            if done {
-                break;
-            }
-        }
+        n += read_shard(log, stream, s).await?;
+    }
+    Ok((n, start.elapsed().as_secs_f64()))
+}
+
+/// Reads every shard at once, one task per shard.
+async fn read_concurrently(
+    log: Arc<Log>,
+    stream: &str,
+    shards: u32,
+) -> Result<(u64, f64), Box<dyn std::error::Error>> {
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..shards)
+        .map(|s| {
+            let (log, stream) = (log.clone(), stream.to_string());
+            tokio::spawn(async move { read_shard(&log, &stream, s).await })
+        })
+        .collect();
+    let mut n = 0u64;
+    for t in tasks {
+        n += t.await??;
     }
     Ok((n, start.elapsed().as_secs_f64()))
 }
@@ -254,6 +283,7 @@ async fn run(args: &Args, root: &std::path::Path) -> Result<(), Box<dyn std::err
     let last = results.last().ok_or("no run")?;
     let read_stream = format!("bench-{}", last.producers);
     let (read_n, read_secs) = read_back(&log, &read_stream, args.shards).await?;
+    let (conc_n, conc_secs) = read_concurrently(log.clone(), &read_stream, args.shards).await?;
     log.close().await?;
     let device = device_bound(root, last.bytes.min(2 << 30))?;
     println!(
@@ -285,6 +315,11 @@ async fn run(args: &Args, root: &std::path::Path) -> Result<(), Box<dyn std::err
     println!(
         "| sequential read, records/s ({read_n} records) | {:.0} |",
         read_n as f64 / read_secs
+    );
+    println!(
+        "| concurrent read, {} tasks, records/s ({conc_n} records) | {:.0} |",
+        args.shards,
+        conc_n as f64 / conc_secs
     );
     println!(
         "| device bound, 1 MiB write + fdatasync, MB/s | {:.1} |",

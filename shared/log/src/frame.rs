@@ -152,40 +152,63 @@ pub fn check(buf: &[u8]) -> Decoded<FrameHead> {
     )
 }
 
-/// Decodes the frame at `at` in `buf`, sharing `buf` for the data.
+/// Decodes the frame at `at` in `buf`, sharing `buf` for the data: [`check`] then
+/// [`parse_checked`] (readers call those two directly, so the CRC is computed once).
+#[cfg(test)]
 pub fn decode(buf: &Bytes, at: usize) -> Decoded<Frame> {
-    let head = match check(&buf[at..]) {
-        Decoded::Frame(h, len) => (h, len),
-        Decoded::Incomplete { need } => return Decoded::Incomplete { need },
-        Decoded::Bad(why) => return Decoded::Bad(why),
-    };
-    let (h, total) = head;
-    let body = at + HEADER;
-    let key_len = usize::from(u16::from_le_bytes([buf[body + 16], buf[body + 17]]));
-    let mut p = body + MIN_BODY;
-    let explicit_hash_key = if buf[body + 18] & FLAG_EXPLICIT_HASH_KEY != 0 {
+    match check(&buf[at..]) {
+        Decoded::Frame(head, total) => match parse_checked(buf, at, head, total) {
+            Ok(f) => Decoded::Frame(f, total),
+            Err(why) => Decoded::Bad(why),
+        },
+        Decoded::Incomplete { need } => Decoded::Incomplete { need },
+        Decoded::Bad(why) => Decoded::Bad(why),
+    }
+}
+
+/// Builds the frame at `at` in `buf` that [`check`] has already accepted as `head` with
+/// length `total`, without computing its CRC again; `data` is a view of `buf`, not a copy.
+///
+/// Only the partition key's UTF-8 is validated here: length, CRC, flags and key bounds are
+/// what `check` established for exactly these bytes. `buf` is immutable, so they still hold.
+///
+/// # Errors
+/// The reason when the partition key is not UTF-8.
+pub fn parse_checked(
+    buf: &Bytes,
+    at: usize,
+    head: FrameHead,
+    total: usize,
+) -> Result<Frame, &'static str> {
+    let frame = buf
+        .get(at..at + total)
+        .ok_or("frame runs past the buffer")?;
+    let body = &frame[HEADER..];
+    let key_len = usize::from(u16::from_le_bytes([body[16], body[17]]));
+    let mut p = MIN_BODY;
+    let explicit_hash_key = if body[18] & FLAG_EXPLICIT_HASH_KEY != 0 {
         let mut k = [0u8; 16];
-        k.copy_from_slice(&buf[p..p + 16]);
+        k.copy_from_slice(&body[p..p + 16]);
         p += 16;
         Some(u128::from_le_bytes(k))
     } else {
         None
     };
-    let Ok(partition_key) = std::str::from_utf8(&buf[p..p + key_len]) else {
-        return Decoded::Bad("partition key is not UTF-8");
+    let key = body
+        .get(p..p + key_len)
+        .ok_or("partition key longer than frame")?;
+    let partition_key = match std::str::from_utf8(key) {
+        Ok(k) => k.to_owned(),
+        Err(_) => return Err("partition key is not UTF-8"),
     };
-    let partition_key = partition_key.to_owned();
-    p += key_len;
-    Decoded::Frame(
-        Frame {
-            offset: h.offset,
-            arrival_ms: h.arrival_ms,
-            partition_key,
-            explicit_hash_key,
-            data: buf.slice(p..at + total),
-        },
-        total,
-    )
+    let data_start = at + HEADER + p + key_len;
+    Ok(Frame {
+        offset: head.offset,
+        arrival_ms: head.arrival_ms,
+        partition_key,
+        explicit_hash_key,
+        data: buf.slice(data_start..at + total),
+    })
 }
 
 #[cfg(test)]

@@ -22,8 +22,10 @@ use crate::error::LogError;
 use crate::frame::{self, Decoded, FrameHead};
 use crate::index::IndexEntry;
 
-/// Bytes read at a time when scanning a segment.
-const READ_CHUNK: usize = 1024 * 1024;
+/// Smallest read a walk makes (unless the committed end is nearer).
+pub const MIN_READ_CHUNK: usize = 64 * 1024;
+/// Largest read a walk makes at once (a single frame longer than this is still read whole).
+pub const MAX_READ_CHUNK: usize = 16 * 1024 * 1024;
 
 /// Path of the segment with `base` offset in `dir`.
 pub fn segment_path(dir: &Path, base: u64) -> PathBuf {
@@ -123,19 +125,27 @@ impl SegmentReader {
     }
 
     /// Walks the committed frames from `pos`, verifying each CRC. `f` gets the buffer, the
-    /// frame's position in it, its head, its length and its position in the file, and says whether to go on; a frame it
-    /// breaks on is not consumed. Returns the file position after the last consumed frame.
+    /// frame's position in it, its head, its length and its position in the file, and says
+    /// whether to go on; a frame it breaks on is not consumed. Returns the file position after
+    /// the last consumed frame.
+    ///
+    /// The file is read with one positional read of `chunk` bytes at a time (clamped to
+    /// [`MIN_READ_CHUNK`]..=[`MAX_READ_CHUNK`] and to the committed end) into a fresh buffer
+    /// that `f` may keep views of; every frame handed to `f` has passed [`frame::check`]
+    /// (length, CRC32C, flags, key bounds) on exactly the bytes in that buffer.
     ///
     /// # Errors
     /// [`LogError::Corrupt`] naming the file and byte offset of a bad frame; I/O errors.
     pub fn walk(
         &self,
         mut pos: u64,
+        chunk: usize,
         mut f: impl FnMut(&Bytes, usize, FrameHead, usize, u64) -> Result<ControlFlow<()>, LogError>,
     ) -> Result<u64, LogError> {
+        let chunk = chunk.clamp(MIN_READ_CHUNK, MAX_READ_CHUNK) as u64;
         while pos < self.end {
             let left = self.end - pos;
-            let mut want = left.min(READ_CHUNK as u64) as usize;
+            let mut want = left.min(chunk) as usize;
             let mut buf = self.read(pos, want)?;
             let mut at = 0usize;
             loop {
@@ -169,5 +179,105 @@ impl SegmentReader {
             pos += at as u64;
         }
         Ok(pos)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes `n` frames (offsets from 0, one 200 KiB record at offset 7) and returns the
+    /// segment's path, its frame positions and payloads.
+    fn write_segment(dir: &Path, n: u64) -> (PathBuf, Vec<u64>, Vec<Vec<u8>>) {
+        let path = segment_path(dir, 0);
+        let (mut out, mut positions, mut payloads) = (Vec::new(), Vec::new(), Vec::new());
+        for i in 0..n {
+            let len = if i == 7 {
+                200 * 1024
+            } else {
+                100 + (i % 300) as usize
+            };
+            let data: Vec<u8> = (0..len).map(|b| (b as u64 ^ i) as u8).collect();
+            positions.push(out.len() as u64);
+            frame::encode(
+                &mut out,
+                i,
+                1_000 + i as i64,
+                &format!("key-{i}"),
+                None,
+                &data,
+            );
+            payloads.push(data);
+        }
+        std::fs::write(&path, &out).expect("write segment");
+        (path, positions, payloads)
+    }
+
+    fn reader(path: &Path) -> SegmentReader {
+        let mut view = SegmentView::open(path, 0).expect("open");
+        view.end = std::fs::metadata(path).expect("stat").len();
+        view.reader()
+    }
+
+    /// Walks everything with `chunk`, collecting each frame as parsed from its buffer.
+    fn collect(r: &SegmentReader, chunk: usize) -> Result<Vec<frame::Frame>, LogError> {
+        let mut frames = Vec::new();
+        r.walk(0, chunk, |buf, at, head, len, pos| {
+            let f = frame::parse_checked(buf, at, head, len)
+                .map_err(|why| LogError::corrupt(&*r.path, pos, why))?;
+            frames.push(f);
+            Ok(ControlFlow::Continue(()))
+        })?;
+        Ok(frames)
+    }
+
+    #[test]
+    fn walks_every_frame_whatever_the_chunk_size() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (path, _, payloads) = write_segment(dir.path(), 3_000);
+        let r = reader(&path);
+        assert!(
+            r.end > 4 * MIN_READ_CHUNK as u64,
+            "several chunks: {}",
+            r.end
+        );
+        for chunk in [0, MIN_READ_CHUNK, 1 << 20, usize::MAX] {
+            let frames = collect(&r, chunk).expect("walk");
+            assert_eq!(frames.len(), payloads.len(), "chunk {chunk}");
+            for (i, (f, p)) in frames.iter().zip(&payloads).enumerate() {
+                assert_eq!(f.offset, i as u64);
+                assert_eq!(f.partition_key, format!("key-{i}"));
+                assert_eq!(&f.data[..], &p[..], "data of offset {i}, chunk {chunk}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_byte_flipped_after_open_fails_the_walk_at_that_frame() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (path, positions, _) = write_segment(dir.path(), 3_000);
+        let r = reader(&path);
+        let mut bytes = std::fs::read(&path).expect("read");
+        let victim = 2_500;
+        bytes[positions[victim] as usize + 40] ^= 0x10;
+        std::fs::write(&path, &bytes).expect("damage");
+        let mut seen = 0u64;
+        let err = r
+            .walk(0, MIN_READ_CHUNK, |_, _, _, _, _| {
+                seen += 1;
+                Ok(ControlFlow::Continue(()))
+            })
+            .expect_err("damage must be found");
+        match err {
+            LogError::Corrupt { offset, detail, .. } => {
+                assert_eq!(offset, positions[victim], "{detail}");
+                assert_eq!(detail, "CRC mismatch");
+            }
+            other => panic!("not Corrupt: {other:?}"),
+        }
+        assert_eq!(
+            seen, victim as u64,
+            "every frame before the damage was delivered"
+        );
     }
 }

@@ -14,9 +14,9 @@ use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use shardline_core::stream::{HashKeyRange, ShardId};
 
 use crate::error::LogError;
-use crate::frame::{self, Decoded, Frame};
+use crate::frame::{self, Frame};
 use crate::index;
-use crate::segment::SegmentView;
+use crate::segment::{self, SegmentView};
 use crate::throttle::Throttle;
 
 /// The committed segments of a shard.
@@ -122,7 +122,7 @@ impl Shard {
             (seg.reader(), pos, seg.next_offset)
         };
         let mut found = None;
-        reader.walk(pos, |_, _, head, _, _| {
+        reader.walk(pos, segment::MIN_READ_CHUNK, |_, _, head, _, _| {
             if head.arrival_ms >= ms {
                 found = Some(head.offset);
                 return Ok(ControlFlow::Break(()));
@@ -134,6 +134,12 @@ impl Shard {
 
     /// Reads up to `limit` records and about `max_bytes` of data starting at `offset`
     /// (moved up to the trim horizon when older).
+    ///
+    /// Each segment touched is read from the index entry at or below the wanted offset with
+    /// one positional read sized from the segment's average frame length (see
+    /// [`read_chunk`]), and every returned frame's `data` is a view of that one buffer. Every
+    /// frame read, including those skipped up to `offset`, has its CRC32C verified exactly
+    /// once in this call (by [`SegmentReader::walk`](crate::segment::SegmentReader::walk)).
     ///
     /// # Errors
     /// Corrupt frames or I/O errors.
@@ -147,7 +153,7 @@ impl Shard {
         let mut bytes = 0usize;
         let mut next = offset;
         loop {
-            let (reader, pos, last_arrival, shard_next) = {
+            let (reader, pos, chunk, last_arrival, shard_next) = {
                 let view = self.read_view();
                 next = next.max(view.trim_offset());
                 let shard_next = view.next_offset();
@@ -159,11 +165,18 @@ impl Shard {
                         caught_up: next >= shard_next,
                     });
                 };
-                let pos = index::seek_offset(&seg.index, next).map_or(0, |e| e.position);
-                (seg.reader(), pos, view.last_arrival_ms(), shard_next)
+                let (pos, from) = index::seek_offset(&seg.index, next)
+                    .map_or((0, seg.base_offset), |e| (e.position, e.offset));
+                let want = limit.saturating_sub(frames.len());
+                let records = (next - from).saturating_add(want as u64);
+                let chunk = read_chunk(seg, records, max_bytes.saturating_sub(bytes));
+                (seg.reader(), pos, chunk, view.last_arrival_ms(), shard_next)
             };
+            if frames.capacity() == 0 {
+                frames.reserve_exact(limit.min(INITIAL_FRAMES));
+            }
             let start_len = frames.len();
-            reader.walk(pos, |buf, at, head, len, file_pos| {
+            reader.walk(pos, chunk, |buf, at, head, len, file_pos| {
                 if head.offset < next {
                     return Ok(ControlFlow::Continue(()));
                 }
@@ -177,16 +190,9 @@ impl Shard {
                 if frames.len() >= limit || (bytes + len > max_bytes && !frames.is_empty()) {
                     return Ok(ControlFlow::Break(()));
                 }
-                match frame::decode(buf, at) {
-                    Decoded::Frame(f, _) => frames.push(f),
-                    _ => {
-                        return Err(LogError::corrupt(
-                            &*reader.path,
-                            file_pos,
-                            "frame changed while read",
-                        ));
-                    }
-                }
+                let frame = frame::parse_checked(buf, at, head, len)
+                    .map_err(|why| LogError::corrupt(&*reader.path, file_pos, why))?;
+                frames.push(frame);
                 bytes += len;
                 next += 1;
                 Ok(ControlFlow::Continue(()))
@@ -203,3 +209,21 @@ impl Shard {
         }
     }
 }
+
+/// Frames reserved up front by a read (more are added as needed).
+const INITIAL_FRAMES: usize = 16 * 1024;
+
+/// Bytes to read at once to reach `records` frames of `seg` (counted from an index entry),
+/// but not much more than `budget` bytes of frames: the segment's average frame length times
+/// the count, plus one index interval's worth of slack. A wrong estimate costs one more read
+/// (too small) or copying unused bytes (too large), never correctness.
+fn read_chunk(seg: &SegmentView, records: u64, budget: usize) -> usize {
+    let committed = seg.next_offset.saturating_sub(seg.base_offset).max(1);
+    let avg = seg.end.div_ceil(committed).max(1);
+    let want = records.saturating_mul(avg).saturating_add(CHUNK_SLACK);
+    let cap = (budget as u64).saturating_add(CHUNK_SLACK);
+    usize::try_from(want.min(cap)).unwrap_or(usize::MAX)
+}
+
+/// Extra bytes each estimated read asks for beyond its estimate.
+const CHUNK_SLACK: u64 = 64 * 1024;
