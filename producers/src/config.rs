@@ -4,117 +4,15 @@
 //! each field. Durations are written as text (`"50ms"`, `"5s"`), sizes as text with a binary
 //! or decimal unit (`"64MiB"`, `"5MB"`) or a bare number of bytes.
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::fmt;
+use serde::{Deserialize, Serialize};
+use shardline_core::units;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
 use crate::error::ConfigError;
 
-/// A size in bytes, written like `"64MiB"`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct ByteSize(pub u64);
-
-impl ByteSize {
-    /// `n` mebibytes.
-    pub const fn mib(n: u64) -> Self {
-        ByteSize(n * 1024 * 1024)
-    }
-
-    /// The size in bytes.
-    pub fn bytes(self) -> u64 {
-        self.0
-    }
-}
-
-impl FromStr for ByteSize {
-    type Err = ConfigError;
-    fn from_str(s: &str) -> Result<Self, ConfigError> {
-        let t = s.trim();
-        let split = t
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(t.len());
-        let (num, unit) = t.split_at(split);
-        let bad = || ConfigError::BadSize(s.to_string());
-        let n: f64 = num.parse().map_err(|_| bad())?;
-        let mult: u64 = match unit.trim() {
-            "" | "B" => 1,
-            "KiB" => 1 << 10,
-            "MiB" => 1 << 20,
-            "GiB" => 1 << 30,
-            "KB" | "kB" => 1_000,
-            "MB" => 1_000_000,
-            "GB" => 1_000_000_000,
-            _ => return Err(bad()),
-        };
-        let bytes = n * mult as f64;
-        if !bytes.is_finite() || bytes < 0.0 || bytes > u64::MAX as f64 {
-            return Err(bad());
-        }
-        Ok(ByteSize(bytes.round() as u64))
-    }
-}
-
-impl fmt::Display for ByteSize {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let b = self.0;
-        for (unit, m) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
-            if b >= m && b.is_multiple_of(m) {
-                return write!(f, "{}{unit}", b / m);
-            }
-        }
-        write!(f, "{b}B")
-    }
-}
-
-impl Serialize for ByteSize {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for ByteSize {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            N(u64),
-            S(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::N(n) => Ok(ByteSize(n)),
-            Raw::S(s) => s.parse().map_err(serde::de::Error::custom),
-        }
-    }
-}
-
-/// Serde for durations written as `"250ms"`, `"5s"`.
-pub mod duration_text {
-    use super::*;
-
-    /// Parses `"5s"`-style text.
-    ///
-    /// # Errors
-    /// [`ConfigError::BadDuration`] naming the text.
-    pub fn parse(s: &str) -> Result<Duration, ConfigError> {
-        humantime::parse_duration(s.trim()).map_err(|e| ConfigError::BadDuration {
-            value: s.to_string(),
-            detail: e.to_string(),
-        })
-    }
-
-    /// Writes a duration as text.
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&humantime::format_duration(*d))
-    }
-
-    /// Reads a duration from text.
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let s = String::deserialize(d)?;
-        parse(&s).map_err(serde::de::Error::custom)
-    }
-}
+/// A size in bytes, written like `"64MiB"` (see [`shardline_core::units`]).
+pub use shardline_core::units::ByteSize;
 
 /// Settings of the [`crate::SyntheticCollector`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -150,7 +48,7 @@ pub struct HostConfig {
     pub proc_root: PathBuf,
     /// On the first collection, how long to wait between the two counter reads that give CPU
     /// and network rates (default `"250ms"`).
-    #[serde(with = "duration_text")]
+    #[serde(with = "units::duration")]
     pub prime_interval: Duration,
 }
 
@@ -193,10 +91,10 @@ pub struct ProducerConfig {
     /// Attempts per record including the first (default 8).
     pub max_attempts: u32,
     /// Backoff before the first retry; doubles per retry (default `"50ms"`).
-    #[serde(with = "duration_text")]
+    #[serde(with = "units::duration")]
     pub base_backoff: Duration,
     /// Longest backoff between retries (default `"5s"`).
-    #[serde(with = "duration_text")]
+    #[serde(with = "units::duration")]
     pub max_backoff: Duration,
     /// Per-key ordering (default `per_key`).
     pub ordering: OrderingMode,
@@ -255,7 +153,7 @@ impl ProducerConfig {
         if self.base_backoff > self.max_backoff {
             return out(
                 "base_backoff",
-                humantime::format_duration(self.base_backoff).to_string(),
+                units::format_duration(self.base_backoff),
                 "at most max_backoff",
             );
         }
@@ -276,6 +174,11 @@ mod tests {
         assert_eq!(ByteSize::mib(5).to_string(), "5MiB");
         let err = "5 parsecs".parse::<ByteSize>().expect_err("bad");
         assert!(err.to_string().contains("`5 parsecs`"), "{err}");
+        let err = toml::from_str::<ProducerConfig>("max_bytes_per_call = \"2 MiBs\"")
+            .expect_err("bad size");
+        assert!(err.to_string().contains("`2 MiBs` is not a size"), "{err}");
+        let n: ProducerConfig = toml::from_str("max_bytes_per_call = 2097152").expect("bytes");
+        assert_eq!(n.max_bytes_per_call, ByteSize::mib(2));
     }
 
     #[test]

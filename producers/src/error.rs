@@ -52,19 +52,9 @@ pub enum CollectError {
 /// A configuration value is out of range or malformed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ConfigError {
-    /// A size such as `64MiB` did not parse.
-    #[error(
-        "`{0}` is not a size (expected a number with B, KiB, MiB, GiB, KB, MB or GB, e.g. \"64MiB\")"
-    )]
-    BadSize(String),
-    /// A duration such as `5s` did not parse.
-    #[error("`{value}` is not a duration ({detail}); write e.g. \"250ms\" or \"5s\"")]
-    BadDuration {
-        /// The text given.
-        value: String,
-        /// The parser's complaint.
-        detail: String,
-    },
+    /// A size (`64MiB`) or duration (`5s`) did not parse.
+    #[error(transparent)]
+    Unit(#[from] shardline_core::units::UnitError),
     /// A value is outside its allowed range.
     #[error("{field} = {value} is out of range: {rule}")]
     OutOfRange {
