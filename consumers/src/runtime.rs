@@ -32,7 +32,6 @@
 //! - `shard`: per-shard position and checkpoint bookkeeping.
 //! - [`retry`] — backoff with full jitter.
 //! - [`status`] — [`ConsumerStatus`] (live, shared) and [`ConsumerReport`].
-//! - [`units`] — `"200ms"` / `"8MiB"` parsing for configuration.
 //! - [`error`] — [`ConsumerError`].
 
 pub mod config;
@@ -42,7 +41,6 @@ mod read;
 pub mod retry;
 mod shard;
 pub mod status;
-pub mod units;
 
 #[cfg(test)]
 mod tests;

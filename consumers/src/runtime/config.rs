@@ -23,7 +23,7 @@ use shardline_core::stream::limits::MAX_GET_RECORDS;
 use std::time::Duration;
 
 use super::error::ConsumerError;
-use super::units;
+use shardline_core::units;
 
 /// How a consumer reads its stream.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

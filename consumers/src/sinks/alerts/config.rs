@@ -22,7 +22,7 @@
 //! ignored (the seed samples every 3 hours). A rule written in the file defaults to CloudWatch's
 //! `missing`.
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use shardline_core::{Error, MetricType, Result};
 use std::collections::BTreeSet;
 use std::fmt;
@@ -43,7 +43,7 @@ pub struct AlertsConfig {
     pub stream: String,
     /// How far a shard's event time must pass a period's end before the period is evaluated,
     /// so samples of other instances arriving slightly out of order still count (`"10s"`).
-    #[serde(with = "duration_text")]
+    #[serde(with = "shardline_core::units::duration")]
     pub grace: Duration,
     /// The alarm rules; the seed's three thresholds when absent.
     pub rules: Vec<AlarmRule>,
@@ -190,7 +190,7 @@ pub struct AlarmRule {
     #[serde(default = "default_statistic")]
     pub statistic: Statistic,
     /// Period length: `"10s"`, `"30s"` or a multiple of `"60s"` (default `"60s"`).
-    #[serde(default = "default_period", with = "duration_text")]
+    #[serde(default = "default_period", with = "shardline_core::units::duration")]
     pub period: Duration,
     /// N: how many recent periods are evaluated (default 1).
     #[serde(default = "one")]
@@ -285,7 +285,7 @@ impl AlarmRule {
         if !whole || !(secs == 10 || secs == 30 || (secs >= 60 && secs.is_multiple_of(60))) {
             return Err(format!(
                 "period {} is not allowed: use \"10s\", \"30s\" or a multiple of \"60s\"",
-                humantime::format_duration(self.period)
+                shardline_core::units::format_duration(self.period)
             ));
         }
         if self.evaluation_periods == 0 || self.evaluation_periods > 100 {
@@ -306,23 +306,5 @@ impl AlarmRule {
             return Err("name must be 1-255 characters".to_string());
         }
         Ok(())
-    }
-}
-
-/// Durations written as text (`"60s"`, `"5m"`), parsed with humantime.
-pub(crate) mod duration_text {
-    use super::*;
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(&humantime::format_duration(*d).to_string())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Duration, D::Error> {
-        let text = String::deserialize(d)?;
-        humantime::parse_duration(&text).map_err(|e| {
-            serde::de::Error::custom(format!(
-                "`{text}` is not a duration ({e}): write it like \"60s\", \"5m\" or \"1h\""
-            ))
-        })
     }
 }

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use shardline_core::Error;
 use std::time::Duration;
 
-use crate::runtime::units;
+use shardline_core::units;
 
 /// Parquet compression codec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
