@@ -267,7 +267,7 @@ pub enum ConfigCommand {
     Show,
 }
 
-/// Parses `5s`, `3h`, `250ms`, `24h`.
+/// Parses `5s`, `3h`, `250ms`, `24h` with [`shardline_core::units::parse_duration`].
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration (e.g. 5s, 24h): {e}"))
+    shardline_core::units::parse_duration(s).map_err(|e| e.to_string())
 }

@@ -50,12 +50,12 @@ pub struct StreamConfig {
     /// Shards created when the stream does not exist yet.
     pub shards: u32,
     /// Retention period.
-    #[serde(with = "humantime_serde_compat")]
+    #[serde(with = "shardline_core::units::duration")]
     pub retention: std::time::Duration,
     /// `fsync` (acknowledged records are on disk) or `buffered` (benchmarks only).
     pub durability: Durability,
     /// Segment file size before rolling, e.g. "64MiB".
-    pub segment_size: shardline_producers::ByteSize,
+    pub segment_size: shardline_core::units::ByteSize,
 }
 
 /// Log durability mode.
@@ -73,7 +73,7 @@ pub enum Durability {
 #[serde(deny_unknown_fields)]
 pub struct CollectorsConfig {
     /// How often `up` collects.
-    #[serde(with = "humantime_serde_compat")]
+    #[serde(with = "shardline_core::units::duration")]
     pub interval: std::time::Duration,
     /// Which collectors `up` runs: any of "synthetic", "host".
     pub run: Vec<CollectorKind>,
@@ -134,7 +134,7 @@ pub struct FlowConfig {
     /// ASL definition file; the built-in seed pipeline flow when absent.
     pub definition: Option<PathBuf>,
     /// pipeline-health fails when a consumer is further behind than this.
-    #[serde(with = "humantime_serde_compat")]
+    #[serde(with = "shardline_core::units::duration")]
     pub max_consumer_lag: std::time::Duration,
 }
 
@@ -143,27 +143,8 @@ pub struct FlowConfig {
 #[serde(deny_unknown_fields)]
 pub struct StatusConfig {
     /// How often `up` prints a status line.
-    #[serde(with = "humantime_serde_compat")]
+    #[serde(with = "shardline_core::units::duration")]
     pub interval: std::time::Duration,
-}
-
-/// Serde adapter for durations written as "5s", "24h", "250ms".
-pub mod humantime_serde_compat {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::Duration;
-
-    /// Writes a duration as humantime text.
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&humantime::format_duration(*d))
-    }
-
-    /// Reads humantime text.
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let s = String::deserialize(d)?;
-        humantime::parse_duration(&s).map_err(|e| {
-            serde::de::Error::custom(format!("`{s}` is not a duration (e.g. 5s, 24h): {e}"))
-        })
-    }
 }
 
 impl Config {
@@ -284,4 +265,69 @@ fn set_path(table: &mut toml::Table, path: &str, raw: &str) -> Result<()> {
         .unwrap_or_else(|| toml::Value::String(raw.to_string()));
     cur.insert(last.clone(), value);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shardline_core::units::ByteSize;
+    use std::time::Duration;
+
+    fn defaults_with(section: &str, key: &str, value: toml::Value) -> toml::Table {
+        let mut t: toml::Table = toml::from_str(DEFAULT_TOML).expect("defaults parse");
+        if let Some(toml::Value::Table(s)) = t.get_mut(section) {
+            s.insert(key.into(), value);
+        }
+        t
+    }
+
+    #[test]
+    fn sizes_and_durations_read_and_render_back() {
+        let t = defaults_with(
+            "stream",
+            "segment_size",
+            toml::Value::String("1.5MiB".into()),
+        );
+        let config: Config = toml::Value::Table(t).try_into().expect("valid");
+        assert_eq!(config.stream.segment_size, ByteSize(3 << 19));
+        assert_eq!(config.stream.retention, Duration::from_secs(24 * 3600));
+        assert_eq!(config.collectors.interval, Duration::from_secs(5));
+        let text = config.to_toml().expect("render");
+        assert!(text.contains("segment_size = \"1536KiB\""), "{text}");
+        assert!(text.contains("retention = \"1day\""), "{text}");
+        let again: Config = toml::from_str(&text).expect("rendered config reads back");
+        assert_eq!(again.stream.segment_size, config.stream.segment_size);
+        assert_eq!(again.stream.retention, config.stream.retention);
+        assert_eq!(again.status.interval, config.status.interval);
+
+        let t = defaults_with("stream", "segment_size", toml::Value::Integer(4096));
+        let config: Config = toml::Value::Table(t).try_into().expect("bytes");
+        assert_eq!(config.stream.segment_size, ByteSize(4096));
+    }
+
+    #[test]
+    fn bad_sizes_and_durations_name_the_text() {
+        let t = defaults_with(
+            "stream",
+            "segment_size",
+            toml::Value::String("64 parsecs".into()),
+        );
+        let err = toml::Value::Table(t)
+            .try_into::<Config>()
+            .expect_err("bad size");
+        assert!(
+            err.to_string().contains("`64 parsecs` is not a size"),
+            "{err}"
+        );
+        let t = defaults_with("status", "interval", toml::Value::String("often".into()));
+        let err = toml::Value::Table(t)
+            .try_into::<Config>()
+            .expect_err("bad duration");
+        assert!(
+            err.to_string().contains("`often` is not a duration"),
+            "{err}"
+        );
+        let err = crate::cli::parse_duration("soon").expect_err("bad flag");
+        assert!(err.contains("`soon` is not a duration"), "{err}");
+    }
 }
