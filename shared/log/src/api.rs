@@ -23,17 +23,21 @@ use tokio::sync::oneshot;
 use crate::error::LogError;
 use crate::iterator::Position;
 use crate::log::{Log, StreamHandle, lock};
+use crate::seqrun::SeqRun;
 use crate::shard::Shard;
 use crate::writer::AppendRequest;
 
 fn seq(shard: &Shard, offset: u64, arrival_ms: i64) -> shardline_core::SequenceNumber {
+    parts(shard, offset, arrival_ms).encode()
+}
+
+fn parts(shard: &Shard, offset: u64, arrival_ms: i64) -> SequenceParts {
     SequenceParts {
         shard_index: shard.id.index(),
         offset,
         shard_created_secs: shard.created_secs,
         arrival_secs: u64::try_from(arrival_ms.div_euclid(1000)).unwrap_or(0),
     }
-    .encode()
 }
 
 fn describe_shards(s: &StreamHandle) -> Vec<ShardDescription> {
@@ -162,14 +166,12 @@ impl Log {
             });
             match outcome {
                 Ok(ack) => {
+                    let mut run = SeqRun::default();
                     for (k, &i) in positions.iter().enumerate() {
+                        let p = parts(shard, ack.first_offset + k as u64, ack.arrival_ms);
                         results[i] = Some(PutRecordResult::Ok {
                             shard_id: shard.id,
-                            sequence_number: seq(
-                                shard,
-                                ack.first_offset + k as u64,
-                                ack.arrival_ms,
-                            ),
+                            sequence_number: run.encode(&p),
                         });
                     }
                 }
@@ -276,11 +278,12 @@ impl Log {
             (false, Some(f), Some(newest)) => u64::try_from(newest - f.arrival_ms).unwrap_or(0),
             _ => 0,
         };
+        let mut run = SeqRun::default();
         let records = r
             .frames
             .into_iter()
             .map(|f| Record {
-                sequence_number: seq(&sh, f.offset, f.arrival_ms),
+                sequence_number: run.encode(&parts(&sh, f.offset, f.arrival_ms)),
                 partition_key: f.partition_key,
                 explicit_hash_key: f.explicit_hash_key,
                 approximate_arrival_ms: f.arrival_ms,

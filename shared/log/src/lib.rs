@@ -33,6 +33,7 @@
 //! - `frame`: the on-disk record frame format.
 //! - `index`: the sparse index format and its binary searches.
 //! - `recovery`: what open does to each shard; torn tail versus mid-log damage.
+//! - `seqrun`: sequence numbers of consecutive offsets by decimal addition.
 //! - `retention`: deleting old sealed segments.
 //! - `shard`: a shard's committed view and its read path.
 //! - `meta`: stream metadata and name rules.
@@ -53,6 +54,7 @@ mod options;
 mod recovery;
 mod retention;
 mod segment;
+mod seqrun;
 mod shard;
 mod throttle;
 mod verify;
