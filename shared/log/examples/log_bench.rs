@@ -193,6 +193,24 @@ async fn read_shard(log: &Log, stream: &str, shard: u32) -> Result<u64, shardlin
     Ok(n)
 }
 
+/// CPU seconds (user + system) used by this process so far, from `/proc/self/stat` (Linux,
+/// 100 ticks per second); 0 when unreadable. On a busy machine records per CPU second is the
+/// steadier figure.
+fn cpu_secs() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let ticks: Vec<f64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    ticks.iter().sum::<f64>() / 100.0
+}
+
 /// Reads every shard, one after another.
 async fn read_back(
     log: &Log,
@@ -282,8 +300,11 @@ async fn run(args: &Args, root: &std::path::Path) -> Result<(), Box<dyn std::err
     }
     let last = results.last().ok_or("no run")?;
     let read_stream = format!("bench-{}", last.producers);
+    let cpu0 = cpu_secs();
     let (read_n, read_secs) = read_back(&log, &read_stream, args.shards).await?;
+    let cpu1 = cpu_secs();
     let (conc_n, conc_secs) = read_concurrently(log.clone(), &read_stream, args.shards).await?;
+    let cpu2 = cpu_secs();
     log.close().await?;
     let device = device_bound(root, last.bytes.min(2 << 30))?;
     println!(
@@ -320,6 +341,14 @@ async fn run(args: &Args, root: &std::path::Path) -> Result<(), Box<dyn std::err
         "| concurrent read, {} tasks, records/s ({conc_n} records) | {:.0} |",
         args.shards,
         conc_n as f64 / conc_secs
+    );
+    println!(
+        "| sequential read, records per CPU second | {:.0} |",
+        read_n as f64 / (cpu1 - cpu0).max(0.01)
+    );
+    println!(
+        "| concurrent read, records per CPU second | {:.0} |",
+        conc_n as f64 / (cpu2 - cpu1).max(0.01)
     );
     println!(
         "| device bound, 1 MiB write + fdatasync, MB/s | {:.1} |",

@@ -4,28 +4,40 @@
 //! bits 80..144 and nothing else depends on it (see [`SequenceParts`]). So for the same shard,
 //! shard creation time and arrival second, the number for offset `o + 1` is the number for
 //! `o` plus 2^80 — as long as the offset is not clamped (`o + 1 <= i64::MAX`). [`SeqRun`]
-//! keeps the last number as base-10^9 limbs and, when the next request continues the run,
-//! adds 2^80 in decimal instead of re-encoding; any other request is encoded by
-//! [`SequenceParts::encode`] and starts a new run. Both paths give identical text.
+//! keeps the last number's decimal digits and, when the next request continues the run, adds
+//! the 25 digits of 2^80 to them; any other request is encoded by [`SequenceParts::encode`]
+//! and starts a new run. Both paths give identical text.
 
 use shardline_core::SequenceNumber;
 use shardline_core::stream::SequenceParts;
 
-/// 2^80 in base 10^9, least significant limb first.
-const TWO_POW_80: [u64; 3] = [174_706_176, 819_614_629, 1_208_925];
-/// Limbs of nine decimal digits: 188 bits need at most 57 digits.
-const LIMBS: usize = 7;
-const BASE: u64 = 1_000_000_000;
+/// The decimal digits of 2^80.
+const TWO_POW_80: &[u8; 25] = b"1208925819614629174706176";
+/// Room for the digits: 188 bits need at most 57.
+const WIDTH: usize = 64;
 
 /// Encodes the sequence numbers of records read or written in offset order.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SeqRun {
     /// Shard index, creation time and arrival second of the current run.
     key: Option<(u32, u64, u64)>,
     /// Offset of the last number encoded.
     offset: u64,
-    /// That number in base 10^9, least significant limb first.
-    limbs: [u64; LIMBS],
+    /// That number's ASCII digits, right-aligned, zero-padded on the left.
+    digits: [u8; WIDTH],
+    /// Index of its leading digit in `digits`.
+    start: usize,
+}
+
+impl Default for SeqRun {
+    fn default() -> Self {
+        SeqRun {
+            key: None,
+            offset: 0,
+            digits: [b'0'; WIDTH],
+            start: WIDTH - 1,
+        }
+    }
 }
 
 impl SeqRun {
@@ -45,41 +57,46 @@ impl SeqRun {
             return seq;
         }
         self.offset = parts.offset;
-        let mut carry = 0u64;
-        for (i, limb) in self.limbs.iter_mut().enumerate() {
-            let sum = *limb + TWO_POW_80.get(i).copied().unwrap_or(0) + carry;
-            *limb = sum % BASE;
-            carry = sum / BASE;
-        }
-        let mut buf = [b'0'; LIMBS * 9];
-        for (i, limb) in self.limbs.iter().enumerate() {
-            let mut v = *limb;
-            let end = (LIMBS - i) * 9;
-            for slot in buf[end - 9..end].iter_mut().rev() {
-                *slot = b'0' + (v % 10) as u8;
-                v /= 10;
-            }
-        }
-        let start = buf.iter().position(|&b| b != b'0').unwrap_or(buf.len() - 1);
-        let text = std::str::from_utf8(&buf[start..]).unwrap_or("0");
+        self.add_two_pow_80();
+        let text = std::str::from_utf8(&self.digits[self.start..]).unwrap_or("0");
         SequenceNumber::try_from(text.to_owned()).unwrap_or_else(|_| parts.encode())
+    }
+
+    /// Adds 2^80 to the digits. The last digit written is never `0` (it is 2^80's leading
+    /// `1` plus a digit without carry out, or a carry into a digit below 9), so it is the new
+    /// leading digit when it lies left of the old one.
+    fn add_two_pow_80(&mut self) {
+        let mut carry = 0u8;
+        let mut i = WIDTH;
+        let mut k = TWO_POW_80.len();
+        while i > 0 && (k > 0 || carry > 0) {
+            i -= 1;
+            let add = if k > 0 {
+                k -= 1;
+                TWO_POW_80[k] - b'0'
+            } else {
+                0
+            };
+            let mut d = self.digits[i] - b'0' + add + carry;
+            carry = u8::from(d >= 10);
+            if carry == 1 {
+                d -= 10;
+            }
+            self.digits[i] = b'0' + d;
+        }
+        self.start = self.start.min(i);
     }
 
     /// Starts a new run at `offset` whose number is the decimal `text`.
     fn restart(&mut self, key: (u32, u64, u64), offset: u64, text: &str) {
-        self.limbs = [0; LIMBS];
-        let digits = text.as_bytes();
-        let mut parsed = true;
-        for (i, limb) in self.limbs.iter_mut().enumerate() {
-            let end = digits.len().saturating_sub(i * 9);
-            let start = end.saturating_sub(9);
-            for &d in &digits[start..end] {
-                parsed &= d.is_ascii_digit();
-                *limb = *limb * 10 + u64::from(d.wrapping_sub(b'0'));
-            }
+        let fits =
+            !text.is_empty() && text.len() < WIDTH && text.bytes().all(|b| b.is_ascii_digit());
+        self.digits = [b'0'; WIDTH];
+        if fits {
+            self.start = WIDTH - text.len();
+            self.digits[self.start..].copy_from_slice(text.as_bytes());
         }
-        let fits = digits.len() <= LIMBS * 9;
-        self.key = (parsed && fits).then_some(key);
+        self.key = fits.then_some(key);
         self.offset = offset;
     }
 }
@@ -131,6 +148,24 @@ mod tests {
         ];
         for p in cases {
             assert_eq!(run.encode(&p), p.encode(), "{p:?}");
+        }
+    }
+
+    #[test]
+    fn a_run_continues_by_addition_over_many_digits() {
+        let mut run = SeqRun::default();
+        let first = parts(7, 1_000, 1_764_158_400, 1_764_158_460);
+        let text = run.encode(&first);
+        assert!(text.as_str().len() > 50, "{text}");
+        assert_eq!(
+            run.key,
+            Some((7, 1_764_158_400, 1_764_158_460)),
+            "run started"
+        );
+        for o in 1_001..21_000 {
+            let p = parts(7, o, 1_764_158_400, 1_764_158_460);
+            assert_eq!(run.encode(&p), p.encode(), "offset {o}");
+            assert_eq!((run.key.is_some(), run.offset), (true, o), "still one run");
         }
     }
 }
