@@ -9,6 +9,13 @@
 //!
 //! Readers only read below a segment's committed end ([`SegmentView::end`]), which the writer
 //! moves forward after a batch is durable, so a reader never sees an unacknowledged record.
+//!
+//! Integrity on read: a walk copies a region of the file into memory with one positional read
+//! and checks every frame in it (length, CRC32C of the body, flags, key bounds) before handing
+//! it on; records returned are views of that same immutable buffer, so their bytes are exactly
+//! the bytes whose CRC matched. Nothing is remembered between reads: each read verifies every
+//! frame it touches again, so damage that appears on disk after open is reported (naming file
+//! and byte offset) by the first read that reaches it.
 
 use std::fs::File;
 use std::ops::ControlFlow;
