@@ -5,16 +5,20 @@
 //! shard creation time and arrival second, the number for offset `o + 1` is the number for
 //! `o` plus 2^80 — as long as the offset is not clamped (`o + 1 <= i64::MAX`). [`SeqRun`]
 //! keeps the last number's decimal digits and, when the next request continues the run, adds
-//! the 25 digits of 2^80 to them; any other request is encoded by [`SequenceParts::encode`]
+//! 2^80 to them nine digits at a time; any other request is encoded by [`SequenceParts::encode`]
 //! and starts a new run. Both paths give identical text.
 
 use shardline_core::SequenceNumber;
 use shardline_core::stream::SequenceParts;
 
-/// The decimal digits of 2^80.
-const TWO_POW_80: &[u8; 25] = b"1208925819614629174706176";
-/// Room for the digits: 188 bits need at most 57.
-const WIDTH: usize = 64;
+/// 2^80 in groups of nine decimal digits, least significant first.
+const TWO_POW_80_GROUPS: [u32; 3] = [174_706_176, 819_614_629, 1_208_925];
+/// One group's base.
+const GROUP_BASE: u32 = 1_000_000_000;
+/// Groups of nine digits held: 188 bits need at most 57 digits.
+const GROUPS: usize = 7;
+/// Room for the digits.
+const WIDTH: usize = GROUPS * 9;
 
 /// Encodes the sequence numbers of records read or written in offset order.
 #[derive(Debug)]
@@ -62,29 +66,35 @@ impl SeqRun {
         SequenceNumber::try_from(text.to_owned()).unwrap_or_else(|_| parts.encode())
     }
 
-    /// Adds 2^80 to the digits. The last digit written is never `0` (it is 2^80's leading
-    /// `1` plus a digit without carry out, or a carry into a digit below 9), so it is the new
-    /// leading digit when it lies left of the old one.
+    /// Adds 2^80 to the digits, nine at a time: each group of nine is a number below 10^9,
+    /// so a group plus a group of 2^80 plus a carry fits a `u32`. A group is rewritten only
+    /// when it changed. The leading digit only moves left, to the highest group written.
     fn add_two_pow_80(&mut self) {
-        let mut carry = 0u8;
-        let mut i = WIDTH;
-        let mut k = TWO_POW_80.len();
-        while i > 0 && (k > 0 || carry > 0) {
-            i -= 1;
-            let add = if k > 0 {
-                k -= 1;
-                TWO_POW_80[k] - b'0'
-            } else {
-                0
-            };
-            let mut d = self.digits[i] - b'0' + add + carry;
-            carry = u8::from(d >= 10);
-            if carry == 1 {
-                d -= 10;
+        let mut carry = 0u32;
+        let mut g = 0usize;
+        while g < GROUPS && (g < TWO_POW_80_GROUPS.len() || carry > 0) {
+            let end = WIDTH - g * 9;
+            let group = &mut self.digits[end - 9..end];
+            let value = group
+                .iter()
+                .fold(0u32, |v, &d| v * 10 + u32::from(d - b'0'))
+                + TWO_POW_80_GROUPS.get(g).copied().unwrap_or(0)
+                + carry;
+            carry = u32::from(value >= GROUP_BASE);
+            let mut v = value - carry * GROUP_BASE;
+            for slot in group.iter_mut().rev() {
+                *slot = b'0' + (v % 10) as u8;
+                v /= 10;
             }
-            self.digits[i] = b'0' + d;
+            g += 1;
         }
-        self.start = self.start.min(i);
+        let written = WIDTH - g * 9;
+        let lead = self
+            .digits
+            .get(written..self.start)
+            .and_then(|above| above.iter().position(|&d| d != b'0'))
+            .map_or(self.start, |p| written + p);
+        self.start = self.start.min(lead);
     }
 
     /// Starts a new run at `offset` whose number is the decimal `text`.
