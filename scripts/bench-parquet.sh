@@ -6,7 +6,8 @@
 #
 # Usage: scripts/bench-parquet.sh [ROWS]      (default 1000000; at most 50000000)
 # Needs .venv with pyarrow (scripts/test-all.sh creates it). The Rust side is built with the
-# `fast` profile into target-bench/ (shared with other release builds; cargo waits for its lock).
+# `fast` profile into target-bench/ (shared with other release builds; cargo waits for its lock),
+# or into $BENCH_TARGET_DIR when set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,7 +24,7 @@ if [ ! -x "$py" ] || ! "$py" -c 'import pyarrow' 2>/dev/null; then
 fi
 
 echo "==> Rust encoder (consumers/examples/parquet_encode_bench, profile fast), $rows rows"
-rust_out=$(CARGO_TARGET_DIR="$(pwd)/target-bench" nice -n 10 cargo run --quiet --profile fast \
+rust_out=$(CARGO_TARGET_DIR="${BENCH_TARGET_DIR:-$(pwd)/target-bench}" nice -n 10 cargo run --quiet --profile fast \
   -p shardline-consumers --example parquet_encode_bench -- "$rows")
 echo "$rust_out"
 rust_rps=$(sed -n 's/.*rows\/s=\([0-9]*\).*/\1/p' <<<"$rust_out")
@@ -108,7 +109,7 @@ print(f"rows={n} sort={sort:.3f}s write={total - sort:.3f}s total={total:.3f}s b
 PY
 )
 echo "$py_out"
-py_rps=$(sed -n 's/.* rows\/s=\([0-9]*\).*/\1/p' <<<"$py_out")
+py_rps=$(sed -n 's/.*B\/row) rows\/s=\([0-9]*\).*/\1/p' <<<"$py_out")
 py_write_rps=$(sed -n 's/.*write-only rows\/s=\([0-9]*\).*/\1/p' <<<"$py_out")
 rust_cpu=$(sed -n 's/.*cpu\/run=\([0-9.]*\)s.*/\1/p' <<<"$rust_out")
 py_cpu=$(sed -n 's/.*cpu\/run=\([0-9.]*\)s.*/\1/p' <<<"$py_out")
