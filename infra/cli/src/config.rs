@@ -330,4 +330,22 @@ mod tests {
         let err = crate::cli::parse_duration("soon").expect_err("bad flag");
         assert!(err.contains("`soon` is not a duration"), "{err}");
     }
+
+    #[test]
+    fn shipped_seed_config_keeps_the_seeds_three_hour_rule() {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/config/seed.toml");
+        let dir = std::env::temp_dir().join("shardline-seed-config-test");
+        let config = Config::load(Some(&file), Some(&dir)).expect("seed config loads");
+        assert_eq!(config.flow.schedule, "rate(3 hours)");
+        assert!(config.flow.enabled);
+        let schedule = shardline_flow::schedule::Schedule::parse(&config.flow.schedule)
+            .expect("the seed's schedule parses");
+        let start = chrono::DateTime::from_timestamp(1_771_500_000, 0).expect("time");
+        let firings = schedule.next_firings(start, 8);
+        assert_eq!(firings.len(), 8, "eight executions a day");
+        assert_eq!((firings[7] - start).num_hours(), 24);
+        // The local default runs the flow far more often than the seed's rule.
+        let local = Config::load(None, Some(&dir)).expect("defaults load");
+        assert_ne!(local.flow.schedule, config.flow.schedule);
+    }
 }
