@@ -18,8 +18,11 @@ dir=$(mktemp -d /tmp/shardline-query-bench.XXXXXX)
 trap 'rm -rf "$dir"' EXIT
 
 echo "==> shardline (DataFusion), $rows rows"
-CARGO_TARGET_DIR="${BENCH_TARGET_DIR:-$(pwd)/target-bench}" cargo run --quiet --profile fast \
-  -p shardline-query --example query_bench -- "$rows" --dir "$dir/data" --runs 5
+# Built together with the shardline binary so features unify the same way (no second DataFusion build).
+target="${BENCH_TARGET_DIR:-$(pwd)/target-bench}"
+CARGO_TARGET_DIR="$target" cargo build --quiet --profile fast -p shardline --bin shardline \
+  --example pipeline_bench -p shardline-query --example query_bench
+"$target/fast/examples/query_bench" "$rows" --dir "$dir/data" --runs 5
 
 echo
 echo "==> DuckDB $("$py" -c 'import duckdb; print(duckdb.__version__)') on the same files"
