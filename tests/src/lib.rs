@@ -31,39 +31,7 @@ pub const TABLE: &str = "InfraMetrics";
 
 /// Base configuration: the synthetic collector only (8 instances), 4 shards, the outbox
 /// notifier, no flow schedule, short polling so that draining is quick.
-pub const BASE_TOML: &str = r#"
-[stream]
-shards = 4
-
-[collectors]
-interval = "100ms"
-run = ["synthetic"]
-
-[collectors.synthetic]
-instances = 8
-
-[consumers.s3.consumer]
-poll_interval = "20ms"
-[consumers.s3.sink]
-buffer_interval = "200ms"
-
-[consumers.dynamodb.consumer]
-poll_interval = "20ms"
-[consumers.cloudwatch.consumer]
-poll_interval = "20ms"
-[consumers.alerts.consumer]
-poll_interval = "20ms"
-
-[notifier]
-type = "fanout"
-targets = [{ type = "outbox" }]
-
-[flow]
-enabled = false
-
-[status]
-interval = "1h"
-"#;
+pub const BASE_TOML: &str = include_str!("../fixtures/fast-pipeline.toml");
 
 /// A temporary data directory with a `shardline.toml` and the configuration loaded from it.
 pub struct TestEnv {

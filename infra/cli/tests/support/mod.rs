@@ -55,30 +55,7 @@ impl Drop for TempDir {
 
 /// A test configuration: synthetic collector only (8 instances, every 100 ms), outbox
 /// notifier, no flow, a status line that never prints, quick polling.
-pub const TEST_TOML: &str = r#"
-[collectors]
-interval = "100ms"
-run = ["synthetic"]
-[collectors.synthetic]
-instances = 8
-[consumers.s3.consumer]
-poll_interval = "20ms"
-[consumers.s3.sink]
-buffer_interval = "200ms"
-[consumers.dynamodb.consumer]
-poll_interval = "20ms"
-[consumers.cloudwatch.consumer]
-poll_interval = "20ms"
-[consumers.alerts.consumer]
-poll_interval = "20ms"
-[notifier]
-type = "fanout"
-targets = [{ type = "outbox" }]
-[flow]
-enabled = false
-[status]
-interval = "1h"
-"#;
+pub const TEST_TOML: &str = include_str!("../../../../tests/fixtures/fast-pipeline.toml");
 
 /// A data directory with a `shardline.toml`, and how to run `shardline` on it.
 pub struct Shardline {
