@@ -45,8 +45,11 @@ async fn concurrent_producers_share_fsyncs() {
         st.syncs, st.batches, st.appends
     );
     assert_eq!(st.syncs, st.batches, "one fdatasync per batch");
+    // How many requests share one fdatasync depends on how fast the disk syncs: ~8 per sync
+    // on a busy machine, ~3 on an idle one with a 0.1 ms fdatasync. Without group commit every
+    // request would take its own sync (syncs == appends).
     assert!(
-        st.syncs * 4 <= st.appends,
+        st.syncs * 2 <= st.appends,
         "{} fdatasyncs for {} appends: not batched",
         st.syncs,
         st.appends
