@@ -212,6 +212,18 @@ impl MetricEvent {
     /// # Errors
     /// [`EventError`] naming the first problem found.
     pub fn from_json(bytes: &[u8]) -> Result<Self, EventError> {
+        // Fast path: a well-formed event deserializes straight into the struct (a null
+        // optional field reads as absent on both paths). Anything it rejects takes the slow
+        // path below, which names the exact problem.
+        if let Ok(event) = serde_json::from_slice::<MetricEvent>(bytes) {
+            event.validate()?;
+            return Ok(event);
+        }
+        Self::from_json_checked(bytes)
+    }
+
+    /// Parses through a generic JSON value so that errors name the missing or bad field.
+    fn from_json_checked(bytes: &[u8]) -> Result<Self, EventError> {
         let raw: serde_json::Value =
             serde_json::from_slice(bytes).map_err(|e| EventError::Malformed(e.to_string()))?;
         let obj = raw

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use crate::error::Error;
 
@@ -159,9 +160,12 @@ mod u128_decimal {
 ///
 /// Any backend's sequence numbers fit (Kinesis's are opaque to clients); Shardline's own decode
 /// into [`SequenceParts`] with [`SequenceNumber::parts`].
+///
+/// The text is shared: cloning a sequence number (checkpoints, pending lists, sink records)
+/// does not allocate.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct SequenceNumber(String);
+pub struct SequenceNumber(Arc<str>);
 
 impl SequenceNumber {
     /// The decimal text.
@@ -187,11 +191,11 @@ impl TryFrom<String> for SequenceNumber {
                 "`{s}` is not a sequence number (expected a decimal string)"
             )));
         }
-        Ok(SequenceNumber(if trimmed.is_empty() {
-            "0".to_string()
+        Ok(SequenceNumber(Arc::from(if trimmed.is_empty() {
+            "0"
         } else {
-            trimmed.to_string()
-        }))
+            trimmed
+        })))
     }
 }
 
@@ -204,7 +208,7 @@ impl FromStr for SequenceNumber {
 
 impl From<SequenceNumber> for String {
     fn from(s: SequenceNumber) -> String {
-        s.0
+        s.0.to_string()
     }
 }
 
@@ -260,7 +264,7 @@ impl SequenceParts {
     /// Fields past their width are clamped: shard index to 31 bits, offset to 63 bits, times
     /// to 36 bits.
     pub fn encode(&self) -> SequenceNumber {
-        SequenceNumber(encode::to_decimal(self))
+        SequenceNumber(Arc::from(encode::to_decimal(self)))
     }
 
     /// Decodes a version-2 sequence number.
@@ -533,7 +537,7 @@ mod tests {
             p.arrival_secs.min(TIME_MAX),
             p.shard_index & 0x7fff_ffff,
         );
-        SequenceNumber(hex_to_decimal(&hex))
+        SequenceNumber(Arc::from(hex_to_decimal(&hex)))
     }
 
     /// Converts a lowercase hex string to decimal (arbitrary length).
