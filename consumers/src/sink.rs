@@ -28,7 +28,8 @@ pub trait Sink: Send {
     /// A short name for logs and status lines (`s3`, `dynamodb`, `cloudwatch`, `alerts`).
     fn name(&self) -> &str;
 
-    /// Accepts one shard's records, in sequence order. Returns the highest sequence number of
+    /// Accepts one shard's records, in sequence order. The batch is borrowed: the runtime
+    /// keeps it to hand it again after a retryable error. Returns the highest sequence number of
     /// `shard` whose effects are now durable (possibly older than the batch's last record when
     /// the sink buffers), or `None` when nothing new became durable.
     ///
@@ -37,7 +38,7 @@ pub trait Sink: Send {
     async fn write(
         &mut self,
         shard: ShardId,
-        records: Vec<SinkRecord>,
+        records: &[SinkRecord],
         now_ms: i64,
     ) -> Result<Option<SequenceNumber>>;
 

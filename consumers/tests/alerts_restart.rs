@@ -67,17 +67,23 @@ const EXPECTED: [&str; 4] = [
     "OK: \"cpu_utilization > 80\" on i-300001",
 ];
 
+/// State written after every batch.
 fn config() -> AlertsConfig {
     AlertsConfig {
         grace: Duration::ZERO,
         rules: vec![AlarmRule::new(MetricType::CpuUtilization, 80.0)],
+        buffer_interval: Duration::ZERO,
         ..AlertsConfig::default()
     }
 }
 
 fn sink(outbox: &Path, state: Arc<dyn StateStore>) -> AlertsSink {
+    sink_with(outbox, state, config())
+}
+
+fn sink_with(outbox: &Path, state: Arc<dyn StateStore>, config: AlertsConfig) -> AlertsSink {
     let notifier: Arc<dyn Notifier> = Arc::new(OutboxNotifier::open(outbox).expect("outbox"));
-    AlertsSink::new(notifier, state, config()).expect("sink")
+    AlertsSink::new(notifier, state, config).expect("sink")
 }
 
 /// (subject, deduplication id) of every notification in the outbox, in order.
@@ -91,9 +97,7 @@ fn sent(outbox: &Path) -> Vec<(String, String)> {
 
 async fn feed(sink: &mut AlertsSink, records: &[SinkRecord], batch: usize) {
     for chunk in records.chunks(batch) {
-        sink.write(ShardId(0), chunk.to_vec(), 0)
-            .await
-            .expect("write");
+        sink.write(ShardId(0), chunk, 0).await.expect("write");
     }
 }
 
@@ -128,6 +132,52 @@ async fn a_restart_at_any_record_neither_repeats_nor_loses_a_transition() {
         let mut second = sink(&outbox, local.state.clone());
         feed(&mut second, &records[cut.saturating_sub(3)..], 2).await;
         assert_eq!(sent(&outbox), want, "restart after record {cut}");
+    }
+}
+
+#[tokio::test]
+async fn a_crash_with_buffered_state_replays_from_the_durable_mark_without_repeats() {
+    let want = reference().await;
+    let records = series();
+    let buffered = AlertsConfig {
+        buffer_records: 5,
+        buffer_interval: Duration::from_secs(3600),
+        ..config()
+    };
+    for cut in 1..records.len() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let outbox = dir.path().join("outbox.jsonl");
+        let local = backends(dir.path());
+        // What the runtime would have checkpointed: the last durable mark the sink reported.
+        let mut checkpoint = None;
+        {
+            let mut first = sink_with(&outbox, local.state.clone(), buffered.clone());
+            for chunk in records[..cut].chunks(2) {
+                if let Some(seq) = first.write(ShardId(0), chunk, 0).await.expect("write") {
+                    checkpoint = Some(seq);
+                }
+            }
+            // Dropped without a flush: the buffered state is lost, as in a crash.
+        }
+        let resume = checkpoint
+            .map(|c| {
+                records
+                    .iter()
+                    .position(|r| r.sequence_number == c)
+                    .expect("a record's sequence number")
+                    + 1
+            })
+            .unwrap_or(0);
+        assert!(
+            resume <= cut,
+            "the durable mark never passes what was written"
+        );
+        let mut second = sink_with(&outbox, local.state.clone(), buffered.clone());
+        for chunk in records[resume..].chunks(3) {
+            second.write(ShardId(0), chunk, 0).await.expect("write");
+        }
+        second.flush(0, true).await.expect("flush");
+        assert_eq!(sent(&outbox), want, "crash after record {cut}");
     }
 }
 
@@ -174,16 +224,14 @@ async fn a_failed_state_write_after_publishing_does_not_notify_twice() {
         // Every batch's first state write fails, after its notifications went out.
         state.fail.store(1, Ordering::SeqCst);
         let err = s
-            .write(ShardId(0), chunk.to_vec(), 0)
+            .write(ShardId(0), chunk, 0)
             .await
             .expect_err("write fails");
         assert!(
             err.to_string().contains("state store write failed"),
             "{err}"
         );
-        s.write(ShardId(0), chunk.to_vec(), 0)
-            .await
-            .expect("retry succeeds");
+        s.write(ShardId(0), chunk, 0).await.expect("retry succeeds");
     }
     assert_eq!(sent(&outbox), want);
 

@@ -112,10 +112,12 @@ fn sink_with(outbox: &Path, state: Arc<dyn StateStore>, config: AlertsConfig) ->
     AlertsSink::new(notifier, state, config).expect("sink")
 }
 
+/// State written after every batch.
 fn config(rules: Vec<AlarmRule>) -> AlertsConfig {
     AlertsConfig {
         grace: Duration::ZERO,
         rules,
+        buffer_interval: Duration::ZERO,
         ..AlertsConfig::default()
     }
 }
@@ -131,10 +133,7 @@ fn cpu_rule(m: u32, n: u32) -> AlarmRule {
 
 async fn feed(sink: &mut AlertsSink, records: Vec<SinkRecord>, batch: usize) {
     for chunk in records.chunks(batch) {
-        let durable = sink
-            .write(ShardId(0), chunk.to_vec(), 0)
-            .await
-            .expect("write");
+        let durable = sink.write(ShardId(0), chunk, 0).await.expect("write");
         assert_eq!(durable.as_ref(), chunk.last().map(|r| &r.sequence_number));
     }
 }
@@ -446,9 +445,7 @@ async fn seed_rules_at_the_seed_cadence_notify_once_per_episode() {
     }
     for chunk in records.chunks(3) {
         // One collection run per batch, as the seed's schedule delivers them.
-        sink.write(ShardId(0), chunk.to_vec(), 0)
-            .await
-            .expect("write");
+        sink.write(ShardId(0), chunk, 0).await.expect("write");
     }
     assert_eq!(
         env.subjects(),

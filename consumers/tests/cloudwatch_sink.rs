@@ -9,6 +9,7 @@ use shardline_core::{Result, SequenceNumber};
 use shardline_local::{LocalBackends, LocalOptions};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// Passes every call to the embedded store and records how many datums each carried.
 struct CallSizes {
@@ -116,11 +117,87 @@ fn total(points: &[Datapoint]) -> f64 {
     points.iter().map(|p| p.values.sample_count).sum()
 }
 
+/// Every batch published before `write` returns.
+fn write_through() -> CloudWatchConfig {
+    CloudWatchConfig {
+        buffer_interval: Duration::ZERO,
+        ..CloudWatchConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn buffered_batches_share_statistic_sets_and_a_lost_buffer_replays_exactly() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let local = LocalBackends::open(dir.path(), LocalOptions::default()).expect("backends");
+    let store: Arc<dyn MetricPublisher> = local.metrics.clone();
+    let sized = Arc::new(CallSizes {
+        inner: store.clone(),
+        sizes: Mutex::new(Vec::new()),
+    });
+    let config = CloudWatchConfig {
+        buffer_records: 45,
+        buffer_interval: Duration::from_secs(1),
+        ..CloudWatchConfig::default()
+    };
+    let a = shard_records(0, "i-aaaaaa");
+    assert_eq!(a.len(), 120);
+    let mut sink = CloudWatchSink::new(sized.clone(), config.clone()).expect("sink");
+    // 40 records (two metrics, six samples a minute each) wait.
+    for chunk in a[..40].chunks(10) {
+        assert_eq!(
+            sink.write(ShardId(0), chunk, 1_000).await.expect("write"),
+            None
+        );
+    }
+    assert!(
+        sized.sizes.lock().expect("lock").is_empty(),
+        "nothing published yet"
+    );
+    // The 45th record fills the buffer: one call for all of them.
+    let durable = sink
+        .write(ShardId(0), &a[40..50], 1_000)
+        .await
+        .expect("write");
+    assert_eq!(durable.as_ref(), Some(&a[49].sequence_number));
+    let calls = sized.sizes.lock().expect("lock").clone();
+    assert_eq!(calls.len(), 1, "one call for five batches: {calls:?}");
+    assert!(calls[0] < 50, "statistic sets, not samples: {calls:?}");
+
+    // 30 more wait; they go out once the interval passed.
+    sink.write(ShardId(0), &a[50..80], 2_000)
+        .await
+        .expect("write");
+    assert_eq!(sink.flush(2_999, false).await.expect("flush"), vec![]);
+    assert_eq!(
+        sink.flush(3_000, false).await.expect("flush"),
+        vec![(ShardId(0), a[79].sequence_number.clone())]
+    );
+    // The rest is buffered when the process dies; the next sink gets everything after the
+    // checkpoint (79) plus some before it (the runtime's read position may lag).
+    sink.write(ShardId(0), &a[80..], 4_000)
+        .await
+        .expect("write");
+    drop(sink);
+    let mut again = CloudWatchSink::new(sized.clone(), config).expect("sink");
+    for chunk in a[60..].chunks(9) {
+        again.write(ShardId(0), chunk, 5_000).await.expect("replay");
+    }
+    again.flush(5_000, true).await.expect("flush");
+    for metric in ["cpu_utilization", "network_traffic"] {
+        let minutes = store
+            .get_metric_statistics(&query(metric, "i-aaaaaa", 60))
+            .await
+            .expect("stats");
+        assert_eq!(total(&minutes), 60.0, "{metric}: every sample once");
+    }
+}
+
 async fn write_all(sink: &mut CloudWatchSink, records: &[SinkRecord], batch: usize) {
     for chunk in records.chunks(batch) {
         let shard = chunk[0].shard;
-        let durable = sink.write(shard, chunk.to_vec(), 0).await.expect("write");
-        assert_eq!(durable.as_ref(), chunk.last().map(|r| &r.sequence_number));
+        let durable = sink.write(shard, chunk, 0).await.expect("write");
+        // At least the batch (a re-delivered batch reports what was durable before it).
+        assert!(durable.as_ref() >= chunk.last().map(|r| &r.sequence_number));
     }
 }
 
@@ -129,7 +206,7 @@ async fn minutes_hold_every_sample_once_across_replays_and_restarts() {
     let dir = tempfile::tempdir().expect("temp dir");
     let local = LocalBackends::open(dir.path(), LocalOptions::default()).expect("backends");
     let store: Arc<dyn MetricPublisher> = local.metrics.clone();
-    let mut sink = CloudWatchSink::new(store.clone(), CloudWatchConfig::default()).expect("sink");
+    let mut sink = CloudWatchSink::new(store.clone(), write_through()).expect("sink");
     let a = shard_records(0, "i-aaaaaa");
     let b = shard_records(1, "i-bbbbbb");
     write_all(&mut sink, &a, 7).await;
@@ -184,8 +261,7 @@ async fn minutes_hold_every_sample_once_across_replays_and_restarts() {
 
     // Re-deliveries with other batch boundaries, on the same sink and on a restarted one.
     write_all(&mut sink, &a, 50).await;
-    let mut restarted =
-        CloudWatchSink::new(store.clone(), CloudWatchConfig::default()).expect("sink");
+    let mut restarted = CloudWatchSink::new(store.clone(), write_through()).expect("sink");
     write_all(&mut restarted, &b, 3).await;
     write_all(&mut restarted, &a[40..], 11).await;
     for instance in ["i-aaaaaa", "i-bbbbbb"] {
@@ -220,7 +296,7 @@ async fn a_batch_over_1000_datums_is_split_and_counted_once() {
     });
     let config = CloudWatchConfig {
         consumer: "cw-split".into(),
-        ..CloudWatchConfig::default()
+        ..write_through()
     };
     let mut sink = CloudWatchSink::new(sized.clone(), config).expect("sink");
     // 1,500 minutes of one series, two samples each: 1,500 datums in one batch.
@@ -238,9 +314,7 @@ async fn a_batch_over_1000_datums_is_split_and_counted_once() {
             ));
         }
     }
-    sink.write(ShardId(0), records.clone(), 0)
-        .await
-        .expect("write");
+    sink.write(ShardId(0), &records, 0).await.expect("write");
     let mut q = query("memory_usage", "i-cccccc", 60);
     q.end_ms = T0_MS + 1500 * 60_000;
     q.start_ms = T0_MS;
@@ -252,9 +326,7 @@ async fn a_batch_over_1000_datums_is_split_and_counted_once() {
             .iter()
             .all(|p| p.values.sum == 81.0 && p.values.maximum == 41.0)
     );
-    sink.write(ShardId(0), records.clone(), 0)
-        .await
-        .expect("replay");
+    sink.write(ShardId(0), &records, 0).await.expect("replay");
     assert_eq!(
         sized.sizes.lock().expect("lock").len(),
         2,
@@ -269,11 +341,11 @@ async fn a_batch_over_1000_datums_is_split_and_counted_once() {
         consumer: "cw-small".into(),
         namespace: "InfraMonitoringSmall".into(),
         max_datums_per_call: 100,
-        ..CloudWatchConfig::default()
+        ..write_through()
     };
     sized.sizes.lock().expect("lock").clear();
     let mut small = CloudWatchSink::new(sized.clone(), config).expect("sink");
-    small.write(ShardId(0), records, 0).await.expect("write");
+    small.write(ShardId(0), &records, 0).await.expect("write");
     assert_eq!(*sized.sizes.lock().expect("lock"), vec![100; 15]);
     let mut q_small = q.clone();
     q_small.namespace = "InfraMonitoringSmall".into();

@@ -7,6 +7,7 @@ use shardline_core::{MetricEvent, MetricType, SequenceParts, ShardId};
 use shardline_local::{LocalBackends, LocalOptions};
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 const T0_MS: i64 = 1_771_500_000_000;
 
@@ -60,12 +61,103 @@ fn samples() -> Vec<SinkRecord> {
     out
 }
 
+/// Every batch written before `write` returns.
+fn write_through() -> DynamoDbConfig {
+    DynamoDbConfig {
+        buffer_interval: Duration::ZERO,
+        ..DynamoDbConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn buffered_items_become_durable_together_and_a_lost_buffer_replays_exactly() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let local = LocalBackends::open(dir.path(), LocalOptions::default()).expect("backends");
+    let table: Arc<dyn ItemTable> = local.table.clone();
+    let config = DynamoDbConfig {
+        buffer_records: 60,
+        buffer_interval: Duration::from_secs(1),
+        ..DynamoDbConfig::default()
+    };
+    let records = samples();
+    let n = records.len() as u64;
+
+    // 20 records wait; 40 more fill the buffer (60), written in one batch in the background
+    // and reported durable once written.
+    let mut sink = DynamoDbSink::new(table.clone(), config.clone()).expect("sink");
+    sink.ensure_table().await.expect("table");
+    let durable = sink
+        .write(ShardId(0), &records[..20], 1_000)
+        .await
+        .expect("write");
+    assert_eq!(durable, None, "nothing durable while buffered");
+    assert_eq!(table.count("InfraMetrics").await.expect("count"), 0);
+    let durable = sink
+        .write(ShardId(0), &records[20..60], 1_100)
+        .await
+        .expect("write");
+    let durable = match durable {
+        Some(d) => d,
+        None => {
+            let advanced = sink.flush(1_100, false).await.expect("flush");
+            assert_eq!(advanced.len(), 1, "{advanced:?}");
+            advanced[0].1.clone()
+        }
+    };
+    assert_eq!(durable, records[59].sequence_number);
+    assert_eq!(table.count("InfraMetrics").await.expect("count"), 60);
+    assert_eq!(sink.buffered(), 0);
+
+    // 30 more wait; a non-forced flush before the interval writes nothing, after it writes them.
+    assert_eq!(
+        sink.write(ShardId(0), &records[60..90], 2_000)
+            .await
+            .expect("write"),
+        None
+    );
+    assert_eq!(sink.flush(2_500, false).await.expect("flush"), vec![]);
+    assert_eq!(sink.buffered(), 30);
+    assert_eq!(
+        sink.flush(3_000, false).await.expect("flush"),
+        vec![(ShardId(0), records[89].sequence_number.clone())]
+    );
+    assert_eq!(table.count("InfraMetrics").await.expect("count"), 90);
+
+    // The rest is buffered when the process dies: nothing of it is in the table, and the
+    // runtime's checkpoint (at 89) makes the next sink get it again, with the written ones.
+    assert_eq!(
+        sink.write(ShardId(0), &records[90..], 4_000)
+            .await
+            .expect("write"),
+        None
+    );
+    drop(sink);
+    assert_eq!(table.count("InfraMetrics").await.expect("count"), 90);
+    let mut again = DynamoDbSink::new(table.clone(), config).expect("sink");
+    for batch in records[40..].chunks(7) {
+        again.write(ShardId(0), batch, 5_000).await.expect("replay");
+    }
+    let advanced = again.flush(5_000, true).await.expect("flush");
+    assert_eq!(
+        advanced,
+        vec![(
+            ShardId(0),
+            records[records.len() - 1].sequence_number.clone()
+        )]
+    );
+    assert_eq!(
+        table.count("InfraMetrics").await.expect("count"),
+        n,
+        "no item lost or added"
+    );
+}
+
 #[tokio::test]
 async fn every_sample_is_one_item_and_replays_add_none() {
     let dir = tempfile::tempdir().expect("temp dir");
     let local = LocalBackends::open(dir.path(), LocalOptions::default()).expect("backends");
     let table: Arc<dyn ItemTable> = local.table.clone();
-    let mut sink = DynamoDbSink::new(table.clone(), DynamoDbConfig::default()).expect("sink");
+    let mut sink = DynamoDbSink::new(table.clone(), write_through()).expect("sink");
     let records = samples();
     let n = records.len();
     assert_eq!(n, 121);
@@ -82,10 +174,7 @@ async fn every_sample_is_one_item_and_replays_add_none() {
     );
 
     for batch in records.chunks(17) {
-        let durable = sink
-            .write(ShardId(0), batch.to_vec(), 0)
-            .await
-            .expect("write");
+        let durable = sink.write(ShardId(0), batch, 0).await.expect("write");
         assert_eq!(durable.as_ref(), batch.last().map(|r| &r.sequence_number));
     }
     assert_eq!(table.count("InfraMetrics").await.expect("count"), n as u64);
@@ -93,14 +182,9 @@ async fn every_sample_is_one_item_and_replays_add_none() {
     // The same records again, with other batch boundaries, and through a fresh sink.
     let mut again = DynamoDbSink::new(table.clone(), DynamoDbConfig::default()).expect("sink");
     for batch in records.chunks(50) {
-        again
-            .write(ShardId(0), batch.to_vec(), 0)
-            .await
-            .expect("replay");
+        again.write(ShardId(0), batch, 0).await.expect("replay");
     }
-    sink.write(ShardId(0), records.clone(), 0)
-        .await
-        .expect("replay");
+    sink.write(ShardId(0), &records, 0).await.expect("replay");
     assert_eq!(table.count("InfraMetrics").await.expect("count"), n as u64);
     assert_eq!(sink.flush(0, true).await.expect("flush"), vec![]);
 }
@@ -112,12 +196,13 @@ async fn a_series_reads_back_in_time_order_within_bounds() {
     let table: Arc<dyn ItemTable> = local.table.clone();
     let config = DynamoDbConfig {
         table: "InfraMetricsTest".into(),
+        ..write_through()
     };
     let mut sink = DynamoDbSink::new(table.clone(), config).expect("sink");
     // Written newest first: the query must still answer oldest first.
     let mut records = samples();
     records.reverse();
-    sink.write(ShardId(0), records, 0).await.expect("write");
+    sink.write(ShardId(0), &records, 0).await.expect("write");
 
     let all = query_series(
         table.as_ref(),
@@ -184,10 +269,96 @@ fn a_bad_table_name_is_refused_with_the_rule() {
         local.table.clone(),
         DynamoDbConfig {
             table: "infra metrics!".into(),
+            ..DynamoDbConfig::default()
         },
     )
     .err()
     .expect("invalid name");
     assert!(err.to_string().contains("infra metrics!"), "{err}");
     assert!(err.to_string().contains("3-255 characters"), "{err}");
+}
+
+/// Passes calls to the embedded table, failing the first `fail` puts as throttled.
+struct FailingPuts {
+    inner: Arc<dyn ItemTable>,
+    fail: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl ItemTable for FailingPuts {
+    async fn ensure_table(
+        &self,
+        schema: &shardline_core::ports::TableSchema,
+    ) -> shardline_core::Result<()> {
+        self.inner.ensure_table(schema).await
+    }
+    async fn batch_put(
+        &self,
+        table: &str,
+        items: Vec<shardline_core::ports::Item>,
+    ) -> shardline_core::Result<()> {
+        use std::sync::atomic::Ordering;
+        if self
+            .fail
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(shardline_core::Error::Throttled(
+                "provisioned throughput exceeded".into(),
+            ));
+        }
+        self.inner.batch_put(table, items).await
+    }
+    async fn query(
+        &self,
+        query: &shardline_core::ports::ItemQuery,
+    ) -> shardline_core::Result<Vec<shardline_core::ports::Item>> {
+        self.inner.query(query).await
+    }
+    async fn count(&self, table: &str) -> shardline_core::Result<u64> {
+        self.inner.count(table).await
+    }
+}
+
+#[tokio::test]
+async fn a_failed_background_write_is_retried_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let local = LocalBackends::open(dir.path(), LocalOptions::default()).expect("backends");
+    let failing = Arc::new(FailingPuts {
+        inner: local.table.clone(),
+        fail: std::sync::atomic::AtomicUsize::new(1),
+    });
+    let config = DynamoDbConfig {
+        buffer_records: 30,
+        buffer_interval: Duration::from_secs(3600),
+        ..DynamoDbConfig::default()
+    };
+    let records = samples();
+    let mut sink = DynamoDbSink::new(failing.clone(), config).expect("sink");
+    let mut errors = 0;
+    let mut durable = None;
+    for batch in records.chunks(10) {
+        // As the runtime does: a retryable error hands the same batch again.
+        loop {
+            match sink.write(ShardId(0), batch, 0).await {
+                Ok(d) => {
+                    durable = d.or(durable);
+                    break;
+                }
+                Err(e) => {
+                    assert!(e.to_string().contains("throughput"), "{e}");
+                    errors += 1;
+                }
+            }
+        }
+    }
+    for (_, d) in sink.flush(0, true).await.expect("flush") {
+        durable = Some(d);
+    }
+    assert_eq!(errors, 1, "the one failed put surfaced once");
+    assert_eq!(durable.as_ref(), records.last().map(|r| &r.sequence_number));
+    assert_eq!(
+        local.table.count("InfraMetrics").await.expect("count"),
+        records.len() as u64
+    );
 }

@@ -74,12 +74,12 @@ impl Sink for BufferingSink {
     async fn write(
         &mut self,
         shard: ShardId,
-        records: Vec<SinkRecord>,
+        records: &[SinkRecord],
         _now_ms: i64,
     ) -> shardline_core::Result<Option<SequenceNumber>> {
         self.check(shard).await;
         let held = self.held.entry(shard).or_default();
-        held.extend(records);
+        held.extend(records.iter().cloned());
         if held.len() >= self.every {
             return Ok(self.release(shard));
         }

@@ -278,7 +278,7 @@ impl Consumer {
         let cfg = self.config.retry.clone();
         let mut attempt = 0;
         loop {
-            match self.sink.write(id, records.clone(), now).await {
+            match self.sink.write(id, &records, now).await {
                 Ok(durable) => return Ok(durable),
                 Err(e)
                     if e.retry_class() == RetryClass::Retryable

@@ -23,12 +23,12 @@ impl Sink for Collect {
     async fn write(
         &mut self,
         _shard: ShardId,
-        records: Vec<SinkRecord>,
+        records: &[SinkRecord],
         _now_ms: i64,
     ) -> Result<Option<SequenceNumber>> {
         let last = records.last().map(|r| r.sequence_number.clone());
         if let Ok(mut v) = self.0.lock() {
-            v.extend(records.into_iter().map(|r| r.sequence_number));
+            v.extend(records.iter().map(|r| r.sequence_number.clone()));
         }
         Ok(last)
     }

@@ -176,7 +176,7 @@ impl Sink for CollectSink {
     async fn write(
         &mut self,
         _shard: ShardId,
-        records: Vec<SinkRecord>,
+        records: &[SinkRecord],
         _now_ms: i64,
     ) -> shardline_core::Result<Option<SequenceNumber>> {
         if let Ok(mut a) = self.attempts.lock() {
@@ -191,7 +191,7 @@ impl Sink for CollectSink {
         }
         let last = records.last().map(|r| r.sequence_number.clone());
         if let Ok(mut out) = self.out.lock() {
-            out.extend(records);
+            out.extend(records.iter().cloned());
         }
         Ok(last)
     }

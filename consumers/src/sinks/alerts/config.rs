@@ -47,6 +47,13 @@ pub struct AlertsConfig {
     pub grace: Duration,
     /// The alarm rules; the seed's three thresholds when absent.
     pub rules: Vec<AlarmRule>,
+    /// Records applied before the changed alarm states are written to the state store
+    /// (1 writes after every batch). Notifications are published as soon as they happen.
+    pub buffer_records: usize,
+    /// Longest applied records wait before the alarm states are written; `"0s"` writes after
+    /// every batch.
+    #[serde(with = "shardline_core::units::duration")]
+    pub buffer_interval: Duration,
 }
 
 impl Default for AlertsConfig {
@@ -57,11 +64,21 @@ impl Default for AlertsConfig {
             stream: "metrics".to_string(),
             grace: Duration::from_secs(10),
             rules: AlarmRule::seed_rules(),
+            buffer_records: 100_000,
+            buffer_interval: Duration::from_secs(1),
         }
     }
 }
 
 impl AlertsConfig {
+    /// The buffering limits of the alarm states.
+    pub fn buffer(&self) -> crate::sinks::buffer::BufferPolicy {
+        crate::sinks::buffer::BufferPolicy {
+            records: self.buffer_records,
+            interval: self.buffer_interval,
+        }
+    }
+
     /// The state-store namespace of this consumer's alarms and watermarks.
     pub fn state_namespace(&self) -> String {
         format!("alarms.{}", self.consumer)
@@ -72,6 +89,7 @@ impl AlertsConfig {
     /// # Errors
     /// [`Error::InvalidArgument`] naming the setting, its value and what is allowed.
     pub fn validate(&self) -> Result<()> {
+        crate::sinks::buffer::validate("alerts", self.buffer_records)?;
         if self.topic.trim().is_empty() {
             return Err(invalid(
                 "sinks.alerts.topic is empty: give an SNS topic ARN or name",

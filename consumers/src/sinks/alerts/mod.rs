@@ -12,7 +12,7 @@
 //! is late and is dropped ([`AlertsSink::late_samples`] counts them). At shutdown,
 //! `flush(now, force = true)` evaluates the periods holding samples whose end has passed by the
 //! wall clock `now`, for the alarms of the shards this sink has read (other workers' shards are
-//! theirs to evaluate). Without `force`, flush does nothing: every write is already durable.
+//! theirs to evaluate).
 //!
 //! # Notifications
 //! Only a transition into ALARM, or from ALARM to OK, is notified; INSUFFICIENT_DATA → OK and
@@ -24,12 +24,18 @@
 //!   (an [`alarm::AlarmRecord`] as JSON: state, since, last value, open periods, evaluation
 //!   range) and `watermark/<stream>/<shard>` ([`ShardProgress`]: last sequence number applied
 //!   and event-time watermark).
-//! - A batch is applied in order: notifications are published first, then the changed alarms
-//!   and the shard's watermark are written in one atomic `put_many`. Records at or below the
-//!   watermark are skipped, so a replay of an applied range changes nothing and notifies
-//!   nothing. A crash between publishing and the write re-evaluates the same periods on
-//!   re-delivery, producing the same deduplication ids, which the notifier drops.
-//! - On any error the in-memory state is dropped and reloaded from the store.
+//! - Batches are applied in memory, in order; a transition's notification is published as
+//!   soon as the batch that caused it is applied. The changed alarms and the shards' watermarks
+//!   are written in one atomic `put_many` when the buffer is due ([`crate::sinks::buffer`]: by
+//!   default 100,000 records or 1 s, and whenever notifications went out), always after the
+//!   notifications they imply. Only then does a shard's durable mark move, so the runtime's
+//!   checkpoint never passes unwritten state.
+//! - Records at or below a shard's watermark are skipped, so a replay of an applied range
+//!   changes nothing and notifies nothing. A crash before the write replays the records after
+//!   the checkpoint and re-evaluates the same periods, producing the same deduplication ids,
+//!   which the notifier drops.
+//! - A failed publish or write leaves the applied state in memory and the rest queued; the
+//!   next write or flush retries it.
 //!
 //! # Layout
 //! - [`config`] — [`AlertsConfig`], [`AlarmRule`] and CloudWatch's enums.

@@ -3,9 +3,9 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use shardline_core::ports::{Notifier, StateStore};
+use shardline_core::ports::{Notification, Notifier, StateStore};
 use shardline_core::{Error, Result, SequenceNumber, ShardId};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use tracing::{debug, info};
 
@@ -24,11 +24,33 @@ pub struct ShardProgress {
     pub event_time_ms: i64,
 }
 
-/// What the sink knows, loaded from the state store and dropped on any error.
+/// What the sink knows: the state store's contents plus what was applied since the last
+/// write to it (`dirty`).
 #[derive(Default)]
 struct Cache {
     alarms: BTreeMap<String, AlarmRecord>,
     shards: HashMap<ShardId, ShardProgress>,
+}
+
+/// What was applied in memory and is not yet in the state store.
+#[derive(Default)]
+struct Dirty {
+    /// Notifications not yet published, in order.
+    outbox: VecDeque<Notification>,
+    /// Alarms changed since the last write.
+    alarms: BTreeSet<String>,
+    /// Shards whose progress moved since the last write.
+    shards: BTreeSet<ShardId>,
+    /// Records applied since the last write.
+    records: usize,
+    /// When the first of them was applied.
+    opened_ms: Option<i64>,
+}
+
+impl Dirty {
+    fn is_clean(&self) -> bool {
+        self.outbox.is_empty() && self.alarms.is_empty() && self.shards.is_empty()
+    }
 }
 
 /// Evaluates alarm rules per (instance, metric) and publishes their transitions.
@@ -39,6 +61,9 @@ pub struct AlertsSink {
     namespace: String,
     rules: BTreeMap<String, AlarmRule>,
     cache: Option<Cache>,
+    dirty: Dirty,
+    /// The durable mark last reported per shard.
+    reported: HashMap<ShardId, SequenceNumber>,
     late_samples: u64,
 }
 
@@ -61,6 +86,8 @@ impl AlertsSink {
             config,
             rules,
             cache: None,
+            dirty: Dirty::default(),
+            reported: HashMap::new(),
             late_samples: 0,
         })
     }
@@ -124,30 +151,66 @@ impl AlertsSink {
     }
 
     /// Publishes the transitions (oldest first), then stores the changed alarms and progress.
-    async fn commit(
+    /// Applies evaluated transitions and changes in memory: queues the notifications (only
+    /// into ALARM and from ALARM back to OK) and marks the alarms and the shard dirty.
+    fn apply(
         &mut self,
         transitions: Vec<(String, Transition)>,
         changed: BTreeSet<String>,
         progress: Option<(ShardId, ShardProgress)>,
-    ) -> Result<()> {
+        now_ms: i64,
+    ) {
         let mut transitions = transitions;
         transitions.sort_by(|a, b| (a.1.period_end_ms, &a.0).cmp(&(b.1.period_end_ms, &b.0)));
-        let topic = self.config.topic.clone();
-        let namespace = self.namespace.clone();
-        let (cache, rules) = self.loaded().await?;
-        let mut outgoing = Vec::new();
+        let Some(cache) = self.cache.as_mut() else {
+            return;
+        };
         for (key, t) in &transitions {
             let notify = t.to == AlarmState::Alarm
                 || (t.from == AlarmState::Alarm && t.to == AlarmState::Ok);
             let (Some(alarm), true) = (cache.alarms.get(key), notify) else {
                 continue;
             };
-            if let Some(rule) = rules.get(&alarm.rule) {
-                outgoing.push(notification(&topic, &namespace, rule, alarm, t));
+            if let Some(rule) = self.rules.get(&alarm.rule) {
+                self.dirty.outbox.push_back(notification(
+                    &self.config.topic,
+                    &self.namespace,
+                    rule,
+                    alarm,
+                    t,
+                ));
             }
         }
-        let mut entries = Vec::new();
-        for key in &changed {
+        if changed.is_empty() && progress.is_none() && self.dirty.outbox.is_empty() {
+            return;
+        }
+        self.dirty.alarms.extend(changed);
+        if let Some((shard, p)) = progress {
+            cache.shards.insert(shard, p);
+            self.dirty.shards.insert(shard);
+        }
+        self.dirty.opened_ms.get_or_insert(now_ms);
+    }
+
+    /// Publishes the queued notifications in order, then writes the changed alarms and shard
+    /// progress in one `put_many`. A notification is therefore out before the state that
+    /// says its period was evaluated. On error what is left stays queued for the next call.
+    async fn persist(&mut self) -> Result<()> {
+        while let Some(n) = self.dirty.outbox.front() {
+            self.notifier.publish(n).await?;
+            info!(subject = %n.subject, topic = %n.topic, "alarm notification published");
+            self.dirty.outbox.pop_front();
+        }
+        if self.dirty.alarms.is_empty() && self.dirty.shards.is_empty() {
+            self.dirty.records = 0;
+            self.dirty.opened_ms = None;
+            return Ok(());
+        }
+        let Some(cache) = self.cache.as_ref() else {
+            return Ok(());
+        };
+        let mut entries = Vec::with_capacity(self.dirty.alarms.len() + self.dirty.shards.len());
+        for key in &self.dirty.alarms {
             if let Some(alarm) = cache.alarms.get(key) {
                 let json = serde_json::to_vec(alarm).map_err(|e| {
                     Error::Internal(format!("alarm `{key}` does not serialize: {e}"))
@@ -155,32 +218,63 @@ impl AlertsSink {
                 entries.push((key.clone(), Bytes::from(json)));
             }
         }
-        if let Some((shard, p)) = &progress {
-            let json = serde_json::to_vec(p)
-                .map_err(|e| Error::Internal(format!("watermark does not serialize: {e}")))?;
-            entries.push((self.progress_key(*shard), Bytes::from(json)));
+        for shard in &self.dirty.shards {
+            if let Some(p) = cache.shards.get(shard) {
+                let json = serde_json::to_vec(p)
+                    .map_err(|e| Error::Internal(format!("watermark does not serialize: {e}")))?;
+                entries.push((self.progress_key(*shard), Bytes::from(json)));
+            }
         }
-        for n in &outgoing {
-            self.notifier.publish(n).await?;
-            info!(subject = %n.subject, topic = %n.topic, "alarm notification published");
-        }
-        if !entries.is_empty() {
-            self.store.put_many(&self.namespace, entries).await?;
-        }
-        if let (Some((shard, p)), Some(cache)) = (progress, self.cache.as_mut()) {
-            cache.shards.insert(shard, p);
-        }
+        let count = entries.len();
+        self.store.put_many(&self.namespace, entries).await?;
+        debug!(
+            entries = count,
+            records = self.dirty.records,
+            "alarm states written"
+        );
+        self.dirty = Dirty::default();
         Ok(())
     }
 
-    async fn write_inner(&mut self, shard: ShardId, records: Vec<SinkRecord>) -> Result<()> {
+    /// Shards (all, or only `only`) whose applied progress is all in the state store and moved
+    /// since last reported.
+    fn advances(&mut self, only: Option<ShardId>) -> Vec<(ShardId, SequenceNumber)> {
+        let Some(cache) = self.cache.as_ref() else {
+            return Vec::new();
+        };
+        if !self.dirty.is_clean() {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for (shard, p) in &cache.shards {
+            if only.is_some_and(|o| o != *shard) {
+                continue;
+            }
+            let Some(seq) = &p.sequence_number else {
+                continue;
+            };
+            if self.reported.get(shard).is_some_and(|r| r >= seq) {
+                continue;
+            }
+            self.reported.insert(*shard, seq.clone());
+            out.push((*shard, seq.clone()));
+        }
+        out
+    }
+
+    async fn write_inner(
+        &mut self,
+        shard: ShardId,
+        records: &[SinkRecord],
+        now_ms: i64,
+    ) -> Result<()> {
         let mut progress = self.progress(shard).await?;
         let grace_ms = i64::try_from(self.config.grace.as_millis()).unwrap_or(i64::MAX);
         let (cache, rules) = self.loaded().await?;
         let mut changed = BTreeSet::new();
         let mut late = 0u64;
         let mut fresh = 0usize;
-        for r in &records {
+        for r in records {
             if progress
                 .sequence_number
                 .as_ref()
@@ -231,8 +325,9 @@ impl AlertsSink {
             self.late_samples += late;
             debug!(shard = %shard, late, "samples for already evaluated periods dropped");
         }
-        self.commit(transitions, changed, Some((shard, progress)))
-            .await
+        self.dirty.records += fresh;
+        self.apply(transitions, changed, Some((shard, progress)), now_ms);
+        Ok(())
     }
 
     async fn flush_inner(&mut self, now_ms: i64) -> Result<()> {
@@ -259,7 +354,8 @@ impl AlertsSink {
             }
             transitions.extend(ts.into_iter().map(|t| (key.clone(), t)));
         }
-        self.commit(transitions, changed, None).await
+        self.apply(transitions, changed, None, now_ms);
+        Ok(())
     }
 }
 
@@ -272,30 +368,36 @@ impl Sink for AlertsSink {
     async fn write(
         &mut self,
         shard: ShardId,
-        records: Vec<SinkRecord>,
-        _now_ms: i64,
+        records: &[SinkRecord],
+        now_ms: i64,
     ) -> Result<Option<SequenceNumber>> {
-        let Some(last) = records.last().map(|r| r.sequence_number.clone()) else {
-            return Ok(None);
-        };
-        let result = self.write_inner(shard, records).await;
-        if result.is_err() {
-            // The state store is the truth: reload it before the batch is retried.
-            self.cache = None;
+        // Applying only fails before it changes anything (loading state); what it applied
+        // stays in memory until written, also when writing fails.
+        self.write_inner(shard, records, now_ms).await?;
+        let policy = self.config.buffer();
+        if policy.due(self.dirty.records, self.dirty.opened_ms, now_ms)
+            || !self.dirty.outbox.is_empty()
+        {
+            self.persist().await?;
         }
-        result.map(|()| Some(last))
+        // Other shards' advances are reported by the next flush.
+        Ok(self.advances(Some(shard)).pop().map(|(_, seq)| seq))
     }
 
-    /// With `force` (shutdown), evaluates the open periods whose end has passed by `now_ms`,
-    /// for the alarms of the shards this sink has written.
+    /// Writes the alarm states when due (all when `force`). With `force` (shutdown) it first
+    /// evaluates the open periods whose end has passed by `now_ms`, for the alarms of the
+    /// shards this sink has written.
     async fn flush(&mut self, now_ms: i64, force: bool) -> Result<Vec<(ShardId, SequenceNumber)>> {
         if force {
-            let result = self.flush_inner(now_ms).await;
-            if result.is_err() {
-                self.cache = None;
-            }
-            result?;
+            self.flush_inner(now_ms).await?;
         }
-        Ok(Vec::new())
+        let policy = self.config.buffer();
+        if force
+            || policy.due(self.dirty.records, self.dirty.opened_ms, now_ms)
+            || !self.dirty.outbox.is_empty()
+        {
+            self.persist().await?;
+        }
+        Ok(self.advances(None))
     }
 }

@@ -1,19 +1,29 @@
 //! Grouping events into per-minute CloudWatch statistic sets.
 
-use shardline_core::MetricEvent;
 use shardline_core::ports::{MetricDatum, StatisticSet};
-use std::collections::BTreeMap;
+use shardline_core::{MetricEvent, MetricType};
+use std::collections::{BTreeMap, HashMap};
 
 /// One minute in milliseconds.
 pub const MINUTE_MS: i64 = 60_000;
 
-/// (metric name, instance, region, minute start ms).
-type Key = (String, String, String, i64);
+/// One statistic set of an instance: (region, metric, minute start ms) and the samples.
+#[derive(Debug, Clone)]
+struct Slot {
+    region: String,
+    metric: MetricType,
+    minute_ms: i64,
+    values: StatisticSet,
+}
 
 /// Accumulates statistic sets per (metric, instance, region, minute).
+///
+/// Sets are grouped by instance (looked up without allocating); an instance has a handful of
+/// sets (its metric types times the minutes buffered), searched linearly.
 #[derive(Debug, Default, Clone)]
 pub struct MinuteAggregator {
-    sets: BTreeMap<Key, (String, StatisticSet)>,
+    by_instance: HashMap<String, Vec<Slot>>,
+    len: usize,
 }
 
 impl MinuteAggregator {
@@ -24,76 +34,109 @@ impl MinuteAggregator {
 
     /// How many datums the aggregate currently holds.
     pub fn len(&self) -> usize {
-        self.sets.len()
+        self.len
     }
 
     /// Whether nothing has been added.
     pub fn is_empty(&self) -> bool {
-        self.sets.is_empty()
+        self.len == 0
+    }
+
+    fn slot_index(slots: &[Slot], event: &MetricEvent, minute_ms: i64) -> Option<usize> {
+        slots.iter().position(|s| {
+            s.minute_ms == minute_ms && s.metric == event.metric_type && s.region == event.region
+        })
     }
 
     /// Whether adding `event` would create a new datum (rather than grow an existing one).
     pub fn would_grow(&self, event: &MetricEvent) -> bool {
-        !self.sets.contains_key(&key_of(event))
+        let minute = minute_of(event);
+        self.by_instance
+            .get(event.instance_id.as_str())
+            .is_none_or(|slots| Self::slot_index(slots, event, minute).is_none())
     }
 
     /// Adds one sample.
     pub fn add(&mut self, event: &MetricEvent) {
         let v = event.value;
-        self.sets
-            .entry(key_of(event))
-            .and_modify(|(_, s)| {
+        let minute = minute_of(event);
+        let slots = match self.by_instance.get_mut(event.instance_id.as_str()) {
+            Some(slots) => slots,
+            None => self
+                .by_instance
+                .entry(event.instance_id.clone())
+                .or_default(),
+        };
+        match Self::slot_index(slots, event, minute) {
+            Some(i) => {
+                let s = &mut slots[i].values;
                 s.sample_count += 1.0;
                 s.sum += v;
                 s.minimum = s.minimum.min(v);
                 s.maximum = s.maximum.max(v);
-            })
-            .or_insert_with(|| {
-                (
-                    event.unit().as_str().to_string(),
-                    StatisticSet {
+            }
+            None => {
+                slots.push(Slot {
+                    region: event.region.clone(),
+                    metric: event.metric_type,
+                    minute_ms: minute,
+                    values: StatisticSet {
                         sample_count: 1.0,
                         sum: v,
                         minimum: v,
                         maximum: v,
                     },
-                )
-            });
+                });
+                self.len += 1;
+            }
+        }
     }
 
-    /// The datums (dimensions `Region` and `InstanceID`), emptying the aggregator.
-    pub fn take(&mut self) -> Vec<MetricDatum> {
-        std::mem::take(&mut self.sets)
-            .into_iter()
-            .map(
-                |((metric, instance, region, minute), (unit, values))| MetricDatum {
-                    metric_name: metric,
+    /// The datums (dimensions `Region` and `InstanceID`), ordered by metric name, instance,
+    /// region and minute.
+    pub fn datums(&self) -> Vec<MetricDatum> {
+        let mut out: Vec<MetricDatum> = self
+            .by_instance
+            .iter()
+            .flat_map(|(instance, slots)| {
+                slots.iter().map(move |s| MetricDatum {
+                    metric_name: s.metric.as_str().to_string(),
                     dimensions: BTreeMap::from([
-                        ("InstanceID".to_string(), instance),
-                        ("Region".to_string(), region),
+                        ("InstanceID".to_string(), instance.clone()),
+                        ("Region".to_string(), s.region.clone()),
                     ]),
-                    timestamp_ms: minute,
-                    unit,
-                    values,
-                },
-            )
-            .collect()
+                    timestamp_ms: s.minute_ms,
+                    unit: s.metric.unit().as_str().to_string(),
+                    values: s.values,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            (&a.metric_name, &a.dimensions, a.timestamp_ms).cmp(&(
+                &b.metric_name,
+                &b.dimensions,
+                b.timestamp_ms,
+            ))
+        });
+        out
+    }
+
+    /// The datums as [`MinuteAggregator::datums`], emptying the aggregator.
+    pub fn take(&mut self) -> Vec<MetricDatum> {
+        let out = self.datums();
+        self.by_instance.clear();
+        self.len = 0;
+        out
     }
 }
 
-fn key_of(event: &MetricEvent) -> Key {
-    (
-        event.metric_type.as_str().to_string(),
-        event.instance_id.clone(),
-        event.region.clone(),
-        event.event_time_ms().div_euclid(MINUTE_MS) * MINUTE_MS,
-    )
+fn minute_of(event: &MetricEvent) -> i64 {
+    event.event_time_ms().div_euclid(MINUTE_MS) * MINUTE_MS
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shardline_core::MetricType;
 
     fn ev(instance: &str, ms: i64, value: f64) -> MetricEvent {
         MetricEvent {

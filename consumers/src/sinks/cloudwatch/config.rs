@@ -1,7 +1,10 @@
 //! Configuration of the CloudWatch sink.
 
 use serde::{Deserialize, Serialize};
-use shardline_core::{Error, Result};
+use shardline_core::{Error, Result, units};
+use std::time::Duration;
+
+use crate::sinks::buffer::{self, BufferPolicy};
 
 /// CloudWatch's limit of datums per PutMetricData call.
 pub const MAX_DATUMS_PER_CALL: usize = 1000;
@@ -18,6 +21,13 @@ pub struct CloudWatchConfig {
     pub stream: String,
     /// Most datums per call (1..=1000).
     pub max_datums_per_call: usize,
+    /// Records aggregated per shard before the statistic sets are published (1 publishes
+    /// every batch).
+    pub buffer_records: usize,
+    /// Longest a record waits before its statistic set is published; `"0s"` publishes every
+    /// batch.
+    #[serde(with = "units::duration")]
+    pub buffer_interval: Duration,
 }
 
 impl Default for CloudWatchConfig {
@@ -27,6 +37,8 @@ impl Default for CloudWatchConfig {
             consumer: "cloudwatch".to_string(),
             stream: "metrics".to_string(),
             max_datums_per_call: MAX_DATUMS_PER_CALL,
+            buffer_records: 100_000,
+            buffer_interval: Duration::from_secs(1),
         }
     }
 }
@@ -37,6 +49,7 @@ impl CloudWatchConfig {
     /// # Errors
     /// [`Error::InvalidArgument`] naming the setting and the allowed values.
     pub fn validate(&self) -> Result<()> {
+        buffer::validate("cloudwatch", self.buffer_records)?;
         if !(1..=MAX_DATUMS_PER_CALL).contains(&self.max_datums_per_call) {
             return Err(Error::InvalidArgument(format!(
                 "sinks.cloudwatch.max_datums_per_call = {} is out of range: use 1 to {MAX_DATUMS_PER_CALL}",
@@ -61,6 +74,14 @@ impl CloudWatchConfig {
             )));
         }
         Ok(())
+    }
+
+    /// The buffering limits.
+    pub fn buffer(&self) -> BufferPolicy {
+        BufferPolicy {
+            records: self.buffer_records,
+            interval: self.buffer_interval,
+        }
     }
 }
 

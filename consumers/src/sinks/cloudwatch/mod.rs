@@ -14,9 +14,13 @@
 //! - Before writing, the sink reads the watermark (once per shard, then cached) and skips
 //!   records at or below it; replays and re-deliveries never count a sample twice, whatever
 //!   their batch boundaries.
-//! - A batch whose aggregation exceeds 1,000 datums is cut, in record order, into groups of at
-//!   most `max_datums_per_call` datums; each group is one call carrying the watermark of its
-//!   own last record, so a crash between calls loses or repeats nothing.
+//! - Records are aggregated per shard across batches ([`crate::sinks::buffer`]: by default up
+//!   to 100,000 records or 1 s), cut in record order into groups of at most
+//!   `max_datums_per_call` datums; each group is one call carrying the watermark of its own
+//!   last record, so a crash between calls loses or repeats nothing. A group found at or below
+//!   the stored watermark when it is due (its call landed, then failed) is not sent again.
+//! - A shard's durable mark moves only when its buffer is empty: everything taken in is
+//!   published (or was at or below the watermark).
 //!
 //! # Layout
 //! - [`config`] — [`CloudWatchConfig`].

@@ -11,12 +11,41 @@ use super::aggregate::MinuteAggregator;
 use super::config::CloudWatchConfig;
 use crate::sink::{Sink, SinkRecord};
 
+/// Statistic sets of consecutive records, published in one call with the last one's watermark.
+struct Group {
+    agg: MinuteAggregator,
+    last: SequenceNumber,
+}
+
+/// One shard's aggregated records waiting to be published.
+#[derive(Default)]
+struct ShardBuffer {
+    /// In record order; every group but the last is full (`max_datums_per_call`).
+    groups: Vec<Group>,
+    records: usize,
+    opened_ms: Option<i64>,
+    /// The last record taken in or skipped (a retried batch is not counted twice).
+    last_seen: Option<SequenceNumber>,
+}
+
+impl ShardBuffer {
+    /// The durable mark: everything taken in, once nothing is buffered.
+    fn advance_reported(&self) -> Option<SequenceNumber> {
+        if self.groups.is_empty() {
+            self.last_seen.clone()
+        } else {
+            None
+        }
+    }
+}
+
 /// Publishes per-minute statistic sets; skips records at or below the shard's watermark.
 pub struct CloudWatchSink {
     publisher: Arc<dyn MetricPublisher>,
     config: CloudWatchConfig,
     /// Last applied sequence number per shard, as stored with the data (`None`: nothing yet).
     watermarks: HashMap<ShardId, Option<SequenceNumber>>,
+    buffers: HashMap<ShardId, ShardBuffer>,
 }
 
 impl CloudWatchSink {
@@ -30,6 +59,7 @@ impl CloudWatchSink {
             publisher,
             config,
             watermarks: HashMap::new(),
+            buffers: HashMap::new(),
         })
     }
 
@@ -49,6 +79,11 @@ impl CloudWatchSink {
         let w = self.publisher.watermark(&self.watermark_key(shard)).await?;
         self.watermarks.insert(shard, w.clone());
         Ok(w)
+    }
+
+    /// Records aggregated and not yet published, over all shards.
+    pub fn buffered(&self) -> usize {
+        self.buffers.values().map(|b| b.records).sum()
     }
 
     async fn publish(
@@ -79,6 +114,33 @@ impl CloudWatchSink {
             }
         }
     }
+
+    /// Publishes a shard's groups in order and returns its new durable mark. A group whose
+    /// last record is at or below the stored watermark landed before (a call that failed
+    /// after storing) and is dropped unpublished. On error the rest stays buffered.
+    async fn flush_shard(&mut self, shard: ShardId) -> Result<Option<SequenceNumber>> {
+        loop {
+            let applied = self.watermark(shard).await?;
+            let Some(buf) = self.buffers.get_mut(&shard) else {
+                return Ok(None);
+            };
+            let Some(group) = buf.groups.first() else {
+                buf.records = 0;
+                buf.opened_ms = None;
+                return Ok(buf.advance_reported());
+            };
+            let last = group.last.clone();
+            if applied.as_ref() >= Some(&last) {
+                buf.groups.remove(0);
+                continue;
+            }
+            let data = group.agg.datums();
+            self.publish(shard, data, last).await?;
+            if let Some(buf) = self.buffers.get_mut(&shard) {
+                buf.groups.remove(0);
+            }
+        }
+    }
 }
 
 #[async_trait]
@@ -90,46 +152,69 @@ impl Sink for CloudWatchSink {
     async fn write(
         &mut self,
         shard: ShardId,
-        records: Vec<SinkRecord>,
-        _now_ms: i64,
+        records: &[SinkRecord],
+        now_ms: i64,
     ) -> Result<Option<SequenceNumber>> {
-        let Some(batch_last) = records.last().map(|r| r.sequence_number.clone()) else {
+        if records.is_empty() {
             return Ok(None);
-        };
+        }
         let applied = self.watermark(shard).await?;
-        let fresh: Vec<&SinkRecord> = records
-            .iter()
-            .filter(|r| applied.as_ref().is_none_or(|w| &r.sequence_number > w))
-            .collect();
-        let skipped = records.len() - fresh.len();
+        let max = self.config.max_datums_per_call;
+        let policy = self.config.buffer();
+        let buf = self.buffers.entry(shard).or_default();
+        let mut skipped = 0usize;
+        for r in records {
+            if buf.last_seen.as_ref() >= Some(&r.sequence_number) {
+                continue; // handed again after a retry: already taken
+            }
+            buf.last_seen = Some(r.sequence_number.clone());
+            if applied.as_ref().is_some_and(|w| &r.sequence_number <= w) {
+                skipped += 1;
+                continue;
+            }
+            let fits = buf
+                .groups
+                .last()
+                .is_some_and(|g| g.agg.len() < max || !g.agg.would_grow(&r.event));
+            if !fits {
+                buf.groups.push(Group {
+                    agg: MinuteAggregator::new(),
+                    last: r.sequence_number.clone(),
+                });
+            }
+            if let Some(g) = buf.groups.last_mut() {
+                g.agg.add(&r.event);
+                g.last = r.sequence_number.clone();
+            }
+            buf.records += 1;
+            buf.opened_ms.get_or_insert(now_ms);
+        }
         if skipped > 0 {
             debug!(shard = %shard, skipped, "records at or below the watermark skipped");
         }
-        let mut agg = MinuteAggregator::new();
-        let mut group_last: Option<SequenceNumber> = None;
-        for record in fresh {
-            if agg.len() >= self.config.max_datums_per_call
-                && agg.would_grow(&record.event)
-                && let Some(last) = group_last.take()
-            {
-                self.publish(shard, agg.take(), last).await?;
-            }
-            agg.add(&record.event);
-            group_last = Some(record.sequence_number.clone());
-        }
-        if let Some(last) = group_last {
-            self.publish(shard, agg.take(), last).await?;
+        if policy.due(buf.records, buf.opened_ms, now_ms) {
+            return self.flush_shard(shard).await;
         }
         // Records at or below the watermark were already durable.
-        Ok(Some(batch_last))
+        Ok(buf.advance_reported())
     }
 
-    async fn flush(
-        &mut self,
-        _now_ms: i64,
-        _force: bool,
-    ) -> Result<Vec<(ShardId, SequenceNumber)>> {
-        // Each write publishes its batch before returning: nothing is buffered.
-        Ok(Vec::new())
+    async fn flush(&mut self, now_ms: i64, force: bool) -> Result<Vec<(ShardId, SequenceNumber)>> {
+        let policy = self.config.buffer();
+        let due: Vec<ShardId> = self
+            .buffers
+            .iter()
+            .filter(|(_, b)| {
+                !b.groups.is_empty() && (force || policy.due(b.records, b.opened_ms, now_ms))
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        let mut advanced = Vec::new();
+        for shard in due {
+            if let Some(durable) = self.flush_shard(shard).await? {
+                advanced.push((shard, durable));
+            }
+        }
+        Ok(advanced)
     }
 }

@@ -1,29 +1,42 @@
 //! Configuration of the DynamoDB sink.
 
 use serde::{Deserialize, Serialize};
+use shardline_core::units;
+use std::time::Duration;
 
-/// `[sinks.dynamodb]`: where items go.
+use crate::sinks::buffer::{self, BufferPolicy};
+
+/// `[sinks.dynamodb]`: where items go and how many are written together.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DynamoDbConfig {
     /// Table name; the seed's `InfraMetrics` by default.
     pub table: String,
+    /// Items buffered per shard before they are written in one batch (1 writes every
+    /// batch through).
+    pub buffer_records: usize,
+    /// Longest an item waits in the buffer; `"0s"` writes every batch through.
+    #[serde(with = "units::duration")]
+    pub buffer_interval: Duration,
 }
 
 impl Default for DynamoDbConfig {
     fn default() -> Self {
         Self {
             table: "InfraMetrics".to_string(),
+            buffer_records: 10_000,
+            buffer_interval: Duration::from_secs(1),
         }
     }
 }
 
 impl DynamoDbConfig {
-    /// Checks the table name against DynamoDB's rules (3–255 characters of `a-z A-Z 0-9 _ - .`).
+    /// Checks the buffer settings and the table name against DynamoDB's rules (3–255 characters of `a-z A-Z 0-9 _ - .`).
     ///
     /// # Errors
     /// [`shardline_core::Error::InvalidArgument`] naming the bad name and the rule.
     pub fn validate(&self) -> shardline_core::Result<()> {
+        buffer::validate("dynamodb", self.buffer_records)?;
         let ok_chars = self
             .table
             .chars()
@@ -36,6 +49,14 @@ impl DynamoDbConfig {
             )));
         }
         Ok(())
+    }
+
+    /// The buffering limits.
+    pub fn buffer(&self) -> BufferPolicy {
+        BufferPolicy {
+            records: self.buffer_records,
+            interval: self.buffer_interval,
+        }
     }
 }
 
@@ -51,6 +72,7 @@ mod tests {
         assert!(err.to_string().contains("tabel"), "{err}");
         let bad = DynamoDbConfig {
             table: "no spaces".into(),
+            ..DynamoDbConfig::default()
         };
         assert!(bad.validate().is_err());
     }

@@ -16,8 +16,10 @@
 //!
 //! # Invariants
 //! - Writes are puts by key, so replaying any range of the stream rewrites the same items and
-//!   adds none: the sink needs no ledger, and every record of a written batch is durable when
-//!   [`crate::Sink::write`] returns.
+//!   adds none: the sink needs no ledger.
+//! - Records are buffered per shard ([`crate::sinks::buffer`]) and a shard's buffer is written
+//!   as one `batch_put` (one transaction on the embedded table); the shard's durable mark moves
+//!   to the buffer's last record only after that call succeeded.
 //! - The table is created (or checked against this schema) before the first write.
 //!
 //! # Layout

@@ -3,7 +3,9 @@
 use async_trait::async_trait;
 use shardline_core::ports::{AttributeValue, Item, ItemQuery, ItemTable, KeyType, TableSchema};
 use shardline_core::{Result, SequenceNumber, ShardId};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use tokio::task::JoinHandle;
 use tracing::debug;
 
 use super::config::DynamoDbConfig;
@@ -65,11 +67,39 @@ pub async fn query_series(
         .await
 }
 
+/// One shard's records waiting to be written.
+#[derive(Default)]
+struct ShardBuffer {
+    records: Vec<SinkRecord>,
+    /// When the oldest buffered record arrived (`now_ms` of its write).
+    opened_ms: Option<i64>,
+    /// The last record taken into the buffer (a retried batch is not taken twice).
+    last_seen: Option<SequenceNumber>,
+}
+
+/// A shard's batch being written in the background while the next one is read.
+struct InFlight {
+    shard: ShardId,
+    /// The shard's durable mark once the batch is written.
+    last: SequenceNumber,
+    /// The batch, put back into the shard's buffer if the write fails.
+    records: Arc<Vec<SinkRecord>>,
+    task: JoinHandle<Result<()>>,
+}
+
 /// Writes every event as an item of the InfraMetrics table.
+///
+/// A due buffer is written in the background (items built and put on another task) while the
+/// runtime reads and hands on the next batch; at most one batch is in flight, so a shard's
+/// batches land in order. Its durable mark is reported once the write succeeded.
 pub struct DynamoDbSink {
     table: Arc<dyn ItemTable>,
     config: DynamoDbConfig,
     table_ready: bool,
+    buffers: HashMap<ShardId, ShardBuffer>,
+    in_flight: Option<InFlight>,
+    /// Durable marks of finished writes not yet reported.
+    completed: Vec<(ShardId, SequenceNumber)>,
 }
 
 impl DynamoDbSink {
@@ -83,12 +113,24 @@ impl DynamoDbSink {
             table,
             config,
             table_ready: false,
+            buffers: HashMap::new(),
+            in_flight: None,
+            completed: Vec::new(),
         })
     }
 
     /// The table name written to.
     pub fn table_name(&self) -> &str {
         &self.config.table
+    }
+
+    /// Records taken in and not yet written (buffered or being written), over all shards.
+    pub fn buffered(&self) -> usize {
+        self.buffers
+            .values()
+            .map(|b| b.records.len())
+            .sum::<usize>()
+            + self.in_flight.as_ref().map_or(0, |f| f.records.len())
     }
 
     /// Creates the table if missing (an existing one must have the same key schema).
@@ -104,6 +146,85 @@ impl DynamoDbSink {
         }
         Ok(())
     }
+
+    /// Waits for the batch in flight, if any. On success its shard's mark joins `completed`;
+    /// on failure the batch goes back to the front of its shard's buffer and the error is
+    /// returned.
+    async fn finish_in_flight(&mut self) -> Result<()> {
+        let Some(f) = self.in_flight.take() else {
+            return Ok(());
+        };
+        let outcome = match f.task.await {
+            Ok(r) => r,
+            Err(e) => Err(shardline_core::Error::Internal(format!(
+                "item write task failed: {e}"
+            ))),
+        };
+        match outcome {
+            Ok(()) => {
+                debug!(shard = %f.shard, items = f.records.len(), table = %self.config.table, "items written");
+                self.completed.push((f.shard, f.last));
+                Ok(())
+            }
+            Err(e) => {
+                let buf = self.buffers.entry(f.shard).or_default();
+                let mut records =
+                    Arc::try_unwrap(f.records).unwrap_or_else(|shared| shared.as_ref().clone());
+                records.append(&mut buf.records);
+                buf.records = records;
+                Err(e)
+            }
+        }
+    }
+
+    /// Starts writing a shard's buffer in the background, after the previous write finished.
+    async fn start_write(&mut self, shard: ShardId) -> Result<()> {
+        self.finish_in_flight().await?;
+        self.ensure_table().await?;
+        let Some(buf) = self.buffers.get_mut(&shard) else {
+            return Ok(());
+        };
+        let (Some(last), false) = (buf.last_seen.clone(), buf.records.is_empty()) else {
+            return Ok(());
+        };
+        let records = Arc::new(std::mem::take(&mut buf.records));
+        buf.opened_ms = None;
+        let (table, name, batch) = (
+            Arc::clone(&self.table),
+            self.config.table.clone(),
+            Arc::clone(&records),
+        );
+        let task = tokio::spawn(async move {
+            let items: Vec<Item> = batch.iter().map(item_for).collect();
+            table.batch_put(&name, items).await
+        });
+        self.in_flight = Some(InFlight {
+            shard,
+            last,
+            records,
+            task,
+        });
+        Ok(())
+    }
+
+    /// The shard's durable mark to report now, if any: the latest finished write, or
+    /// everything taken in when nothing of the shard is buffered or in flight.
+    fn durable(&mut self, shard: ShardId) -> Option<SequenceNumber> {
+        let mut mark = None;
+        self.completed.retain(|(s, seq)| {
+            if *s == shard {
+                mark = mark.clone().max(Some(seq.clone()));
+                false
+            } else {
+                true
+            }
+        });
+        let idle = self.in_flight.as_ref().is_none_or(|f| f.shard != shard);
+        match self.buffers.get(&shard) {
+            Some(b) if idle && b.records.is_empty() => b.last_seen.clone().max(mark),
+            _ => mark,
+        }
+    }
 }
 
 #[async_trait]
@@ -115,26 +236,65 @@ impl Sink for DynamoDbSink {
     async fn write(
         &mut self,
         shard: ShardId,
-        records: Vec<SinkRecord>,
-        _now_ms: i64,
+        records: &[SinkRecord],
+        now_ms: i64,
     ) -> Result<Option<SequenceNumber>> {
-        let Some(last) = records.last().map(|r| r.sequence_number.clone()) else {
-            return Ok(None);
-        };
-        self.ensure_table().await?;
-        let items: Vec<Item> = records.iter().map(item_for).collect();
-        let count = items.len();
-        self.table.batch_put(&self.config.table, items).await?;
-        debug!(shard = %shard, items = count, table = %self.config.table, "items written");
-        Ok(Some(last))
+        let buf = self.buffers.entry(shard).or_default();
+        // Records up to the last one taken before this batch are buffered or written already
+        // (a batch handed again after a retry).
+        let seen_before = buf.last_seen.clone();
+        for r in records {
+            if seen_before.as_ref() >= Some(&r.sequence_number) {
+                continue;
+            }
+            if buf.last_seen.as_ref() < Some(&r.sequence_number) {
+                buf.last_seen = Some(r.sequence_number.clone());
+            }
+            buf.opened_ms.get_or_insert(now_ms);
+            buf.records.push(r.clone());
+        }
+        if self
+            .config
+            .buffer()
+            .due(buf.records.len(), buf.opened_ms, now_ms)
+        {
+            self.start_write(shard).await?;
+            if self.config.buffer_interval.is_zero() {
+                // Write-through: durable before returning.
+                self.finish_in_flight().await?;
+            }
+        } else if self
+            .in_flight
+            .as_ref()
+            .is_some_and(|f| f.task.is_finished())
+        {
+            self.finish_in_flight().await?;
+        }
+        Ok(self.durable(shard))
     }
 
-    async fn flush(
-        &mut self,
-        _now_ms: i64,
-        _force: bool,
-    ) -> Result<Vec<(ShardId, SequenceNumber)>> {
-        // Nothing is buffered: every write is durable when it returns.
-        Ok(Vec::new())
+    async fn flush(&mut self, now_ms: i64, force: bool) -> Result<Vec<(ShardId, SequenceNumber)>> {
+        let policy = self.config.buffer();
+        let mut due: Vec<ShardId> = self
+            .buffers
+            .iter()
+            .filter(|(_, b)| {
+                !b.records.is_empty() && (force || policy.due(b.records.len(), b.opened_ms, now_ms))
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        due.sort_unstable();
+        for shard in due {
+            self.start_write(shard).await?;
+        }
+        self.finish_in_flight().await?;
+        let mut marks: BTreeMap<ShardId, SequenceNumber> = BTreeMap::new();
+        for (shard, seq) in self.completed.drain(..) {
+            let entry = marks.entry(shard).or_insert_with(|| seq.clone());
+            if *entry < seq {
+                *entry = seq;
+            }
+        }
+        Ok(marks.into_iter().collect())
     }
 }

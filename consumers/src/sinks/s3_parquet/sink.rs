@@ -312,7 +312,7 @@ impl Sink for S3ParquetSink {
     async fn write(
         &mut self,
         shard: ShardId,
-        records: Vec<SinkRecord>,
+        records: &[SinkRecord],
         now_ms: i64,
     ) -> Result<Option<SequenceNumber>> {
         let buf = self.shard(shard).await?;
@@ -325,13 +325,13 @@ impl Sink for S3ParquetSink {
             if buf.manifest.covers(&r.sequence_number) {
                 skipped += 1;
                 if buf.records.is_empty() {
-                    buf.covered_through = Some(r.sequence_number);
+                    buf.covered_through = Some(r.sequence_number.clone());
                 }
                 continue;
             }
-            buf.bytes += record_bytes(&r);
+            buf.bytes += record_bytes(r);
             buf.opened_ms.get_or_insert(now_ms);
-            buf.records.push(r);
+            buf.records.push(r.clone());
         }
         self.stats.skipped_covered += skipped;
         let due = self.shards.get(&shard).is_some_and(|b| self.due(b, now_ms));

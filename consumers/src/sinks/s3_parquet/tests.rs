@@ -84,7 +84,7 @@ async fn feed(
     while it.peek().is_some() {
         let chunk: Vec<SinkRecord> = it.by_ref().take(batch).collect();
         let shard = chunk[0].shard;
-        if let Some(m) = sink.write(shard, chunk, 0).await.expect("write") {
+        if let Some(m) = sink.write(shard, &chunk, 0).await.expect("write") {
             marks.push(m);
         }
     }
@@ -265,7 +265,7 @@ async fn buffers_flush_on_size_and_on_interval() {
     let mut sink = S3ParquetSink::new(cfg, Arc::clone(&store)).expect("sink");
     let shard = ShardId(0);
     assert_eq!(
-        sink.write(shard, records(0, 0..10, DAY0_MS), 1_000)
+        sink.write(shard, &records(0, 0..10, DAY0_MS), 1_000)
             .await
             .expect("write"),
         None
@@ -286,7 +286,7 @@ async fn buffers_flush_on_size_and_on_interval() {
     // A 4 KiB buffer fills within a 100-record batch: written at once.
     let mut small = S3ParquetSink::new(config(4096), Arc::clone(&store)).expect("sink");
     let durable = small
-        .write(ShardId(1), records(1, 0..100, DAY0_MS), 0)
+        .write(ShardId(1), &records(1, 0..100, DAY0_MS), 0)
         .await
         .expect("write");
     assert_eq!(durable, Some(seq(1, 99)));
@@ -329,7 +329,7 @@ async fn a_crash_between_objects_and_manifest_commit_leaves_no_duplicates() {
     let (_dir, store) = store();
     let mut sink = S3ParquetSink::new(config(64 << 20), Arc::clone(&store)).expect("sink");
     assert_eq!(
-        sink.write(ShardId(0), records(0, 0..200, DAY0_MS), 0)
+        sink.write(ShardId(0), &records(0, 0..200, DAY0_MS), 0)
             .await
             .expect("write"),
         None
@@ -350,7 +350,7 @@ async fn a_crash_between_objects_and_manifest_commit_leaves_no_duplicates() {
 async fn a_crash_midway_through_the_objects_removes_the_partial_flush() {
     let (_dir, store) = store();
     let mut sink = S3ParquetSink::new(config(64 << 20), Arc::clone(&store)).expect("sink");
-    sink.write(ShardId(0), records(0, 0..300, DAY0_MS), 0)
+    sink.write(ShardId(0), &records(0, 0..300, DAY0_MS), 0)
         .await
         .expect("write");
     sink.flush_without_commit(ShardId(0))
