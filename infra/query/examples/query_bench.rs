@@ -1,12 +1,16 @@
 //! Times the seed's two Athena queries over generated Parquet data.
 //!
-//! Usage: `cargo run --release -p shardline-query --example query_bench -- [ROWS] [--dir DIR] [--runs N]`
+//! Usage: `cargo run --release -p shardline-query --example query_bench -- [ROWS] [--dir DIR] [--runs N]
+//! [--set KEY=VALUE]... [--reuse] [--analyze]`
 //!
 //! Writes ROWS (default 10,000,000) metric rows for 1,000 instances over 7 days into
 //! `DIR/year=2026/month=02/day=DD/part-K.parquet` (4 files a day; ZSTD, dictionary encoding, page
 //! statistics; rows sorted by instance_id then timestamp), then runs each query once on a fresh
 //! engine (cold) and N more times on the same engine (warm), and prints a markdown table.
 //! Without `--dir` the data goes to a temporary directory that is removed afterwards.
+//! `--set` runs `SET KEY = VALUE` on each engine first (e.g.
+//! `--set datafusion.execution.parquet.pushdown_filters=true`), `--reuse` times the files already
+//! under `--dir` instead of writing them, `--analyze` prints `EXPLAIN ANALYZE` of both queries.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
