@@ -1,12 +1,16 @@
 //! Times the seed's two Athena queries over generated Parquet data.
 //!
-//! Usage: `cargo run --release -p shardline-query --example query_bench -- [ROWS] [--dir DIR] [--runs N]`
+//! Usage: `cargo run --release -p shardline-query --example query_bench -- [ROWS] [--dir DIR] [--runs N]
+//! [--set KEY=VALUE]... [--reuse] [--analyze]`
 //!
 //! Writes ROWS (default 10,000,000) metric rows for 1,000 instances over 7 days into
 //! `DIR/year=2026/month=02/day=DD/part-K.parquet` (4 files a day; ZSTD, dictionary encoding, page
 //! statistics; rows sorted by instance_id then timestamp), then runs each query once on a fresh
 //! engine (cold) and N more times on the same engine (warm), and prints a markdown table.
 //! Without `--dir` the data goes to a temporary directory that is removed afterwards.
+//! `--set` runs `SET KEY = VALUE` on each engine first (e.g.
+//! `--set datafusion.execution.parquet.pushdown_filters=true`), `--reuse` times the files already
+//! under `--dir` instead of writing them, `--analyze` prints `EXPLAIN ANALYZE` of both queries.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -55,6 +59,12 @@ struct Args {
     rows: usize,
     dir: Option<PathBuf>,
     runs: usize,
+    /// `SET` statements run on each engine before timing (`--set key=value`).
+    sets: Vec<String>,
+    /// Reuse the files already under `--dir` instead of generating them.
+    reuse: bool,
+    /// Print `EXPLAIN ANALYZE` of each query after the timings.
+    analyze: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -62,18 +72,28 @@ fn parse_args() -> Result<Args, String> {
         rows: 10_000_000,
         dir: None,
         runs: 3,
+        sets: Vec::new(),
+        reuse: false,
+        analyze: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
             "--dir" => args.dir = Some(it.next().ok_or("--dir needs a path")?.into()),
+            "--set" => {
+                let kv = it.next().ok_or("--set needs key=value")?;
+                let (k, v) = kv.split_once('=').ok_or("--set needs key=value")?;
+                args.sets.push(format!("SET {k} = {v}"));
+            }
+            "--reuse" => args.reuse = true,
+            "--analyze" => args.analyze = true,
             "--runs" => {
                 let v = it.next().ok_or("--runs needs a number")?;
                 args.runs = v.parse().map_err(|_| format!("--runs {v}: not a number"))?;
             }
             n => args.rows = n.replace('_', "").parse().map_err(|_| {
                 format!(
-                    "`{n}` is not a row count (usage: query_bench [ROWS] [--dir DIR] [--runs N])"
+                    "`{n}` is not a row count (usage: query_bench [ROWS] [--dir DIR] [--runs N] [--set K=V]... [--reuse] [--analyze])"
                 )
             })?,
         }
@@ -192,16 +212,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .dir
         .clone()
         .unwrap_or_else(|| tmp.path().join("metrics"));
-    let t = Instant::now();
-    let bytes = generate(&root, args.rows)?;
-    println!(
-        "generated {} rows, {} files, {:.1} MiB in {:.1} s under {}\n",
-        args.rows,
-        DAYS * FILES_PER_DAY,
-        bytes as f64 / (1024.0 * 1024.0),
-        t.elapsed().as_secs_f64(),
-        root.display()
-    );
+    if args.reuse && args.dir.is_some() {
+        println!("reusing the files under {}\n", root.display());
+    } else {
+        let t = Instant::now();
+        let bytes = generate(&root, args.rows)?;
+        println!(
+            "generated {} rows, {} files, {:.1} MiB in {:.1} s under {}\n",
+            args.rows,
+            DAYS * FILES_PER_DAY,
+            bytes as f64 / (1024.0 * 1024.0),
+            t.elapsed().as_secs_f64(),
+            root.display()
+        );
+    }
     println!("| query | result rows | cold (ms) | warm best (ms) | warm median (ms) | warm runs |");
     println!("|---|---|---|---|---|---|");
     for (name, q) in [
@@ -209,6 +233,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("Q2 avg by timestamp, type (LIMIT 100)", Q2),
     ] {
         let cold_engine = QueryEngine::new(&root)?;
+        for set in &args.sets {
+            cold_engine.sql(set).await?;
+        }
         let (cold, n) = time_query(&cold_engine, q).await?;
         let mut warm = Vec::with_capacity(args.runs);
         for _ in 0..args.runs {
@@ -224,6 +251,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             ms(median),
             args.runs
         );
+    }
+    if args.analyze {
+        let engine = QueryEngine::new(&root)?;
+        for set in &args.sets {
+            engine.sql(set).await?;
+        }
+        for q in [Q1, Q2] {
+            let text = format!("EXPLAIN ANALYZE {}", q.trim_end_matches(';'));
+            let out = engine.sql(&text).await?;
+            println!(
+                "\n{}",
+                shardline_query::format_batches(&out, shardline_query::OutputFormat::Table)?
+            );
+        }
     }
     Ok(())
 }

@@ -3,11 +3,11 @@
 //! Invariants:
 //! - the table is a listing over `<root>/year=YYYY/month=MM/day=DD/*.parquet`, read fresh on
 //!   every query, so objects the sink writes later are seen without re-registering;
-//! - its columns are [`shardline_core::schema::metric_schema`] followed by the partition
-//!   columns `year`, `month`, `day`: strings as written in the path (`'2026'`, `'02'`), as in
-//!   the Athena DDL, so `month = '02'` matches `month=02`, and `month = 2` does too (the
-//!   string is compared as a number); filters on them prune whole directories before any
-//!   file is opened;
+//! - its columns are [`shardline_core::schema::metric_schema`] with strings as `Utf8View`,
+//!   followed by the partition columns `year`, `month`, `day`: strings as written in the path
+//!   (`'2026'`, `'02'`), as in the Athena DDL, so `month = '02'` matches `month=02`, and
+//!   `month = 2` does too (the string is compared as a number); filters on them prune whole
+//!   directories before any file is opened;
 //! - it is registered twice: `metrics` and `infra_monitoring.metrics`;
 //! - a missing or empty root is an empty table, not an error;
 //! - SQL is parsed with the generic dialect, where `timestamp` and `value` are plain column
@@ -16,13 +16,15 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::datatypes::DataType;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use datafusion::catalog::MemorySchemaProvider;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
+use datafusion::execution::cache::cache_manager::CacheManagerConfig;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::physical_plan::displayable;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use tracing::debug;
@@ -35,6 +37,23 @@ pub const TABLE_NAME: &str = "metrics";
 pub const SCHEMA_NAME: &str = "infra_monitoring";
 /// The Hive partition columns, outermost first.
 pub const PARTITION_COLUMNS: [&str; 3] = ["year", "month", "day"];
+
+/// The table's schema: [`shardline_core::schema::metric_schema`] with its strings read as
+/// `Utf8View`. The dictionary-encoded string columns then decode as views into the
+/// dictionary page instead of being copied value by value, and DataFusion's filters and
+/// group-by keys use its view-specialised kernels (`metric_type`, `instance_id`). Results carry
+/// `Utf8View` string columns; Arrow's casts, formatters and JSON writer handle them as strings.
+fn table_schema() -> SchemaRef {
+    let fields: Vec<Field> = shardline_core::schema::metric_schema()
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Utf8 => f.as_ref().clone().with_data_type(DataType::Utf8View),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
 
 /// Runs SQL over the metrics table.
 #[derive(Clone)]
@@ -71,7 +90,15 @@ impl QueryEngine {
         let root = std::path::absolute(parquet_root).map_err(|e| table_err(e.to_string()))?;
         let mut config = SessionConfig::new().with_information_schema(true);
         config.options_mut().sql_parser.dialect = datafusion::config::Dialect::Generic;
-        let ctx = SessionContext::new_with_config(config);
+        // DataFusion caches directory listings for the life of the session by default; this
+        // table must see objects the sink writes later, so listings are not cached. Parquet
+        // footers and file statistics stay cached: those entries are checked against the
+        // object's size and modification time on every use.
+        let runtime = RuntimeEnvBuilder::new()
+            .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0))
+            .build_arc()
+            .map_err(|e| table_err(e.to_string()))?;
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
 
         let mut url_text = root.to_string_lossy().into_owned();
         if !url_text.ends_with('/') {
@@ -87,7 +114,7 @@ impl QueryEngine {
             .with_table_partition_cols(partition_cols);
         let table_config = ListingTableConfig::new(url)
             .with_listing_options(options)
-            .with_schema(shardline_core::schema::metric_schema());
+            .with_schema(table_schema());
         let table =
             Arc::new(ListingTable::try_new(table_config).map_err(|e| table_err(e.to_string()))?);
 

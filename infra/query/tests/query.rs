@@ -280,3 +280,39 @@ async fn formats_and_errors_are_readable() {
     );
     assert!("xml".parse::<OutputFormat>().is_err());
 }
+
+#[tokio::test]
+async fn files_written_after_a_query_are_seen_by_the_same_engine() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("metrics");
+    let engine = QueryEngine::new(&root).expect("engine");
+    let count = |engine: QueryEngine| async move {
+        let b = engine
+            .sql("SELECT count(*) AS n FROM infra_monitoring.metrics")
+            .await
+            .expect("count");
+        b[0].column(0)
+            .as_primitive::<arrow::datatypes::Int64Type>()
+            .value(0)
+    };
+    // Before the first object exists, the table is empty.
+    assert_eq!(count(engine.clone()).await, 0);
+    let rows = fixture(&root);
+    let day19 = (rows.len() / 3) as i64;
+    assert_eq!(count(engine.clone()).await, 3 * day19);
+    // Another object in an existing partition, then a new partition.
+    let more: Vec<Row> = rows[..10].to_vec();
+    write_file(&root, (2026, 2, 21), "shardId-000000000002-c", &more);
+    assert_eq!(count(engine.clone()).await, 3 * day19 + 10);
+    write_file(&root, (2026, 2, 22), "shardId-000000000003-d", &more);
+    assert_eq!(count(engine.clone()).await, 3 * day19 + 20);
+    // Q1 over the same engine sees them too.
+    let q1: usize = engine
+        .sql(Q1)
+        .await
+        .expect("Q1")
+        .iter()
+        .map(|b| b.num_rows())
+        .sum();
+    assert_eq!(q1, 5);
+}
