@@ -3,7 +3,8 @@
 //! Layout:
 //! - redb table `schemas`: table name → JSON [`TableSchema`], written by `ensure_table`.
 //! - one redb table `items/<name>` per item table: key = [`keys`] encoding of
-//!   (partition key, sort key) → the item as JSON (`{"attr": {"S": "…"}}`).
+//!   (partition key, sort key) → the item in [`codec`]'s compact binary form (items stored as
+//!   JSON, `{"attr": {"S": "…"}}`, by earlier versions still read).
 //!
 //! Invariants:
 //! - A table exists once `ensure_table` committed its schema; a later `ensure_table` with a
@@ -15,6 +16,7 @@
 //! - Items are limited to [`MAX_ITEM_BYTES`] as DynamoDB limits them. Unlike DynamoDB's
 //!   25-item BatchWriteItem, a whole `batch_put` is one transaction: nothing is left unprocessed.
 
+pub mod codec;
 pub mod keys;
 
 use async_trait::async_trait;
@@ -25,7 +27,7 @@ use shardline_core::{Error, Result};
 use crate::db::{Db, open_read};
 use crate::error::{TxError, decode_json, encode_json, port};
 
-/// Largest stored item (DynamoDB's 400 KiB item limit, measured on the JSON encoding).
+/// Largest stored item (DynamoDB's 400 KiB item limit, measured on the stored encoding).
 pub const MAX_ITEM_BYTES: usize = 400 * 1024;
 
 const SCHEMAS: TableDefinition<&str, &[u8]> = TableDefinition::new("schemas");
@@ -146,7 +148,7 @@ impl ItemTable for RedbItemTable {
                 let mut encoded = Vec::with_capacity(items.len());
                 for item in &items {
                     let key = item_key(&schema, item).map_err(port)?;
-                    let value = encode_json("item", item)?;
+                    let value = codec::encode(item);
                     if value.len() > MAX_ITEM_BYTES {
                         return Err(port(Error::InvalidArgument(format!(
                             "an item for table {table:?} encodes to {} bytes; DynamoDB items \
@@ -156,6 +158,10 @@ impl ItemTable for RedbItemTable {
                     }
                     encoded.push((key, value));
                 }
+                // In key order the inserts walk the B-tree once, left to right, instead of
+                // jumping between leaves; the stable sort keeps the later of two puts with the
+                // same key last, so it still wins.
+                encoded.sort_by(|a, b| a.0.cmp(&b.0));
                 let name = items_table_name(&table);
                 let mut rows = txn.open_table(TableDefinition::<&[u8], &[u8]>::new(&name))?;
                 for (key, value) in &encoded {
@@ -200,7 +206,13 @@ impl ItemTable for RedbItemTable {
                     if !k.starts_with(&prefix) || upper.as_deref().is_some_and(|u| k > u) {
                         break;
                     }
-                    out.push(decode_json(path, "item", v.value())?);
+                    out.push(codec::decode(v.value()).map_err(|detail| {
+                        port(Error::Corrupt {
+                            file: path.to_path_buf(),
+                            offset: 0,
+                            detail: format!("stored item: {detail}"),
+                        })
+                    })?);
                 }
                 Ok(out)
             })

@@ -1,0 +1,215 @@
+//! The stored form of an item: a compact binary encoding (JSON items are still read).
+//!
+//! Layout (all lengths LEB128 varints):
+//! `0xB1`, attribute count, then per attribute in name order: name length, name bytes, a tag
+//! (`1` S, `2` N, `3` B, `4` Bool, `5` Null), and for S/N/B the value's length and bytes, for
+//! Bool one byte (0 or 1). An item stored as JSON (`{"attr": {"S": "…"}}`, the earlier format)
+//! starts with `{` and is decoded as JSON.
+
+use shardline_core::ports::{AttributeValue, Item};
+
+/// First byte of a binary item.
+const BINARY_V1: u8 = 0xB1;
+
+const TAG_S: u8 = 1;
+const TAG_N: u8 = 2;
+const TAG_B: u8 = 3;
+const TAG_BOOL: u8 = 4;
+const TAG_NULL: u8 = 5;
+
+fn put_varint(out: &mut Vec<u8>, mut n: usize) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    put_varint(out, bytes.len());
+    out.extend_from_slice(bytes);
+}
+
+/// Encodes an item.
+pub fn encode(item: &Item) -> Vec<u8> {
+    let size: usize = item
+        .iter()
+        .map(|(k, v)| {
+            k.len()
+                + 8
+                + match v {
+                    AttributeValue::S(s) | AttributeValue::N(s) => s.len(),
+                    AttributeValue::B(b) => b.len(),
+                    AttributeValue::Bool(_) | AttributeValue::Null => 1,
+                }
+        })
+        .sum();
+    let mut out = Vec::with_capacity(size + 4);
+    out.push(BINARY_V1);
+    put_varint(&mut out, item.len());
+    for (name, value) in item {
+        put_bytes(&mut out, name.as_bytes());
+        match value {
+            AttributeValue::S(s) => {
+                out.push(TAG_S);
+                put_bytes(&mut out, s.as_bytes());
+            }
+            AttributeValue::N(n) => {
+                out.push(TAG_N);
+                put_bytes(&mut out, n.as_bytes());
+            }
+            AttributeValue::B(b) => {
+                out.push(TAG_B);
+                put_bytes(&mut out, b);
+            }
+            AttributeValue::Bool(b) => {
+                out.push(TAG_BOOL);
+                out.push(u8::from(*b));
+            }
+            AttributeValue::Null => out.push(TAG_NULL),
+        }
+    }
+    out
+}
+
+/// Reads the stored bytes front to back.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn byte(&mut self) -> Result<u8, String> {
+        let b = *self
+            .bytes
+            .get(self.at)
+            .ok_or_else(|| format!("item ends early at byte {}", self.at))?;
+        self.at += 1;
+        Ok(b)
+    }
+
+    fn varint(&mut self) -> Result<usize, String> {
+        let mut n: usize = 0;
+        for shift in (0..64).step_by(7) {
+            let b = self.byte()?;
+            n |= usize::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(n);
+            }
+        }
+        Err(format!("length at byte {} is too long", self.at))
+    }
+
+    fn bytes(&mut self) -> Result<&'a [u8], String> {
+        let len = self.varint()?;
+        let end = self
+            .at
+            .checked_add(len)
+            .filter(|e| *e <= self.bytes.len())
+            .ok_or_else(|| format!("a {len}-byte field at byte {} runs past the item", self.at))?;
+        let out = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(out)
+    }
+
+    fn text(&mut self) -> Result<String, String> {
+        let at = self.at;
+        let raw = self.bytes()?;
+        String::from_utf8(raw.to_vec()).map_err(|_| format!("text at byte {at} is not UTF-8"))
+    }
+}
+
+/// Decodes a stored item (binary, or JSON as earlier versions stored it). The error says what
+/// is wrong, for a corruption report.
+pub fn decode(bytes: &[u8]) -> Result<Item, String> {
+    match bytes.first() {
+        Some(&BINARY_V1) => {}
+        Some(b'{') => {
+            return serde_json::from_slice(bytes).map_err(|e| format!("JSON item: {e}"));
+        }
+        Some(b) => return Err(format!("unknown item format (first byte {b:#04x})")),
+        None => return Err("empty item".into()),
+    }
+    let mut r = Reader { bytes, at: 1 };
+    let count = r.varint()?;
+    let mut item = Item::new();
+    for _ in 0..count {
+        let name = r.text()?;
+        let tag_at = r.at;
+        let value = match r.byte()? {
+            TAG_S => AttributeValue::S(r.text()?),
+            TAG_N => AttributeValue::N(r.text()?),
+            TAG_B => AttributeValue::B(r.bytes()?.to_vec()),
+            TAG_BOOL => AttributeValue::Bool(r.byte()? != 0),
+            TAG_NULL => AttributeValue::Null,
+            t => return Err(format!("unknown value tag {t} at byte {tag_at}")),
+        };
+        item.insert(name, value);
+    }
+    if r.at != bytes.len() {
+        return Err(format!(
+            "{} bytes left after the last attribute",
+            bytes.len() - r.at
+        ));
+    }
+    Ok(item)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Item {
+        Item::from([
+            (
+                "metric_id".to_string(),
+                AttributeValue::S("cpu-i-000001".into()),
+            ),
+            (
+                "timestamp".to_string(),
+                AttributeValue::N("1771500000123".into()),
+            ),
+            ("value".to_string(), AttributeValue::N("45.25".into())),
+            ("blob".to_string(), AttributeValue::B((0..=255).collect())),
+            ("ok".to_string(), AttributeValue::Bool(true)),
+            ("no".to_string(), AttributeValue::Bool(false)),
+            ("nothing".to_string(), AttributeValue::Null),
+            ("long".to_string(), AttributeValue::S("é".repeat(300))),
+        ])
+    }
+
+    #[test]
+    fn every_value_kind_round_trips_and_is_smaller_than_json() {
+        let item = sample();
+        let bytes = encode(&item);
+        assert_eq!(decode(&bytes), Ok(item.clone()));
+        let json = serde_json::to_vec(&item).expect("json");
+        assert!(
+            bytes.len() < json.len(),
+            "{} vs {}",
+            bytes.len(),
+            json.len()
+        );
+        assert_eq!(decode(&encode(&Item::new())), Ok(Item::new()));
+    }
+
+    #[test]
+    fn items_stored_as_json_still_read() {
+        let item = sample();
+        let json = serde_json::to_vec(&item).expect("json");
+        assert_eq!(decode(&json), Ok(item));
+    }
+
+    #[test]
+    fn damage_is_reported_not_misread() {
+        let bytes = encode(&sample());
+        for cut in 1..bytes.len() {
+            assert!(decode(&bytes[..cut]).is_err(), "truncated at {cut}");
+        }
+        let mut extra = bytes.clone();
+        extra.push(0);
+        assert!(decode(&extra).unwrap_err().contains("left after"));
+        assert!(decode(&[0x42]).unwrap_err().contains("unknown item format"));
+        assert!(decode(&[]).is_err());
+    }
+}
