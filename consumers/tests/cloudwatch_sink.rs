@@ -17,6 +17,17 @@ struct CallSizes {
     sizes: Mutex<Vec<usize>>,
 }
 
+/// The embedded metric store under `dir`, and the same store behind a [`CallSizes`].
+fn counted_store(dir: &std::path::Path) -> (Arc<dyn MetricPublisher>, Arc<CallSizes>) {
+    let local = LocalBackends::open(dir, LocalOptions::default()).expect("backends");
+    let store: Arc<dyn MetricPublisher> = local.metrics.clone();
+    let sized = Arc::new(CallSizes {
+        inner: store.clone(),
+        sizes: Mutex::new(Vec::new()),
+    });
+    (store, sized)
+}
+
 #[async_trait::async_trait]
 impl MetricPublisher for CallSizes {
     async fn put_metric_data(
@@ -128,12 +139,7 @@ fn write_through() -> CloudWatchConfig {
 #[tokio::test]
 async fn buffered_batches_share_statistic_sets_and_a_lost_buffer_replays_exactly() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let local = LocalBackends::open(dir.path(), LocalOptions::default()).expect("backends");
-    let store: Arc<dyn MetricPublisher> = local.metrics.clone();
-    let sized = Arc::new(CallSizes {
-        inner: store.clone(),
-        sizes: Mutex::new(Vec::new()),
-    });
+    let (store, sized) = counted_store(dir.path());
     let config = CloudWatchConfig {
         buffer_records: 45,
         buffer_interval: Duration::from_secs(1),
@@ -288,12 +294,7 @@ async fn minutes_hold_every_sample_once_across_replays_and_restarts() {
 #[tokio::test]
 async fn a_batch_over_1000_datums_is_split_and_counted_once() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let local = LocalBackends::open(dir.path(), LocalOptions::default()).expect("backends");
-    let store: Arc<dyn MetricPublisher> = local.metrics.clone();
-    let sized = Arc::new(CallSizes {
-        inner: store.clone(),
-        sizes: Mutex::new(Vec::new()),
-    });
+    let (store, sized) = counted_store(dir.path());
     let config = CloudWatchConfig {
         consumer: "cw-split".into(),
         ..write_through()

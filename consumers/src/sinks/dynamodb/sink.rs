@@ -98,8 +98,8 @@ pub struct DynamoDbSink {
     table_ready: bool,
     buffers: HashMap<ShardId, ShardBuffer>,
     in_flight: Option<InFlight>,
-    /// Durable marks of finished writes not yet reported.
-    completed: Vec<(ShardId, SequenceNumber)>,
+    /// Per shard, the durable mark of its latest finished write not yet reported.
+    completed: BTreeMap<ShardId, SequenceNumber>,
 }
 
 impl DynamoDbSink {
@@ -115,7 +115,7 @@ impl DynamoDbSink {
             table_ready: false,
             buffers: HashMap::new(),
             in_flight: None,
-            completed: Vec::new(),
+            completed: BTreeMap::new(),
         })
     }
 
@@ -163,7 +163,8 @@ impl DynamoDbSink {
         match outcome {
             Ok(()) => {
                 debug!(shard = %f.shard, items = f.records.len(), table = %self.config.table, "items written");
-                self.completed.push((f.shard, f.last));
+                // One batch in flight at a time, in order: a later write has a later mark.
+                self.completed.insert(f.shard, f.last);
                 Ok(())
             }
             Err(e) => {
@@ -210,15 +211,7 @@ impl DynamoDbSink {
     /// The shard's durable mark to report now, if any: the latest finished write, or
     /// everything taken in when nothing of the shard is buffered or in flight.
     fn durable(&mut self, shard: ShardId) -> Option<SequenceNumber> {
-        let mut mark = None;
-        self.completed.retain(|(s, seq)| {
-            if *s == shard {
-                mark = mark.clone().max(Some(seq.clone()));
-                false
-            } else {
-                true
-            }
-        });
+        let mark = self.completed.remove(&shard);
         let idle = self.in_flight.as_ref().is_none_or(|f| f.shard != shard);
         match self.buffers.get(&shard) {
             Some(b) if idle && b.records.is_empty() => b.last_seen.clone().max(mark),
@@ -288,13 +281,6 @@ impl Sink for DynamoDbSink {
             self.start_write(shard).await?;
         }
         self.finish_in_flight().await?;
-        let mut marks: BTreeMap<ShardId, SequenceNumber> = BTreeMap::new();
-        for (shard, seq) in self.completed.drain(..) {
-            let entry = marks.entry(shard).or_insert_with(|| seq.clone());
-            if *entry < seq {
-                *entry = seq;
-            }
-        }
-        Ok(marks.into_iter().collect())
+        Ok(std::mem::take(&mut self.completed).into_iter().collect())
     }
 }
