@@ -5,7 +5,8 @@
 //! ```text
 //! <data>/s3/<bucket>/<key>            objects (DirObjectStore)
 //! <data>/local/checkpoints.redb       checkpoints and leases
-//! <data>/local/table.redb             item tables
+//! <data>/local/table/                 item tables (an LSM-tree database; a table.redb of
+//!                                     earlier versions is imported once, see table::import)
 //! <data>/local/metrics.redb           metric minutes and watermarks
 //! <data>/local/dead_letters.redb      dead letters
 //! <data>/local/state.redb             sink state
@@ -32,7 +33,8 @@ use crate::metrics::RedbMetricStore;
 use crate::notify::{NotifierConfig, build_notifier};
 use crate::objects::DirObjectStore;
 use crate::state::RedbStateStore;
-use crate::table::RedbItemTable;
+use crate::table::LsmItemTable;
+use crate::table::import::import_redb;
 
 /// Settings of the embedded backends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,7 +66,7 @@ pub struct LocalBackends {
     /// Objects under `<data>/s3`.
     pub objects: Arc<DirObjectStore>,
     /// Item tables.
-    pub table: Arc<RedbItemTable>,
+    pub table: Arc<LsmItemTable>,
     /// The metric store.
     pub metrics: Arc<RedbMetricStore>,
     /// Dead letters.
@@ -84,11 +86,15 @@ impl LocalBackends {
         let local = data_dir.join("local");
         let cache = usize::try_from(opts.cache_size).unwrap_or(usize::MAX);
         let open = |name: &str| Db::open(&local.join(name), opts.durability, cache);
+        // The checkpoint store first: a data directory in use is reported on that file.
+        let checkpoints = Arc::new(RedbCheckpointStore::new(open("checkpoints.redb")?));
+        let table = LsmItemTable::open(&local.join("table"), opts.durability, opts.cache_size)?;
+        import_redb(&local.join("table.redb"), &table)?;
         Ok(LocalBackends {
             data_dir: data_dir.to_path_buf(),
-            checkpoints: Arc::new(RedbCheckpointStore::new(open("checkpoints.redb")?)),
+            checkpoints,
             objects: Arc::new(DirObjectStore::open(&data_dir.join("s3"))?),
-            table: Arc::new(RedbItemTable::new(open("table.redb")?)),
+            table: Arc::new(table),
             metrics: Arc::new(RedbMetricStore::new(open("metrics.redb")?)),
             dead_letters: Arc::new(RedbDeadLetterStore::new(open("dead_letters.redb")?)),
             state: Arc::new(RedbStateStore::new(open("state.redb")?)),

@@ -8,8 +8,8 @@
 //! - [`backends`]: [`LocalBackends`], [`LocalOptions`], the data directory layout.
 //! - [`checkpoint`]: [`RedbCheckpointStore`] — KCL-style checkpoints with conditional writes.
 //! - [`objects`]: [`DirObjectStore`] — objects as files, atomic puts (temp + fsync + rename).
-//! - [`table`]: [`RedbItemTable`] — DynamoDB-style tables; [`table::keys`] is the
-//!   order-preserving key encoding.
+//! - [`table`]: [`LsmItemTable`] — DynamoDB-style tables on an LSM tree; [`table::keys`] is
+//!   the order-preserving key encoding.
 //! - [`metrics`]: [`RedbMetricStore`] — minute statistic sets, merged, with watermarks
 //!   committed atomically with the data.
 //! - [`notify`]: stdout, outbox, webhook and fanout notifiers with deduplication.
@@ -17,7 +17,8 @@
 //! - [`state`]: the sink state store, [`RedbStateStore`].
 //! - [`error`]: [`LocalError`], for opening and configuration.
 //!
-//! Every port call is one redb transaction (or one file operation) on a blocking thread.
+//! Every port call is one redb transaction, one LSM write batch or one file operation, on a
+//! blocking thread.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
@@ -44,4 +45,4 @@ pub use notify::{
 };
 pub use objects::DirObjectStore;
 pub use state::RedbStateStore;
-pub use table::RedbItemTable;
+pub use table::LsmItemTable;

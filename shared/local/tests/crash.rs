@@ -1,5 +1,5 @@
-//! Kill -9 a process writing objects, checkpoints and outbox lines; everything it reported
-//! as acknowledged must survive, whole, and every store must reopen.
+//! Kill -9 a process writing objects, checkpoints, item batches and outbox lines; everything
+//! it reported as acknowledged must survive, whole, and every store must reopen.
 #![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader};
@@ -8,13 +8,49 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use shardline_core::ports::{CheckpointKey, CheckpointStore, Notification, Notifier, ObjectStore};
+use shardline_core::ports::{
+    AttributeValue, CheckpointKey, CheckpointStore, Item, ItemQuery, ItemTable, KeyType,
+    Notification, Notifier, ObjectStore, TableSchema,
+};
 use shardline_core::{SequenceNumber, ShardId};
 use shardline_local::{LocalBackends, LocalOptions, OutboxNotifier};
 
 const CHILD_ENV: &str = "SHARDLINE_LOCAL_CRASH_CHILD_DIR";
 const OBJECT_BYTES: usize = 256 * 1024;
 const MAX_ROUNDS: u64 = 10_000;
+/// Items written per round, in one `batch_put`.
+const ITEMS_PER_ROUND: usize = 500;
+
+fn schema() -> TableSchema {
+    TableSchema {
+        name: "Crash".into(),
+        partition_key: ("round".into(), KeyType::S),
+        sort_key: Some(("n".into(), KeyType::N)),
+    }
+}
+
+fn round_items(i: u64) -> Vec<Item> {
+    (0..ITEMS_PER_ROUND)
+        .map(|j| {
+            Item::from([
+                ("round".to_string(), AttributeValue::S(format!("r{i}"))),
+                ("n".to_string(), AttributeValue::N(j.to_string())),
+                ("pad".to_string(), AttributeValue::S("x".repeat(100))),
+            ])
+        })
+        .collect()
+}
+
+async fn round_count(b: &LocalBackends, i: u64) -> usize {
+    let q = ItemQuery {
+        table: "Crash".into(),
+        partition: AttributeValue::S(format!("r{i}")),
+        sort_from: None,
+        sort_to: None,
+        limit: None,
+    };
+    b.table.query(&q).await.unwrap().len()
+}
 
 fn key() -> CheckpointKey {
     CheckpointKey {
@@ -43,6 +79,7 @@ fn crash_child() {
         let b = LocalBackends::open(dir, LocalOptions::default()).unwrap();
         let outbox = OutboxNotifier::open(&dir.join("outbox.jsonl")).unwrap();
         b.objects.ensure_bucket("lake").await.unwrap();
+        b.table.ensure_table(&schema()).await.unwrap();
         for i in 1..=MAX_ROUNDS {
             // Overwrite one key and write a new one each round.
             b.objects.put("lake", "hot", body(i), "x").await.unwrap();
@@ -50,6 +87,7 @@ fn crash_child() {
                 .put("lake", &format!("obj/{i:05}"), body(i), "x")
                 .await
                 .unwrap();
+            b.table.batch_put("Crash", round_items(i)).await.unwrap();
             let seq: SequenceNumber = i.to_string().parse().unwrap();
             b.checkpoints
                 .put(&key(), &seq, Some("child"), None)
@@ -133,6 +171,24 @@ async fn acknowledged_writes_survive_kill_9() {
         allowed.contains(&hot[0]),
         "hot object is from round byte {}",
         hot[0]
+    );
+    // Every acknowledged item batch is there whole; the batch in flight at the kill is there
+    // whole or not at all (a batch is atomic), and nothing else is.
+    for i in 1..=acked {
+        assert_eq!(
+            round_count(&b, i).await,
+            ITEMS_PER_ROUND,
+            "round {i}'s items"
+        );
+    }
+    let in_flight = round_count(&b, acked + 1).await;
+    assert!(
+        in_flight == 0 || in_flight == ITEMS_PER_ROUND,
+        "the batch in flight at the kill is partial: {in_flight} items"
+    );
+    assert_eq!(
+        b.table.count("Crash").await.unwrap(),
+        (acked as usize * ITEMS_PER_ROUND + in_flight) as u64
     );
     // The outbox reopens (a torn line is cut) and holds every acknowledged notification once.
     let outbox = OutboxNotifier::open(&dir.path().join("outbox.jsonl")).unwrap();

@@ -223,3 +223,80 @@ async fn buffered_durability_keeps_data_across_a_clean_close() {
     let b = LocalBackends::open(dir.path(), opts).unwrap();
     assert_eq!(b.state.list("bench", "").await.unwrap().len(), 20);
 }
+
+/// Writes `table.redb` as earlier versions laid it out: a `schemas` table and an
+/// `items/<table>` table keyed by the order-preserving key encoding.
+fn write_earlier_table_file(path: &std::path::Path, items: &[(&str, i64, Vec<u8>)]) {
+    use redb::TableDefinition;
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let db = redb::Database::create(path).unwrap();
+    let txn = db.begin_write().unwrap();
+    {
+        let mut schemas = txn
+            .open_table(TableDefinition::<&str, &[u8]>::new("schemas"))
+            .unwrap();
+        let raw = serde_json::to_vec(&schema()).unwrap();
+        schemas.insert("InfraMetrics", raw.as_slice()).unwrap();
+        let mut rows = txn
+            .open_table(TableDefinition::<&[u8], &[u8]>::new("items/InfraMetrics"))
+            .unwrap();
+        for (pk, sk, value) in items {
+            let mut key = Vec::new();
+            shardline_local::table::keys::encode_str(&mut key, pk);
+            shardline_local::table::keys::encode_number(&mut key, &sk.to_string()).unwrap();
+            rows.insert(key.as_slice(), value.as_slice()).unwrap();
+        }
+    }
+    txn.commit().unwrap();
+}
+
+#[tokio::test]
+async fn an_item_table_file_of_an_earlier_version_is_imported_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("local/table.redb");
+    let binary = shardline_local::table::codec::encode(&Item::from([
+        ("metric_id".to_string(), AttributeValue::S("cpu-i-1".into())),
+        ("timestamp".to_string(), AttributeValue::N("2000".into())),
+        ("value".to_string(), AttributeValue::N("42.5".into())),
+    ]));
+    let json = br#"{"metric_id":{"S":"cpu-i-1"},"timestamp":{"N":"1000"},"value":{"N":"7"}}"#;
+    let mut items = vec![
+        ("cpu-i-1", 1000, json.to_vec()),
+        ("cpu-i-1", 2000, binary.clone()),
+    ];
+    // Enough items for the import to commit in more than one batch.
+    for t in 0..25_000i64 {
+        items.push(("mem-i-2", t, binary.clone()));
+    }
+    write_earlier_table_file(&old, &items);
+
+    for _ in 0..2 {
+        let b = LocalBackends::open(dir.path(), LocalOptions::default()).unwrap();
+        assert!(!old.exists(), "the earlier file is renamed once imported");
+        assert!(dir.path().join("local/table.redb.imported").exists());
+        assert_eq!(b.table.count("InfraMetrics").await.unwrap(), 25_002);
+        let got = b
+            .table
+            .query(&ItemQuery {
+                table: "InfraMetrics".into(),
+                partition: AttributeValue::S("cpu-i-1".into()),
+                sort_from: None,
+                sort_to: None,
+                limit: None,
+            })
+            .await
+            .unwrap();
+        let values: Vec<_> = got.iter().map(|i| i["value"].clone()).collect();
+        assert_eq!(
+            values,
+            vec![
+                AttributeValue::N("7".into()),
+                AttributeValue::N("42.5".into())
+            ]
+        );
+        // The imported schema is the table's: a different one is refused.
+        let mut other = schema();
+        other.sort_key = None;
+        assert!(b.table.ensure_table(&other).await.is_err());
+    }
+}

@@ -47,7 +47,7 @@ fn print_banner(p: &Pipeline) {
     println!(
         "  table     {} in {}",
         c.consumers.dynamodb.sink.table,
-        c.data_dir.join("local/table.redb").display()
+        c.data_dir.join("local/table").display()
     );
     println!(
         "  metrics   namespace {} in {}",

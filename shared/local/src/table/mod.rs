@@ -1,71 +1,198 @@
-//! [`ItemTable`] on redb (`<data>/local/table.redb`).
+//! [`ItemTable`] on an LSM tree (`<data>/local/table/`, a fjall database).
 //!
-//! Layout:
-//! - redb table `schemas`: table name → JSON [`TableSchema`], written by `ensure_table`.
-//! - one redb table `items/<name>` per item table: key = [`keys`] encoding of
-//!   (partition key, sort key) → the item in [`codec`]'s compact binary form (items stored as
-//!   JSON, `{"attr": {"S": "…"}}`, by earlier versions still read).
+//! Why an LSM tree: the pipeline's table is written far more than it is read, and its keys
+//! (series, time) arrive interleaved across thousands of series. A copy-on-write B-tree
+//! rewrites one leaf page per series touched by every transaction; an LSM tree appends the
+//! batch to its journal, inserts it into a memtable and sorts it onto disk in the
+//! background, so a write costs the journal append and the memtable insert.
+//!
+//! Layout (two keyspaces of the one database):
+//! - `schemas`: table name → JSON [`TableSchema`], written by `ensure_table`.
+//! - `items`: key = [`keys::encode_str`]`(table)` ++ the [`keys`] encoding of (partition key,
+//!   sort key) → the item in [`codec`]'s compact binary form. Every table's items share the
+//!   prefix of its name, so a table is one contiguous key range.
 //!
 //! Invariants:
 //! - A table exists once `ensure_table` committed its schema; a later `ensure_table` with a
 //!   different schema fails and changes nothing.
 //! - Every stored item carries its key attributes with the schema's types; `batch_put`
-//!   validates all items first and writes them in one transaction (all or nothing), a put
-//!   replacing the item with the same key, so repeating a batch is idempotent.
+//!   validates all items first and writes them in one atomic write batch (all or nothing),
+//!   a put replacing the item with the same key, so repeating a batch is idempotent.
+//! - With [`Durability::Fsync`] a `batch_put` that returned `Ok` is in the journal and
+//!   fdatasync'ed: it survives a crash (the journal is replayed on open).
 //! - Query results are in sort-key order: numeric for `N`, byte order for `S`.
 //! - Items are limited to [`MAX_ITEM_BYTES`] as DynamoDB limits them. Unlike DynamoDB's
-//!   25-item BatchWriteItem, a whole `batch_put` is one transaction: nothing is left unprocessed.
+//!   25-item BatchWriteItem, a whole `batch_put` is one write batch: nothing is left
+//!   unprocessed.
+//! - The database directory is locked: a second process opening it gets
+//!   [`LocalError::InUse`].
 
 pub mod codec;
+pub mod import;
 pub mod keys;
 
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
 use async_trait::async_trait;
-use redb::{ReadableTable, ReadableTableMetadata, TableDefinition};
-use shardline_core::ports::{Item, ItemQuery, ItemTable, TableSchema};
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use shardline_core::ports::{AttributeValue, Item, ItemQuery, ItemTable, TableSchema};
 use shardline_core::{Error, Result};
 
-use crate::db::{Db, open_read};
-use crate::error::{TxError, decode_json, encode_json, port};
+use crate::db::{Durability, blocking};
+use crate::error::LocalError;
 
 /// Largest stored item (DynamoDB's 400 KiB item limit, measured on the stored encoding).
 pub const MAX_ITEM_BYTES: usize = 400 * 1024;
 
-const SCHEMAS: TableDefinition<&str, &[u8]> = TableDefinition::new("schemas");
+/// Memtable size of the `items` keyspace: a full memtable is sorted onto disk in the
+/// background while writes go on into a fresh one.
+const MEMTABLE_BYTES: u64 = 16 * 1024 * 1024;
 
-fn items_table_name(table: &str) -> String {
-    format!("items/{table}")
+/// DynamoDB-style tables in an LSM-tree database.
+#[derive(Clone)]
+pub struct LsmItemTable {
+    inner: Arc<Inner>,
 }
 
-/// DynamoDB-style tables in a redb file.
-#[derive(Debug, Clone)]
-pub struct RedbItemTable {
-    db: Db,
+struct Inner {
+    db: Database,
+    schemas: Keyspace,
+    items: Keyspace,
+    path: PathBuf,
+    durability: Durability,
+    /// Committed schemas, loaded at open; writers of `schemas` hold the lock while they
+    /// check and write, so two `ensure_table` calls cannot both create a table.
+    known: RwLock<HashMap<String, TableSchema>>,
+    create: Mutex<()>,
 }
 
-impl RedbItemTable {
-    pub(crate) fn new(db: Db) -> Self {
-        RedbItemTable { db }
+impl std::fmt::Debug for LsmItemTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LsmItemTable")
+            .field("path", &self.inner.path)
+            .finish()
     }
 }
 
-fn read_schema(
-    txn: &redb::ReadTransaction,
-    path: &std::path::Path,
-    table: &str,
-) -> Result<TableSchema, TxError> {
-    let missing = || {
-        port(Error::not_found(format!(
-            "table {table:?} (create it with ensure_table first)"
-        )))
-    };
-    let schemas = open_read(txn, SCHEMAS)?.ok_or_else(missing)?;
-    let raw = schemas.get(table)?.ok_or_else(missing)?;
-    decode_json(path, "table schema", raw.value())
+fn open_error(path: &Path, e: fjall::Error) -> LocalError {
+    match e {
+        fjall::Error::Locked => LocalError::InUse {
+            path: path.to_path_buf(),
+        },
+        fjall::Error::Io(source) => LocalError::io(path, source),
+        other => LocalError::Database {
+            path: path.to_path_buf(),
+            detail: other.to_string(),
+        },
+    }
 }
 
-/// The encoded (partition, sort) key of an item.
-fn item_key(schema: &TableSchema, item: &Item) -> Result<Vec<u8>, Error> {
-    let mut key = Vec::new();
+impl Inner {
+    /// A storage error as a port error naming the database directory.
+    fn error(&self, e: fjall::Error) -> Error {
+        match e {
+            fjall::Error::Io(source) => Error::io(&self.path, source),
+            fjall::Error::Poisoned => Error::Unavailable(format!(
+                "item table {}: an earlier write failed to reach the disk, so the database \
+                 refuses writes until it is reopened (restart shardline)",
+                self.path.display()
+            )),
+            other => Error::Internal(format!("item table {}: {other}", self.path.display())),
+        }
+    }
+
+    fn corrupt(&self, detail: String) -> Error {
+        Error::Corrupt {
+            file: self.path.clone(),
+            offset: 0,
+            detail,
+        }
+    }
+
+    fn schema(&self, table: &str) -> Result<TableSchema> {
+        let known = self.known.read().map_err(|_| poisoned_lock())?;
+        known.get(table).cloned().ok_or_else(|| {
+            Error::not_found(format!(
+                "table {table:?} (create it with ensure_table first)"
+            ))
+        })
+    }
+}
+
+fn poisoned_lock() -> Error {
+    Error::Internal("item table schema lock poisoned by a panic".into())
+}
+
+impl LsmItemTable {
+    /// Opens (creating if missing) the database directory `path`.
+    ///
+    /// # Errors
+    /// [`LocalError::InUse`] when another process has it open; [`LocalError::Io`] or
+    /// [`LocalError::Database`] when it cannot be created or recovered; [`LocalError::Port`]
+    /// when a stored schema is damaged.
+    pub fn open(path: &Path, durability: Durability, cache_bytes: u64) -> Result<Self, LocalError> {
+        std::fs::create_dir_all(path).map_err(|e| LocalError::io(path, e))?;
+        let db = Database::builder(path)
+            .cache_size(cache_bytes)
+            // One background thread flushes memtables and compacts. With more, an idle
+            // worker hands a compaction request back and forth while another compacts,
+            // spinning a core.
+            .worker_threads(1)
+            .open()
+            .map_err(|e| open_error(path, e))?;
+        let schemas = db
+            .keyspace("schemas", KeyspaceCreateOptions::default)
+            .map_err(|e| open_error(path, e))?;
+        let items = db
+            .keyspace("items", || {
+                KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES)
+            })
+            .map_err(|e| open_error(path, e))?;
+        let mut known = HashMap::new();
+        for entry in schemas.iter() {
+            let (name, raw) = entry.into_inner().map_err(|e| open_error(path, e))?;
+            let schema: TableSchema = serde_json::from_slice(&raw).map_err(|e| {
+                LocalError::Port(Error::Corrupt {
+                    file: path.to_path_buf(),
+                    offset: 0,
+                    detail: format!(
+                        "stored schema of table {:?} is not valid JSON: {e}",
+                        String::from_utf8_lossy(&name)
+                    ),
+                })
+            })?;
+            known.insert(schema.name.clone(), schema);
+        }
+        Ok(LsmItemTable {
+            inner: Arc::new(Inner {
+                db,
+                schemas,
+                items,
+                path: path.to_path_buf(),
+                durability,
+                known: RwLock::new(known),
+                create: Mutex::new(()),
+            }),
+        })
+    }
+
+    /// The database directory.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+}
+
+/// The key prefix shared by every item of `table`.
+fn table_prefix(table: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(table.len() + 2);
+    keys::encode_str(&mut out, table);
+    out
+}
+
+/// Appends the encoded (partition, sort) key of an item to `key`.
+fn item_key(schema: &TableSchema, item: &Item, key: &mut Vec<u8>) -> Result<(), Error> {
     let (pk, pk_ty) = &schema.partition_key;
     let value = item.get(pk).ok_or_else(|| {
         Error::InvalidArgument(format!(
@@ -73,7 +200,7 @@ fn item_key(schema: &TableSchema, item: &Item) -> Result<Vec<u8>, Error> {
             schema.name
         ))
     })?;
-    keys::encode_key(&mut key, pk, *pk_ty, value)?;
+    keys::encode_key(key, pk, *pk_ty, value)?;
     if let Some((sk, sk_ty)) = &schema.sort_key {
         let value = item.get(sk).ok_or_else(|| {
             Error::InvalidArgument(format!(
@@ -81,13 +208,13 @@ fn item_key(schema: &TableSchema, item: &Item) -> Result<Vec<u8>, Error> {
                 schema.name
             ))
         })?;
-        keys::encode_key(&mut key, sk, *sk_ty, value)?;
+        keys::encode_key(key, sk, *sk_ty, value)?;
     }
-    Ok(key)
+    Ok(())
 }
 
 #[async_trait]
-impl ItemTable for RedbItemTable {
+impl ItemTable for LsmItemTable {
     async fn ensure_table(&self, schema: &TableSchema) -> Result<()> {
         if schema.name.is_empty() || schema.name.len() > 255 {
             return Err(Error::InvalidArgument(format!(
@@ -96,140 +223,135 @@ impl ItemTable for RedbItemTable {
             )));
         }
         let schema = schema.clone();
-        self.db
-            .write(move |txn, path| {
-                let mut schemas = txn.open_table(SCHEMAS)?;
-                let existing: Option<TableSchema> = match schemas.get(schema.name.as_str())? {
-                    Some(raw) => Some(decode_json(path, "table schema", raw.value())?),
-                    None => None,
-                };
-                match existing {
-                    Some(existing) if existing == schema => Ok(()),
-                    Some(existing) => Err(port(Error::InvalidArgument(format!(
-                        "table {:?} already exists with key schema {:?}/{:?}, not {:?}/{:?}; \
-                         use another table name or remove {}",
-                        schema.name,
-                        existing.partition_key,
-                        existing.sort_key,
-                        schema.partition_key,
-                        schema.sort_key,
-                        path.display()
-                    )))),
-                    None => {
-                        schemas.insert(
-                            schema.name.as_str(),
-                            encode_json("table schema", &schema)?.as_slice(),
-                        )?;
-                        let name = items_table_name(&schema.name);
-                        txn.open_table(TableDefinition::<&[u8], &[u8]>::new(&name))?;
-                        Ok(())
-                    }
+        let inner = self.inner.clone();
+        blocking(move || {
+            let _create = inner.create.lock().map_err(|_| poisoned_lock())?;
+            let existing = inner
+                .known
+                .read()
+                .map_err(|_| poisoned_lock())?
+                .get(&schema.name)
+                .cloned();
+            match existing {
+                Some(existing) if existing == schema => Ok(()),
+                Some(existing) => Err(Error::InvalidArgument(format!(
+                    "table {:?} already exists with key schema {:?}/{:?}, not {:?}/{:?}; \
+                     use another table name or remove {}",
+                    schema.name,
+                    existing.partition_key,
+                    existing.sort_key,
+                    schema.partition_key,
+                    schema.sort_key,
+                    inner.path.display()
+                ))),
+                None => {
+                    let raw = serde_json::to_vec(&schema).map_err(|e| {
+                        Error::Internal(format!("cannot encode table schema as JSON: {e}"))
+                    })?;
+                    let mut batch = inner.db.batch().durability(Some(PersistMode::SyncAll));
+                    batch.insert(&inner.schemas, schema.name.as_bytes(), raw);
+                    batch.commit().map_err(|e| inner.error(e))?;
+                    inner
+                        .known
+                        .write()
+                        .map_err(|_| poisoned_lock())?
+                        .insert(schema.name.clone(), schema);
+                    Ok(())
                 }
-            })
-            .await
+            }
+        })
+        .await
     }
 
     async fn batch_put(&self, table: &str, items: Vec<Item>) -> Result<()> {
         if items.is_empty() {
             return Ok(());
         }
-        let table = table.to_string();
-        self.db
-            .write(move |txn, path| {
-                let schema = {
-                    let schemas = txn.open_table(SCHEMAS)?;
-                    let raw = schemas.get(table.as_str())?.ok_or_else(|| {
-                        port(Error::not_found(format!(
-                            "table {table:?} (create it with ensure_table first)"
-                        )))
-                    })?;
-                    decode_json::<TableSchema>(path, "table schema", raw.value())?
-                };
-                let mut encoded = Vec::with_capacity(items.len());
-                for item in &items {
-                    let key = item_key(&schema, item).map_err(port)?;
-                    let value = codec::encode(item);
-                    if value.len() > MAX_ITEM_BYTES {
-                        return Err(port(Error::InvalidArgument(format!(
-                            "an item for table {table:?} encodes to {} bytes; DynamoDB items \
-                             are limited to 400 KiB, so split or shorten it",
-                            value.len()
-                        ))));
-                    }
-                    encoded.push((key, value));
+        let schema = self.inner.schema(table)?;
+        let inner = self.inner.clone();
+        blocking(move || {
+            let prefix = table_prefix(&schema.name);
+            // Validate and encode every item before writing any: a bad item fails the batch.
+            let mut encoded = Vec::with_capacity(items.len());
+            for item in &items {
+                let mut key = prefix.clone();
+                item_key(&schema, item, &mut key)?;
+                let value = codec::encode(item);
+                if value.len() > MAX_ITEM_BYTES {
+                    return Err(Error::InvalidArgument(format!(
+                        "an item for table {:?} encodes to {} bytes; DynamoDB items are \
+                         limited to 400 KiB, so split or shorten it",
+                        schema.name,
+                        value.len()
+                    )));
                 }
-                // In key order the inserts walk the B-tree once, left to right, instead of
-                // jumping between leaves; the stable sort keeps the later of two puts with the
-                // same key last, so it still wins.
-                encoded.sort_by(|a, b| a.0.cmp(&b.0));
-                let name = items_table_name(&table);
-                let mut rows = txn.open_table(TableDefinition::<&[u8], &[u8]>::new(&name))?;
-                for (key, value) in &encoded {
-                    rows.insert(key.as_slice(), value.as_slice())?;
-                }
-                Ok(())
-            })
-            .await
+                encoded.push((key, value));
+            }
+            drop(items);
+            let durability = match inner.durability {
+                Durability::Fsync => Some(PersistMode::SyncData),
+                Durability::Buffered => None,
+            };
+            let mut batch = inner.db.batch().durability(durability);
+            // Within one batch the later of two puts with the same key wins, as in a
+            // sequence of single puts.
+            for (key, value) in encoded {
+                batch.insert(&inner.items, key, value);
+            }
+            batch.commit().map_err(|e| inner.error(e))
+        })
+        .await
     }
 
     async fn query(&self, query: &ItemQuery) -> Result<Vec<Item>> {
+        let schema = self.inner.schema(&query.table)?;
         let query = query.clone();
-        self.db
-            .read(move |txn, path| {
-                let schema = read_schema(txn, path, &query.table)?;
-                let (pk, pk_ty) = &schema.partition_key;
-                let mut prefix = Vec::new();
-                keys::encode_key(&mut prefix, pk, *pk_ty, &query.partition).map_err(port)?;
-                let bound = |value: &Option<shardline_core::ports::AttributeValue>| {
-                    let (Some(v), Some((sk, sk_ty))) = (value, &schema.sort_key) else {
-                        return Ok(None);
-                    };
-                    let mut key = prefix.clone();
-                    keys::encode_key(&mut key, sk, *sk_ty, v).map_err(port)?;
-                    Ok::<_, TxError>(Some(key))
+        let inner = self.inner.clone();
+        blocking(move || {
+            let (pk, pk_ty) = &schema.partition_key;
+            let mut prefix = table_prefix(&schema.name);
+            keys::encode_key(&mut prefix, pk, *pk_ty, &query.partition)?;
+            let bound = |value: &Option<AttributeValue>| -> Result<Option<Vec<u8>>> {
+                let (Some(v), Some((sk, sk_ty))) = (value, &schema.sort_key) else {
+                    return Ok(None);
                 };
-                let lower = bound(&query.sort_from)?.unwrap_or_else(|| prefix.clone());
-                let upper = bound(&query.sort_to)?;
-                let name = items_table_name(&query.table);
-                let Some(rows) = open_read(txn, TableDefinition::<&[u8], &[u8]>::new(&name))?
-                else {
-                    return Ok(Vec::new());
-                };
-                let limit = query.limit.unwrap_or(usize::MAX);
-                let mut out = Vec::new();
-                for entry in rows.range(lower.as_slice()..)? {
-                    if out.len() >= limit {
-                        break;
-                    }
-                    let (k, v) = entry?;
-                    let k = k.value();
-                    if !k.starts_with(&prefix) || upper.as_deref().is_some_and(|u| k > u) {
-                        break;
-                    }
-                    out.push(codec::decode(v.value()).map_err(|detail| {
-                        port(Error::Corrupt {
-                            file: path.to_path_buf(),
-                            offset: 0,
-                            detail: format!("stored item: {detail}"),
-                        })
-                    })?);
+                let mut key = prefix.clone();
+                keys::encode_key(&mut key, sk, *sk_ty, v)?;
+                Ok(Some(key))
+            };
+            let lower = bound(&query.sort_from)?.unwrap_or_else(|| prefix.clone());
+            let upper = bound(&query.sort_to)?;
+            let limit = query.limit.unwrap_or(usize::MAX);
+            let mut out = Vec::new();
+            for entry in inner.items.range(lower.as_slice()..) {
+                if out.len() >= limit {
+                    break;
                 }
-                Ok(out)
-            })
-            .await
+                let (k, v) = entry.into_inner().map_err(|e| inner.error(e))?;
+                if !k.starts_with(&prefix) || upper.as_deref().is_some_and(|u| &*k > u) {
+                    break;
+                }
+                out.push(
+                    codec::decode(&v)
+                        .map_err(|detail| inner.corrupt(format!("stored item: {detail}")))?,
+                );
+            }
+            Ok(out)
+        })
+        .await
     }
 
     async fn count(&self, table: &str) -> Result<u64> {
-        let table = table.to_string();
-        self.db
-            .read(move |txn, path| {
-                read_schema(txn, path, &table)?;
-                let name = items_table_name(&table);
-                match open_read(txn, TableDefinition::<&[u8], &[u8]>::new(&name))? {
-                    Some(rows) => Ok(rows.len()?),
-                    None => Ok(0),
-                }
-            })
-            .await
+        let schema = self.inner.schema(table)?;
+        let inner = self.inner.clone();
+        blocking(move || {
+            let mut n = 0u64;
+            for entry in inner.items.prefix(table_prefix(&schema.name)) {
+                entry.key().map_err(|e| inner.error(e))?;
+                n += 1;
+            }
+            Ok(n)
+        })
+        .await
     }
 }
