@@ -31,6 +31,20 @@ fn peak_rss_mib() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// CPU seconds (user + system) this process has used so far.
+fn cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| {
+            let after_name = stat[stat.rfind(')')? + 2..].to_string();
+            let fields: Vec<&str> = after_name.split_whitespace().collect();
+            let user: f64 = fields.get(11)?.parse().ok()?;
+            let system: f64 = fields.get(12)?.parse().ok()?;
+            Some((user + system) / 100.0)
+        })
+        .unwrap_or(0.0)
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
@@ -89,6 +103,7 @@ enabled = false
 
     // Drain: the four consumers together.
     let drain_start = Instant::now();
+    let drain_cpu = cpu_seconds();
     let mut tasks = JoinSet::new();
     for consumer in pipeline.consumers()? {
         tasks.spawn(consumer.drain());
@@ -98,6 +113,7 @@ enabled = false
         reports.push(r.context("consumer task")??);
     }
     let drain_secs = drain_start.elapsed().as_secs_f64();
+    let drain_cpu = cpu_seconds() - drain_cpu;
     reports.sort_by(|a, b| a.consumer.cmp(&b.consumer));
     println!("| consumer | events | seconds | events/s |");
     println!("|---|---:|---:|---:|");
@@ -113,6 +129,11 @@ enabled = false
     println!(
         "| all four together | {appended} | {drain_secs:.2} | {:.0} |",
         appended as f64 / drain_secs
+    );
+    println!(
+        "drain CPU: {drain_cpu:.2} s = {:.2} cores, {:.1} CPU-µs per event (all consumers)",
+        drain_cpu / drain_secs,
+        drain_cpu * 1e6 / appended as f64
     );
     println!("peak RSS: {:.0} MiB", peak_rss_mib());
     pipeline.close().await?;

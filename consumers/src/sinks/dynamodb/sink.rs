@@ -25,23 +25,24 @@ pub fn item_for(record: &SinkRecord) -> Item {
     let e = &record.event;
     let s = |v: &str| AttributeValue::S(v.to_string());
     let n = |v: String| AttributeValue::N(v);
+    // In name order, so building the map finds the entries already sorted.
     Item::from([
-        ("metric_id".to_string(), s(&e.series_id())),
-        ("timestamp".to_string(), n(e.event_time_ms().to_string())),
-        ("seed_metric_id".to_string(), s(&e.metric_id)),
-        ("epoch_seconds".to_string(), n(e.timestamp.to_string())),
-        ("metric_type".to_string(), s(e.metric_type.as_str())),
-        ("value".to_string(), n(format!("{}", e.value))),
-        ("unit".to_string(), s(e.unit().as_str())),
-        ("instance_id".to_string(), s(&e.instance_id)),
-        ("region".to_string(), s(&e.region)),
+        ("arrival_ms".to_string(), n(record.arrival_ms.to_string())),
         ("collected_at".to_string(), s(&e.collected_at)),
-        ("shard_id".to_string(), s(&record.shard.to_string())),
+        ("epoch_seconds".to_string(), n(e.timestamp.to_string())),
+        ("instance_id".to_string(), s(&e.instance_id)),
+        ("metric_id".to_string(), s(&e.series_id())),
+        ("metric_type".to_string(), s(e.metric_type.as_str())),
+        ("region".to_string(), s(&e.region)),
+        ("seed_metric_id".to_string(), s(&e.metric_id)),
         (
             "sequence_number".to_string(),
             s(record.sequence_number.as_str()),
         ),
-        ("arrival_ms".to_string(), n(record.arrival_ms.to_string())),
+        ("shard_id".to_string(), s(&record.shard.to_string())),
+        ("timestamp".to_string(), n(e.event_time_ms().to_string())),
+        ("unit".to_string(), s(e.unit().as_str())),
+        ("value".to_string(), n(format!("{}", e.value))),
     ])
 }
 
