@@ -47,6 +47,7 @@ fn cpu_seconds() -> f64 {
 
 #[tokio::main]
 async fn main() -> Result<()> {
+    shardline::alloc::tune();
     let mut args = std::env::args().skip(1);
     let events: usize = args
         .next()

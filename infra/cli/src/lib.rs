@@ -9,6 +9,7 @@
 //!   log-processor, SNS publish).
 //! - [`commands`]: one module per subcommand.
 
+pub mod alloc;
 pub mod cli;
 pub mod commands;
 pub mod config;
