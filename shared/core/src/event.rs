@@ -214,8 +214,12 @@ impl MetricEvent {
     pub fn from_json(bytes: &[u8]) -> Result<Self, EventError> {
         // Fast path: a well-formed event deserializes straight into the struct (a null
         // optional field reads as absent on both paths). Anything it rejects takes the slow
-        // path below, which names the exact problem.
-        if let Ok(event) = serde_json::from_slice::<MetricEvent>(bytes) {
+        // path below, which names the exact problem. The record is checked as UTF-8 once, up
+        // front, so the parser does not validate each string it reads again.
+        if let Ok(event) = std::str::from_utf8(bytes)
+            .map_err(|_| ())
+            .and_then(|text| serde_json::from_str::<MetricEvent>(text).map_err(|_| ()))
+        {
             event.validate()?;
             return Ok(event);
         }
