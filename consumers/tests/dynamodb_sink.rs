@@ -362,3 +362,122 @@ async fn a_failed_background_write_is_retried_and_nothing_is_lost() {
         records.len() as u64
     );
 }
+
+/// Passes puts to the embedded table slowly, recording how many were under way at once, in
+/// total and per shard (read from the items' `shard_id`).
+struct ConcurrencyProbe {
+    inner: Arc<dyn ItemTable>,
+    now: std::sync::Mutex<(usize, std::collections::HashMap<String, usize>)>,
+    most: std::sync::Mutex<(usize, usize)>,
+}
+
+#[async_trait::async_trait]
+impl ItemTable for ConcurrencyProbe {
+    async fn ensure_table(
+        &self,
+        schema: &shardline_core::ports::TableSchema,
+    ) -> shardline_core::Result<()> {
+        self.inner.ensure_table(schema).await
+    }
+    async fn batch_put(
+        &self,
+        table: &str,
+        items: Vec<shardline_core::ports::Item>,
+    ) -> shardline_core::Result<()> {
+        let shard = items[0]["shard_id"].as_s().unwrap_or_default().to_string();
+        {
+            let mut guard = self.now.lock().expect("lock");
+            let now = &mut *guard;
+            now.0 += 1;
+            let per_shard = now.1.entry(shard.clone()).or_default();
+            *per_shard += 1;
+            let (total, one_shard) = (now.0, *per_shard);
+            let mut most = self.most.lock().expect("lock");
+            *most = (most.0.max(total), most.1.max(one_shard));
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let out = self.inner.batch_put(table, items).await;
+        let mut guard = self.now.lock().expect("lock");
+        let now = &mut *guard;
+        now.0 -= 1;
+        *now.1.entry(shard).or_default() -= 1;
+        out
+    }
+    async fn query(
+        &self,
+        query: &shardline_core::ports::ItemQuery,
+    ) -> shardline_core::Result<Vec<shardline_core::ports::Item>> {
+        self.inner.query(query).await
+    }
+    async fn count(&self, table: &str) -> shardline_core::Result<u64> {
+        self.inner.count(table).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_of_different_shards_are_written_at_once_up_to_the_limit() {
+    for limit in [1, 2, 3] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let local = LocalBackends::open(dir.path(), LocalOptions::default()).expect("backends");
+        let probe = Arc::new(ConcurrencyProbe {
+            inner: local.table.clone(),
+            now: Default::default(),
+            most: Default::default(),
+        });
+        let config = DynamoDbConfig {
+            buffer_records: 12,
+            buffer_interval: Duration::from_secs(3600),
+            writes_in_flight: limit,
+            ..DynamoDbConfig::default()
+        };
+        let mut sink = DynamoDbSink::new(probe.clone(), config).expect("sink");
+        // Four shards, each with its own instances; batches of the shards interleaved.
+        let per_shard: Vec<Vec<SinkRecord>> = (0..4u32)
+            .map(|k| {
+                samples()
+                    .into_iter()
+                    .map(|mut r| {
+                        r.shard = ShardId(k);
+                        r.event.instance_id = format!("{}-{k}", r.event.instance_id);
+                        r
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut durable = std::collections::HashMap::new();
+        for round in 0..per_shard[0].len().div_ceil(12) {
+            for (k, records) in per_shard.iter().enumerate() {
+                let batch = &records
+                    [(round * 12).min(records.len())..((round + 1) * 12).min(records.len())];
+                if let Some(d) = sink
+                    .write(ShardId(k as u32), batch, 0)
+                    .await
+                    .expect("write")
+                {
+                    durable.insert(k as u32, d);
+                }
+            }
+        }
+        for (shard, d) in sink.flush(0, true).await.expect("flush") {
+            durable.insert(shard.0, d);
+        }
+        let (most, most_one_shard) = *probe.most.lock().expect("lock");
+        assert_eq!(
+            most, limit,
+            "puts under way at once with writes_in_flight {limit}"
+        );
+        assert_eq!(most_one_shard, 1, "a shard never has two puts under way");
+        let total: usize = per_shard.iter().map(Vec::len).sum();
+        assert_eq!(
+            local.table.count("InfraMetrics").await.expect("count"),
+            total as u64
+        );
+        for (k, records) in per_shard.iter().enumerate() {
+            assert_eq!(
+                durable.get(&(k as u32)),
+                records.last().map(|r| &r.sequence_number),
+                "shard {k}'s durable mark"
+            );
+        }
+    }
+}

@@ -18,6 +18,9 @@ pub struct DynamoDbConfig {
     /// Longest an item waits in the buffer; `"0s"` writes every batch through.
     #[serde(with = "units::duration")]
     pub buffer_interval: Duration,
+    /// Batches of different shards written at once (at most one per shard, so a shard's
+    /// batches land in order).
+    pub writes_in_flight: usize,
 }
 
 impl Default for DynamoDbConfig {
@@ -26,6 +29,7 @@ impl Default for DynamoDbConfig {
             table: "InfraMetrics".to_string(),
             buffer_records: 10_000,
             buffer_interval: Duration::from_secs(1),
+            writes_in_flight: 2,
         }
     }
 }
@@ -37,6 +41,13 @@ impl DynamoDbConfig {
     /// [`shardline_core::Error::InvalidArgument`] naming the bad name and the rule.
     pub fn validate(&self) -> shardline_core::Result<()> {
         buffer::validate("dynamodb", self.buffer_records)?;
+        if !(1..=64).contains(&self.writes_in_flight) {
+            return Err(shardline_core::Error::InvalidArgument(format!(
+                "sinks.dynamodb.writes_in_flight {} is outside 1..=64; use 1 to write one batch \
+                 at a time",
+                self.writes_in_flight
+            )));
+        }
         let ok_chars = self
             .table
             .chars()
@@ -75,5 +86,11 @@ mod tests {
             ..DynamoDbConfig::default()
         };
         assert!(bad.validate().is_err());
+        let bad = DynamoDbConfig {
+            writes_in_flight: 0,
+            ..DynamoDbConfig::default()
+        };
+        let err = bad.validate().expect_err("no writes at all");
+        assert!(err.to_string().contains("writes_in_flight 0"), "{err}");
     }
 }

@@ -91,14 +91,16 @@ struct InFlight {
 /// Writes every event as an item of the InfraMetrics table.
 ///
 /// A due buffer is written in the background (items built and put on another task) while the
-/// runtime reads and hands on the next batch; at most one batch is in flight, so a shard's
-/// batches land in order. Its durable mark is reported once the write succeeded.
+/// runtime reads and hands on the next batch. Up to `writes_in_flight` batches of different
+/// shards are written at once, at most one per shard, so a shard's batches land in order. A
+/// batch's durable mark is reported once its write succeeded.
 pub struct DynamoDbSink {
     table: Arc<dyn ItemTable>,
     config: DynamoDbConfig,
     table_ready: bool,
     buffers: HashMap<ShardId, ShardBuffer>,
-    in_flight: Option<InFlight>,
+    /// Batches being written, oldest first; at most one per shard.
+    in_flight: Vec<InFlight>,
     /// Per shard, the durable mark of its latest finished write not yet reported.
     completed: BTreeMap<ShardId, SequenceNumber>,
 }
@@ -115,7 +117,7 @@ impl DynamoDbSink {
             config,
             table_ready: false,
             buffers: HashMap::new(),
-            in_flight: None,
+            in_flight: Vec::new(),
             completed: BTreeMap::new(),
         })
     }
@@ -131,7 +133,11 @@ impl DynamoDbSink {
             .values()
             .map(|b| b.records.len())
             .sum::<usize>()
-            + self.in_flight.as_ref().map_or(0, |f| f.records.len())
+            + self
+                .in_flight
+                .iter()
+                .map(|f| f.records.len())
+                .sum::<usize>()
     }
 
     /// Creates the table if missing (an existing one must have the same key schema).
@@ -148,13 +154,11 @@ impl DynamoDbSink {
         Ok(())
     }
 
-    /// Waits for the batch in flight, if any. On success its shard's mark joins `completed`;
-    /// on failure the batch goes back to the front of its shard's buffer and the error is
-    /// returned.
-    async fn finish_in_flight(&mut self) -> Result<()> {
-        let Some(f) = self.in_flight.take() else {
-            return Ok(());
-        };
+    /// Waits for the batch at `index` of `in_flight`. On success its shard's mark joins
+    /// `completed`; on failure the batch goes back to the front of its shard's buffer and the
+    /// error is returned.
+    async fn finish(&mut self, index: usize) -> Result<()> {
+        let f = self.in_flight.remove(index);
         let outcome = match f.task.await {
             Ok(r) => r,
             Err(e) => Err(shardline_core::Error::Internal(format!(
@@ -164,7 +168,8 @@ impl DynamoDbSink {
         match outcome {
             Ok(()) => {
                 debug!(shard = %f.shard, items = f.records.len(), table = %self.config.table, "items written");
-                // One batch in flight at a time, in order: a later write has a later mark.
+                // One batch of a shard in flight at a time, in order: a later write has a
+                // later mark.
                 self.completed.insert(f.shard, f.last);
                 Ok(())
             }
@@ -179,9 +184,32 @@ impl DynamoDbSink {
         }
     }
 
-    /// Starts writing a shard's buffer in the background, after the previous write finished.
+    /// Waits for every batch in flight (`only_done`: only those already finished). Every
+    /// failed batch goes back to its shard's buffer; the first error is returned.
+    async fn finish_in_flight(&mut self, only_done: bool) -> Result<()> {
+        let mut first_error = None;
+        let mut i = 0;
+        while i < self.in_flight.len() {
+            if only_done && !self.in_flight[i].task.is_finished() {
+                i += 1;
+                continue;
+            }
+            if let Err(e) = self.finish(i).await {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Starts writing a shard's buffer in the background, once the shard's previous write
+    /// finished and fewer than `writes_in_flight` writes are under way.
     async fn start_write(&mut self, shard: ShardId) -> Result<()> {
-        self.finish_in_flight().await?;
+        if let Some(i) = self.in_flight.iter().position(|f| f.shard == shard) {
+            self.finish(i).await?;
+        }
+        while self.in_flight.len() >= self.config.writes_in_flight {
+            self.finish(0).await?;
+        }
         self.ensure_table().await?;
         let Some(buf) = self.buffers.get_mut(&shard) else {
             return Ok(());
@@ -200,7 +228,7 @@ impl DynamoDbSink {
             let items: Vec<Item> = batch.iter().map(item_for).collect();
             table.batch_put(&name, items).await
         });
-        self.in_flight = Some(InFlight {
+        self.in_flight.push(InFlight {
             shard,
             last,
             records,
@@ -213,7 +241,7 @@ impl DynamoDbSink {
     /// everything taken in when nothing of the shard is buffered or in flight.
     fn durable(&mut self, shard: ShardId) -> Option<SequenceNumber> {
         let mark = self.completed.remove(&shard);
-        let idle = self.in_flight.as_ref().is_none_or(|f| f.shard != shard);
+        let idle = self.in_flight.iter().all(|f| f.shard != shard);
         match self.buffers.get(&shard) {
             Some(b) if idle && b.records.is_empty() => b.last_seen.clone().max(mark),
             _ => mark,
@@ -255,14 +283,10 @@ impl Sink for DynamoDbSink {
             self.start_write(shard).await?;
             if self.config.buffer_interval.is_zero() {
                 // Write-through: durable before returning.
-                self.finish_in_flight().await?;
+                self.finish_in_flight(false).await?;
             }
-        } else if self
-            .in_flight
-            .as_ref()
-            .is_some_and(|f| f.task.is_finished())
-        {
-            self.finish_in_flight().await?;
+        } else {
+            self.finish_in_flight(true).await?;
         }
         Ok(self.durable(shard))
     }
@@ -281,7 +305,7 @@ impl Sink for DynamoDbSink {
         for shard in due {
             self.start_write(shard).await?;
         }
-        self.finish_in_flight().await?;
+        self.finish_in_flight(false).await?;
         Ok(std::mem::take(&mut self.completed).into_iter().collect())
     }
 }
