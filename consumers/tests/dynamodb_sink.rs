@@ -278,14 +278,43 @@ fn a_bad_table_name_is_refused_with_the_rule() {
     assert!(err.to_string().contains("3-255 characters"), "{err}");
 }
 
-/// Passes calls to the embedded table, failing the first `fail` puts as throttled.
-struct FailingPuts {
+/// The embedded table behind a put hook: fails the first `fail` puts as throttled, holds
+/// every put for `delay`, and records how many puts were under way at once, in total and per
+/// shard (read from the items' `shard_id`).
+struct InstrumentedTable {
     inner: Arc<dyn ItemTable>,
     fail: std::sync::atomic::AtomicUsize,
+    delay: Duration,
+    now: std::sync::Mutex<(usize, std::collections::HashMap<String, usize>)>,
+    most: std::sync::Mutex<(usize, usize)>,
+}
+
+impl InstrumentedTable {
+    fn new(inner: Arc<dyn ItemTable>, fail: usize, delay: Duration) -> Self {
+        Self {
+            inner,
+            fail: std::sync::atomic::AtomicUsize::new(fail),
+            delay,
+            now: Default::default(),
+            most: Default::default(),
+        }
+    }
+
+    /// Counts a put in (`+1`) or out (`-1`) for `shard`.
+    fn track(&self, shard: &str, delta: isize) {
+        let mut guard = self.now.lock().expect("lock");
+        let now = &mut *guard;
+        now.0 = now.0.saturating_add_signed(delta);
+        let per_shard = now.1.entry(shard.to_string()).or_default();
+        *per_shard = per_shard.saturating_add_signed(delta);
+        let (total, one_shard) = (now.0, *per_shard);
+        let mut most = self.most.lock().expect("lock");
+        *most = (most.0.max(total), most.1.max(one_shard));
+    }
 }
 
 #[async_trait::async_trait]
-impl ItemTable for FailingPuts {
+impl ItemTable for InstrumentedTable {
     async fn ensure_table(
         &self,
         schema: &shardline_core::ports::TableSchema,
@@ -307,7 +336,12 @@ impl ItemTable for FailingPuts {
                 "provisioned throughput exceeded".into(),
             ));
         }
-        self.inner.batch_put(table, items).await
+        let shard = items[0]["shard_id"].as_s().unwrap_or_default().to_string();
+        self.track(&shard, 1);
+        tokio::time::sleep(self.delay).await;
+        let out = self.inner.batch_put(table, items).await;
+        self.track(&shard, -1);
+        out
     }
     async fn query(
         &self,
@@ -324,10 +358,11 @@ impl ItemTable for FailingPuts {
 async fn a_failed_background_write_is_retried_and_nothing_is_lost() {
     let dir = tempfile::tempdir().expect("temp dir");
     let local = LocalBackends::open(dir.path(), LocalOptions::default()).expect("backends");
-    let failing = Arc::new(FailingPuts {
-        inner: local.table.clone(),
-        fail: std::sync::atomic::AtomicUsize::new(1),
-    });
+    let failing = Arc::new(InstrumentedTable::new(
+        local.table.clone(),
+        1,
+        Duration::ZERO,
+    ));
     let config = DynamoDbConfig {
         buffer_records: 30,
         buffer_interval: Duration::from_secs(3600),
@@ -363,67 +398,16 @@ async fn a_failed_background_write_is_retried_and_nothing_is_lost() {
     );
 }
 
-/// Passes puts to the embedded table slowly, recording how many were under way at once, in
-/// total and per shard (read from the items' `shard_id`).
-struct ConcurrencyProbe {
-    inner: Arc<dyn ItemTable>,
-    now: std::sync::Mutex<(usize, std::collections::HashMap<String, usize>)>,
-    most: std::sync::Mutex<(usize, usize)>,
-}
-
-#[async_trait::async_trait]
-impl ItemTable for ConcurrencyProbe {
-    async fn ensure_table(
-        &self,
-        schema: &shardline_core::ports::TableSchema,
-    ) -> shardline_core::Result<()> {
-        self.inner.ensure_table(schema).await
-    }
-    async fn batch_put(
-        &self,
-        table: &str,
-        items: Vec<shardline_core::ports::Item>,
-    ) -> shardline_core::Result<()> {
-        let shard = items[0]["shard_id"].as_s().unwrap_or_default().to_string();
-        {
-            let mut guard = self.now.lock().expect("lock");
-            let now = &mut *guard;
-            now.0 += 1;
-            let per_shard = now.1.entry(shard.clone()).or_default();
-            *per_shard += 1;
-            let (total, one_shard) = (now.0, *per_shard);
-            let mut most = self.most.lock().expect("lock");
-            *most = (most.0.max(total), most.1.max(one_shard));
-        }
-        tokio::time::sleep(Duration::from_millis(30)).await;
-        let out = self.inner.batch_put(table, items).await;
-        let mut guard = self.now.lock().expect("lock");
-        let now = &mut *guard;
-        now.0 -= 1;
-        *now.1.entry(shard).or_default() -= 1;
-        out
-    }
-    async fn query(
-        &self,
-        query: &shardline_core::ports::ItemQuery,
-    ) -> shardline_core::Result<Vec<shardline_core::ports::Item>> {
-        self.inner.query(query).await
-    }
-    async fn count(&self, table: &str) -> shardline_core::Result<u64> {
-        self.inner.count(table).await
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_of_different_shards_are_written_at_once_up_to_the_limit() {
     for limit in [1, 2, 3] {
         let dir = tempfile::tempdir().expect("temp dir");
         let local = LocalBackends::open(dir.path(), LocalOptions::default()).expect("backends");
-        let probe = Arc::new(ConcurrencyProbe {
-            inner: local.table.clone(),
-            now: Default::default(),
-            most: Default::default(),
-        });
+        let probe = Arc::new(InstrumentedTable::new(
+            local.table.clone(),
+            0,
+            Duration::from_millis(30),
+        ));
         let config = DynamoDbConfig {
             buffer_records: 12,
             buffer_interval: Duration::from_secs(3600),

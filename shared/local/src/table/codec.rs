@@ -58,6 +58,29 @@ fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
+/// Appends a value's tag and bytes.
+fn put_value(out: &mut Vec<u8>, value: &AttributeValue) {
+    match value {
+        AttributeValue::S(s) => {
+            out.push(TAG_S);
+            put_bytes(out, s.as_bytes());
+        }
+        AttributeValue::N(n) => {
+            out.push(TAG_N);
+            put_bytes(out, n.as_bytes());
+        }
+        AttributeValue::B(b) => {
+            out.push(TAG_B);
+            put_bytes(out, b);
+        }
+        AttributeValue::Bool(b) => {
+            out.push(TAG_BOOL);
+            out.push(u8::from(*b));
+        }
+        AttributeValue::Null => out.push(TAG_NULL),
+    }
+}
+
 /// Encodes an item.
 pub fn encode(item: &Item) -> Vec<u8> {
     let size: usize = item
@@ -81,25 +104,7 @@ pub fn encode(item: &Item) -> Vec<u8> {
                 put_bytes(&mut out, name.as_bytes());
             }
         }
-        match value {
-            AttributeValue::S(s) => {
-                out.push(TAG_S);
-                put_bytes(&mut out, s.as_bytes());
-            }
-            AttributeValue::N(n) => {
-                out.push(TAG_N);
-                put_bytes(&mut out, n.as_bytes());
-            }
-            AttributeValue::B(b) => {
-                out.push(TAG_B);
-                put_bytes(&mut out, b);
-            }
-            AttributeValue::Bool(b) => {
-                out.push(TAG_BOOL);
-                out.push(u8::from(*b));
-            }
-            AttributeValue::Null => out.push(TAG_NULL),
-        }
+        put_value(&mut out, value);
     }
     out
 }
@@ -261,25 +266,7 @@ mod tests {
         put_varint(&mut out, item.len());
         for (name, value) in item {
             put_bytes(&mut out, name.as_bytes());
-            match value {
-                AttributeValue::S(s) => {
-                    out.push(TAG_S);
-                    put_bytes(&mut out, s.as_bytes());
-                }
-                AttributeValue::N(n) => {
-                    out.push(TAG_N);
-                    put_bytes(&mut out, n.as_bytes());
-                }
-                AttributeValue::B(b) => {
-                    out.push(TAG_B);
-                    put_bytes(&mut out, b);
-                }
-                AttributeValue::Bool(b) => {
-                    out.push(TAG_BOOL);
-                    out.push(u8::from(*b));
-                }
-                AttributeValue::Null => out.push(TAG_NULL),
-            }
+            put_value(&mut out, value);
         }
         out
     }
