@@ -185,6 +185,14 @@ impl SequenceNumber {
 impl TryFrom<String> for SequenceNumber {
     type Error = Error;
     fn try_from(s: String) -> Result<Self, Error> {
+        s.parse()
+    }
+}
+
+impl FromStr for SequenceNumber {
+    type Err = Error;
+    /// Validates and copies the digits once (into the shared text), without leading zeros.
+    fn from_str(s: &str) -> Result<Self, Error> {
         let trimmed = s.trim_start_matches('0');
         if s.is_empty() || s.len() > 128 || !s.bytes().all(|b| b.is_ascii_digit()) {
             return Err(Error::InvalidArgument(format!(
@@ -196,13 +204,6 @@ impl TryFrom<String> for SequenceNumber {
         } else {
             trimmed
         })))
-    }
-}
-
-impl FromStr for SequenceNumber {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
-        SequenceNumber::try_from(s.to_string())
     }
 }
 

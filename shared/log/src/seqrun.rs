@@ -63,7 +63,7 @@ impl SeqRun {
         self.offset = parts.offset;
         self.add_two_pow_80();
         let text = std::str::from_utf8(&self.digits[self.start..]).unwrap_or("0");
-        SequenceNumber::try_from(text.to_owned()).unwrap_or_else(|_| parts.encode())
+        text.parse().unwrap_or_else(|_| parts.encode())
     }
 
     /// Adds 2^80 to the digits, nine at a time: each group of nine is a number below 10^9,
