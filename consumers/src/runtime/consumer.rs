@@ -259,7 +259,7 @@ impl Consumer {
         if let Some(state) = self.shards.get_mut(&id)
             && !state.finished
             && state.end_reached
-            && state.undurable() == 0
+            && state.all_durable()
             && state.checkpoint_target().is_none()
         {
             state.finished = true;

@@ -25,8 +25,27 @@ pub(crate) struct ShardState {
     pub end_reached: bool,
     /// Closed, fully read, and checkpointed at its end.
     pub finished: bool,
-    /// Valid records not yet durable: (sequence number, record processed just before it).
-    pending: VecDeque<(SequenceNumber, Option<SequenceNumber>)>,
+    /// Records handed to the sink and not yet durable, as runs of records processed one
+    /// after another (a dead letter ends a run), oldest first. A run costs the same whatever
+    /// its length, so a sink that buffers a second of records does not make the runtime hold
+    /// a sequence number per record.
+    pending: VecDeque<Run>,
+}
+
+/// A run of records handed to the sink one after another, not yet durable.
+///
+/// Its undurable records are those with sequence numbers in `(before, last]` that are at or
+/// after `first`. Sinks report durable marks that are sequence numbers of records they were
+/// handed ([`crate::Sink::write`]), so a mark inside a run is the last durable record and
+/// becomes `before`: the checkpoint while the rest of the run is undurable.
+#[derive(Debug)]
+struct Run {
+    /// The run's first record.
+    first: SequenceNumber,
+    /// The record processed just before the run's first undurable one (none at the start).
+    before: Option<SequenceNumber>,
+    /// The run's last record.
+    last: SequenceNumber,
 }
 
 impl ShardState {
@@ -52,28 +71,41 @@ impl ShardState {
     /// Notes that a record was handed on: to the sink when `to_sink`, else dead-lettered.
     pub fn note_processed(&mut self, seq: SequenceNumber, to_sink: bool) {
         if to_sink {
-            self.pending
-                .push_back((seq.clone(), self.processed.clone()));
+            match self.pending.back_mut() {
+                // The previous record went to the sink too: the run goes on.
+                Some(run) if self.processed.as_ref() == Some(&run.last) => run.last = seq.clone(),
+                _ => self.pending.push_back(Run {
+                    first: seq.clone(),
+                    before: self.processed.clone(),
+                    last: seq.clone(),
+                }),
+            }
         }
         self.processed = Some(seq);
     }
 
     /// Notes that the sink made everything up to `durable` durable.
     pub fn note_durable(&mut self, durable: &SequenceNumber) {
-        while self.pending.front().is_some_and(|(s, _)| s <= durable) {
+        while self.pending.front().is_some_and(|r| r.last <= *durable) {
             self.pending.pop_front();
+        }
+        if let Some(run) = self.pending.front_mut()
+            && run.first <= *durable
+            && run.before.as_ref().is_none_or(|b| b < durable)
+        {
+            run.before = Some(durable.clone());
         }
     }
 
-    /// Records handed to the sink and not yet durable.
-    pub fn undurable(&self) -> usize {
-        self.pending.len()
+    /// Whether every record handed to the sink is durable.
+    pub fn all_durable(&self) -> bool {
+        self.pending.is_empty()
     }
 
     /// The checkpoint to write now, if it moves past the last one.
     pub fn checkpoint_target(&self) -> Option<SequenceNumber> {
         let target = match self.pending.front() {
-            Some((_, before)) => before.clone(),
+            Some(run) => run.before.clone(),
             None => self.processed.clone(),
         }?;
         match &self.checkpointed {
@@ -114,7 +146,47 @@ mod tests {
         assert_eq!(s.checkpoint_target(), Some(seq(4)));
         s.checkpointed = Some(seq(4));
         assert_eq!(s.checkpoint_target(), None);
-        assert_eq!(s.undurable(), 0);
+        assert!(s.all_durable());
+    }
+
+    #[test]
+    fn a_mark_inside_a_run_checkpoints_there_and_a_run_is_one_entry() {
+        let mut s = ShardState::new(vec![], None, Some(seq(100)));
+        for n in 101..=100_000 {
+            s.note_processed(seq(n), true);
+        }
+        assert_eq!(s.pending.len(), 1, "one run however many records");
+        assert_eq!(s.checkpoint_target(), None, "nothing durable yet");
+        s.note_durable(&seq(50));
+        assert_eq!(
+            s.checkpoint_target(),
+            None,
+            "a mark before the run changes nothing"
+        );
+        s.note_durable(&seq(40_000));
+        assert_eq!(s.checkpoint_target(), Some(seq(40_000)));
+        s.note_durable(&seq(30_000));
+        assert_eq!(
+            s.checkpoint_target(),
+            Some(seq(40_000)),
+            "marks never move back"
+        );
+        s.note_processed(seq(100_001), false); // dead-lettered
+        s.note_processed(seq(100_002), true);
+        s.note_processed(seq(100_003), true);
+        assert_eq!(s.pending.len(), 2, "a dead letter starts a new run");
+        s.note_durable(&seq(100_000));
+        assert_eq!(
+            s.checkpoint_target(),
+            Some(seq(100_001)),
+            "the dead letter after the first run counts"
+        );
+        s.note_durable(&seq(100_002));
+        assert_eq!(s.checkpoint_target(), Some(seq(100_002)));
+        assert!(!s.all_durable());
+        s.note_durable(&seq(100_003));
+        assert!(s.all_durable());
+        assert_eq!(s.checkpoint_target(), Some(seq(100_003)));
     }
 
     #[test]
