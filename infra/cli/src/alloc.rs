@@ -1,10 +1,10 @@
 //! Memory settings of the binaries' allocator (mimalloc).
 //!
 //! By default mimalloc keeps freed pages committed for a second (its purge delay) and commits
-//! arena memory eagerly, so the process's resident set follows
-//! its past peak rather than what it holds. [`tune`] makes it return freed pages at once and
-//! commit arena memory as it is used. Measured end to end on embedded backends
-//! (BENCHMARKS.md): peak RSS 451 → 309 MiB at about the same rate.
+//! arena memory eagerly, so the process's resident set follows its past peak rather than what
+//! it holds. [`tune`] makes it return freed pages at once and commit arena memory as it is
+//! used. Measured end to end on embedded backends (BENCHMARKS.md, pipeline_bench): peak RSS
+//! 537 → 355 MiB at about the same rate.
 
 use std::os::raw::{c_int, c_long};
 
