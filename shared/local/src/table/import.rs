@@ -22,7 +22,7 @@ const SCHEMAS: TableDefinition<&str, &[u8]> = TableDefinition::new("schemas");
 const CHUNK: usize = 10_000;
 
 /// The name the imported file is renamed to.
-pub fn imported_path(redb_path: &Path) -> PathBuf {
+fn imported_path(redb_path: &Path) -> PathBuf {
     let mut name = redb_path.as_os_str().to_owned();
     name.push(".imported");
     PathBuf::from(name)

@@ -177,11 +177,6 @@ impl LsmItemTable {
             }),
         })
     }
-
-    /// The database directory.
-    pub fn path(&self) -> &Path {
-        &self.inner.path
-    }
 }
 
 /// The key prefix shared by every item of `table`.
