@@ -41,7 +41,7 @@ fn synthetic(n: usize) -> Vec<SinkRecord> {
                 }
                 .encode(),
                 arrival_ms: t_ms + 20,
-                event: MetricEvent {
+                event: std::sync::Arc::new(MetricEvent {
                     metric_id: format!("{}-{ts}", metric_type.id_prefix()),
                     metric_type,
                     timestamp: ts,
@@ -51,7 +51,7 @@ fn synthetic(n: usize) -> Vec<SinkRecord> {
                     instance_id: format!("i-{:06}", 100_000 + instance * 7),
                     region: ["eu-west-1", "us-east-1", "ap-south-1"][instance % 3].to_string(),
                     collected_at: shardline_core::time::format_rfc3339_ms(t_ms),
-                },
+                }),
             }
         })
         .collect()

@@ -8,8 +8,12 @@
 
 use async_trait::async_trait;
 use shardline_core::{MetricEvent, Result, SequenceNumber, ShardId};
+use std::sync::Arc;
 
 /// A valid event with its position in the stream.
+///
+/// Cheap to clone (the event and the sequence number are shared), so sinks that buffer keep
+/// clones and consumers in one process can share one decoded batch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SinkRecord {
     /// The shard it was read from.
@@ -19,7 +23,7 @@ pub struct SinkRecord {
     /// When the stream accepted it, epoch milliseconds.
     pub arrival_ms: i64,
     /// The validated event.
-    pub event: MetricEvent,
+    pub event: Arc<MetricEvent>,
 }
 
 /// Turns batches of events into effects (objects, items, metrics, notifications).

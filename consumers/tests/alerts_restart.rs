@@ -44,7 +44,7 @@ fn series() -> Vec<SinkRecord> {
                 }
                 .encode(),
                 arrival_ms: ms,
-                event: MetricEvent {
+                event: std::sync::Arc::new(MetricEvent {
                     metric_id: format!("{}-{secs}", metric.id_prefix()),
                     metric_type: metric,
                     timestamp: secs,
@@ -54,7 +54,7 @@ fn series() -> Vec<SinkRecord> {
                     instance_id: instance.to_string(),
                     region: "eu-west-1".to_string(),
                     collected_at: "2026-02-19T11:25:09".to_string(),
-                },
+                }),
             }
         })
         .collect()

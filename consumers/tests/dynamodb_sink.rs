@@ -23,7 +23,7 @@ fn record(offset: u64, instance: &str, metric: MetricType, ms: i64, value: f64) 
         }
         .encode(),
         arrival_ms: ms + 5,
-        event: MetricEvent {
+        event: std::sync::Arc::new(MetricEvent {
             metric_id: format!("{}-{secs}", metric.id_prefix()),
             metric_type: metric,
             timestamp: secs,
@@ -33,7 +33,7 @@ fn record(offset: u64, instance: &str, metric: MetricType, ms: i64, value: f64) 
             instance_id: instance.to_string(),
             region: "eu-west-1".to_string(),
             collected_at: "2026-02-19T11:25:09.123456".to_string(),
-        },
+        }),
     }
 }
 
@@ -422,7 +422,8 @@ async fn batches_of_different_shards_are_written_at_once_up_to_the_limit() {
                     .into_iter()
                     .map(|mut r| {
                         r.shard = ShardId(k);
-                        r.event.instance_id = format!("{}-{k}", r.event.instance_id);
+                        std::sync::Arc::make_mut(&mut r.event).instance_id =
+                            format!("{}-{k}", r.event.instance_id);
                         r
                     })
                     .collect()

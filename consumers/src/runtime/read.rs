@@ -209,7 +209,7 @@ impl Consumer {
                         shard: id,
                         sequence_number: record.sequence_number,
                         arrival_ms: record.approximate_arrival_ms,
-                        event,
+                        event: Arc::new(event),
                     });
                 }
                 Err(reason) => {

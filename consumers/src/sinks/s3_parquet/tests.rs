@@ -42,7 +42,7 @@ fn record(shard: u32, offset: u64, start_ms: i64) -> SinkRecord {
         shard: ShardId(shard),
         sequence_number: seq(shard, offset),
         arrival_ms: t_ms + 50,
-        event: MetricEvent {
+        event: std::sync::Arc::new(MetricEvent {
             metric_id: format!("{}-{}", metric_type.id_prefix(), t_ms / 1000),
             metric_type,
             timestamp: t_ms / 1000,
@@ -52,7 +52,7 @@ fn record(shard: u32, offset: u64, start_ms: i64) -> SinkRecord {
             instance_id: format!("i-{:06}", 100_000 + (offset * 7919) % 7),
             region: "eu-west-1".into(),
             collected_at: shardline_core::time::format_rfc3339_ms(t_ms),
-        },
+        }),
     }
 }
 
@@ -401,7 +401,7 @@ async fn raw_json_archive_follows_the_seed_layout() {
         .collect();
     assert_eq!(lines.len(), 100);
     let first = MetricEvent::from_json(lines[0]).expect("valid event");
-    assert_eq!(first, record(2, 0, DAY0_MS).event);
+    assert_eq!(first, *record(2, 0, DAY0_MS).event);
 }
 
 #[test]

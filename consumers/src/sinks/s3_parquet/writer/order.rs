@@ -100,7 +100,7 @@ mod tests {
             }
             .encode(),
             arrival_ms: ts * 1000,
-            event: MetricEvent {
+            event: std::sync::Arc::new(MetricEvent {
                 metric_id: format!("cpu-{ts}"),
                 metric_type: MetricType::CpuUtilization,
                 timestamp: ts,
@@ -110,7 +110,7 @@ mod tests {
                 instance_id: instance.to_string(),
                 region: "eu-west-1".to_string(),
                 collected_at: String::new(),
-            },
+            }),
         }
     }
 

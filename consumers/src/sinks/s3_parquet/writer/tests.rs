@@ -31,7 +31,7 @@ fn stream(n: usize, instances: usize) -> Vec<SinkRecord> {
                 }
                 .encode(),
                 arrival_ms: t_ms + 20,
-                event: MetricEvent {
+                event: std::sync::Arc::new(MetricEvent {
                     metric_id: format!("{}-{ts}", metric_type.id_prefix()),
                     metric_type,
                     timestamp: ts,
@@ -41,7 +41,7 @@ fn stream(n: usize, instances: usize) -> Vec<SinkRecord> {
                     instance_id: format!("i-{:05}", (instance * 7919) % 100_000),
                     region: ["eu-west-1", "us-east-1"][instance % 2].to_string(),
                     collected_at: shardline_core::time::format_rfc3339_ms(t_ms),
-                },
+                }),
             }
         })
         .collect()
