@@ -9,6 +9,7 @@
 //! - [`schema`]: the Arrow schema of the Parquet output (the seed's Athena columns plus lineage).
 //! - [`stream`]: stream vocabulary shared by every `Stream` backend: shard ids, hash-key ranges,
 //!   sequence numbers (Kinesis version-2 layout), starting positions, records, put results, limits.
+//! - [`item`]: [`item::Item`], the DynamoDB-style item the `ItemTable` port stores.
 //! - [`ports`]: the traits `Stream`, `CheckpointStore`, `ObjectStore`, `ItemTable`,
 //!   `MetricPublisher`, `Notifier`, `DeadLetterStore` and their value types.
 //! - [`error`]: the one error type every port returns, with a retry class.
@@ -17,6 +18,7 @@
 
 pub mod error;
 pub mod event;
+pub mod item;
 pub mod ports;
 pub mod schema;
 pub mod stream;

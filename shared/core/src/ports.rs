@@ -5,7 +5,7 @@
 //! | [`Stream`] | the embedded log | Kinesis Data Streams |
 //! | [`CheckpointStore`] | redb table | DynamoDB lease table |
 //! | [`ObjectStore`] | directory tree `<root>/<bucket>/<key>` | S3 |
-//! | [`ItemTable`] | redb | DynamoDB |
+//! | [`ItemTable`] | LSM tree (fjall) | DynamoDB |
 //! | [`MetricPublisher`] | embedded metric store | CloudWatch |
 //! | [`Notifier`] | stdout / JSON Lines outbox / webhook | SNS |
 //! | [`DeadLetterStore`] | redb | S3 objects |
@@ -178,8 +178,7 @@ impl AttributeValue {
     }
 }
 
-/// An item: attribute name to value.
-pub type Item = BTreeMap<String, AttributeValue>;
+pub use crate::item::{AttrName, Item};
 
 /// Key attribute types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -149,7 +149,7 @@ async fn item_table_errors_name_the_table_and_attribute() {
     assert_eq!(b.table.count("T").await.unwrap(), 0);
 
     let mut huge = good.clone();
-    huge.insert("blob".into(), AttributeValue::S("x".repeat(500 * 1024)));
+    huge.insert("blob", AttributeValue::S("x".repeat(500 * 1024)));
     let err = b.table.batch_put("T", vec![good, huge]).await.unwrap_err();
     assert!(err.to_string().contains("limited to 400 KiB"), "{err}");
     assert_eq!(b.table.count("T").await.unwrap(), 0);

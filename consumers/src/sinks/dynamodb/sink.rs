@@ -25,24 +25,21 @@ pub fn item_for(record: &SinkRecord) -> Item {
     let e = &record.event;
     let s = |v: &str| AttributeValue::S(v.to_string());
     let n = |v: String| AttributeValue::N(v);
-    // In name order, so building the map finds the entries already sorted.
+    // In name order, so every attribute is appended at the end.
     Item::from([
-        ("arrival_ms".to_string(), n(record.arrival_ms.to_string())),
-        ("collected_at".to_string(), s(&e.collected_at)),
-        ("epoch_seconds".to_string(), n(e.timestamp.to_string())),
-        ("instance_id".to_string(), s(&e.instance_id)),
-        ("metric_id".to_string(), s(&e.series_id())),
-        ("metric_type".to_string(), s(e.metric_type.as_str())),
-        ("region".to_string(), s(&e.region)),
-        ("seed_metric_id".to_string(), s(&e.metric_id)),
-        (
-            "sequence_number".to_string(),
-            s(record.sequence_number.as_str()),
-        ),
-        ("shard_id".to_string(), s(&record.shard.to_string())),
-        ("timestamp".to_string(), n(e.event_time_ms().to_string())),
-        ("unit".to_string(), s(e.unit().as_str())),
-        ("value".to_string(), n(format!("{}", e.value))),
+        ("arrival_ms", n(record.arrival_ms.to_string())),
+        ("collected_at", s(&e.collected_at)),
+        ("epoch_seconds", n(e.timestamp.to_string())),
+        ("instance_id", s(&e.instance_id)),
+        ("metric_id", AttributeValue::S(e.series_id())),
+        ("metric_type", s(e.metric_type.as_str())),
+        ("region", s(&e.region)),
+        ("seed_metric_id", s(&e.metric_id)),
+        ("sequence_number", s(record.sequence_number.as_str())),
+        ("shard_id", AttributeValue::S(record.shard.to_string())),
+        ("timestamp", n(e.event_time_ms().to_string())),
+        ("unit", s(e.unit().as_str())),
+        ("value", n(e.value.to_string())),
     ])
 }
 

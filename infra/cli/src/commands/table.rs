@@ -82,7 +82,7 @@ fn item_json(item: &Item) -> serde_json::Value {
                 AttributeValue::Bool(b) => serde_json::Value::from(*b),
                 AttributeValue::Null => serde_json::Value::Null,
             };
-            (k.clone(), j)
+            (k.to_string(), j)
         })
         .collect::<serde_json::Map<_, _>>()
         .into()

@@ -14,9 +14,9 @@ fn s(v: &str) -> AttributeValue {
 
 fn item(pk: &str, ts: &str, value: &str) -> Item {
     let mut item = Item::new();
-    item.insert("metric_id".into(), s(pk));
-    item.insert("timestamp".into(), n(ts));
-    item.insert("value".into(), n(value));
+    item.insert("metric_id", s(pk));
+    item.insert("timestamp", n(ts));
+    item.insert("value", n(value));
     item
 }
 
@@ -176,7 +176,7 @@ pub async fn item_table(table: &dyn ItemTable) {
         "item table: putting the same items again must not add items"
     );
     let mut replaced = item("cpu#i-1", "12.5", "42.5");
-    replaced.insert("note".into(), s("replaced"));
+    replaced.insert("note", s("replaced"));
     table
         .batch_put(&name, vec![replaced.clone()])
         .await
@@ -196,10 +196,10 @@ pub async fn item_table(table: &dyn ItemTable) {
 
     // Attribute types round trip.
     let mut rich = item("rich", "1", "3.25");
-    rich.insert("bin".into(), AttributeValue::B(vec![0, 1, 2, 255]));
-    rich.insert("flag".into(), AttributeValue::Bool(true));
-    rich.insert("nothing".into(), AttributeValue::Null);
-    rich.insert("text".into(), s("héllo, wörld"));
+    rich.insert("bin", AttributeValue::B(vec![0, 1, 2, 255]));
+    rich.insert("flag", AttributeValue::Bool(true));
+    rich.insert("nothing", AttributeValue::Null);
+    rich.insert("text", s("héllo, wörld"));
     table
         .batch_put(&name, vec![rich.clone()])
         .await
@@ -272,7 +272,7 @@ pub async fn item_table(table: &dyn ItemTable) {
         "item table: querying a missing table must fail"
     );
     let mut keyless = Item::new();
-    keyless.insert("value".into(), n("1"));
+    keyless.insert("value", n("1"));
     assert!(
         table.batch_put(&name, vec![keyless]).await.is_err(),
         "item table: an item without its key attributes must be rejected"

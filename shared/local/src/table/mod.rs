@@ -267,11 +267,12 @@ impl ItemTable for LsmItemTable {
         blocking(move || {
             let prefix = table_prefix(&schema.name);
             // Validate and encode every item before writing any: a bad item fails the batch.
+            // Each item is dropped once encoded, so the batch is not held twice.
             let mut encoded = Vec::with_capacity(items.len());
-            for item in &items {
+            for item in items {
                 let mut key = prefix.clone();
-                item_key(&schema, item, &mut key)?;
-                let value = codec::encode(item);
+                item_key(&schema, &item, &mut key)?;
+                let value = codec::encode(&item);
                 if value.len() > MAX_ITEM_BYTES {
                     return Err(Error::InvalidArgument(format!(
                         "an item for table {:?} encodes to {} bytes; DynamoDB items are \
@@ -282,7 +283,6 @@ impl ItemTable for LsmItemTable {
                 }
                 encoded.push((key, value));
             }
-            drop(items);
             let durability = match inner.durability {
                 Durability::Fsync => Some(PersistMode::SyncData),
                 Durability::Buffered => None,
