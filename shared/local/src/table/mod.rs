@@ -26,6 +26,11 @@
 //!   unprocessed.
 //! - The database directory is locked: a second process opening it gets
 //!   [`LocalError::InUse`].
+//! - Memory: memtables (the active one and those sealed, waiting to be sorted onto disk) hold
+//!   at most about [`TableMemory::write_buffer_bytes`] plus one batch. The background worker
+//!   seals and flushes memtables between compactions, so while it compacts they would grow;
+//!   a `batch_put` finding them over the bound waits for the flush (up to
+//!   [`WRITE_BUFFER_WAIT`], then writes anyway and logs a warning).
 
 pub mod codec;
 pub mod import;
@@ -34,6 +39,7 @@ pub mod keys;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
@@ -46,9 +52,29 @@ use crate::error::LocalError;
 /// Largest stored item (DynamoDB's 400 KiB item limit, measured on the stored encoding).
 pub const MAX_ITEM_BYTES: usize = 400 * 1024;
 
-/// Memtable size of the `items` keyspace: a full memtable is sorted onto disk in the
-/// background while writes go on into a fresh one.
-const MEMTABLE_BYTES: u64 = 16 * 1024 * 1024;
+/// How much memory the table's memtables may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableMemory {
+    /// Memtable size of the `items` keyspace: a full memtable is sealed and sorted onto disk
+    /// in the background while writes go on into a fresh one.
+    pub memtable_bytes: u64,
+    /// Bound on the active and sealed memtables together; writes wait beyond it.
+    pub write_buffer_bytes: u64,
+}
+
+impl Default for TableMemory {
+    fn default() -> Self {
+        TableMemory {
+            memtable_bytes: 16 * 1024 * 1024,
+            // Above the 55-85 MiB the memtables reached while the worker compacted in
+            // `pipeline_bench` (a lower bound, 40-48 MiB, slowed writes more than it saved).
+            write_buffer_bytes: 96 * 1024 * 1024,
+        }
+    }
+}
+
+/// The longest a `batch_put` waits for memtables to be flushed below the bound.
+pub const WRITE_BUFFER_WAIT: Duration = Duration::from_secs(30);
 
 /// DynamoDB-style tables in an LSM-tree database.
 #[derive(Clone)]
@@ -62,6 +88,7 @@ struct Inner {
     items: Keyspace,
     path: PathBuf,
     durability: Durability,
+    memory: TableMemory,
     /// Committed schemas, loaded at open; writers of `schemas` hold the lock while they
     /// check and write, so two `ensure_table` calls cannot both create a table.
     known: RwLock<HashMap<String, TableSchema>>,
@@ -111,6 +138,22 @@ impl Inner {
         }
     }
 
+    /// Waits (blocking) while the memtables hold more than the bound, see the module docs.
+    fn wait_for_write_buffer(&self) {
+        let started = Instant::now();
+        while self.db.write_buffer_size() > self.memory.write_buffer_bytes {
+            if started.elapsed() >= WRITE_BUFFER_WAIT {
+                tracing::warn!(
+                    table = %self.path.display(),
+                    memtable_bytes = self.db.write_buffer_size(),
+                    "memtables still over their bound after {WRITE_BUFFER_WAIT:?}; writing anyway"
+                );
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
     fn schema(&self, table: &str) -> Result<TableSchema> {
         let known = self.known.read().map_err(|_| poisoned_lock())?;
         known.get(table).cloned().ok_or_else(|| {
@@ -126,6 +169,11 @@ fn poisoned_lock() -> Error {
 }
 
 impl LsmItemTable {
+    /// Bytes the memtables (active and sealed) hold now.
+    pub fn write_buffer_bytes(&self) -> u64 {
+        self.inner.db.write_buffer_size()
+    }
+
     /// Opens (creating if missing) the database directory `path`.
     ///
     /// # Errors
@@ -133,6 +181,27 @@ impl LsmItemTable {
     /// [`LocalError::Database`] when it cannot be created or recovered; [`LocalError::Port`]
     /// when a stored schema is damaged.
     pub fn open(path: &Path, durability: Durability, cache_bytes: u64) -> Result<Self, LocalError> {
+        Self::open_with(path, durability, cache_bytes, TableMemory::default())
+    }
+
+    /// [`LsmItemTable::open`] with memtable sizes of its own.
+    ///
+    /// # Errors
+    /// As [`LsmItemTable::open`]; [`LocalError::Port`] with
+    /// [`Error::InvalidArgument`] when `write_buffer_bytes` is below `memtable_bytes`.
+    pub fn open_with(
+        path: &Path,
+        durability: Durability,
+        cache_bytes: u64,
+        memory: TableMemory,
+    ) -> Result<Self, LocalError> {
+        if memory.write_buffer_bytes < memory.memtable_bytes || memory.memtable_bytes == 0 {
+            return Err(LocalError::Port(Error::InvalidArgument(format!(
+                "item table memory: write_buffer_bytes ({}) must be at least memtable_bytes \
+                 ({}), which must not be 0",
+                memory.write_buffer_bytes, memory.memtable_bytes
+            ))));
+        }
         std::fs::create_dir_all(path).map_err(|e| LocalError::io(path, e))?;
         let db = Database::builder(path)
             .cache_size(cache_bytes)
@@ -147,7 +216,7 @@ impl LsmItemTable {
             .map_err(|e| open_error(path, e))?;
         let items = db
             .keyspace("items", || {
-                KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES)
+                KeyspaceCreateOptions::default().max_memtable_size(memory.memtable_bytes)
             })
             .map_err(|e| open_error(path, e))?;
         let mut known = HashMap::new();
@@ -172,6 +241,7 @@ impl LsmItemTable {
                 items,
                 path: path.to_path_buf(),
                 durability,
+                memory,
                 known: RwLock::new(known),
                 create: Mutex::new(()),
             }),
@@ -287,6 +357,7 @@ impl ItemTable for LsmItemTable {
                 Durability::Fsync => Some(PersistMode::SyncData),
                 Durability::Buffered => None,
             };
+            inner.wait_for_write_buffer();
             let mut batch = inner.db.batch().durability(durability);
             // Within one batch the later of two puts with the same key wins, as in a
             // sequence of single puts.
