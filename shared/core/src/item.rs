@@ -37,12 +37,6 @@ impl From<String> for AttrName {
     }
 }
 
-impl From<AttrName> for String {
-    fn from(name: AttrName) -> Self {
-        name.0.into_owned()
-    }
-}
-
 impl std::ops::Deref for AttrName {
     type Target = str;
     fn deref(&self) -> &str {
@@ -171,8 +165,8 @@ impl Item {
     }
 
     /// The attributes in name order.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &AttributeValue)> {
-        self.attrs.iter().map(|(n, v)| (n.as_str(), v))
+    pub fn iter(&self) -> Iter<'_> {
+        self.into_iter()
     }
 
     /// The names in order.
