@@ -36,8 +36,7 @@ fn cpu_seconds() -> f64 {
     std::fs::read_to_string("/proc/self/stat")
         .ok()
         .and_then(|stat| {
-            let after_name = stat[stat.rfind(')')? + 2..].to_string();
-            let fields: Vec<&str> = after_name.split_whitespace().collect();
+            let fields: Vec<&str> = stat[stat.rfind(')')? + 2..].split_whitespace().collect();
             let user: f64 = fields.get(11)?.parse().ok()?;
             let system: f64 = fields.get(12)?.parse().ok()?;
             Some((user + system) / 100.0)

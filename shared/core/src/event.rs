@@ -216,9 +216,9 @@ impl MetricEvent {
         // optional field reads as absent on both paths). Anything it rejects takes the slow
         // path below, which names the exact problem. The record is checked as UTF-8 once, up
         // front, so the parser does not validate each string it reads again.
-        if let Ok(event) = std::str::from_utf8(bytes)
-            .map_err(|_| ())
-            .and_then(|text| serde_json::from_str::<MetricEvent>(text).map_err(|_| ()))
+        if let Some(event) = std::str::from_utf8(bytes)
+            .ok()
+            .and_then(|text| serde_json::from_str::<MetricEvent>(text).ok())
         {
             event.validate()?;
             return Ok(event);

@@ -10,7 +10,7 @@
 //! Earlier forms: `0xB1`, the same with every name written out (length, bytes); and JSON
 //! (`{"attr": {"S": "…"}}`), which starts with `{`.
 
-use shardline_core::ports::{AttributeValue, Item};
+use shardline_core::ports::{AttrName, AttributeValue, Item};
 
 /// First byte of a binary item with every name written out (read only).
 const BINARY_V1: u8 = 0xB1;
@@ -187,19 +187,20 @@ pub fn decode(bytes: &[u8]) -> Result<Item, String> {
     };
     let mut r = Reader { bytes, at: 1 };
     let count = r.varint()?;
-    let mut item = Item::new();
+    let mut item = Item::with_capacity(count.min(KNOWN_NAMES.len()));
     for _ in 0..count {
-        let name = if names_known {
+        let name: AttrName = if names_known {
             let at = r.at;
             match r.varint()? {
-                0 => r.text()?,
+                0 => r.text()?.into(),
                 k => KNOWN_NAMES
                     .get(k - 1)
+                    .copied()
                     .ok_or_else(|| format!("unknown attribute name number {k} at byte {at}"))?
-                    .to_string(),
+                    .into(),
             }
         } else {
-            r.text()?
+            r.text()?.into()
         };
         let tag_at = r.at;
         let value = match r.byte()? {
