@@ -78,3 +78,61 @@ fn a_bound_below_the_memtable_size_is_refused() {
     assert!(matches!(err, LocalError::Port(_)), "{err}");
     assert!(err.to_string().contains("write_buffer_bytes"), "{err}");
 }
+
+/// Replaying old batches over many flushed (and compacted) tables replaces items instead of
+/// adding any, and range reads see the latest version in sort-key order, before and after a
+/// reopen (the keyspace's stored settings are read back).
+#[tokio::test]
+async fn replays_over_many_flushed_tables_replace_items() {
+    let dir = tempfile::tempdir().unwrap();
+    let memory = TableMemory {
+        memtable_bytes: MIB,
+        write_buffer_bytes: 2 * MIB,
+    };
+    let rounds = 60;
+    let replayed = 10;
+    {
+        let table =
+            LsmItemTable::open_with(dir.path(), Durability::Fsync, 4 * MIB, memory).unwrap();
+        table.ensure_table(&schema()).await.unwrap();
+        for round in 0..rounds {
+            table.batch_put("Series", batch(round)).await.unwrap();
+        }
+        for round in 0..replayed {
+            let items = batch(round)
+                .into_iter()
+                .map(|mut item| {
+                    item.insert("pad", AttributeValue::S(format!("replayed {round}")));
+                    item
+                })
+                .collect();
+            table.batch_put("Series", items).await.unwrap();
+        }
+    }
+    let table = LsmItemTable::open_with(dir.path(), Durability::Fsync, 4 * MIB, memory).unwrap();
+    assert_eq!(table.count("Series").await.unwrap(), rounds * 1000);
+    let series = table
+        .query(&ItemQuery {
+            table: "Series".into(),
+            partition: AttributeValue::S("s007".into()),
+            sort_from: None,
+            sort_to: None,
+            limit: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(series.len() as u64, rounds * 10);
+    let times: Vec<u64> = series
+        .iter()
+        .map(|item| match &item["t"] {
+            AttributeValue::N(t) => t.parse().unwrap(),
+            other => panic!("t is {other:?}"),
+        })
+        .collect();
+    assert_eq!(times, (0..rounds * 10).collect::<Vec<_>>());
+    let replaced = series
+        .iter()
+        .filter(|item| matches!(&item["pad"], AttributeValue::S(p) if p.starts_with("replayed")))
+        .count() as u64;
+    assert_eq!(replaced, replayed * 10);
+}
