@@ -15,6 +15,8 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;
+
+mod scan;
 use std::str::FromStr;
 
 /// The four metric types of the seed pipeline.
@@ -212,13 +214,16 @@ impl MetricEvent {
     /// # Errors
     /// [`EventError`] naming the first problem found.
     pub fn from_json(bytes: &[u8]) -> Result<Self, EventError> {
-        // Fast path: a well-formed event deserializes straight into the struct (a null
-        // optional field reads as absent on both paths). Anything it rejects takes the slow
-        // path below, which names the exact problem. The record is checked as UTF-8 once, up
-        // front, so the parser does not validate each string it reads again.
-        if let Some(event) = std::str::from_utf8(bytes)
-            .ok()
-            .and_then(|text| serde_json::from_str::<MetricEvent>(text).ok())
+        // Fast path: the plain objects collectors write are read in one pass (see `scan`).
+        // Next, a well-formed event deserializes straight into the struct (a null optional
+        // field reads as absent on both paths). Anything both decline takes the slow path
+        // below, which names the exact problem. The record is checked as UTF-8 once, up
+        // front, so neither parser validates each string it reads again.
+        let Ok(text) = std::str::from_utf8(bytes) else {
+            return Self::from_json_checked(bytes);
+        };
+        if let Some(event) =
+            scan::scan(text).or_else(|| serde_json::from_str::<MetricEvent>(text).ok())
         {
             event.validate()?;
             return Ok(event);
