@@ -34,8 +34,19 @@ pub(super) fn scan(text: &str) -> Option<MetricEvent> {
     if s.peek()? == b'}' {
         return None;
     }
+    // Collectors write the keys in this order (optional ones may be absent): compare the
+    // next of them as a whole before reading a key byte by byte. Once a key is not among
+    // them, the rest are read.
+    let mut expected = WRITTEN_ORDER.iter();
     loop {
-        let key = s.string()?;
+        let rest = &s.bytes[s.pos..];
+        let key = match expected.find(|(_, quoted)| rest.starts_with(quoted.as_bytes())) {
+            Some(&(name, quoted)) => {
+                s.pos += quoted.len();
+                name
+            }
+            None => s.string()?,
+        };
         s.expect(b':')?;
         match key {
             "metric_id" => set(&mut metric_id, s.string()?.to_owned())?,
@@ -75,6 +86,19 @@ pub(super) fn scan(text: &str) -> Option<MetricEvent> {
     })
 }
 
+/// The fields in the order `MetricEvent`'s `Serialize` writes them, with their quoted keys.
+const WRITTEN_ORDER: [(&str, &str); 9] = [
+    ("metric_id", "\"metric_id\""),
+    ("metric_type", "\"metric_type\""),
+    ("timestamp", "\"timestamp\""),
+    ("timestamp_ms", "\"timestamp_ms\""),
+    ("value", "\"value\""),
+    ("unit", "\"unit\""),
+    ("instance_id", "\"instance_id\""),
+    ("region", "\"region\""),
+    ("collected_at", "\"collected_at\""),
+];
+
 /// Fills a field seen for the first time; a second occurrence declines.
 fn set<T>(slot: &mut Option<T>, value: T) -> Option<()> {
     match slot {
@@ -94,6 +118,34 @@ fn unit_of(name: &str) -> Option<Unit> {
     [Unit::Percent, Unit::MegabitsPerSecond]
         .into_iter()
         .find(|u| u.as_str() == name)
+}
+
+/// The index of the first `"`, `\\` or control character in `bytes`: eight bytes at a time
+/// (the usual bit tricks on a `u64`), then the tail one by one.
+fn special_byte(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    // A byte of `x - ONES * n` has its high bit set (where `x` had not) iff it was below n.
+    let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGHS;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut at = 0;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        let found = below(x, 0x20)
+            | below(x ^ (ONES * u64::from(b'"')), 1)
+            | below(x ^ (ONES * u64::from(b'\\')), 1);
+        if found != 0 {
+            return Some(at + (found.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+        .map(|i| at + i)
 }
 
 struct Scanner<'a> {
@@ -130,10 +182,7 @@ impl<'a> Scanner<'a> {
     fn string(&mut self) -> Option<&'a str> {
         self.expect(b'"')?;
         let start = self.pos;
-        let len = self.bytes[start..]
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
-        let end = start + len;
+        let end = start + special_byte(&self.bytes[start..])?;
         if self.bytes[end] != b'"' {
             return None;
         }
@@ -282,6 +331,11 @@ mod tests {
         let declined = [
             good.replace("i-000001", "i-\\u0030"),
             good.replace("eu-west-1", "eu\\nwest"),
+            good.replace("eu-west-1", "eu\twest"),
+            good.replace(
+                "2025-11-24T16:00:00.123456+00:00",
+                "2025-11-24T16:00:00.12345\u{1}",
+            ),
             good.replace("\"region\"", "\"nested\":{\"a\":1},\"region\""),
             good.replace("\"region\"", "\"list\":[1],\"region\""),
             good.replace(
@@ -409,6 +463,19 @@ mod tests {
                     space[0]
                 )
             })
+    }
+
+    proptest! {
+        #[test]
+        fn special_bytes_are_found_where_they_are(
+            bytes in proptest::collection::vec(
+                prop_oneof![0x20u8..0x7f, Just(b'"'), Just(b'\\'), 0u8..0x20, 0x80u8..=0xff],
+                0..40,
+            )
+        ) {
+            let naive = bytes.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20);
+            prop_assert_eq!(special_byte(&bytes), naive);
+        }
     }
 
     proptest! {
