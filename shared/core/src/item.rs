@@ -222,8 +222,16 @@ impl<K: Into<AttrName>> FromIterator<(K, AttributeValue)> for Item {
 }
 
 impl<K: Into<AttrName>, const N: usize> From<[(K, AttributeValue); N]> for Item {
+    /// As collecting them; attributes already in name order (each name once) are taken as
+    /// they are, in one allocation.
     fn from(attrs: [(K, AttributeValue); N]) -> Self {
-        attrs.into_iter().collect()
+        let attrs: Vec<(AttrName, AttributeValue)> =
+            attrs.into_iter().map(|(k, v)| (k.into(), v)).collect();
+        if attrs.windows(2).all(|w| w[0].0 < w[1].0) {
+            Item { attrs }
+        } else {
+            attrs.into_iter().collect()
+        }
     }
 }
 
@@ -301,6 +309,20 @@ mod tests {
         assert_eq!(item, other, "the same attributes however they were built");
         assert_eq!(other.remove("mid"), Some(s("2")));
         assert_eq!((other.len(), other.contains_key("mid")), (2, false));
+    }
+
+    #[test]
+    fn an_ordered_array_is_the_same_item_as_one_built_by_inserts() {
+        let ordered = Item::from([("a", s("1")), ("b", s("2")), ("c", s("3"))]);
+        let mut inserted = Item::new();
+        for (name, value) in [("c", s("3")), ("a", s("1")), ("b", s("2"))] {
+            inserted.insert(name, value);
+        }
+        assert_eq!(ordered, inserted);
+        assert_eq!(ordered.get("b"), Some(&s("2")));
+        // Equal neighbours are not "in order": the later still wins.
+        let twice = Item::from([("a", s("1")), ("a", s("2"))]);
+        assert_eq!((twice.len(), twice.get("a")), (1, Some(&s("2"))));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use tracing::{debug, info};
 use super::alarm::{AlarmRecord, AlarmState, Transition};
 use super::config::{AlarmRule, AlertsConfig};
 use super::message::notification;
-use super::status::{AlarmStatus, alarm_key, load_alarms};
+use super::status::{AlarmStatus, alarm_key, load_alarms, write_alarm_key};
 use crate::sink::{Sink, SinkRecord};
 
 /// A shard's progress, stored under `watermark/<stream>/<shard>`.
@@ -274,6 +274,8 @@ impl AlertsSink {
         let mut changed = BTreeSet::new();
         let mut late = 0u64;
         let mut fresh = 0usize;
+        // One key buffer for the batch: a key is copied only into a map that lacks it.
+        let mut key = String::new();
         for r in records {
             if progress
                 .sequence_number
@@ -291,17 +293,25 @@ impl AlertsSink {
                 .iter()
                 .filter(|(_, rule)| rule.metric == e.metric_type)
             {
-                let key = alarm_key(&e.instance_id, name);
-                let alarm = cache
-                    .alarms
-                    .entry(key.clone())
-                    .or_insert_with(|| AlarmRecord::new(rule, &e.instance_id, &e.region, shard, t));
+                key.clear();
+                write_alarm_key(&mut key, &e.instance_id, name);
+                if !cache.alarms.contains_key(&key) {
+                    let alarm = AlarmRecord::new(rule, &e.instance_id, &e.region, shard, t);
+                    cache.alarms.insert(key.clone(), alarm);
+                }
+                let Some(alarm) = cache.alarms.get_mut(&key) else {
+                    continue;
+                };
                 alarm.shard = shard;
-                alarm.region.clone_from(&e.region);
+                if alarm.region != e.region {
+                    alarm.region.clone_from(&e.region);
+                }
                 if !alarm.add_sample(rule, t, e.value) {
                     late += 1;
                 }
-                changed.insert(key);
+                if !changed.contains(&key) {
+                    changed.insert(key.clone());
+                }
             }
         }
         if fresh == 0 {

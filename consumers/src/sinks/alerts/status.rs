@@ -66,7 +66,18 @@ impl fmt::Display for AlarmStatus {
 
 /// The key of an alarm record: `alarm/<instance>/<alarm name>`.
 pub fn alarm_key(instance_id: &str, rule: &str) -> String {
-    format!("{ALARM_PREFIX}{instance_id}/{rule}")
+    let mut key = String::new();
+    write_alarm_key(&mut key, instance_id, rule);
+    key
+}
+
+/// Appends [`alarm_key`]`(instance_id, rule)` to `out`.
+pub fn write_alarm_key(out: &mut String, instance_id: &str, rule: &str) {
+    out.reserve(ALARM_PREFIX.len() + instance_id.len() + 1 + rule.len());
+    out.push_str(ALARM_PREFIX);
+    out.push_str(instance_id);
+    out.push('/');
+    out.push_str(rule);
 }
 
 /// Every alarm record stored in `namespace`, sorted by instance then alarm name.

@@ -22,6 +22,11 @@ pub fn table_schema(table: &str) -> TableSchema {
 
 /// The item for one record (see the module docs for the key choice).
 pub fn item_for(record: &SinkRecord) -> Item {
+    item_with_shard_id(record, record.shard.to_string())
+}
+
+/// [`item_for`] with the record's shard id already written out (a batch's records share it).
+fn item_with_shard_id(record: &SinkRecord, shard_id: String) -> Item {
     let e = &record.event;
     let s = |v: &str| AttributeValue::S(v.to_string());
     let n = |v: String| AttributeValue::N(v);
@@ -36,7 +41,7 @@ pub fn item_for(record: &SinkRecord) -> Item {
         ("region", s(&e.region)),
         ("seed_metric_id", s(&e.metric_id)),
         ("sequence_number", s(record.sequence_number.as_str())),
-        ("shard_id", AttributeValue::S(record.shard.to_string())),
+        ("shard_id", AttributeValue::S(shard_id)),
         ("timestamp", n(e.event_time_ms().to_string())),
         ("unit", s(e.unit().as_str())),
         ("value", n(e.value.to_string())),
@@ -222,7 +227,11 @@ impl DynamoDbSink {
             Arc::clone(&records),
         );
         let task = tokio::spawn(async move {
-            let items: Vec<Item> = batch.iter().map(item_for).collect();
+            let shard_id = shard.to_string();
+            let items: Vec<Item> = batch
+                .iter()
+                .map(|record| item_with_shard_id(record, shard_id.clone()))
+                .collect();
             table.batch_put(&name, items).await
         });
         self.in_flight.push(InFlight {
