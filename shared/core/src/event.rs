@@ -15,9 +15,9 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;
+use std::str::FromStr;
 
 mod scan;
-use std::str::FromStr;
 
 /// The four metric types of the seed pipeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

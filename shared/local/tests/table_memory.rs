@@ -30,6 +30,20 @@ fn batch(round: u64) -> Vec<Item> {
         .collect()
 }
 
+/// Every item of one series, in time order.
+async fn whole_series(table: &LsmItemTable, series: &str) -> Vec<Item> {
+    table
+        .query(&ItemQuery {
+            table: "Series".into(),
+            partition: AttributeValue::S(series.into()),
+            sort_from: None,
+            sort_to: None,
+            limit: None,
+        })
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn memtables_stay_within_their_bound_and_every_item_is_written() {
     let dir = tempfile::tempdir().unwrap();
@@ -49,16 +63,7 @@ async fn memtables_stay_within_their_bound_and_every_item_is_written() {
     // is ever held.
     assert!(peak <= 2 * MIB + MIB / 2, "memtables held {peak} bytes");
     assert_eq!(table.count("Series").await.unwrap(), rounds * 1000);
-    let one = table
-        .query(&ItemQuery {
-            table: "Series".into(),
-            partition: AttributeValue::S("s042".into()),
-            sort_from: None,
-            sort_to: None,
-            limit: None,
-        })
-        .await
-        .unwrap();
+    let one = whole_series(&table, "s042").await;
     assert_eq!(one.len() as u64, rounds * 10);
 }
 
@@ -111,16 +116,7 @@ async fn replays_over_many_flushed_tables_replace_items() {
     }
     let table = LsmItemTable::open_with(dir.path(), Durability::Fsync, 4 * MIB, memory).unwrap();
     assert_eq!(table.count("Series").await.unwrap(), rounds * 1000);
-    let series = table
-        .query(&ItemQuery {
-            table: "Series".into(),
-            partition: AttributeValue::S("s007".into()),
-            sort_from: None,
-            sort_to: None,
-            limit: None,
-        })
-        .await
-        .unwrap();
+    let series = whole_series(&table, "s007").await;
     assert_eq!(series.len() as u64, rounds * 10);
     let times: Vec<u64> = series
         .iter()
