@@ -6,6 +6,7 @@ mod runtime_support;
 use runtime_support::*;
 use shardline_consumers::runtime::{Consumer, ConsumerConfig, ConsumerError};
 use shardline_core::{SequenceNumber, ShardId, StartingPosition};
+use std::time::Duration;
 
 #[tokio::test]
 async fn drains_every_record_of_every_shard_and_checkpoints_the_last() {
@@ -168,4 +169,54 @@ async fn a_bad_configuration_is_refused_with_the_setting_named() {
     )
     .expect_err("refused");
     assert!(err.to_string().contains("batch_size 0"), "{err}");
+}
+
+#[tokio::test]
+async fn shutdown_is_not_held_up_by_retries_of_a_failing_sink() {
+    let env = Env::new(1).await;
+    env.put(valid(0..10)).await;
+    let (mut sink, out) = CollectSink::new();
+    sink.fail_retryable = u32::MAX;
+    let attempts = sink.attempts.clone();
+    let mut cfg = config("stuck");
+    // Each retry would wait up to a minute: nine of them, minutes in all.
+    cfg.retry.initial_backoff = Duration::from_secs(60);
+    cfg.retry.max_backoff = Duration::from_secs(60);
+    cfg.retry.max_attempts = 10;
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(env.consumer(cfg, Box::new(sink)).run(rx));
+    for _ in 0..500 {
+        if attempts.lock().map(|a| *a).unwrap_or(0) >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tx.send(true).expect("send shutdown");
+    let err = tokio::time::timeout(Duration::from_secs(20), task)
+        .await
+        .expect("stops without waiting out the retries")
+        .expect("task")
+        .expect_err("the failing write is reported");
+    assert!(
+        matches!(
+            err,
+            ConsumerError::Sink {
+                shard: ShardId(0),
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("slow down"), "{err}");
+    assert_eq!(
+        attempts.lock().map(|a| *a).unwrap_or(0),
+        1,
+        "no retry after the shutdown"
+    );
+    assert!(delivered(&out).is_empty());
+    assert_eq!(
+        env.checkpoint("stuck", ShardId(0)).await,
+        None,
+        "nothing checkpointed past what was written"
+    );
 }

@@ -27,6 +27,9 @@ pub struct Consumer {
     pub(super) clock: Arc<dyn Clock>,
     pub(super) shards: BTreeMap<ShardId, ShardState>,
     pub(super) worker_id: String,
+    /// The shutdown signal while [`Consumer::run`] runs: failed calls are not retried once
+    /// it is set.
+    pub(super) stop: Option<watch::Receiver<bool>>,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -64,6 +67,7 @@ impl Consumer {
             clock: Arc::new(SystemClock),
             shards: BTreeMap::new(),
             worker_id,
+            stop: None,
         })
     }
 
@@ -84,12 +88,15 @@ impl Consumer {
     }
 
     /// Runs until `shutdown` becomes `true` (or its sender is dropped), then flushes the sink
-    /// (forced) and checkpoints what became durable.
+    /// (forced) and checkpoints what became durable. Once `shutdown` is set a failing call
+    /// (sink, stream, checkpoint store) is not retried: the consumer stops with that error at
+    /// its last checkpoint, and a restart reads on from there (at-least-once, nothing lost).
     ///
     /// # Errors
     /// The error that stopped the consumer; checkpoints written before it stay.
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<ConsumerReport> {
         let started = Instant::now();
+        self.stop = Some(shutdown.clone());
         info!(consumer = %self.config.name, stream = %self.config.stream, sink = self.sink.name(), "consumer starting");
         let mut last_refresh = Instant::now();
         let mut last_flush = Instant::now();
@@ -220,10 +227,14 @@ impl Consumer {
                     if e.retry_class() == shardline_core::RetryClass::Retryable
                         && attempt + 1 < self.config.retry.max_attempts =>
                 {
-                    retries += 1;
                     let delay = super::retry::backoff_delay(&self.config.retry, attempt);
                     tracing::warn!(sink = %name, attempt = attempt + 1, error = %e, "flush failed; retrying");
-                    tokio::time::sleep(delay).await;
+                    if !super::retry::pause(delay, self.stop.as_ref()).await {
+                        tracing::warn!(sink = %name, "shutting down: not retrying");
+                        attempt_result = Some(Err(e));
+                        break;
+                    }
+                    retries += 1;
                 }
                 Err(e) => {
                     attempt_result = Some(Err(e));
@@ -278,15 +289,21 @@ impl Consumer {
         let store = Arc::clone(&self.checkpoints);
         let owner = self.worker_id.clone();
         let mut retries = 0;
-        let written = with_retry(&self.config.retry, "checkpoint", &mut retries, || {
-            let (store, key, target, owner) = (
-                Arc::clone(&store),
-                key.clone(),
-                target.clone(),
-                owner.clone(),
-            );
-            async move { store.put(&key, &target, Some(&owner), None).await }
-        })
+        let written = with_retry(
+            &self.config.retry,
+            self.stop.as_ref(),
+            "checkpoint",
+            &mut retries,
+            || {
+                let (store, key, target, owner) = (
+                    Arc::clone(&store),
+                    key.clone(),
+                    target.clone(),
+                    owner.clone(),
+                );
+                async move { store.put(&key, &target, Some(&owner), None).await }
+            },
+        )
         .await
         .map_err(|source| ConsumerError::Checkpoint { shard: id, source })?;
         if let Some(state) = self.shards.get_mut(&id) {

@@ -37,10 +37,16 @@ impl Consumer {
         let stream = Arc::clone(&self.stream);
         let name = self.config.stream.clone();
         let mut retries = 0;
-        let listed = with_retry(&self.config.retry, "list_shards", &mut retries, || {
-            let (stream, name) = (Arc::clone(&stream), name.clone());
-            async move { stream.list_shards(&name).await }
-        })
+        let listed = with_retry(
+            &self.config.retry,
+            self.stop.as_ref(),
+            "list_shards",
+            &mut retries,
+            || {
+                let (stream, name) = (Arc::clone(&stream), name.clone());
+                async move { stream.list_shards(&name).await }
+            },
+        )
         .await
         .map_err(|e| self.stream_error("list_shards".into(), e))?;
         for desc in listed {
@@ -54,10 +60,16 @@ impl Consumer {
                 shard: desc.shard_id,
             };
             let store = Arc::clone(&self.checkpoints);
-            let checkpoint = with_retry(&self.config.retry, "checkpoint get", &mut retries, || {
-                let (store, key) = (Arc::clone(&store), key.clone());
-                async move { store.get(&key).await }
-            })
+            let checkpoint = with_retry(
+                &self.config.retry,
+                self.stop.as_ref(),
+                "checkpoint get",
+                &mut retries,
+                || {
+                    let (store, key) = (Arc::clone(&store), key.clone());
+                    async move { store.get(&key).await }
+                },
+            )
             .await
             .map_err(|source| ConsumerError::Checkpoint {
                 shard: desc.shard_id,
@@ -130,6 +142,7 @@ impl Consumer {
         let mut retries = 0;
         let iterator = with_retry(
             &self.config.retry,
+            self.stop.as_ref(),
             "get_shard_iterator",
             &mut retries,
             || {
@@ -159,10 +172,16 @@ impl Consumer {
         let stream = Arc::clone(&self.stream);
         let limit = self.config.batch_size;
         let mut retries = 0;
-        let out = with_retry(&self.config.retry, "get_records", &mut retries, || {
-            let (stream, iterator) = (Arc::clone(&stream), iterator.clone());
-            async move { stream.get_records(&iterator, limit).await }
-        })
+        let out = with_retry(
+            &self.config.retry,
+            self.stop.as_ref(),
+            "get_records",
+            &mut retries,
+            || {
+                let (stream, iterator) = (Arc::clone(&stream), iterator.clone());
+                async move { stream.get_records(&iterator, limit).await }
+            },
+        )
         .await;
         self.status.update(|s| s.retries += retries);
         out
@@ -247,10 +266,16 @@ impl Consumer {
         if !letters.is_empty() {
             let store = Arc::clone(&self.dead_letters);
             let mut retries = 0;
-            with_retry(&self.config.retry, "dead-letter put", &mut retries, || {
-                let (store, letters) = (Arc::clone(&store), letters.clone());
-                async move { store.put(letters).await }
-            })
+            with_retry(
+                &self.config.retry,
+                self.stop.as_ref(),
+                "dead-letter put",
+                &mut retries,
+                || {
+                    let (store, letters) = (Arc::clone(&store), letters.clone());
+                    async move { store.put(letters).await }
+                },
+            )
             .await
             .map_err(|source| ConsumerError::DeadLetter { shard: id, source })?;
             self.status.update(|s| {
@@ -286,9 +311,16 @@ impl Consumer {
                 {
                     let delay = super::retry::backoff_delay(&cfg, attempt);
                     warn!(sink = self.sink.name(), shard = %id, attempt = attempt + 1, delay_ms = delay.as_millis() as u64, error = %e, "sink write failed; retrying");
+                    if !super::retry::pause(delay, self.stop.as_ref()).await {
+                        warn!(sink = self.sink.name(), shard = %id, "shutting down: not retrying");
+                        return Err(ConsumerError::Sink {
+                            sink: self.sink.name().to_string(),
+                            shard: id,
+                            source: e,
+                        });
+                    }
                     self.status.update(|s| s.retries += 1);
                     attempt += 1;
-                    tokio::time::sleep(delay).await;
                 }
                 Err(source) => {
                     return Err(ConsumerError::Sink {

@@ -8,6 +8,7 @@ use rand::RngExt;
 use shardline_core::{Error, RetryClass};
 use std::future::Future;
 use std::time::Duration;
+use tokio::sync::watch;
 use tracing::warn;
 
 use super::config::RetryConfig;
@@ -27,13 +28,41 @@ pub fn backoff_delay(cfg: &RetryConfig, attempt: u32) -> Duration {
     Duration::from_millis(rand::rng().random_range(0..=ceiling))
 }
 
-/// Runs `op` until it succeeds, fails permanently, or has been tried `max_attempts` times.
-/// `retries` counts the retries made. `what` names the operation in logs.
+/// Waits `delay` before a retry and returns `true`; returns `false` instead, at once or as
+/// soon as it comes, when `stop` says the consumer is shutting down (or its sender is gone):
+/// nothing is retried past a shutdown, so Ctrl-C is not held up by a failing backend.
+pub async fn pause(delay: Duration, stop: Option<&watch::Receiver<bool>>) -> bool {
+    let Some(stop) = stop else {
+        tokio::time::sleep(delay).await;
+        return true;
+    };
+    let mut stop = stop.clone();
+    let sleep = tokio::time::sleep(delay);
+    tokio::pin!(sleep);
+    loop {
+        if *stop.borrow_and_update() {
+            return false;
+        }
+        tokio::select! {
+            () = &mut sleep => return true,
+            changed = stop.changed() => {
+                if changed.is_err() {
+                    return false;
+                }
+            }
+        }
+    }
+}
+
+/// Runs `op` until it succeeds, fails permanently, has been tried `max_attempts` times, or
+/// fails after `stop` asked for a shutdown. `retries` counts the retries made. `what` names
+/// the operation in logs.
 ///
 /// # Errors
 /// The last error.
 pub async fn with_retry<T, F, Fut>(
     cfg: &RetryConfig,
+    stop: Option<&watch::Receiver<bool>>,
     what: &str,
     retries: &mut u64,
     mut op: F,
@@ -51,9 +80,12 @@ where
             {
                 let delay = backoff_delay(cfg, attempt);
                 warn!(op = what, attempt = attempt + 1, delay_ms = delay.as_millis() as u64, error = %e, "retrying");
+                if !pause(delay, stop).await {
+                    warn!(op = what, "shutting down: not retrying");
+                    return Err(e);
+                }
                 *retries += 1;
                 attempt += 1;
-                tokio::time::sleep(delay).await;
             }
             Err(e) => return Err(e),
         }
@@ -89,7 +121,7 @@ mod tests {
         };
         let mut calls = 0;
         let mut retries = 0;
-        let out: Result<(), Error> = with_retry(&cfg, "t", &mut retries, || {
+        let out: Result<(), Error> = with_retry(&cfg, None, "t", &mut retries, || {
             calls += 1;
             async { Err(Error::Throttled("busy".into())) }
         })
@@ -98,7 +130,7 @@ mod tests {
         assert_eq!((calls, retries), (3, 2));
 
         let mut calls = 0;
-        let out: Result<(), Error> = with_retry(&cfg, "t", &mut retries, || {
+        let out: Result<(), Error> = with_retry(&cfg, None, "t", &mut retries, || {
             calls += 1;
             async { Err(Error::InvalidArgument("no".into())) }
         })
