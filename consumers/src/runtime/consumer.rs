@@ -11,7 +11,7 @@ use tracing::{debug, info};
 
 use super::config::ConsumerConfig;
 use super::error::{ConsumerError, Result};
-use super::retry::with_retry;
+use super::retry::{self, with_retry};
 use super::shard::ShardState;
 use super::status::{ConsumerReport, ConsumerStatus};
 use crate::Sink;
@@ -213,41 +213,33 @@ impl Consumer {
     async fn flush(&mut self, force: bool) -> Result<()> {
         let now = self.clock.now_ms();
         let mut retries = 0;
-        let sink = &mut self.sink;
-        let name = sink.name().to_string();
-        let mut attempt_result = None;
+        let name = self.sink.name().to_string();
+        let what = format!("flush of sink {name}");
         // The sink is borrowed mutably, so retries run in a loop here rather than a closure.
-        for attempt in 0..self.config.retry.max_attempts {
-            match sink.flush(now, force).await {
-                Ok(advanced) => {
-                    attempt_result = Some(Ok(advanced));
-                    break;
-                }
-                Err(e)
-                    if e.retry_class() == shardline_core::RetryClass::Retryable
-                        && attempt + 1 < self.config.retry.max_attempts =>
-                {
-                    let delay = super::retry::backoff_delay(&self.config.retry, attempt);
-                    tracing::warn!(sink = %name, attempt = attempt + 1, error = %e, "flush failed; retrying");
-                    if !super::retry::pause(delay, self.stop.as_ref()).await {
-                        tracing::warn!(sink = %name, "shutting down: not retrying");
-                        attempt_result = Some(Err(e));
-                        break;
+        let mut attempt = 0;
+        let attempt_result = loop {
+            match self.sink.flush(now, force).await {
+                Ok(advanced) => break Ok(advanced),
+                Err(e) => {
+                    if !retry::retry_after(
+                        &self.config.retry,
+                        self.stop.as_ref(),
+                        attempt,
+                        &e,
+                        &what,
+                    )
+                    .await
+                    {
+                        break Err(e);
                     }
                     retries += 1;
-                }
-                Err(e) => {
-                    attempt_result = Some(Err(e));
-                    break;
+                    attempt += 1;
                 }
             }
-        }
-        self.status.update(|s| s.retries += retries);
-        let advanced = match attempt_result {
-            Some(Ok(a)) => a,
-            Some(Err(source)) => return Err(ConsumerError::SinkFlush { sink: name, source }),
-            None => Vec::new(),
         };
+        self.status.update(|s| s.retries += retries);
+        let advanced =
+            attempt_result.map_err(|source| ConsumerError::SinkFlush { sink: name, source })?;
         for (shard, durable) in &advanced {
             if let Some(state) = self.shards.get_mut(shard) {
                 state.note_durable(durable);

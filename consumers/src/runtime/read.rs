@@ -9,7 +9,7 @@ use tracing::{info, warn};
 
 use super::consumer::Consumer;
 use super::error::{ConsumerError, Result};
-use super::retry::with_retry;
+use super::retry::{self, with_retry};
 use super::shard::ShardState;
 use crate::SinkRecord;
 
@@ -300,34 +300,29 @@ impl Consumer {
         records: Vec<SinkRecord>,
         now: i64,
     ) -> Result<Option<SequenceNumber>> {
-        let cfg = self.config.retry.clone();
+        let what = format!("write to sink {} on {id}", self.sink.name());
         let mut attempt = 0;
         loop {
             match self.sink.write(id, &records, now).await {
                 Ok(durable) => return Ok(durable),
-                Err(e)
-                    if e.retry_class() == RetryClass::Retryable
-                        && attempt + 1 < cfg.max_attempts =>
-                {
-                    let delay = super::retry::backoff_delay(&cfg, attempt);
-                    warn!(sink = self.sink.name(), shard = %id, attempt = attempt + 1, delay_ms = delay.as_millis() as u64, error = %e, "sink write failed; retrying");
-                    if !super::retry::pause(delay, self.stop.as_ref()).await {
-                        warn!(sink = self.sink.name(), shard = %id, "shutting down: not retrying");
+                Err(source) => {
+                    if !retry::retry_after(
+                        &self.config.retry,
+                        self.stop.as_ref(),
+                        attempt,
+                        &source,
+                        &what,
+                    )
+                    .await
+                    {
                         return Err(ConsumerError::Sink {
                             sink: self.sink.name().to_string(),
                             shard: id,
-                            source: e,
+                            source,
                         });
                     }
                     self.status.update(|s| s.retries += 1);
                     attempt += 1;
-                }
-                Err(source) => {
-                    return Err(ConsumerError::Sink {
-                        sink: self.sink.name().to_string(),
-                        shard: id,
-                        source,
-                    });
                 }
             }
         }

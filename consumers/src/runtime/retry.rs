@@ -54,6 +54,28 @@ pub async fn pause(delay: Duration, stop: Option<&watch::Receiver<bool>>) -> boo
     }
 }
 
+/// After attempt `attempt` (0-based) failed with `error`: when the error is retryable, attempts
+/// are left and no shutdown came, waits the backoff and returns `true`; otherwise returns
+/// `false` and the caller gives up with `error`. `what` names the call in logs.
+pub async fn retry_after(
+    cfg: &RetryConfig,
+    stop: Option<&watch::Receiver<bool>>,
+    attempt: u32,
+    error: &Error,
+    what: &str,
+) -> bool {
+    if error.retry_class() != RetryClass::Retryable || attempt + 1 >= cfg.max_attempts {
+        return false;
+    }
+    let delay = backoff_delay(cfg, attempt);
+    warn!(op = what, attempt = attempt + 1, delay_ms = delay.as_millis() as u64, error = %error, "retrying");
+    if pause(delay, stop).await {
+        return true;
+    }
+    warn!(op = what, "shutting down: not retrying");
+    false
+}
+
 /// Runs `op` until it succeeds, fails permanently, has been tried `max_attempts` times, or
 /// fails after `stop` asked for a shutdown. `retries` counts the retries made. `what` names
 /// the operation in logs.
@@ -75,19 +97,13 @@ where
     loop {
         match op().await {
             Ok(v) => return Ok(v),
-            Err(e)
-                if e.retry_class() == RetryClass::Retryable && attempt + 1 < cfg.max_attempts =>
-            {
-                let delay = backoff_delay(cfg, attempt);
-                warn!(op = what, attempt = attempt + 1, delay_ms = delay.as_millis() as u64, error = %e, "retrying");
-                if !pause(delay, stop).await {
-                    warn!(op = what, "shutting down: not retrying");
+            Err(e) => {
+                if !retry_after(cfg, stop, attempt, &e, what).await {
                     return Err(e);
                 }
                 *retries += 1;
                 attempt += 1;
             }
-            Err(e) => return Err(e),
         }
     }
 }
