@@ -5,8 +5,10 @@ use shardline_consumers::{Sink, SinkRecord};
 use shardline_core::ports::ItemTable;
 use shardline_core::{MetricEvent, MetricType, SequenceParts, ShardId};
 use shardline_local::{LocalBackends, LocalOptions};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 const T0_MS: i64 = 1_771_500_000_000;
@@ -69,6 +71,22 @@ fn write_through() -> DynamoDbConfig {
     }
 }
 
+/// Non-forced flushes at `now_ms` until one reports a durable mark (a non-forced flush does
+/// not wait for the write it started).
+async fn settle(
+    sink: &mut DynamoDbSink,
+    now_ms: i64,
+) -> Vec<(ShardId, shardline_core::SequenceNumber)> {
+    for _ in 0..500 {
+        let advanced = sink.flush(now_ms, false).await.expect("flush");
+        if !advanced.is_empty() {
+            return advanced;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("no write finished within 5 s");
+}
+
 #[tokio::test]
 async fn buffered_items_become_durable_together_and_a_lost_buffer_replays_exactly() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -99,7 +117,7 @@ async fn buffered_items_become_durable_together_and_a_lost_buffer_replays_exactl
     let durable = match durable {
         Some(d) => d,
         None => {
-            let advanced = sink.flush(1_100, false).await.expect("flush");
+            let advanced = settle(&mut sink, 1_100).await;
             assert_eq!(advanced.len(), 1, "{advanced:?}");
             advanced[0].1.clone()
         }
@@ -118,7 +136,7 @@ async fn buffered_items_become_durable_together_and_a_lost_buffer_replays_exactl
     assert_eq!(sink.flush(2_500, false).await.expect("flush"), vec![]);
     assert_eq!(sink.buffered(), 30);
     assert_eq!(
-        sink.flush(3_000, false).await.expect("flush"),
+        settle(&mut sink, 3_000).await,
         vec![(ShardId(0), records[89].sequence_number.clone())]
     );
     assert_eq!(table.count("InfraMetrics").await.expect("count"), 90);
@@ -278,38 +296,43 @@ fn a_bad_table_name_is_refused_with_the_rule() {
     assert!(err.to_string().contains("3-255 characters"), "{err}");
 }
 
-/// The embedded table behind a put hook: fails the first `fail` puts as throttled, holds
-/// every put for `delay`, and records how many puts were under way at once, in total and per
-/// shard (read from the items' `shard_id`).
+/// The embedded table behind a put hook: fails the put calls numbered in `fail_calls`
+/// (0-based) as throttled, holds every put for `delay`, records how many puts were under way at
+/// once and the most shards one put carried, and which records' items were written.
 struct InstrumentedTable {
     inner: Arc<dyn ItemTable>,
-    fail: std::sync::atomic::AtomicUsize,
+    fail_calls: HashSet<usize>,
+    calls: AtomicUsize,
     delay: Duration,
-    now: std::sync::Mutex<(usize, std::collections::HashMap<String, usize>)>,
-    most: std::sync::Mutex<(usize, usize)>,
+    under_way: Mutex<(usize, usize)>,
+    most_shards: AtomicUsize,
+    /// `<shard id>/<sequence number>` of the records whose items were written.
+    written: Mutex<HashSet<String>>,
 }
 
 impl InstrumentedTable {
-    fn new(inner: Arc<dyn ItemTable>, fail: usize, delay: Duration) -> Self {
+    fn new(inner: Arc<dyn ItemTable>, fail_calls: &[usize], delay: Duration) -> Self {
         Self {
             inner,
-            fail: std::sync::atomic::AtomicUsize::new(fail),
+            fail_calls: fail_calls.iter().copied().collect(),
+            calls: AtomicUsize::new(0),
             delay,
-            now: Default::default(),
-            most: Default::default(),
+            under_way: Mutex::default(),
+            most_shards: AtomicUsize::new(0),
+            written: Mutex::default(),
         }
     }
 
-    /// Counts a put in (`+1`) or out (`-1`) for `shard`.
-    fn track(&self, shard: &str, delta: isize) {
-        let mut guard = self.now.lock().expect("lock");
-        let now = &mut *guard;
-        now.0 = now.0.saturating_add_signed(delta);
-        let per_shard = now.1.entry(shard.to_string()).or_default();
-        *per_shard = per_shard.saturating_add_signed(delta);
-        let (total, one_shard) = (now.0, *per_shard);
-        let mut most = self.most.lock().expect("lock");
-        *most = (most.0.max(total), most.1.max(one_shard));
+    /// Counts a put in (`+1`) or out (`-1`); returns the most at once so far.
+    fn track(&self, delta: isize) -> usize {
+        let mut guard = self.under_way.lock().expect("lock");
+        guard.0 = guard.0.saturating_add_signed(delta);
+        guard.1 = guard.1.max(guard.0);
+        guard.1
+    }
+
+    fn most_under_way(&self) -> usize {
+        self.under_way.lock().expect("lock").1
     }
 }
 
@@ -326,21 +349,35 @@ impl ItemTable for InstrumentedTable {
         table: &str,
         items: Vec<shardline_core::ports::Item>,
     ) -> shardline_core::Result<()> {
-        use std::sync::atomic::Ordering;
-        if self
-            .fail
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
-        {
-            return Err(shardline_core::Error::Throttled(
-                "provisioned throughput exceeded".into(),
-            ));
-        }
-        let shard = items[0]["shard_id"].as_s().unwrap_or_default().to_string();
-        self.track(&shard, 1);
+        let call = self.calls.fetch_add(1, Ordering::SeqCst);
+        let shards: HashSet<&str> = items
+            .iter()
+            .map(|i| i["shard_id"].as_s().unwrap_or_default())
+            .collect();
+        self.most_shards.fetch_max(shards.len(), Ordering::SeqCst);
+        let sequences: Vec<String> = items
+            .iter()
+            .map(|i| {
+                format!(
+                    "{}/{}",
+                    i["shard_id"].as_s().unwrap_or_default(),
+                    i["sequence_number"].as_s().unwrap_or_default()
+                )
+            })
+            .collect();
+        self.track(1);
         tokio::time::sleep(self.delay).await;
-        let out = self.inner.batch_put(table, items).await;
-        self.track(&shard, -1);
+        let out = if self.fail_calls.contains(&call) {
+            Err(shardline_core::Error::Throttled(
+                "provisioned throughput exceeded".into(),
+            ))
+        } else {
+            self.inner.batch_put(table, items).await
+        };
+        self.track(-1);
+        if out.is_ok() {
+            self.written.lock().expect("lock").extend(sequences);
+        }
         out
     }
     async fn query(
@@ -360,7 +397,7 @@ async fn a_failed_background_write_is_retried_and_nothing_is_lost() {
     let local = LocalBackends::open(dir.path(), LocalOptions::default()).expect("backends");
     let failing = Arc::new(InstrumentedTable::new(
         local.table.clone(),
-        1,
+        &[0],
         Duration::ZERO,
     ));
     let config = DynamoDbConfig {
@@ -398,71 +435,182 @@ async fn a_failed_background_write_is_retried_and_nothing_is_lost() {
     );
 }
 
+/// Four shards' records, each shard with instances of its own, as the runtime hands them:
+/// batches of `per_batch` records, the shards interleaved.
+fn four_shards(per_batch: usize) -> Vec<(ShardId, Vec<SinkRecord>)> {
+    let per_shard: Vec<Vec<SinkRecord>> = (0..4u32)
+        .map(|k| {
+            samples()
+                .into_iter()
+                .map(|mut r| {
+                    r.shard = ShardId(k);
+                    Arc::make_mut(&mut r.event).instance_id =
+                        format!("{}-{k}", r.event.instance_id);
+                    r
+                })
+                .collect()
+        })
+        .collect();
+    let rounds = per_shard[0].len().div_ceil(per_batch);
+    let mut out = Vec::new();
+    for round in 0..rounds {
+        for (k, records) in per_shard.iter().enumerate() {
+            let from = (round * per_batch).min(records.len());
+            let to = ((round + 1) * per_batch).min(records.len());
+            out.push((ShardId(k as u32), records[from..to].to_vec()));
+        }
+    }
+    out
+}
+
+/// Checks a reported mark: every record of the shard up to it has its item written.
+fn check_mark(
+    probe: &InstrumentedTable,
+    batches: &[(ShardId, Vec<SinkRecord>)],
+    shard: ShardId,
+    mark: &shardline_core::SequenceNumber,
+) {
+    let written = probe.written.lock().expect("lock");
+    for (s, records) in batches {
+        for r in records
+            .iter()
+            .filter(|r| *s == shard && r.sequence_number <= *mark)
+        {
+            assert!(
+                written.contains(&format!("{shard}/{}", r.sequence_number)),
+                "shard {shard} reported durable at {mark} before {} was written",
+                r.sequence_number
+            );
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn batches_of_different_shards_are_written_at_once_up_to_the_limit() {
+async fn shards_share_batches_written_up_to_the_limit_at_once() {
     for limit in [1, 2, 3] {
         let dir = tempfile::tempdir().expect("temp dir");
         let local = LocalBackends::open(dir.path(), LocalOptions::default()).expect("backends");
         let probe = Arc::new(InstrumentedTable::new(
             local.table.clone(),
-            0,
+            &[],
             Duration::from_millis(30),
         ));
         let config = DynamoDbConfig {
-            buffer_records: 12,
+            buffer_records: 30,
             buffer_interval: Duration::from_secs(3600),
             writes_in_flight: limit,
             ..DynamoDbConfig::default()
         };
         let mut sink = DynamoDbSink::new(probe.clone(), config).expect("sink");
-        // Four shards, each with its own instances; batches of the shards interleaved.
-        let per_shard: Vec<Vec<SinkRecord>> = (0..4u32)
-            .map(|k| {
-                samples()
-                    .into_iter()
-                    .map(|mut r| {
-                        r.shard = ShardId(k);
-                        std::sync::Arc::make_mut(&mut r.event).instance_id =
-                            format!("{}-{k}", r.event.instance_id);
-                        r
-                    })
-                    .collect()
-            })
-            .collect();
-        let mut durable = std::collections::HashMap::new();
-        for round in 0..per_shard[0].len().div_ceil(12) {
-            for (k, records) in per_shard.iter().enumerate() {
-                let batch = &records
-                    [(round * 12).min(records.len())..((round + 1) * 12).min(records.len())];
-                if let Some(d) = sink
-                    .write(ShardId(k as u32), batch, 0)
-                    .await
-                    .expect("write")
-                {
-                    durable.insert(k as u32, d);
-                }
+        let batches = four_shards(12);
+        let mut durable = HashMap::new();
+        for (shard, batch) in &batches {
+            if let Some(d) = sink.write(*shard, batch, 0).await.expect("write") {
+                check_mark(&probe, &batches, *shard, &d);
+                durable.insert(shard.0, d);
             }
         }
         for (shard, d) in sink.flush(0, true).await.expect("flush") {
+            check_mark(&probe, &batches, shard, &d);
             durable.insert(shard.0, d);
         }
-        let (most, most_one_shard) = *probe.most.lock().expect("lock");
         assert_eq!(
-            most, limit,
+            probe.most_under_way(),
+            limit,
             "puts under way at once with writes_in_flight {limit}"
         );
-        assert_eq!(most_one_shard, 1, "a shard never has two puts under way");
-        let total: usize = per_shard.iter().map(Vec::len).sum();
+        assert!(
+            probe.most_shards.load(Ordering::SeqCst) >= 2,
+            "a put carries records of several shards"
+        );
+        let total: usize = batches.iter().map(|(_, b)| b.len()).sum();
         assert_eq!(
             local.table.count("InfraMetrics").await.expect("count"),
             total as u64
         );
-        for (k, records) in per_shard.iter().enumerate() {
-            assert_eq!(
-                durable.get(&(k as u32)),
-                records.last().map(|r| &r.sequence_number),
-                "shard {k}'s durable mark"
-            );
+        for k in 0..4u32 {
+            let last = batches
+                .iter()
+                .filter(|(s, _)| s.0 == k)
+                .flat_map(|(_, b)| b.last())
+                .last()
+                .map(|r| &r.sequence_number);
+            assert_eq!(durable.get(&k), last, "shard {k}'s durable mark");
         }
+    }
+}
+
+/// With three batches in flight and the second one failing, no shard's mark passes a record
+/// of the failed batch (the third batch, written or not, is written again with it), and
+/// retrying the same batch as the runtime does writes everything once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_batch_holds_back_the_marks_of_every_later_batch() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let local = LocalBackends::open(dir.path(), LocalOptions::default()).expect("backends");
+    let probe = Arc::new(InstrumentedTable::new(
+        local.table.clone(),
+        &[1, 4],
+        Duration::from_millis(20),
+    ));
+    let config = DynamoDbConfig {
+        buffer_records: 20,
+        buffer_interval: Duration::from_secs(3600),
+        writes_in_flight: 3,
+        ..DynamoDbConfig::default()
+    };
+    let mut sink = DynamoDbSink::new(probe.clone(), config).expect("sink");
+    let batches = four_shards(7);
+    let mut errors = 0;
+    let mut durable = HashMap::new();
+    for (shard, batch) in &batches {
+        loop {
+            match sink.write(*shard, batch, 0).await {
+                Ok(d) => {
+                    if let Some(d) = d {
+                        check_mark(&probe, &batches, *shard, &d);
+                        durable.insert(shard.0, d);
+                    }
+                    break;
+                }
+                Err(e) => {
+                    assert!(e.to_string().contains("throughput"), "{e}");
+                    errors += 1;
+                    assert!(errors < 10, "the failures do not stop");
+                }
+            }
+        }
+    }
+    loop {
+        match sink.flush(0, true).await {
+            Ok(advanced) => {
+                for (shard, d) in advanced {
+                    check_mark(&probe, &batches, shard, &d);
+                    durable.insert(shard.0, d);
+                }
+                break;
+            }
+            Err(e) => {
+                assert!(e.to_string().contains("throughput"), "{e}");
+                errors += 1;
+                assert!(errors < 10, "the failures do not stop");
+            }
+        }
+    }
+    assert_eq!(errors, 2, "each failed put surfaced once");
+    let total: usize = batches.iter().map(|(_, b)| b.len()).sum();
+    assert_eq!(
+        local.table.count("InfraMetrics").await.expect("count"),
+        total as u64,
+        "every sample once"
+    );
+    assert_eq!(probe.written.lock().expect("lock").len(), total);
+    for k in 0..4u32 {
+        let last = batches
+            .iter()
+            .filter(|(s, _)| s.0 == k)
+            .flat_map(|(_, b)| b.last())
+            .last()
+            .map(|r| &r.sequence_number);
+        assert_eq!(durable.get(&k), last, "shard {k}'s durable mark");
     }
 }

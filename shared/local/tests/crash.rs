@@ -18,8 +18,15 @@ use shardline_local::{LocalBackends, LocalOptions, OutboxNotifier};
 const CHILD_ENV: &str = "SHARDLINE_LOCAL_CRASH_CHILD_DIR";
 const OBJECT_BYTES: usize = 256 * 1024;
 const MAX_ROUNDS: u64 = 10_000;
-/// Items written per round, in one `batch_put`.
-const ITEMS_PER_ROUND: usize = 500;
+/// Items written in round `i`, in one `batch_put`: odd rounds go through the journal, even
+/// rounds are large enough to be written as a sorted table of their own.
+fn items_per_round(i: u64) -> usize {
+    if i % 2 == 0 {
+        2 * shardline_local::table::INGEST_MIN_ITEMS
+    } else {
+        500
+    }
+}
 
 fn schema() -> TableSchema {
     TableSchema {
@@ -30,7 +37,7 @@ fn schema() -> TableSchema {
 }
 
 fn round_items(i: u64) -> Vec<Item> {
-    (0..ITEMS_PER_ROUND)
+    (0..items_per_round(i))
         .map(|j| {
             Item::from([
                 ("round".to_string(), AttributeValue::S(format!("r{i}"))),
@@ -177,18 +184,18 @@ async fn acknowledged_writes_survive_kill_9() {
     for i in 1..=acked {
         assert_eq!(
             round_count(&b, i).await,
-            ITEMS_PER_ROUND,
+            items_per_round(i),
             "round {i}'s items"
         );
     }
     let in_flight = round_count(&b, acked + 1).await;
     assert!(
-        in_flight == 0 || in_flight == ITEMS_PER_ROUND,
+        in_flight == 0 || in_flight == items_per_round(acked + 1),
         "the batch in flight at the kill is partial: {in_flight} items"
     );
     assert_eq!(
         b.table.count("Crash").await.unwrap(),
-        (acked as usize * ITEMS_PER_ROUND + in_flight) as u64
+        ((1..=acked).map(items_per_round).sum::<usize>() + in_flight) as u64
     );
     // The outbox reopens (a torn line is cut) and holds every acknowledged notification once.
     let outbox = OutboxNotifier::open(&dir.path().join("outbox.jsonl")).unwrap();

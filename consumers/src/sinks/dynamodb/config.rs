@@ -12,14 +12,15 @@ use crate::sinks::buffer::{self, BufferPolicy};
 pub struct DynamoDbConfig {
     /// Table name; the seed's `InfraMetrics` by default.
     pub table: String,
-    /// Items buffered per shard before they are written in one batch (1 writes every
-    /// batch through).
+    /// Items buffered (of all shards together) before they are written in one batch (1 writes
+    /// every batch through).
     pub buffer_records: usize,
     /// Longest an item waits in the buffer; `"0s"` writes every batch through.
     #[serde(with = "units::duration")]
     pub buffer_interval: Duration,
-    /// Batches of different shards written at once (at most one per shard, so a shard's
-    /// batches land in order).
+    /// Batches written at once. With 1 a batch is written while the next fills; more overlap
+    /// the writes (for a remote table), and two puts of one key in different batches (only a
+    /// duplicated sample does that) may then land in either order.
     pub writes_in_flight: usize,
 }
 
@@ -27,9 +28,9 @@ impl Default for DynamoDbConfig {
     fn default() -> Self {
         Self {
             table: "InfraMetrics".to_string(),
-            buffer_records: 10_000,
+            buffer_records: 40_000,
             buffer_interval: Duration::from_secs(1),
-            writes_in_flight: 2,
+            writes_in_flight: 1,
         }
     }
 }

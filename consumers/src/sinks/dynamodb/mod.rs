@@ -17,9 +17,10 @@
 //! # Invariants
 //! - Writes are puts by key, so replaying any range of the stream rewrites the same items and
 //!   adds none: the sink needs no ledger.
-//! - Records are buffered per shard ([`crate::sinks::buffer`]) and a shard's buffer is written
-//!   as one `batch_put` (one transaction on the embedded table); the shard's durable mark moves
-//!   to the buffer's last record only after that call succeeded.
+//! - Records of all shards share one buffer ([`crate::sinks::buffer`]'s limits), written as one
+//!   `batch_put` (on the embedded table one atomic write; from 1,024 items a sorted table of
+//!   its own). A shard's durable mark moves to its last record of a batch only after that
+//!   batch and every batch started before it were written.
 //! - The table is created (or checked against this schema) before the first write.
 //!
 //! # Layout

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use shardline_core::ports::{AttributeValue, Item, ItemQuery, ItemTable, KeyType, TableSchema};
 use shardline_core::{Result, SequenceNumber, ShardId};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use tokio::task::JoinHandle;
 use tracing::debug;
@@ -70,39 +70,40 @@ pub async fn query_series(
         .await
 }
 
-/// One shard's records waiting to be written.
-#[derive(Default)]
-struct ShardBuffer {
-    records: Vec<SinkRecord>,
-    /// When the oldest buffered record arrived (`now_ms` of its write).
-    opened_ms: Option<i64>,
-    /// The last record taken into the buffer (a retried batch is not taken twice).
-    last_seen: Option<SequenceNumber>,
-}
-
-/// A shard's batch being written in the background while the next one is read.
+/// A batch being written in the background while the next one fills.
 struct InFlight {
-    shard: ShardId,
-    /// The shard's durable mark once the batch is written.
-    last: SequenceNumber,
-    /// The batch, put back into the shard's buffer if the write fails.
+    /// Per shard, its last record in the batch: the shard's durable mark once the batch and
+    /// every batch before it are written.
+    marks: BTreeMap<ShardId, SequenceNumber>,
+    /// The batch, put back into the buffer if the write fails.
     records: Arc<Vec<SinkRecord>>,
     task: JoinHandle<Result<()>>,
 }
 
 /// Writes every event as an item of the InfraMetrics table.
 ///
-/// A due buffer is written in the background (items built and put on another task) while the
-/// runtime reads and hands on the next batch. Up to `writes_in_flight` batches of different
-/// shards are written at once, at most one per shard, so a shard's batches land in order. A
-/// batch's durable mark is reported once its write succeeded.
+/// Records of every shard share one buffer, written as one `batch_put` when it holds
+/// `buffer_records` records or its oldest waited `buffer_interval` (the embedded table
+/// writes a large batch as one sorted table, so fewer, larger batches cost less per item).
+/// A due buffer is written in the background (items built and put on another task) while
+/// the runtime reads and hands on the next records; up to `writes_in_flight` batches are
+/// under way at once and they finish in the order they started. A shard's durable mark
+/// moves to its last record of a batch once that batch and every earlier one are written.
 pub struct DynamoDbSink {
     table: Arc<dyn ItemTable>,
     config: DynamoDbConfig,
     table_ready: bool,
-    buffers: HashMap<ShardId, ShardBuffer>,
-    /// Batches being written, oldest first; at most one per shard.
-    in_flight: Vec<InFlight>,
+    /// Records taken in and not yet handed to a write, in the order they came.
+    buffer: Vec<SinkRecord>,
+    /// When the oldest buffered record arrived (`now_ms` of its write).
+    opened_ms: Option<i64>,
+    /// Per shard, its last record in `buffer`.
+    buffered_marks: BTreeMap<ShardId, SequenceNumber>,
+    /// Per shard, the last record taken in (a batch handed again after a retry is not taken
+    /// twice).
+    last_seen: HashMap<ShardId, SequenceNumber>,
+    /// Batches being written, oldest first.
+    in_flight: VecDeque<InFlight>,
     /// Per shard, the durable mark of its latest finished write not yet reported.
     completed: BTreeMap<ShardId, SequenceNumber>,
 }
@@ -118,8 +119,11 @@ impl DynamoDbSink {
             table,
             config,
             table_ready: false,
-            buffers: HashMap::new(),
-            in_flight: Vec::new(),
+            buffer: Vec::new(),
+            opened_ms: None,
+            buffered_marks: BTreeMap::new(),
+            last_seen: HashMap::new(),
+            in_flight: VecDeque::new(),
             completed: BTreeMap::new(),
         })
     }
@@ -131,10 +135,7 @@ impl DynamoDbSink {
 
     /// Records taken in and not yet written (buffered or being written), over all shards.
     pub fn buffered(&self) -> usize {
-        self.buffers
-            .values()
-            .map(|b| b.records.len())
-            .sum::<usize>()
+        self.buffer.len()
             + self
                 .in_flight
                 .iter()
@@ -156,87 +157,97 @@ impl DynamoDbSink {
         Ok(())
     }
 
-    /// Waits for the batch at `index` of `in_flight`. On success its shard's mark joins
-    /// `completed`; on failure the batch goes back to the front of its shard's buffer and the
-    /// error is returned.
-    async fn finish(&mut self, index: usize) -> Result<()> {
-        let f = self.in_flight.remove(index);
-        let outcome = match f.task.await {
-            Ok(r) => r,
-            Err(e) => Err(shardline_core::Error::Internal(format!(
-                "item write task failed: {e}"
-            ))),
+    /// Waits for the oldest batch in flight. On success its marks join `completed`. On
+    /// failure the later batches are waited for too (a shard's mark must not pass the failed
+    /// batch), and all of them go back to the front of the buffer, in order; the error is
+    /// returned.
+    async fn finish_oldest(&mut self) -> Result<()> {
+        let Some(f) = self.in_flight.pop_front() else {
+            return Ok(());
         };
-        match outcome {
+        match join(f.task).await {
             Ok(()) => {
-                debug!(shard = %f.shard, items = f.records.len(), table = %self.config.table, "items written");
-                // One batch of a shard in flight at a time, in order: a later write has a
-                // later mark.
-                self.completed.insert(f.shard, f.last);
+                debug!(items = f.records.len(), shards = f.marks.len(), table = %self.config.table, "items written");
+                self.completed.extend(f.marks);
                 Ok(())
             }
             Err(e) => {
-                let buf = self.buffers.entry(f.shard).or_default();
-                let mut records =
-                    Arc::try_unwrap(f.records).unwrap_or_else(|shared| shared.as_ref().clone());
-                records.append(&mut buf.records);
-                buf.records = records;
+                let mut back = vec![(f.records, f.marks)];
+                while let Some(later) = self.in_flight.pop_front() {
+                    // Written or not, it is written again with the failed one: puts by key.
+                    let _ = join(later.task).await;
+                    back.push((later.records, later.marks));
+                }
+                let mut records = Vec::new();
+                for (batch, marks) in back {
+                    records.extend(
+                        Arc::try_unwrap(batch).unwrap_or_else(|shared| shared.as_ref().clone()),
+                    );
+                    for (shard, mark) in marks {
+                        let entry = self.buffered_marks.entry(shard).or_insert(mark.clone());
+                        if *entry < mark {
+                            *entry = mark;
+                        }
+                    }
+                }
+                records.append(&mut self.buffer);
+                self.buffer = records;
                 Err(e)
             }
         }
     }
 
-    /// Waits for every batch in flight (`only_done`: only those already finished). Every
-    /// failed batch goes back to its shard's buffer; the first error is returned.
+    /// Waits for every batch in flight (`only_done`: only the finished ones at the front).
     async fn finish_in_flight(&mut self, only_done: bool) -> Result<()> {
-        let mut first_error = None;
-        let mut i = 0;
-        while i < self.in_flight.len() {
-            if only_done && !self.in_flight[i].task.is_finished() {
-                i += 1;
-                continue;
+        while let Some(f) = self.in_flight.front() {
+            if only_done && !f.task.is_finished() {
+                break;
             }
-            if let Err(e) = self.finish(i).await {
-                first_error.get_or_insert(e);
-            }
+            self.finish_oldest().await?;
         }
-        first_error.map_or(Ok(()), Err)
+        Ok(())
     }
 
-    /// Starts writing a shard's buffer in the background, once the shard's previous write
-    /// finished and fewer than `writes_in_flight` writes are under way.
-    async fn start_write(&mut self, shard: ShardId) -> Result<()> {
-        if let Some(i) = self.in_flight.iter().position(|f| f.shard == shard) {
-            self.finish(i).await?;
-        }
+    /// Starts writing the buffer in the background, once fewer than `writes_in_flight`
+    /// writes are under way.
+    async fn start_write(&mut self, now_ms: i64) -> Result<()> {
         while self.in_flight.len() >= self.config.writes_in_flight {
-            self.finish(0).await?;
+            self.finish_oldest().await?;
         }
         self.ensure_table().await?;
-        let Some(buf) = self.buffers.get_mut(&shard) else {
+        if self.buffer.is_empty() {
             return Ok(());
-        };
-        let (Some(last), false) = (buf.last_seen.clone(), buf.records.is_empty()) else {
-            return Ok(());
-        };
-        let records = Arc::new(std::mem::take(&mut buf.records));
-        buf.opened_ms = None;
+        }
+        let records = Arc::new(std::mem::take(&mut self.buffer));
+        let marks = std::mem::take(&mut self.buffered_marks);
+        self.opened_ms = None;
         let (table, name, batch) = (
             Arc::clone(&self.table),
             self.config.table.clone(),
             Arc::clone(&records),
         );
+        debug!(records = records.len(), now_ms, "writing items");
         let task = tokio::spawn(async move {
-            let shard_id = shard.to_string();
+            let mut shard_id: Option<(ShardId, String)> = None;
             let items: Vec<Item> = batch
                 .iter()
-                .map(|record| item_with_shard_id(record, shard_id.clone()))
+                .map(|record| {
+                    // Records come in runs of one shard: its id is written out once a run.
+                    let id = match &shard_id {
+                        Some((shard, id)) if *shard == record.shard => id.clone(),
+                        _ => {
+                            let id = record.shard.to_string();
+                            shard_id = Some((record.shard, id.clone()));
+                            id
+                        }
+                    };
+                    item_with_shard_id(record, id)
+                })
                 .collect();
             table.batch_put(&name, items).await
         });
-        self.in_flight.push(InFlight {
-            shard,
-            last,
+        self.in_flight.push_back(InFlight {
+            marks,
             records,
             task,
         });
@@ -247,11 +258,29 @@ impl DynamoDbSink {
     /// everything taken in when nothing of the shard is buffered or in flight.
     fn durable(&mut self, shard: ShardId) -> Option<SequenceNumber> {
         let mark = self.completed.remove(&shard);
-        let idle = self.in_flight.iter().all(|f| f.shard != shard);
-        match self.buffers.get(&shard) {
-            Some(b) if idle && b.records.is_empty() => b.last_seen.clone().max(mark),
-            _ => mark,
+        let idle = !self.buffered_marks.contains_key(&shard)
+            && self.in_flight.iter().all(|f| !f.marks.contains_key(&shard));
+        if idle {
+            self.last_seen.get(&shard).cloned().max(mark)
+        } else {
+            mark
         }
+    }
+
+    fn due(&self, now_ms: i64) -> bool {
+        self.config
+            .buffer()
+            .due(self.buffer.len(), self.opened_ms, now_ms)
+    }
+}
+
+/// The outcome of a background write.
+async fn join(task: JoinHandle<Result<()>>) -> Result<()> {
+    match task.await {
+        Ok(r) => r,
+        Err(e) => Err(shardline_core::Error::Internal(format!(
+            "item write task failed: {e}"
+        ))),
     }
 }
 
@@ -267,26 +296,26 @@ impl Sink for DynamoDbSink {
         records: &[SinkRecord],
         now_ms: i64,
     ) -> Result<Option<SequenceNumber>> {
-        let buf = self.buffers.entry(shard).or_default();
         // Records up to the last one taken before this batch are buffered or written already
         // (a batch handed again after a retry).
-        let seen_before = buf.last_seen.clone();
+        let seen_before = self.last_seen.get(&shard).cloned();
+        let mut last = None;
         for r in records {
             if seen_before.as_ref() >= Some(&r.sequence_number) {
                 continue;
             }
-            if buf.last_seen.as_ref() < Some(&r.sequence_number) {
-                buf.last_seen = Some(r.sequence_number.clone());
+            self.opened_ms.get_or_insert(now_ms);
+            self.buffer.push(r.clone());
+            if last.as_ref() < Some(&r.sequence_number) {
+                last = Some(r.sequence_number.clone());
             }
-            buf.opened_ms.get_or_insert(now_ms);
-            buf.records.push(r.clone());
         }
-        if self
-            .config
-            .buffer()
-            .due(buf.records.len(), buf.opened_ms, now_ms)
-        {
-            self.start_write(shard).await?;
+        if let Some(last) = last {
+            self.buffered_marks.insert(shard, last.clone());
+            self.last_seen.insert(shard, last);
+        }
+        if self.due(now_ms) {
+            self.start_write(now_ms).await?;
             if self.config.buffer_interval.is_zero() {
                 // Write-through: durable before returning.
                 self.finish_in_flight(false).await?;
@@ -298,20 +327,12 @@ impl Sink for DynamoDbSink {
     }
 
     async fn flush(&mut self, now_ms: i64, force: bool) -> Result<Vec<(ShardId, SequenceNumber)>> {
-        let policy = self.config.buffer();
-        let mut due: Vec<ShardId> = self
-            .buffers
-            .iter()
-            .filter(|(_, b)| {
-                !b.records.is_empty() && (force || policy.due(b.records.len(), b.opened_ms, now_ms))
-            })
-            .map(|(id, _)| *id)
-            .collect();
-        due.sort_unstable();
-        for shard in due {
-            self.start_write(shard).await?;
+        if !self.buffer.is_empty() && (force || self.due(now_ms)) {
+            self.start_write(now_ms).await?;
         }
-        self.finish_in_flight(false).await?;
+        // A forced flush waits for every write; otherwise the finished ones are reported and
+        // the rest go on in the background.
+        self.finish_in_flight(!force).await?;
         Ok(std::mem::take(&mut self.completed).into_iter().collect())
     }
 }

@@ -23,6 +23,13 @@
 //!   a put replacing the item with the same key, so repeating a batch is idempotent.
 //! - With [`Durability::Fsync`] a `batch_put` that returned `Ok` is in the journal and
 //!   fdatasync'ed: it survives a crash (the journal is replayed on open).
+//! - A batch of [`INGEST_MIN_ITEMS`] or more skips the journal and the memtables: its items
+//!   are sorted (of equal keys the later put is kept) and written as a new table, fsynced and
+//!   registered atomically before `batch_put` returns, whatever the durability setting. It
+//!   is newer than every earlier write, so it wins over them as a later put does. Why:
+//!   the pipeline writes batches of tens of thousands of items, and writing each item to the
+//!   journal, a memtable skiplist and then a flushed table cost ~30% more CPU per item
+//!   (DynamoDB consumer alone: 7.6-7.7 vs 11.3-11.5 CPU-us per event, with 40,000-item batches).
 //! - Query results are in sort-key order: numeric for `N`, byte order for `S`.
 //! - Items are limited to [`MAX_ITEM_BYTES`] as DynamoDB limits them. Unlike DynamoDB's
 //!   25-item BatchWriteItem, a whole `batch_put` is one write batch: nothing is left
@@ -86,6 +93,12 @@ impl Default for TableMemory {
 /// made no difference to it).
 pub const L0_TABLES_PER_COMPACTION: u8 = 16;
 
+/// Batches of at least this many items bypass the journal and the memtables: they are
+/// sorted and written as a new table of their own, durable (fsynced) when `batch_put` returns.
+/// Smaller ones go through the journal, so a trickle of small batches does not become a
+/// trickle of tiny tables for compaction to merge.
+pub const INGEST_MIN_ITEMS: usize = 1024;
+
 /// The longest a `batch_put` waits for memtables to be flushed below the bound.
 pub const WRITE_BUFFER_WAIT: Duration = Duration::from_secs(30);
 
@@ -106,6 +119,7 @@ struct Inner {
     /// check and write, so two `ensure_table` calls cannot both create a table.
     known: RwLock<HashMap<String, TableSchema>>,
     create: Mutex<()>,
+    ingesting: Mutex<()>,
 }
 
 impl std::fmt::Debug for LsmItemTable {
@@ -165,6 +179,22 @@ impl Inner {
             }
             std::thread::sleep(Duration::from_millis(2));
         }
+    }
+
+    /// Writes a large batch straight into a new sorted table (see [`INGEST_MIN_ITEMS`]).
+    fn ingest(&self, mut encoded: Vec<(Vec<u8>, Vec<u8>)>) -> Result<()> {
+        // Stable: of equal keys the later put stays after the earlier one, and wins below.
+        encoded.sort_by(|a, b| a.0.cmp(&b.0));
+        let _one = self.ingesting.lock().map_err(|_| poisoned_lock())?;
+        let mut ingestion = self.items.start_ingestion().map_err(|e| self.error(e))?;
+        let mut entries = encoded.into_iter().peekable();
+        while let Some((key, value)) = entries.next() {
+            if entries.peek().is_some_and(|(next, _)| *next == key) {
+                continue;
+            }
+            ingestion.write(key, value).map_err(|e| self.error(e))?;
+        }
+        ingestion.finish().map_err(|e| self.error(e))
     }
 
     fn schema(&self, table: &str) -> Result<TableSchema> {
@@ -268,6 +298,7 @@ impl LsmItemTable {
                 memory,
                 known: RwLock::new(known),
                 create: Mutex::new(()),
+                ingesting: Mutex::new(()),
             }),
         })
     }
@@ -376,6 +407,9 @@ impl ItemTable for LsmItemTable {
                     )));
                 }
                 encoded.push((key, value));
+            }
+            if encoded.len() >= INGEST_MIN_ITEMS {
+                return inner.ingest(encoded);
             }
             let durability = match inner.durability {
                 Durability::Fsync => Some(PersistMode::SyncData),

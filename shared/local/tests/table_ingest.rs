@@ -1,0 +1,156 @@
+//! Large batches bypass the journal and the memtables (they become sorted tables of their
+//! own); whichever path a put took, the later put of a key wins, duplicates within one large
+//! batch keep the later item, and everything reads back the same after a reopen.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+
+use shardline_core::ports::{AttributeValue, Item, ItemQuery, ItemTable, KeyType, TableSchema};
+use shardline_local::table::{INGEST_MIN_ITEMS, TableMemory};
+use shardline_local::{Durability, LsmItemTable};
+
+const MIB: u64 = 1024 * 1024;
+const SERIES: u64 = 100;
+
+fn schema() -> TableSchema {
+    TableSchema {
+        name: "Series".into(),
+        partition_key: ("series".into(), KeyType::S),
+        sort_key: Some(("t".into(), KeyType::N)),
+    }
+}
+
+fn item(series: u64, t: u64, tag: &str) -> Item {
+    Item::from([
+        ("series", AttributeValue::S(format!("s{series:03}"))),
+        ("t", AttributeValue::N(t.to_string())),
+        ("tag", AttributeValue::S(tag.to_string())),
+    ])
+}
+
+/// Every (series, t) -> tag the table holds, read series by series.
+async fn contents(table: &LsmItemTable) -> BTreeMap<(u64, u64), String> {
+    let mut out = BTreeMap::new();
+    for series in 0..SERIES {
+        let items = table
+            .query(&ItemQuery {
+                table: "Series".into(),
+                partition: AttributeValue::S(format!("s{series:03}")),
+                sort_from: None,
+                sort_to: None,
+                limit: None,
+            })
+            .await
+            .unwrap();
+        let mut last = None;
+        for item in items {
+            let AttributeValue::N(t) = &item["t"] else {
+                panic!("t is {:?}", item["t"]);
+            };
+            let t: u64 = t.parse().unwrap();
+            assert!(last < Some(t), "series {series} out of order at t={t}");
+            last = Some(t);
+            let AttributeValue::S(tag) = &item["tag"] else {
+                panic!("tag is {:?}", item["tag"]);
+            };
+            assert!(out.insert((series, t), tag.clone()).is_none());
+        }
+    }
+    out
+}
+
+/// Puts `items` and applies them to `model` in order (a later item of one key wins).
+async fn put(table: &LsmItemTable, model: &mut BTreeMap<(u64, u64), String>, items: Vec<Item>) {
+    for item in &items {
+        let (AttributeValue::S(s), AttributeValue::N(t), AttributeValue::S(tag)) =
+            (&item["series"], &item["t"], &item["tag"])
+        else {
+            panic!("{item:?}");
+        };
+        model.insert((s[1..].parse().unwrap(), t.parse().unwrap()), tag.clone());
+    }
+    table.batch_put("Series", items).await.unwrap();
+}
+
+#[tokio::test]
+async fn later_puts_win_across_large_and_small_batches_and_survive_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let memory = TableMemory {
+        memtable_bytes: MIB,
+        write_buffer_bytes: 2 * MIB,
+    };
+    let mut model = BTreeMap::new();
+    {
+        let table =
+            LsmItemTable::open_with(dir.path(), Durability::Fsync, 4 * MIB, memory).unwrap();
+        table.ensure_table(&schema()).await.unwrap();
+        // A: 3,000 keys (series-major, like a sink's batch is not), then the first 100 again:
+        // the later copy must win although the batch is sorted before it is written.
+        let mut a: Vec<Item> = (0..30)
+            .flat_map(|t| (0..SERIES).map(move |s| item(s, t, "a")))
+            .collect();
+        a.extend((0..SERIES).map(|s| item(s, 0, "a-again")));
+        assert!(a.len() >= INGEST_MIN_ITEMS);
+        put(&table, &mut model, a).await;
+        // The schema is in a memtable; the batch's ~100 KB are not.
+        let held = table.write_buffer_bytes();
+        assert!(
+            held < 1024,
+            "a large batch went through the memtables: {held} bytes"
+        );
+        // B: small, through the journal, over some of A's keys and new ones.
+        let b: Vec<Item> = (25..35).map(|t| item(7, t, "b")).collect();
+        assert!(b.len() < INGEST_MIN_ITEMS);
+        put(&table, &mut model, b).await;
+        // C: large again, over B's keys and A's: C is later than both.
+        let c: Vec<Item> = (20..40)
+            .flat_map(|t| (0..SERIES).map(move |s| item(s, t, "c")))
+            .collect();
+        put(&table, &mut model, c).await;
+        // D: small, over some of C's keys.
+        let d: Vec<Item> = (30..33).map(|t| item(42, t, "d")).collect();
+        put(&table, &mut model, d).await;
+        assert_eq!(contents(&table).await, model);
+        assert_eq!(table.count("Series").await.unwrap(), model.len() as u64);
+    }
+    assert_eq!(model.len() as u64, SERIES * 40);
+    assert_eq!(model[&(3, 0)], "a-again");
+    assert_eq!(model[&(7, 26)], "c");
+    assert_eq!(model[&(42, 31)], "d");
+    let table = LsmItemTable::open_with(dir.path(), Durability::Fsync, 4 * MIB, memory).unwrap();
+    assert_eq!(contents(&table).await, model, "after a reopen");
+    assert_eq!(table.count("Series").await.unwrap(), model.len() as u64);
+}
+
+/// Many large batches (each its own table, merged by compaction) replayed with new values:
+/// nothing is added, every key holds its latest value.
+#[tokio::test]
+async fn replayed_large_batches_replace_items_through_compactions() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = LsmItemTable::open_with(
+        dir.path(),
+        Durability::Buffered,
+        4 * MIB,
+        TableMemory::default(),
+    )
+    .unwrap();
+    table.ensure_table(&schema()).await.unwrap();
+    let mut model = BTreeMap::new();
+    let rounds = 24;
+    for round in 0..rounds {
+        let items = (0..20)
+            .flat_map(|t| (0..SERIES).map(move |s| item(s, round * 20 + t, "first")))
+            .collect();
+        put(&table, &mut model, items).await;
+    }
+    for round in (0..rounds).step_by(3) {
+        let items = (0..20)
+            .flat_map(|t| (0..SERIES).map(move |s| item(s, round * 20 + t, "replayed")))
+            .collect();
+        put(&table, &mut model, items).await;
+    }
+    assert_eq!(model.len() as u64, SERIES * rounds * 20);
+    assert_eq!(contents(&table).await, model);
+    let replayed = model.values().filter(|tag| *tag == "replayed").count() as u64;
+    assert_eq!(replayed, 8 * 20 * SERIES);
+}
