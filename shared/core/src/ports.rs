@@ -215,6 +215,9 @@ pub struct ItemQuery {
     pub limit: Option<usize>,
 }
 
+/// The items of one [`ItemTable::batch_put_iter`].
+pub type ItemIter = Box<dyn Iterator<Item = Item> + Send>;
+
 /// A DynamoDB-style table.
 #[async_trait]
 pub trait ItemTable: Send + Sync {
@@ -223,6 +226,11 @@ pub trait ItemTable: Send + Sync {
     /// Puts items (replacing any with the same key). Any number of items: implementations
     /// chunk into 25-item batches and retry unprocessed items.
     async fn batch_put(&self, table: &str, items: Vec<Item>) -> Result<()>;
+    /// [`ItemTable::batch_put`] with the items made as the table takes them, so a large batch
+    /// is never held whole as [`Item`]s (each can be encoded and dropped in turn).
+    async fn batch_put_iter(&self, table: &str, items: ItemIter) -> Result<()> {
+        self.batch_put(table, items.collect()).await
+    }
     /// Items of one partition in sort-key order.
     async fn query(&self, query: &ItemQuery) -> Result<Vec<Item>>;
     /// How many items the table holds (a full scan on remote backends).

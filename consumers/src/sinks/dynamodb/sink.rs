@@ -228,23 +228,12 @@ impl DynamoDbSink {
         );
         debug!(records = records.len(), now_ms, "writing items");
         let task = tokio::spawn(async move {
-            let mut shard_id: Option<(ShardId, String)> = None;
-            let items: Vec<Item> = batch
-                .iter()
-                .map(|record| {
-                    // Records come in runs of one shard: its id is written out once a run.
-                    let id = match &shard_id {
-                        Some((shard, id)) if *shard == record.shard => id.clone(),
-                        _ => {
-                            let id = record.shard.to_string();
-                            shard_id = Some((record.shard, id.clone()));
-                            id
-                        }
-                    };
-                    item_with_shard_id(record, id)
-                })
-                .collect();
-            table.batch_put(&name, items).await
+            let items = BatchItems {
+                records: batch,
+                next: 0,
+                shard_id: None,
+            };
+            table.batch_put_iter(&name, Box::new(items)).await
         });
         self.in_flight.push_back(InFlight {
             marks,
@@ -271,6 +260,37 @@ impl DynamoDbSink {
         self.config
             .buffer()
             .due(self.buffer.len(), self.opened_ms, now_ms)
+    }
+}
+
+/// The items of a batch, made one at a time as the table takes them.
+struct BatchItems {
+    records: Arc<Vec<SinkRecord>>,
+    next: usize,
+    /// The shard id of the latest record, written out: records come in runs of one shard.
+    shard_id: Option<(ShardId, String)>,
+}
+
+impl Iterator for BatchItems {
+    type Item = Item;
+
+    fn next(&mut self) -> Option<Item> {
+        let record = self.records.get(self.next)?;
+        self.next += 1;
+        let id = match &self.shard_id {
+            Some((shard, id)) if *shard == record.shard => id.clone(),
+            _ => {
+                let id = record.shard.to_string();
+                self.shard_id = Some((record.shard, id.clone()));
+                id
+            }
+        };
+        Some(item_with_shard_id(record, id))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.records.len() - self.next;
+        (left, Some(left))
     }
 }
 

@@ -100,6 +100,13 @@ fn put_value(out: &mut Vec<u8>, value: &AttributeValue) {
 
 /// Encodes an item.
 pub fn encode(item: &Item) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_into(item, &mut out);
+    out
+}
+
+/// [`encode`], appending to `out`.
+pub fn encode_into(item: &Item, out: &mut Vec<u8>) {
     let size: usize = item
         .values()
         .map(|v| {
@@ -110,20 +117,19 @@ pub fn encode(item: &Item) -> Vec<u8> {
             }
         })
         .sum();
-    let mut out = Vec::with_capacity(size + 4);
+    out.reserve(size + 4);
     out.push(BINARY_V2);
-    put_varint(&mut out, item.len());
+    put_varint(out, item.len());
     for (name, value) in item {
         match known_name(name) {
-            Some(k) => put_varint(&mut out, k),
+            Some(k) => put_varint(out, k),
             None => {
                 out.push(0);
-                put_bytes(&mut out, name.as_bytes());
+                put_bytes(out, name.as_bytes());
             }
         }
-        put_value(&mut out, value);
+        put_value(out, value);
     }
-    out
 }
 
 /// Reads the stored bytes front to back.

@@ -55,7 +55,7 @@ use async_trait::async_trait;
 use fjall::compaction::Leveled;
 use fjall::config::FilterPolicy;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
-use shardline_core::ports::{AttributeValue, Item, ItemQuery, ItemTable, TableSchema};
+use shardline_core::ports::{AttributeValue, Item, ItemIter, ItemQuery, ItemTable, TableSchema};
 use shardline_core::{Error, Result};
 
 use crate::db::{Durability, blocking};
@@ -182,17 +182,21 @@ impl Inner {
     }
 
     /// Writes a large batch straight into a new sorted table (see [`INGEST_MIN_ITEMS`]).
-    fn ingest(&self, mut encoded: Vec<(Vec<u8>, Vec<u8>)>) -> Result<()> {
+    fn ingest(&self, mut batch: Encoded) -> Result<()> {
+        let mut entries = std::mem::take(&mut batch.entries);
         // Stable: of equal keys the later put stays after the earlier one, and wins below.
-        encoded.sort_by(|a, b| a.0.cmp(&b.0));
+        entries.sort_by(|a, b| batch.key(a).cmp(batch.key(b)));
         let _one = self.ingesting.lock().map_err(|_| poisoned_lock())?;
         let mut ingestion = self.items.start_ingestion().map_err(|e| self.error(e))?;
-        let mut entries = encoded.into_iter().peekable();
-        while let Some((key, value)) = entries.next() {
-            if entries.peek().is_some_and(|(next, _)| *next == key) {
+        let mut entries = entries.iter().peekable();
+        while let Some(entry) = entries.next() {
+            let key = batch.key(entry);
+            if entries.peek().is_some_and(|next| batch.key(next) == key) {
                 continue;
             }
-            ingestion.write(key, value).map_err(|e| self.error(e))?;
+            ingestion
+                .write(key, batch.value(entry))
+                .map_err(|e| self.error(e))?;
         }
         ingestion.finish().map_err(|e| self.error(e))
     }
@@ -304,6 +308,61 @@ impl LsmItemTable {
     }
 }
 
+/// A batch's items encoded: keys and values one after another in one buffer.
+struct Encoded {
+    bytes: Vec<u8>,
+    entries: Vec<Entry>,
+}
+
+/// One item of an [`Encoded`] batch: its key is `bytes[start..key_end]`, its value
+/// `bytes[key_end..end]`.
+struct Entry {
+    start: usize,
+    key_end: usize,
+    end: usize,
+}
+
+impl Encoded {
+    /// Validates and encodes every item (a bad item fails the whole batch before anything
+    /// is written); each item is dropped once encoded.
+    fn of(schema: &TableSchema, items: ItemIter) -> Result<Self> {
+        let prefix = table_prefix(&schema.name);
+        let mut out = Encoded {
+            bytes: Vec::new(),
+            entries: Vec::new(),
+        };
+        for item in items {
+            let start = out.bytes.len();
+            out.bytes.extend_from_slice(&prefix);
+            item_key(schema, &item, &mut out.bytes)?;
+            let key_end = out.bytes.len();
+            codec::encode_into(&item, &mut out.bytes);
+            let len = out.bytes.len() - key_end;
+            if len > MAX_ITEM_BYTES {
+                return Err(Error::InvalidArgument(format!(
+                    "an item for table {:?} encodes to {len} bytes; DynamoDB items are \
+                     limited to 400 KiB, so split or shorten it",
+                    schema.name
+                )));
+            }
+            out.entries.push(Entry {
+                start,
+                key_end,
+                end: out.bytes.len(),
+            });
+        }
+        Ok(out)
+    }
+
+    fn key(&self, entry: &Entry) -> &[u8] {
+        &self.bytes[entry.start..entry.key_end]
+    }
+
+    fn value(&self, entry: &Entry) -> &[u8] {
+        &self.bytes[entry.key_end..entry.end]
+    }
+}
+
 /// The key prefix shared by every item of `table`.
 fn table_prefix(table: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(table.len() + 2);
@@ -387,42 +446,33 @@ impl ItemTable for LsmItemTable {
         if items.is_empty() {
             return Ok(());
         }
+        self.batch_put_iter(table, Box::new(items.into_iter()))
+            .await
+    }
+
+    async fn batch_put_iter(&self, table: &str, items: ItemIter) -> Result<()> {
         let schema = self.inner.schema(table)?;
         let inner = self.inner.clone();
         blocking(move || {
-            let prefix = table_prefix(&schema.name);
-            // Validate and encode every item before writing any: a bad item fails the batch.
-            // Each item is dropped once encoded, so the batch is not held twice.
-            let mut encoded = Vec::with_capacity(items.len());
-            for item in items {
-                let mut key = prefix.clone();
-                item_key(&schema, &item, &mut key)?;
-                let value = codec::encode(&item);
-                if value.len() > MAX_ITEM_BYTES {
-                    return Err(Error::InvalidArgument(format!(
-                        "an item for table {:?} encodes to {} bytes; DynamoDB items are \
-                         limited to 400 KiB, so split or shorten it",
-                        schema.name,
-                        value.len()
-                    )));
-                }
-                encoded.push((key, value));
+            let batch = Encoded::of(&schema, items)?;
+            if batch.entries.is_empty() {
+                return Ok(());
             }
-            if encoded.len() >= INGEST_MIN_ITEMS {
-                return inner.ingest(encoded);
+            if batch.entries.len() >= INGEST_MIN_ITEMS {
+                return inner.ingest(batch);
             }
             let durability = match inner.durability {
                 Durability::Fsync => Some(PersistMode::SyncData),
                 Durability::Buffered => None,
             };
             inner.wait_for_write_buffer();
-            let mut batch = inner.db.batch().durability(durability);
+            let mut writes = inner.db.batch().durability(durability);
             // Within one batch the later of two puts with the same key wins, as in a
             // sequence of single puts.
-            for (key, value) in encoded {
-                batch.insert(&inner.items, key, value);
+            for entry in &batch.entries {
+                writes.insert(&inner.items, batch.key(entry), batch.value(entry));
             }
-            batch.commit().map_err(|e| inner.error(e))
+            writes.commit().map_err(|e| inner.error(e))
         })
         .await
     }
