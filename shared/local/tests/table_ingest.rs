@@ -154,3 +154,56 @@ async fn replayed_large_batches_replace_items_through_compactions() {
     let replayed = model.values().filter(|tag| *tag == "replayed").count() as u64;
     assert_eq!(replayed, 8 * 20 * SERIES);
 }
+
+/// Keys that agree on their first 16 bytes and more (long series names differing only at the
+/// end) are still written in order, duplicates resolved to the later put.
+#[tokio::test]
+async fn long_common_key_prefixes_sort_and_deduplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = LsmItemTable::open(dir.path(), Durability::Buffered, 4 * MIB).unwrap();
+    table.ensure_table(&schema()).await.unwrap();
+    let name = |s: u64| format!("a-series-name-longer-than-sixteen-bytes-{s:04}");
+    let mk = |s: u64, t: u64, tag: &str| {
+        Item::from([
+            ("series", AttributeValue::S(name(s))),
+            ("t", AttributeValue::N(t.to_string())),
+            ("tag", AttributeValue::S(tag.to_string())),
+        ])
+    };
+    // Newest first within the batch, every key twice: the second copy must win.
+    let mut items = Vec::new();
+    for round in ["first", "second"] {
+        for t in (0..40u64).rev() {
+            for s in (0..50u64).rev() {
+                items.push(mk(s, t * 1_000_003, round));
+            }
+        }
+    }
+    assert!(items.len() >= INGEST_MIN_ITEMS);
+    table.batch_put("Series", items).await.unwrap();
+    assert_eq!(table.count("Series").await.unwrap(), 50 * 40);
+    for s in [0u64, 17, 49] {
+        let got = table
+            .query(&ItemQuery {
+                table: "Series".into(),
+                partition: AttributeValue::S(name(s)),
+                sort_from: None,
+                sort_to: None,
+                limit: None,
+            })
+            .await
+            .unwrap();
+        let times: Vec<u64> = got
+            .iter()
+            .map(|i| match &i["t"] {
+                AttributeValue::N(t) => t.parse().unwrap(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(times, (0..40u64).map(|t| t * 1_000_003).collect::<Vec<_>>());
+        assert!(
+            got.iter()
+                .all(|i| i["tag"] == AttributeValue::S("second".into()))
+        );
+    }
+}
