@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use shardline_core::ports::{Notification, Notifier, StateStore};
-use shardline_core::{Error, Result, SequenceNumber, ShardId};
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use shardline_core::{Error, MetricEvent, Result, SequenceNumber, ShardId};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use tracing::{debug, info};
 
@@ -28,7 +28,8 @@ pub struct ShardProgress {
 /// write to it (`dirty`).
 #[derive(Default)]
 struct Cache {
-    alarms: BTreeMap<String, AlarmRecord>,
+    /// By [`alarm_key`]; looked up for every (sample, rule), so hashed rather than ordered.
+    alarms: HashMap<String, AlarmRecord>,
     shards: HashMap<ShardId, ShardProgress>,
 }
 
@@ -96,7 +97,14 @@ impl AlertsSink {
     pub fn alarm_states(&self) -> Vec<AlarmStatus> {
         self.cache
             .as_ref()
-            .map(|c| c.alarms.values().map(AlarmStatus::from).collect())
+            .map(|c| {
+                let mut keyed: Vec<_> = c.alarms.iter().collect();
+                keyed.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                keyed
+                    .into_iter()
+                    .map(|(_, a)| AlarmStatus::from(a))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -156,7 +164,7 @@ impl AlertsSink {
     fn apply(
         &mut self,
         transitions: Vec<(String, Transition)>,
-        changed: BTreeSet<String>,
+        changed: HashSet<String>,
         progress: Option<(ShardId, ShardProgress)>,
         now_ms: i64,
     ) {
@@ -271,7 +279,7 @@ impl AlertsSink {
         let mut progress = self.progress(shard).await?;
         let grace_ms = i64::try_from(self.config.grace.as_millis()).unwrap_or(i64::MAX);
         let (cache, rules) = self.loaded().await?;
-        let mut changed = BTreeSet::new();
+        let mut changed = HashSet::new();
         let mut late = 0u64;
         let mut fresh = 0usize;
         // One key buffer for the batch: a key is copied only into a map that lacks it.
@@ -295,21 +303,19 @@ impl AlertsSink {
             {
                 key.clear();
                 write_alarm_key(&mut key, &e.instance_id, name);
-                if !cache.alarms.contains_key(&key) {
-                    let alarm = AlarmRecord::new(rule, &e.instance_id, &e.region, shard, t);
-                    cache.alarms.insert(key.clone(), alarm);
-                }
-                let Some(alarm) = cache.alarms.get_mut(&key) else {
-                    continue;
+                let added = match cache.alarms.get_mut(key.as_str()) {
+                    Some(alarm) => add_sample(alarm, rule, shard, e, t),
+                    None => {
+                        let mut alarm = AlarmRecord::new(rule, &e.instance_id, &e.region, shard, t);
+                        let added = add_sample(&mut alarm, rule, shard, e, t);
+                        cache.alarms.insert(key.clone(), alarm);
+                        added
+                    }
                 };
-                alarm.shard = shard;
-                if alarm.region != e.region {
-                    alarm.region.clone_from(&e.region);
-                }
-                if !alarm.add_sample(rule, t, e.value) {
+                if !added {
                     late += 1;
                 }
-                if !changed.contains(&key) {
+                if !changed.contains(key.as_str()) {
                     changed.insert(key.clone());
                 }
             }
@@ -342,7 +348,7 @@ impl AlertsSink {
 
     async fn flush_inner(&mut self, now_ms: i64) -> Result<()> {
         let (cache, rules) = self.loaded().await?;
-        let mut changed = BTreeSet::new();
+        let mut changed = HashSet::new();
         let mut transitions = Vec::new();
         // Only the shards this sink has read: other workers own the rest.
         let owned: BTreeSet<ShardId> = cache.shards.keys().copied().collect();
@@ -367,6 +373,22 @@ impl AlertsSink {
         self.apply(transitions, changed, None, now_ms);
         Ok(())
     }
+}
+
+/// Adds a sample to its alarm (read from `shard`, the instance's region kept current);
+/// `false` when its period was already evaluated.
+fn add_sample(
+    alarm: &mut AlarmRecord,
+    rule: &AlarmRule,
+    shard: ShardId,
+    e: &MetricEvent,
+    t: i64,
+) -> bool {
+    alarm.shard = shard;
+    if alarm.region != e.region {
+        alarm.region.clone_from(&e.region);
+    }
+    alarm.add_sample(rule, t, e.value)
 }
 
 #[async_trait]
