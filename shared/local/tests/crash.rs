@@ -21,7 +21,7 @@ const MAX_ROUNDS: u64 = 10_000;
 /// Items written in round `i`, in one `batch_put`: odd rounds go through the journal, even
 /// rounds are large enough to be written as a sorted table of their own.
 fn items_per_round(i: u64) -> usize {
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         2 * shardline_local::table::INGEST_MIN_ITEMS
     } else {
         500
