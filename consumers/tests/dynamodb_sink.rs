@@ -485,6 +485,22 @@ fn check_mark(
     }
 }
 
+/// Every shard's reported durable mark is its last record.
+fn assert_every_mark_at_its_last_record(
+    batches: &[(ShardId, Vec<SinkRecord>)],
+    durable: &HashMap<u32, shardline_core::SequenceNumber>,
+) {
+    for k in 0..4u32 {
+        let last = batches
+            .iter()
+            .filter(|(s, _)| s.0 == k)
+            .flat_map(|(_, b)| b.last())
+            .last()
+            .map(|r| &r.sequence_number);
+        assert_eq!(durable.get(&k), last, "shard {k}'s durable mark");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shards_share_batches_written_up_to_the_limit_at_once() {
     for limit in [1, 2, 3] {
@@ -528,15 +544,7 @@ async fn shards_share_batches_written_up_to_the_limit_at_once() {
             local.table.count("InfraMetrics").await.expect("count"),
             total as u64
         );
-        for k in 0..4u32 {
-            let last = batches
-                .iter()
-                .filter(|(s, _)| s.0 == k)
-                .flat_map(|(_, b)| b.last())
-                .last()
-                .map(|r| &r.sequence_number);
-            assert_eq!(durable.get(&k), last, "shard {k}'s durable mark");
-        }
+        assert_every_mark_at_its_last_record(&batches, &durable);
     }
 }
 
@@ -604,13 +612,5 @@ async fn a_failed_batch_holds_back_the_marks_of_every_later_batch() {
         "every sample once"
     );
     assert_eq!(probe.written.lock().expect("lock").len(), total);
-    for k in 0..4u32 {
-        let last = batches
-            .iter()
-            .filter(|(s, _)| s.0 == k)
-            .flat_map(|(_, b)| b.last())
-            .last()
-            .map(|r| &r.sequence_number);
-        assert_eq!(durable.get(&k), last, "shard {k}'s durable mark");
-    }
+    assert_every_mark_at_its_last_record(&batches, &durable);
 }
