@@ -207,6 +207,77 @@ async fn every_sample_is_one_item_and_replays_add_none() {
     assert_eq!(sink.flush(0, true).await.expect("flush"), vec![]);
 }
 
+/// Batches large enough for the embedded table to write them as sorted tables of their own:
+/// every sample is one item, a replay from the start with other batch boundaries adds none,
+/// and a replayed sample with a new value replaces the stored one.
+#[tokio::test]
+async fn large_batches_replay_without_adding_items() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let local = LocalBackends::open(dir.path(), LocalOptions::default()).expect("backends");
+    let table: Arc<dyn ItemTable> = local.table.clone();
+    let config = DynamoDbConfig {
+        buffer_records: 3_000,
+        buffer_interval: Duration::from_secs(3600),
+        ..DynamoDbConfig::default()
+    };
+    // 200 instances x 4 metrics x 10 seconds = 8,000 samples; even instances on shard 0,
+    // odd ones on shard 1, each shard's records in sequence order.
+    let mut shards: [Vec<SinkRecord>; 2] = Default::default();
+    for s in 0..10i64 {
+        for i in 0..200u32 {
+            for metric in MetricType::ALL {
+                let k = (i % 2) as usize;
+                let mut r = record(
+                    shards[k].len() as u64,
+                    &format!("i-{i:06}"),
+                    metric,
+                    T0_MS + s * 1000,
+                    f64::from(i % 90),
+                );
+                r.shard = ShardId(k as u32);
+                shards[k].push(r);
+            }
+        }
+    }
+    let records: Vec<SinkRecord> = shards.iter().flatten().cloned().collect();
+    let n = records.len() as u64;
+    let mut sink = DynamoDbSink::new(table.clone(), config.clone()).expect("sink");
+    for (a, b) in shards[0].chunks(500).zip(shards[1].chunks(500)) {
+        sink.write(ShardId(0), a, 0).await.expect("write");
+        sink.write(ShardId(1), b, 0).await.expect("write");
+    }
+    sink.flush(0, true).await.expect("flush");
+    assert_eq!(table.count("InfraMetrics").await.expect("count"), n);
+
+    // Replayed from the start through a fresh sink, batches of another size, one value new.
+    let mut again = DynamoDbSink::new(table.clone(), config).expect("sink");
+    let mut changed = shards.clone();
+    Arc::make_mut(&mut changed[1][2_345].event).value = 99.5;
+    for (a, b) in changed[0].chunks(777).zip(changed[1].chunks(777)) {
+        again.write(ShardId(0), a, 0).await.expect("replay");
+        again.write(ShardId(1), b, 0).await.expect("replay");
+    }
+    again.flush(0, true).await.expect("flush");
+    assert_eq!(
+        table.count("InfraMetrics").await.expect("count"),
+        n,
+        "a replay adds no items"
+    );
+    assert_eq!(records.len(), 8_000);
+    let e = &changed[1][2_345].event;
+    let series = query_series(
+        table.as_ref(),
+        "InfraMetrics",
+        &e.series_id(),
+        Some(e.event_time_ms()),
+        Some(e.event_time_ms()),
+    )
+    .await
+    .expect("query");
+    assert_eq!(series.len(), 1);
+    assert_eq!(series[0]["value"].as_f64(), Some(99.5));
+}
+
 #[tokio::test]
 async fn a_series_reads_back_in_time_order_within_bounds() {
     let dir = tempfile::tempdir().expect("temp dir");
