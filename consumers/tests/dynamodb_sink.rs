@@ -506,6 +506,52 @@ async fn a_failed_background_write_is_retried_and_nothing_is_lost() {
     );
 }
 
+/// A failed write is retried by the next non-forced flush although no record arrived since
+/// and the buffer interval has not passed: the checkpoint does not wait for new traffic.
+#[tokio::test]
+async fn a_failed_write_is_retried_by_the_next_flush_without_new_records() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let local = LocalBackends::open(dir.path(), LocalOptions::default()).expect("backends");
+    let failing = Arc::new(InstrumentedTable::new(
+        local.table.clone(),
+        &[0],
+        Duration::ZERO,
+    ));
+    let config = DynamoDbConfig {
+        buffer_records: 30,
+        buffer_interval: Duration::from_secs(3600),
+        ..DynamoDbConfig::default()
+    };
+    let records = samples();
+    let mut sink = DynamoDbSink::new(failing.clone(), config).expect("sink");
+    // 30 records: due by size, written in the background, and that write fails.
+    assert_eq!(
+        sink.write(ShardId(0), &records[..30], 0)
+            .await
+            .expect("write"),
+        None
+    );
+    let mut failed = false;
+    for _ in 0..500 {
+        match sink.flush(0, false).await {
+            Err(e) => {
+                assert!(e.to_string().contains("throughput"), "{e}");
+                failed = true;
+                break;
+            }
+            Ok(advanced) => assert_eq!(advanced, vec![]),
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(failed, "the failed write surfaced");
+    assert_eq!(sink.buffered(), 30, "the batch is back in the buffer");
+    assert_eq!(
+        settle(&mut sink, 0).await,
+        vec![(ShardId(0), records[29].sequence_number.clone())]
+    );
+    assert_eq!(local.table.count("InfraMetrics").await.expect("count"), 30);
+}
+
 /// Four shards' records, each shard with instances of its own, as the runtime hands them:
 /// batches of `per_batch` records, the shards interleaved.
 fn four_shards(per_batch: usize) -> Vec<(ShardId, Vec<SinkRecord>)> {

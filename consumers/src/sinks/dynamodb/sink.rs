@@ -192,6 +192,9 @@ impl DynamoDbSink {
                 }
                 records.append(&mut self.buffer);
                 self.buffer = records;
+                // Overdue: the runtime's retry (a write or flush) writes it again at once,
+                // also when no new record arrives.
+                self.opened_ms = Some(i64::MIN);
                 Err(e)
             }
         }
