@@ -11,10 +11,14 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Passes every call to the embedded store and records how many datums each carried.
+/// Passes every call to the embedded store and records how many datums each carried; holds
+/// each call for `delay`, and fails the calls numbered in `fail` (0-based): `true` after
+/// storing (the call landed but its answer was lost), `false` before.
 struct CallSizes {
     inner: Arc<dyn MetricPublisher>,
     sizes: Mutex<Vec<usize>>,
+    fail: BTreeMap<usize, bool>,
+    delay: Duration,
 }
 
 /// The embedded metric store under `dir`, and the same store behind a [`CallSizes`].
@@ -24,6 +28,8 @@ fn counted_store(dir: &std::path::Path) -> (Arc<dyn MetricPublisher>, Arc<CallSi
     let sized = Arc::new(CallSizes {
         inner: store.clone(),
         sizes: Mutex::new(Vec::new()),
+        fail: BTreeMap::new(),
+        delay: Duration::ZERO,
     });
     (store, sized)
 }
@@ -36,8 +42,23 @@ impl MetricPublisher for CallSizes {
         data: Vec<MetricDatum>,
         watermark: Option<&Watermark>,
     ) -> Result<()> {
-        self.sizes.lock().expect("lock").push(data.len());
-        self.inner.put_metric_data(namespace, data, watermark).await
+        let call = {
+            let mut sizes = self.sizes.lock().expect("lock");
+            sizes.push(data.len());
+            sizes.len() - 1
+        };
+        tokio::time::sleep(self.delay).await;
+        let throttled = || Err(shardline_core::Error::Throttled("rate exceeded".into()));
+        match self.fail.get(&call) {
+            Some(false) => throttled(),
+            Some(true) => {
+                self.inner
+                    .put_metric_data(namespace, data, watermark)
+                    .await?;
+                throttled()
+            }
+            None => self.inner.put_metric_data(namespace, data, watermark).await,
+        }
     }
     async fn watermark(&self, key: &str) -> Result<Option<SequenceNumber>> {
         self.inner.watermark(key).await
@@ -136,6 +157,19 @@ fn write_through() -> CloudWatchConfig {
     }
 }
 
+/// Non-forced flushes at `now_ms` until one reports a durable mark (a non-forced flush does
+/// not wait for the call it started).
+async fn settle(sink: &mut CloudWatchSink, now_ms: i64) -> Vec<(ShardId, SequenceNumber)> {
+    for _ in 0..500 {
+        let advanced = sink.flush(now_ms, false).await.expect("flush");
+        if !advanced.is_empty() {
+            return advanced;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("no publish finished within 5 s");
+}
+
 #[tokio::test]
 async fn buffered_batches_share_statistic_sets_and_a_lost_buffer_replays_exactly() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -160,11 +194,16 @@ async fn buffered_batches_share_statistic_sets_and_a_lost_buffer_replays_exactly
         "nothing published yet"
     );
     // The 45th record fills the buffer: one call for all of them.
-    let durable = sink
+    // Published in the background: durable once the call returned.
+    let durable = match sink
         .write(ShardId(0), &a[40..50], 1_000)
         .await
-        .expect("write");
-    assert_eq!(durable.as_ref(), Some(&a[49].sequence_number));
+        .expect("write")
+    {
+        Some(d) => vec![(ShardId(0), d)],
+        None => settle(&mut sink, 1_000).await,
+    };
+    assert_eq!(durable, vec![(ShardId(0), a[49].sequence_number.clone())]);
     let calls = sized.sizes.lock().expect("lock").clone();
     assert_eq!(calls.len(), 1, "one call for five batches: {calls:?}");
     assert!(calls[0] < 50, "statistic sets, not samples: {calls:?}");
@@ -175,7 +214,7 @@ async fn buffered_batches_share_statistic_sets_and_a_lost_buffer_replays_exactly
         .expect("write");
     assert_eq!(sink.flush(2_999, false).await.expect("flush"), vec![]);
     assert_eq!(
-        sink.flush(3_000, false).await.expect("flush"),
+        settle(&mut sink, 3_000).await,
         vec![(ShardId(0), a[79].sequence_number.clone())]
     );
     // The rest is buffered when the process dies; the next sink gets everything after the
@@ -383,4 +422,97 @@ fn config_rejects_more_than_1000_datums_per_call() {
         .err()
         .expect("refused");
     assert!(err.to_string().contains("use 1 to 1000"), "{err}");
+}
+
+/// Statistic sets published in the background: a shard's mark is reported only once its
+/// watermark is stored; a call that landed but answered with an error, and one that failed
+/// outright, are retried as the runtime retries (the same batch again) and every sample
+/// counts once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn background_publishes_report_landed_marks_and_retries_count_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, _) = counted_store(dir.path());
+    let flaky = Arc::new(CallSizes {
+        inner: store.clone(),
+        sizes: Mutex::new(Vec::new()),
+        fail: BTreeMap::from([(0, true), (2, false)]),
+        delay: Duration::from_millis(20),
+    });
+    let config = CloudWatchConfig {
+        buffer_records: 20,
+        buffer_interval: Duration::from_secs(3600),
+        ..CloudWatchConfig::default()
+    };
+    let mut sink = CloudWatchSink::new(flaky.clone(), config).expect("sink");
+    let shards = [shard_records(0, "i-aaaaaa"), shard_records(1, "i-bbbbbb")];
+    let mut errors = 0;
+    let mut marks: BTreeMap<u32, SequenceNumber> = BTreeMap::new();
+    let check = |shard: ShardId, mark: &SequenceNumber, sink: &CloudWatchSink| {
+        let key = sink.watermark_key(shard);
+        let store = store.clone();
+        let mark = mark.clone();
+        async move {
+            let stored = store.watermark(&key).await.expect("watermark");
+            assert!(
+                stored.as_ref() >= Some(&mark),
+                "{shard} reported {mark} with {stored:?} stored"
+            );
+        }
+    };
+    for round in 0..12 {
+        for (k, records) in shards.iter().enumerate() {
+            let shard = ShardId(k as u32);
+            let batch = &records[round * 10..(round + 1) * 10];
+            loop {
+                match sink.write(shard, batch, 0).await {
+                    Ok(Some(d)) => {
+                        check(shard, &d, &sink).await;
+                        marks.insert(shard.0, d);
+                        break;
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        assert!(e.to_string().contains("rate exceeded"), "{e}");
+                        errors += 1;
+                        assert!(errors < 10, "the failures do not stop");
+                    }
+                }
+            }
+        }
+    }
+    loop {
+        match sink.flush(0, true).await {
+            Ok(advanced) => {
+                for (shard, d) in advanced {
+                    check(shard, &d, &sink).await;
+                    marks.insert(shard.0, d);
+                }
+                break;
+            }
+            Err(e) => {
+                assert!(e.to_string().contains("rate exceeded"), "{e}");
+                errors += 1;
+                assert!(errors < 10, "the failures do not stop");
+            }
+        }
+    }
+    assert_eq!(errors, 2, "each failed call surfaced once");
+    for (k, instance) in ["i-aaaaaa", "i-bbbbbb"].into_iter().enumerate() {
+        assert_eq!(
+            marks.get(&(k as u32)),
+            shards[k].last().map(|r| &r.sequence_number),
+            "shard {k}'s final mark"
+        );
+        for metric in ["cpu_utilization", "network_traffic"] {
+            let minutes = store
+                .get_metric_statistics(&query(metric, instance, 60))
+                .await
+                .expect("stats");
+            assert_eq!(
+                total(&minutes),
+                60.0,
+                "{instance} {metric}: every sample once"
+            );
+        }
+    }
 }

@@ -1,10 +1,11 @@
 //! [`CloudWatchSink`]: aggregates each batch per minute and publishes it with a per-shard watermark.
 
 use async_trait::async_trait;
-use shardline_core::ports::{MetricDatum, MetricPublisher, Watermark};
+use shardline_core::ports::{MetricPublisher, Watermark};
 use shardline_core::{Result, SequenceNumber, ShardId};
 use std::collections::HashMap;
 use std::sync::Arc;
+use tokio::task::JoinHandle;
 use tracing::debug;
 
 use super::aggregate::MinuteAggregator;
@@ -15,31 +16,50 @@ use crate::sink::{Sink, SinkRecord};
 struct Group {
     agg: MinuteAggregator,
     last: SequenceNumber,
+    /// Being (or having been) published: no record joins it any more.
+    sealed: bool,
+}
+
+/// A shard's first group being published in the background.
+struct Publishing {
+    last: SequenceNumber,
+    task: JoinHandle<Result<()>>,
 }
 
 /// One shard's aggregated records waiting to be published.
 #[derive(Default)]
 struct ShardBuffer {
-    /// In record order; every group but the last is full (`max_datums_per_call`).
+    /// In record order; every group but the last is full (`max_datums_per_call`) or sealed.
     groups: Vec<Group>,
     records: usize,
     opened_ms: Option<i64>,
     /// The last record taken in or skipped (a retried batch is not counted twice).
     last_seen: Option<SequenceNumber>,
+    /// The call publishing `groups[0]`, at most one per shard so its calls land in order.
+    publishing: Option<Publishing>,
+    /// The last published group's last record, not yet reported.
+    published: Option<SequenceNumber>,
 }
 
 impl ShardBuffer {
-    /// The durable mark: everything taken in, once nothing is buffered.
-    fn advance_reported(&self) -> Option<SequenceNumber> {
-        if self.groups.is_empty() {
-            self.last_seen.clone()
+    /// The durable mark to report: the last published group's, or everything taken in once
+    /// nothing is buffered or being published.
+    fn take_durable(&mut self) -> Option<SequenceNumber> {
+        let published = self.published.take();
+        if self.groups.is_empty() && self.publishing.is_none() {
+            self.last_seen.clone().max(published)
         } else {
-            None
+            published
         }
     }
 }
 
 /// Publishes per-minute statistic sets; skips records at or below the shard's watermark.
+///
+/// A due shard's statistic sets are published in the background (one call per shard at a
+/// time, so a shard's watermark only moves forward) while the runtime reads on; a shard's
+/// durable mark moves once the call that stored its watermark returned. With a zero
+/// `buffer_interval` every batch is published before `write` returns.
 pub struct CloudWatchSink {
     publisher: Arc<dyn MetricPublisher>,
     config: CloudWatchConfig,
@@ -86,58 +106,91 @@ impl CloudWatchSink {
         self.buffers.values().map(|b| b.records).sum()
     }
 
-    async fn publish(
-        &mut self,
-        shard: ShardId,
-        data: Vec<MetricDatum>,
-        last: SequenceNumber,
-    ) -> Result<()> {
-        let watermark = Watermark {
-            key: self.watermark_key(shard),
-            sequence_number: last.clone(),
+    /// Takes the outcome of the shard's call in flight, if any: waiting for it when `wait`,
+    /// else only when it has finished. A published group leaves the buffer; after a failed
+    /// call the stored watermark is read again (the call may have landed) and the group stays,
+    /// due at once.
+    async fn settle(&mut self, shard: ShardId, wait: bool) -> Result<()> {
+        let Some(buf) = self.buffers.get_mut(&shard) else {
+            return Ok(());
         };
-        let datums = data.len();
-        let result = self
-            .publisher
-            .put_metric_data(&self.config.namespace, data, Some(&watermark))
-            .await;
-        match result {
+        let Some(p) = buf.publishing.take_if(|p| wait || p.task.is_finished()) else {
+            return Ok(());
+        };
+        let outcome = match p.task.await {
+            Ok(r) => r,
+            Err(e) => Err(shardline_core::Error::Internal(format!(
+                "metric publish task failed: {e}"
+            ))),
+        };
+        match outcome {
             Ok(()) => {
-                debug!(shard = %shard, datums, watermark = %last, "statistic sets published");
-                self.watermarks.insert(shard, Some(last));
+                debug!(shard = %shard, watermark = %p.last, "statistic sets published");
+                buf.groups.remove(0);
+                buf.published = Some(p.last.clone());
+                if buf.groups.is_empty() {
+                    buf.records = 0;
+                    buf.opened_ms = None;
+                }
+                self.watermarks.insert(shard, Some(p.last));
                 Ok(())
             }
             Err(e) => {
-                // The call may or may not have landed: read the stored watermark next time.
+                buf.opened_ms = Some(i64::MIN);
                 self.watermarks.remove(&shard);
                 Err(e)
             }
         }
     }
 
-    /// Publishes a shard's groups in order and returns its new durable mark. A group whose
-    /// last record is at or below the stored watermark landed before (a call that failed
-    /// after storing) and is dropped unpublished. On error the rest stays buffered.
-    async fn flush_shard(&mut self, shard: ShardId) -> Result<Option<SequenceNumber>> {
+    /// Publishes a shard's groups in order, each once the one before it landed; with `wait`
+    /// until all are published, else it starts the next call and returns. A group whose last
+    /// record is at or below the stored watermark landed before (a call that failed after
+    /// storing) and is dropped unpublished. On error the rest stays buffered.
+    async fn flush_shard(&mut self, shard: ShardId, wait: bool) -> Result<()> {
         loop {
+            self.settle(shard, wait).await?;
+            if self
+                .buffers
+                .get(&shard)
+                .is_none_or(|b| b.publishing.is_some() || b.groups.is_empty())
+            {
+                return Ok(());
+            }
             let applied = self.watermark(shard).await?;
+            let key = self.watermark_key(shard);
             let Some(buf) = self.buffers.get_mut(&shard) else {
-                return Ok(None);
+                return Ok(());
             };
-            let Some(group) = buf.groups.first() else {
-                buf.records = 0;
-                buf.opened_ms = None;
-                return Ok(buf.advance_reported());
+            let Some(group) = buf.groups.first_mut() else {
+                return Ok(());
             };
             let last = group.last.clone();
             if applied.as_ref() >= Some(&last) {
                 buf.groups.remove(0);
+                buf.published = Some(last);
+                if buf.groups.is_empty() {
+                    buf.records = 0;
+                    buf.opened_ms = None;
+                }
                 continue;
             }
+            group.sealed = true;
             let data = group.agg.datums();
-            self.publish(shard, data, last).await?;
-            if let Some(buf) = self.buffers.get_mut(&shard) {
-                buf.groups.remove(0);
+            let (publisher, namespace) =
+                (Arc::clone(&self.publisher), self.config.namespace.clone());
+            let watermark = Watermark {
+                key,
+                sequence_number: last.clone(),
+            };
+            let task = tokio::spawn(async move {
+                publisher
+                    .put_metric_data(&namespace, data, Some(&watermark))
+                    .await
+            });
+            buf.publishing = Some(Publishing { last, task });
+            if !wait {
+                return Ok(());
             }
         }
     }
@@ -175,11 +228,12 @@ impl Sink for CloudWatchSink {
             let fits = buf
                 .groups
                 .last()
-                .is_some_and(|g| g.agg.len() < max || !g.agg.would_grow(&r.event));
+                .is_some_and(|g| !g.sealed && (g.agg.len() < max || !g.agg.would_grow(&r.event)));
             if !fits {
                 buf.groups.push(Group {
                     agg: MinuteAggregator::new(),
                     last: r.sequence_number.clone(),
+                    sealed: false,
                 });
             }
             if let Some(g) = buf.groups.last_mut() {
@@ -192,26 +246,47 @@ impl Sink for CloudWatchSink {
         if skipped > 0 {
             debug!(shard = %shard, skipped, "records at or below the watermark skipped");
         }
-        if policy.due(buf.records, buf.opened_ms, now_ms) {
-            return self.flush_shard(shard).await;
+        let due = policy.due(buf.records, buf.opened_ms, now_ms);
+        if due {
+            self.flush_shard(shard, self.config.buffer_interval.is_zero())
+                .await?;
+        } else {
+            self.settle(shard, false).await?;
         }
         // Records at or below the watermark were already durable.
-        Ok(buf.advance_reported())
+        Ok(self
+            .buffers
+            .get_mut(&shard)
+            .and_then(ShardBuffer::take_durable))
     }
 
     async fn flush(&mut self, now_ms: i64, force: bool) -> Result<Vec<(ShardId, SequenceNumber)>> {
         let policy = self.config.buffer();
-        let due: Vec<ShardId> = self
+        let mut shards: Vec<(ShardId, bool)> = self
             .buffers
             .iter()
-            .filter(|(_, b)| {
-                !b.groups.is_empty() && (force || policy.due(b.records, b.opened_ms, now_ms))
+            .map(|(id, b)| {
+                let due =
+                    !b.groups.is_empty() && (force || policy.due(b.records, b.opened_ms, now_ms));
+                (*id, due)
             })
-            .map(|(id, _)| *id)
             .collect();
+        shards.sort_unstable();
         let mut advanced = Vec::new();
-        for shard in due {
-            if let Some(durable) = self.flush_shard(shard).await? {
+        for (shard, due) in shards {
+            if due {
+                self.flush_shard(shard, force).await?;
+            } else {
+                self.settle(shard, force).await?;
+            }
+            // An idle shard's mark was reported when it became idle.
+            let Some(buf) = self.buffers.get_mut(&shard) else {
+                continue;
+            };
+            if !due && buf.published.is_none() {
+                continue;
+            }
+            if let Some(durable) = buf.take_durable() {
                 advanced.push((shard, durable));
             }
         }
