@@ -19,8 +19,11 @@
 //!   `max_datums_per_call` datums; each group is one call carrying the watermark of its own
 //!   last record, so a crash between calls loses or repeats nothing. A group found at or below
 //!   the stored watermark when it is due (its call landed, then failed) is not sent again.
-//! - A shard's durable mark moves only when its buffer is empty: everything taken in is
-//!   published (or was at or below the watermark).
+//! - A due shard's groups are published in the background, one call per shard at a time
+//!   (so its watermark only moves forward) while the consumer reads on. A shard's durable mark
+//!   moves to a group's last record once that group's call returned, and to everything taken
+//!   in once nothing is buffered or being published. After a failed call the stored watermark
+//!   is read again and the group is due at once.
 //!
 //! # Layout
 //! - [`config`] — [`CloudWatchConfig`].
