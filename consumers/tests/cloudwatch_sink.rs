@@ -1,5 +1,7 @@
 //! The CloudWatch sink over the embedded metric store: statistic sets per minute, exactly once.
 
+mod sink_retry;
+
 use shardline_consumers::sinks::cloudwatch::{CloudWatchConfig, CloudWatchSink};
 use shardline_consumers::{Sink, SinkRecord};
 use shardline_core::ports::{Datapoint, MetricPublisher, StatisticSet, StatisticsQuery};
@@ -7,6 +9,7 @@ use shardline_core::ports::{MetricDatum, Watermark};
 use shardline_core::{MetricEvent, MetricType, SequenceParts, ShardId};
 use shardline_core::{Result, SequenceNumber};
 use shardline_local::{LocalBackends, LocalOptions};
+use sink_retry::{Retries, settle};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -155,19 +158,6 @@ fn write_through() -> CloudWatchConfig {
         buffer_interval: Duration::ZERO,
         ..CloudWatchConfig::default()
     }
-}
-
-/// Non-forced flushes at `now_ms` until one reports a durable mark (a non-forced flush does
-/// not wait for the call it started).
-async fn settle(sink: &mut CloudWatchSink, now_ms: i64) -> Vec<(ShardId, SequenceNumber)> {
-    for _ in 0..500 {
-        let advanced = sink.flush(now_ms, false).await.expect("flush");
-        if !advanced.is_empty() {
-            return advanced;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("no publish finished within 5 s");
 }
 
 #[tokio::test]
@@ -445,7 +435,7 @@ async fn background_publishes_report_landed_marks_and_retries_count_once() {
     };
     let mut sink = CloudWatchSink::new(flaky.clone(), config).expect("sink");
     let shards = [shard_records(0, "i-aaaaaa"), shard_records(1, "i-bbbbbb")];
-    let mut errors = 0;
+    let mut retries = Retries::new("rate exceeded");
     let mut marks: BTreeMap<u32, SequenceNumber> = BTreeMap::new();
     let check = |shard: ShardId, mark: &SequenceNumber, sink: &CloudWatchSink| {
         let key = sink.watermark_key(shard);
@@ -463,40 +453,17 @@ async fn background_publishes_report_landed_marks_and_retries_count_once() {
         for (k, records) in shards.iter().enumerate() {
             let shard = ShardId(k as u32);
             let batch = &records[round * 10..(round + 1) * 10];
-            loop {
-                match sink.write(shard, batch, 0).await {
-                    Ok(Some(d)) => {
-                        check(shard, &d, &sink).await;
-                        marks.insert(shard.0, d);
-                        break;
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        assert!(e.to_string().contains("rate exceeded"), "{e}");
-                        errors += 1;
-                        assert!(errors < 10, "the failures do not stop");
-                    }
-                }
+            if let Some(d) = retries.write(&mut sink, shard, batch, 0).await {
+                check(shard, &d, &sink).await;
+                marks.insert(shard.0, d);
             }
         }
     }
-    loop {
-        match sink.flush(0, true).await {
-            Ok(advanced) => {
-                for (shard, d) in advanced {
-                    check(shard, &d, &sink).await;
-                    marks.insert(shard.0, d);
-                }
-                break;
-            }
-            Err(e) => {
-                assert!(e.to_string().contains("rate exceeded"), "{e}");
-                errors += 1;
-                assert!(errors < 10, "the failures do not stop");
-            }
-        }
+    for (shard, d) in retries.flush(&mut sink, 0, true).await {
+        check(shard, &d, &sink).await;
+        marks.insert(shard.0, d);
     }
-    assert_eq!(errors, 2, "each failed call surfaced once");
+    assert_eq!(retries.errors, 2, "each failed call surfaced once");
     for (k, instance) in ["i-aaaaaa", "i-bbbbbb"].into_iter().enumerate() {
         assert_eq!(
             marks.get(&(k as u32)),

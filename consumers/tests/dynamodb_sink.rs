@@ -1,10 +1,13 @@
 //! The DynamoDB sink over the embedded table: one item per sample, replays add nothing.
 
+mod sink_retry;
+
 use shardline_consumers::sinks::dynamodb::{DynamoDbConfig, DynamoDbSink, query_series};
 use shardline_consumers::{Sink, SinkRecord};
 use shardline_core::ports::ItemTable;
 use shardline_core::{MetricEvent, MetricType, SequenceParts, ShardId};
 use shardline_local::{LocalBackends, LocalOptions};
+use sink_retry::{Retries, settle};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -69,22 +72,6 @@ fn write_through() -> DynamoDbConfig {
         buffer_interval: Duration::ZERO,
         ..DynamoDbConfig::default()
     }
-}
-
-/// Non-forced flushes at `now_ms` until one reports a durable mark (a non-forced flush does
-/// not wait for the write it started).
-async fn settle(
-    sink: &mut DynamoDbSink,
-    now_ms: i64,
-) -> Vec<(ShardId, shardline_core::SequenceNumber)> {
-    for _ in 0..500 {
-        let advanced = sink.flush(now_ms, false).await.expect("flush");
-        if !advanced.is_empty() {
-            return advanced;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("no write finished within 5 s");
 }
 
 #[tokio::test]
@@ -462,10 +449,10 @@ impl ItemTable for InstrumentedTable {
     }
 }
 
-#[tokio::test]
-async fn a_failed_background_write_is_retried_and_nothing_is_lost() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let local = LocalBackends::open(dir.path(), LocalOptions::default()).expect("backends");
+/// The embedded backends under `dir`, and a sink (30-record buffer, an hour's interval)
+/// whose first put fails as throttled.
+fn sink_failing_first_put(dir: &std::path::Path) -> (LocalBackends, DynamoDbSink) {
+    let local = LocalBackends::open(dir, LocalOptions::default()).expect("backends");
     let failing = Arc::new(InstrumentedTable::new(
         local.table.clone(),
         &[0],
@@ -476,29 +463,27 @@ async fn a_failed_background_write_is_retried_and_nothing_is_lost() {
         buffer_interval: Duration::from_secs(3600),
         ..DynamoDbConfig::default()
     };
+    let sink = DynamoDbSink::new(failing, config).expect("sink");
+    (local, sink)
+}
+
+#[tokio::test]
+async fn a_failed_background_write_is_retried_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (local, mut sink) = sink_failing_first_put(dir.path());
     let records = samples();
-    let mut sink = DynamoDbSink::new(failing.clone(), config).expect("sink");
-    let mut errors = 0;
+    let mut retries = Retries::new("throughput");
     let mut durable = None;
     for batch in records.chunks(10) {
-        // As the runtime does: a retryable error hands the same batch again.
-        loop {
-            match sink.write(ShardId(0), batch, 0).await {
-                Ok(d) => {
-                    durable = d.or(durable);
-                    break;
-                }
-                Err(e) => {
-                    assert!(e.to_string().contains("throughput"), "{e}");
-                    errors += 1;
-                }
-            }
-        }
+        durable = retries
+            .write(&mut sink, ShardId(0), batch, 0)
+            .await
+            .or(durable);
     }
-    for (_, d) in sink.flush(0, true).await.expect("flush") {
+    for (_, d) in retries.flush(&mut sink, 0, true).await {
         durable = Some(d);
     }
-    assert_eq!(errors, 1, "the one failed put surfaced once");
+    assert_eq!(retries.errors, 1, "the one failed put surfaced once");
     assert_eq!(durable.as_ref(), records.last().map(|r| &r.sequence_number));
     assert_eq!(
         local.table.count("InfraMetrics").await.expect("count"),
@@ -511,19 +496,8 @@ async fn a_failed_background_write_is_retried_and_nothing_is_lost() {
 #[tokio::test]
 async fn a_failed_write_is_retried_by_the_next_flush_without_new_records() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let local = LocalBackends::open(dir.path(), LocalOptions::default()).expect("backends");
-    let failing = Arc::new(InstrumentedTable::new(
-        local.table.clone(),
-        &[0],
-        Duration::ZERO,
-    ));
-    let config = DynamoDbConfig {
-        buffer_records: 30,
-        buffer_interval: Duration::from_secs(3600),
-        ..DynamoDbConfig::default()
-    };
+    let (local, mut sink) = sink_failing_first_put(dir.path());
     let records = samples();
-    let mut sink = DynamoDbSink::new(failing.clone(), config).expect("sink");
     // 30 records: due by size, written in the background, and that write fails.
     assert_eq!(
         sink.write(ShardId(0), &records[..30], 0)
@@ -685,43 +659,19 @@ async fn a_failed_batch_holds_back_the_marks_of_every_later_batch() {
     };
     let mut sink = DynamoDbSink::new(probe.clone(), config).expect("sink");
     let batches = four_shards(7);
-    let mut errors = 0;
+    let mut retries = Retries::new("throughput");
     let mut durable = HashMap::new();
     for (shard, batch) in &batches {
-        loop {
-            match sink.write(*shard, batch, 0).await {
-                Ok(d) => {
-                    if let Some(d) = d {
-                        check_mark(&probe, &batches, *shard, &d);
-                        durable.insert(shard.0, d);
-                    }
-                    break;
-                }
-                Err(e) => {
-                    assert!(e.to_string().contains("throughput"), "{e}");
-                    errors += 1;
-                    assert!(errors < 10, "the failures do not stop");
-                }
-            }
+        if let Some(d) = retries.write(&mut sink, *shard, batch, 0).await {
+            check_mark(&probe, &batches, *shard, &d);
+            durable.insert(shard.0, d);
         }
     }
-    loop {
-        match sink.flush(0, true).await {
-            Ok(advanced) => {
-                for (shard, d) in advanced {
-                    check_mark(&probe, &batches, shard, &d);
-                    durable.insert(shard.0, d);
-                }
-                break;
-            }
-            Err(e) => {
-                assert!(e.to_string().contains("throughput"), "{e}");
-                errors += 1;
-                assert!(errors < 10, "the failures do not stop");
-            }
-        }
+    for (shard, d) in retries.flush(&mut sink, 0, true).await {
+        check_mark(&probe, &batches, shard, &d);
+        durable.insert(shard.0, d);
     }
-    assert_eq!(errors, 2, "each failed put surfaced once");
+    assert_eq!(retries.errors, 2, "each failed put surfaced once");
     let total: usize = batches.iter().map(|(_, b)| b.len()).sum();
     assert_eq!(
         local.table.count("InfraMetrics").await.expect("count"),
