@@ -213,7 +213,7 @@ impl DynamoDbSink {
 
     /// Starts writing the buffer in the background, once fewer than `writes_in_flight`
     /// writes are under way.
-    async fn start_write(&mut self, now_ms: i64) -> Result<()> {
+    async fn start_write(&mut self) -> Result<()> {
         while self.in_flight.len() >= self.config.writes_in_flight {
             self.finish_oldest().await?;
         }
@@ -229,7 +229,7 @@ impl DynamoDbSink {
             self.config.table.clone(),
             Arc::clone(&records),
         );
-        debug!(records = records.len(), now_ms, "writing items");
+        debug!(records = records.len(), "writing items");
         let task = tokio::spawn(async move {
             let items = BatchItems {
                 records: batch,
@@ -338,7 +338,7 @@ impl Sink for DynamoDbSink {
             self.last_seen.insert(shard, last);
         }
         if self.due(now_ms) {
-            self.start_write(now_ms).await?;
+            self.start_write().await?;
             if self.config.buffer_interval.is_zero() {
                 // Write-through: durable before returning.
                 self.finish_in_flight(false).await?;
@@ -351,7 +351,7 @@ impl Sink for DynamoDbSink {
 
     async fn flush(&mut self, now_ms: i64, force: bool) -> Result<Vec<(ShardId, SequenceNumber)>> {
         if !self.buffer.is_empty() && (force || self.due(now_ms)) {
-            self.start_write(now_ms).await?;
+            self.start_write().await?;
         }
         // A forced flush waits for every write; otherwise the finished ones are reported and
         // the rest go on in the background.

@@ -204,10 +204,9 @@ impl Inner {
                 .then_with(|| batch.key(&a.2)[skip..].cmp(&batch.key(&b.2)[skip..]))
                 .then(a.1.cmp(&b.1))
         });
-        let entries: Vec<Entry> = entries.into_iter().map(|(_, _, e)| e).collect();
         let _one = self.ingesting.lock().map_err(|_| poisoned_lock())?;
         let mut ingestion = self.items.start_ingestion().map_err(|e| self.error(e))?;
-        let mut entries = entries.iter().peekable();
+        let mut entries = entries.iter().map(|(_, _, e)| e).peekable();
         while let Some(entry) = entries.next() {
             let key = batch.key(entry);
             if entries.peek().is_some_and(|next| batch.key(next) == key) {
