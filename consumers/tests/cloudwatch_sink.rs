@@ -483,3 +483,47 @@ async fn background_publishes_report_landed_marks_and_retries_count_once() {
         }
     }
 }
+
+/// One shard's call fails while another's lands: the flush that sees the failure returns the
+/// error, and the landed shard's mark is still reported by the retried flush (not lost with
+/// the failed call).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_shard_does_not_lose_another_shards_mark() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, _) = counted_store(dir.path());
+    let flaky = Arc::new(CallSizes {
+        inner: store.clone(),
+        sizes: Mutex::new(Vec::new()),
+        fail: BTreeMap::from([(1, false)]),
+        delay: Duration::from_millis(20),
+    });
+    let config = CloudWatchConfig {
+        buffer_records: 20,
+        buffer_interval: Duration::from_secs(3600),
+        ..CloudWatchConfig::default()
+    };
+    let mut sink = CloudWatchSink::new(flaky.clone(), config).expect("sink");
+    let a = shard_records(0, "i-aaaaaa");
+    let b = shard_records(1, "i-bbbbbb");
+    // Both due: shard 0's call (the first) lands, shard 1's (the second) fails.
+    assert_eq!(
+        sink.write(ShardId(0), &a[..20], 0).await.expect("write"),
+        None
+    );
+    assert_eq!(
+        sink.write(ShardId(1), &b[..20], 0).await.expect("write"),
+        None
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut retries = Retries::new("rate exceeded");
+    let mut marks = retries.flush(&mut sink, 0, false).await;
+    marks.extend(retries.flush(&mut sink, 0, true).await);
+    assert_eq!(retries.errors, 1);
+    assert_eq!(
+        marks,
+        vec![
+            (ShardId(0), a[19].sequence_number.clone()),
+            (ShardId(1), b[19].sequence_number.clone()),
+        ]
+    );
+}

@@ -272,17 +272,21 @@ impl Sink for CloudWatchSink {
             })
             .collect();
         shards.sort_unstable();
-        let mut advanced = Vec::new();
-        for (shard, due) in shards {
+        // Every shard first; marks are taken only when all succeeded, so a failing shard
+        // does not lose another's mark (the runtime retries the whole flush).
+        for &(shard, due) in &shards {
             if due {
                 self.flush_shard(shard, force).await?;
             } else {
                 self.settle(shard, force).await?;
             }
-            // An idle shard's mark was reported when it became idle.
+        }
+        let mut advanced = Vec::new();
+        for (shard, due) in shards {
             let Some(buf) = self.buffers.get_mut(&shard) else {
                 continue;
             };
+            // An idle shard's mark was reported when it became idle.
             if !due && buf.published.is_none() {
                 continue;
             }
