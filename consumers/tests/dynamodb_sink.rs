@@ -671,7 +671,17 @@ async fn a_failed_batch_holds_back_the_marks_of_every_later_batch() {
         check_mark(&probe, &batches, shard, &d);
         durable.insert(shard.0, d);
     }
-    assert_eq!(retries.errors, 2, "each failed put surfaced once");
+    // The second failure surfaces on its own, or not at all when its batch was still in
+    // flight behind the first failed one (then it is put back and written again unseen).
+    assert!(
+        (1..=2).contains(&retries.errors),
+        "failures surfaced: {}",
+        retries.errors
+    );
+    assert!(
+        probe.calls.load(Ordering::SeqCst) > 4,
+        "both failing puts were made"
+    );
     let total: usize = batches.iter().map(|(_, b)| b.len()).sum();
     assert_eq!(
         local.table.count("InfraMetrics").await.expect("count"),
