@@ -527,3 +527,44 @@ async fn a_failing_shard_does_not_lose_another_shards_mark() {
         ]
     );
 }
+
+/// Records taken in while a call is under way wait for their own size or age: once the call
+/// landed they are not published at once (they would make many small calls).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_taken_during_a_call_wait_until_they_are_due() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, _) = counted_store(dir.path());
+    let slow = Arc::new(CallSizes {
+        inner: store.clone(),
+        sizes: Mutex::new(Vec::new()),
+        fail: BTreeMap::new(),
+        delay: Duration::from_millis(50),
+    });
+    let config = CloudWatchConfig {
+        buffer_records: 20,
+        buffer_interval: Duration::from_secs(10),
+        ..CloudWatchConfig::default()
+    };
+    let mut sink = CloudWatchSink::new(slow.clone(), config).expect("sink");
+    let a = shard_records(0, "i-aaaaaa");
+    let calls = || slow.sizes.lock().expect("lock").len();
+    sink.write(ShardId(0), &a[..20], 0).await.expect("write");
+    sink.write(ShardId(0), &a[20..25], 100)
+        .await
+        .expect("write");
+    assert_eq!(
+        settle(&mut sink, 200).await,
+        vec![(ShardId(0), a[19].sequence_number.clone())]
+    );
+    sink.write(ShardId(0), &a[25..26], 300)
+        .await
+        .expect("write");
+    assert_eq!(sink.flush(400, false).await.expect("flush"), vec![]);
+    assert_eq!(calls(), 1, "six records, neither 20 nor 10 s old: not due");
+    // Due by age (the oldest of them came at 100 ms).
+    assert_eq!(
+        settle(&mut sink, 10_100).await,
+        vec![(ShardId(0), a[25].sequence_number.clone())]
+    );
+    assert_eq!(calls(), 2);
+}

@@ -11,6 +11,7 @@ use tracing::debug;
 use super::aggregate::MinuteAggregator;
 use super::config::CloudWatchConfig;
 use crate::sink::{Sink, SinkRecord};
+use crate::sinks::buffer::BufferPolicy;
 
 /// Statistic sets of consecutive records, published in one call with the last one's watermark.
 struct Group {
@@ -18,6 +19,11 @@ struct Group {
     last: SequenceNumber,
     /// Being (or having been) published: no record joins it any more.
     sealed: bool,
+    /// Records aggregated into it.
+    records: usize,
+    /// When its first record was taken in (`now_ms`); `i64::MIN` once a call for it failed
+    /// (due at once).
+    opened_ms: i64,
 }
 
 /// A shard's first group being published in the background.
@@ -31,8 +37,6 @@ struct Publishing {
 struct ShardBuffer {
     /// In record order; every group but the last is full (`max_datums_per_call`) or sealed.
     groups: Vec<Group>,
-    records: usize,
-    opened_ms: Option<i64>,
     /// The last record taken in or skipped (a retried batch is not counted twice).
     last_seen: Option<SequenceNumber>,
     /// The call publishing `groups[0]`, at most one per shard so its calls land in order.
@@ -42,6 +46,20 @@ struct ShardBuffer {
 }
 
 impl ShardBuffer {
+    /// Records waiting in the groups (including one being published).
+    fn records(&self) -> usize {
+        self.groups.iter().map(|g| g.records).sum()
+    }
+
+    /// Whether the records not yet published are due, by count or by the age of the oldest.
+    fn due(&self, policy: &BufferPolicy, now_ms: i64) -> bool {
+        policy.due(
+            self.records(),
+            self.groups.first().map(|g| g.opened_ms),
+            now_ms,
+        )
+    }
+
     /// The durable mark to report: the last published group's, or everything taken in once
     /// nothing is buffered or being published.
     fn take_durable(&mut self) -> Option<SequenceNumber> {
@@ -103,7 +121,7 @@ impl CloudWatchSink {
 
     /// Records aggregated and not yet published, over all shards.
     pub fn buffered(&self) -> usize {
-        self.buffers.values().map(|b| b.records).sum()
+        self.buffers.values().map(ShardBuffer::records).sum()
     }
 
     /// Takes the outcome of the shard's call in flight, if any: waiting for it when `wait`,
@@ -128,15 +146,13 @@ impl CloudWatchSink {
                 debug!(shard = %shard, watermark = %p.last, "statistic sets published");
                 buf.groups.remove(0);
                 buf.published = Some(p.last.clone());
-                if buf.groups.is_empty() {
-                    buf.records = 0;
-                    buf.opened_ms = None;
-                }
                 self.watermarks.insert(shard, Some(p.last));
                 Ok(())
             }
             Err(e) => {
-                buf.opened_ms = Some(i64::MIN);
+                if let Some(group) = buf.groups.first_mut() {
+                    group.opened_ms = i64::MIN;
+                }
                 self.watermarks.remove(&shard);
                 Err(e)
             }
@@ -144,17 +160,19 @@ impl CloudWatchSink {
     }
 
     /// Publishes a shard's groups in order, each once the one before it landed; with `wait`
-    /// until all are published, else it starts the next call and returns. A group whose last
+    /// until all are published, else it starts the next call and returns. With `due_at`,
+    /// only while the records left are due at that time (not all of them: a forced flush). A group whose last
     /// record is at or below the stored watermark landed before (a call that failed after
     /// storing) and is dropped unpublished. On error the rest stays buffered.
-    async fn flush_shard(&mut self, shard: ShardId, wait: bool) -> Result<()> {
+    async fn flush_shard(&mut self, shard: ShardId, wait: bool, due_at: Option<i64>) -> Result<()> {
+        let policy = self.config.buffer();
         loop {
             self.settle(shard, wait).await?;
-            if self
-                .buffers
-                .get(&shard)
-                .is_none_or(|b| b.publishing.is_some() || b.groups.is_empty())
-            {
+            if self.buffers.get(&shard).is_none_or(|b| {
+                b.publishing.is_some()
+                    || b.groups.is_empty()
+                    || due_at.is_some_and(|now| !b.due(&policy, now))
+            }) {
                 return Ok(());
             }
             let applied = self.watermark(shard).await?;
@@ -169,10 +187,6 @@ impl CloudWatchSink {
             if applied.as_ref() >= Some(&last) {
                 buf.groups.remove(0);
                 buf.published = Some(last);
-                if buf.groups.is_empty() {
-                    buf.records = 0;
-                    buf.opened_ms = None;
-                }
                 continue;
             }
             group.sealed = true;
@@ -234,21 +248,22 @@ impl Sink for CloudWatchSink {
                     agg: MinuteAggregator::new(),
                     last: r.sequence_number.clone(),
                     sealed: false,
+                    records: 0,
+                    opened_ms: now_ms,
                 });
             }
             if let Some(g) = buf.groups.last_mut() {
                 g.agg.add(&r.event);
                 g.last = r.sequence_number.clone();
+                g.records += 1;
             }
-            buf.records += 1;
-            buf.opened_ms.get_or_insert(now_ms);
         }
         if skipped > 0 {
             debug!(shard = %shard, skipped, "records at or below the watermark skipped");
         }
-        let due = policy.due(buf.records, buf.opened_ms, now_ms);
+        let due = buf.due(&policy, now_ms);
         if due {
-            self.flush_shard(shard, self.config.buffer_interval.is_zero())
+            self.flush_shard(shard, self.config.buffer_interval.is_zero(), Some(now_ms))
                 .await?;
         } else {
             self.settle(shard, false).await?;
@@ -266,8 +281,7 @@ impl Sink for CloudWatchSink {
             .buffers
             .iter()
             .map(|(id, b)| {
-                let due =
-                    !b.groups.is_empty() && (force || policy.due(b.records, b.opened_ms, now_ms));
+                let due = !b.groups.is_empty() && (force || b.due(&policy, now_ms));
                 (*id, due)
             })
             .collect();
@@ -276,7 +290,8 @@ impl Sink for CloudWatchSink {
         // does not lose another's mark (the runtime retries the whole flush).
         for &(shard, due) in &shards {
             if due {
-                self.flush_shard(shard, force).await?;
+                self.flush_shard(shard, force, (!force).then_some(now_ms))
+                    .await?;
             } else {
                 self.settle(shard, force).await?;
             }
