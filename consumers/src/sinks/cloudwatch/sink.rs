@@ -160,10 +160,10 @@ impl CloudWatchSink {
     }
 
     /// Publishes a shard's groups in order, each once the one before it landed; with `wait`
-    /// until all are published, else it starts the next call and returns. With `due_at`,
-    /// only while the records left are due at that time (not all of them: a forced flush). A group whose last
-    /// record is at or below the stored watermark landed before (a call that failed after
-    /// storing) and is dropped unpublished. On error the rest stays buffered.
+    /// until all are published, else it starts the next call and returns. With `due_at`, only
+    /// while the records left are due at that time (without it, all: a forced flush). A group
+    /// whose last record is at or below the stored watermark landed before (a call that failed
+    /// after storing) and is dropped unpublished. On error the rest stays buffered.
     async fn flush_shard(&mut self, shard: ShardId, wait: bool, due_at: Option<i64>) -> Result<()> {
         let policy = self.config.buffer();
         loop {
