@@ -26,15 +26,33 @@ struct CallSizes {
 
 /// The embedded metric store under `dir`, and the same store behind a [`CallSizes`].
 fn counted_store(dir: &std::path::Path) -> (Arc<dyn MetricPublisher>, Arc<CallSizes>) {
+    counted_store_with(dir, &[], Duration::ZERO)
+}
+
+/// [`counted_store`] whose calls take `delay` and fail as `fail` says (see [`CallSizes`]).
+fn counted_store_with(
+    dir: &std::path::Path,
+    fail: &[(usize, bool)],
+    delay: Duration,
+) -> (Arc<dyn MetricPublisher>, Arc<CallSizes>) {
     let local = LocalBackends::open(dir, LocalOptions::default()).expect("backends");
     let store: Arc<dyn MetricPublisher> = local.metrics.clone();
     let sized = Arc::new(CallSizes {
         inner: store.clone(),
         sizes: Mutex::new(Vec::new()),
-        fail: BTreeMap::new(),
-        delay: Duration::ZERO,
+        fail: fail.iter().copied().collect(),
+        delay,
     });
     (store, sized)
+}
+
+/// Buffering of `records` records or `interval`, every other setting the default.
+fn buffering(records: usize, interval: Duration) -> CloudWatchConfig {
+    CloudWatchConfig {
+        buffer_records: records,
+        buffer_interval: interval,
+        ..CloudWatchConfig::default()
+    }
 }
 
 #[async_trait::async_trait]
@@ -421,18 +439,12 @@ fn config_rejects_more_than_1000_datums_per_call() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn background_publishes_report_landed_marks_and_retries_count_once() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (store, _) = counted_store(dir.path());
-    let flaky = Arc::new(CallSizes {
-        inner: store.clone(),
-        sizes: Mutex::new(Vec::new()),
-        fail: BTreeMap::from([(0, true), (2, false)]),
-        delay: Duration::from_millis(20),
-    });
-    let config = CloudWatchConfig {
-        buffer_records: 20,
-        buffer_interval: Duration::from_secs(3600),
-        ..CloudWatchConfig::default()
-    };
+    let (store, flaky) = counted_store_with(
+        dir.path(),
+        &[(0, true), (2, false)],
+        Duration::from_millis(20),
+    );
+    let config = buffering(20, Duration::from_secs(3600));
     let mut sink = CloudWatchSink::new(flaky.clone(), config).expect("sink");
     let shards = [shard_records(0, "i-aaaaaa"), shard_records(1, "i-bbbbbb")];
     let mut retries = Retries::new("rate exceeded");
@@ -490,18 +502,8 @@ async fn background_publishes_report_landed_marks_and_retries_count_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_shard_does_not_lose_another_shards_mark() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (store, _) = counted_store(dir.path());
-    let flaky = Arc::new(CallSizes {
-        inner: store.clone(),
-        sizes: Mutex::new(Vec::new()),
-        fail: BTreeMap::from([(1, false)]),
-        delay: Duration::from_millis(20),
-    });
-    let config = CloudWatchConfig {
-        buffer_records: 20,
-        buffer_interval: Duration::from_secs(3600),
-        ..CloudWatchConfig::default()
-    };
+    let (_, flaky) = counted_store_with(dir.path(), &[(1, false)], Duration::from_millis(20));
+    let config = buffering(20, Duration::from_secs(3600));
     let mut sink = CloudWatchSink::new(flaky.clone(), config).expect("sink");
     let a = shard_records(0, "i-aaaaaa");
     let b = shard_records(1, "i-bbbbbb");
@@ -533,18 +535,8 @@ async fn a_failing_shard_does_not_lose_another_shards_mark() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_taken_during_a_call_wait_until_they_are_due() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (store, _) = counted_store(dir.path());
-    let slow = Arc::new(CallSizes {
-        inner: store.clone(),
-        sizes: Mutex::new(Vec::new()),
-        fail: BTreeMap::new(),
-        delay: Duration::from_millis(50),
-    });
-    let config = CloudWatchConfig {
-        buffer_records: 20,
-        buffer_interval: Duration::from_secs(10),
-        ..CloudWatchConfig::default()
-    };
+    let (_, slow) = counted_store_with(dir.path(), &[], Duration::from_millis(50));
+    let config = buffering(20, Duration::from_secs(10));
     let mut sink = CloudWatchSink::new(slow.clone(), config).expect("sink");
     let a = shard_records(0, "i-aaaaaa");
     let calls = || slow.sizes.lock().expect("lock").len();

@@ -9,6 +9,10 @@
 
 use std::time::Duration;
 
+/// An `opened_ms` that makes a buffer due at once: records put back after a failed write, so
+/// the runtime's retry writes them again without waiting for new records or the interval.
+pub const OVERDUE: i64 = i64::MIN;
+
 /// The size and age limits of one shard's buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BufferPolicy {
@@ -63,5 +67,6 @@ mod tests {
             interval: Duration::ZERO,
         };
         assert!(through.due(1, Some(1_000), 1_000));
+        assert!(p.due(1, Some(OVERDUE), 0), "overdue at once");
     }
 }

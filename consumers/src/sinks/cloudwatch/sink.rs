@@ -11,7 +11,7 @@ use tracing::debug;
 use super::aggregate::MinuteAggregator;
 use super::config::CloudWatchConfig;
 use crate::sink::{Sink, SinkRecord};
-use crate::sinks::buffer::BufferPolicy;
+use crate::sinks::buffer::{self, BufferPolicy};
 
 /// Statistic sets of consecutive records, published in one call with the last one's watermark.
 struct Group {
@@ -21,8 +21,8 @@ struct Group {
     sealed: bool,
     /// Records aggregated into it.
     records: usize,
-    /// When its first record was taken in (`now_ms`); `i64::MIN` once a call for it failed
-    /// (due at once).
+    /// When its first record was taken in (`now_ms`); [`buffer::OVERDUE`] once a call for it
+    /// failed.
     opened_ms: i64,
 }
 
@@ -151,7 +151,7 @@ impl CloudWatchSink {
             }
             Err(e) => {
                 if let Some(group) = buf.groups.first_mut() {
-                    group.opened_ms = i64::MIN;
+                    group.opened_ms = buffer::OVERDUE;
                 }
                 self.watermarks.remove(&shard);
                 Err(e)

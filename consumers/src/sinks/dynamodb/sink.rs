@@ -10,6 +10,7 @@ use tracing::debug;
 
 use super::config::DynamoDbConfig;
 use crate::sink::{Sink, SinkRecord};
+use crate::sinks::buffer;
 
 /// The table's key schema: `metric_id` (S) and `timestamp` (N), as in the seed.
 pub fn table_schema(table: &str) -> TableSchema {
@@ -194,7 +195,7 @@ impl DynamoDbSink {
                 self.buffer = records;
                 // Overdue: the runtime's retry (a write or flush) writes it again at once,
                 // also when no new record arrives.
-                self.opened_ms = Some(i64::MIN);
+                self.opened_ms = Some(buffer::OVERDUE);
                 Err(e)
             }
         }
