@@ -30,6 +30,7 @@
 //! - `consumer`: [`Consumer`]: `new`, `run`, `drain`, flushing and checkpointing.
 //! - `read`: listing shards, resolving iterators, reading and dispatching batches.
 //! - `shard`: per-shard position and checkpoint bookkeeping.
+//! - [`share`] — [`SharedReads`]: consumers of one stream reading each batch once.
 //! - [`retry`] — backoff with full jitter.
 //! - [`status`] — [`ConsumerStatus`] (live, shared) and [`ConsumerReport`].
 //! - [`error`] — [`ConsumerError`].
@@ -40,6 +41,7 @@ pub mod error;
 mod read;
 pub mod retry;
 mod shard;
+pub mod share;
 pub mod status;
 
 #[cfg(test)]
@@ -48,4 +50,5 @@ mod tests;
 pub use config::{ConsumerConfig, RetryConfig};
 pub use consumer::Consumer;
 pub use error::ConsumerError;
+pub use share::{SharedReads, SharedReadsConfig};
 pub use status::{ConsumerReport, ConsumerStatus, ShardProgress, StatusSnapshot};

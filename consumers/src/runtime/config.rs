@@ -8,6 +8,7 @@
 //! poll_interval = "200ms"
 //! flush_interval = "1s"
 //! shard_refresh_interval = "10s"
+//! share_reads = true
 //! [retry]
 //! initial_backoff = "100ms"
 //! max_backoff = "10s"
@@ -48,6 +49,9 @@ pub struct ConsumerConfig {
     pub shard_refresh_interval: Duration,
     /// Backoff for retryable errors.
     pub retry: RetryConfig,
+    /// Whether it reads together with the other consumers of the same stream and batch size
+    /// in this process (see [`crate::runtime::SharedReads`]); `false` reads on its own.
+    pub share_reads: bool,
 }
 
 impl Default for ConsumerConfig {
@@ -61,6 +65,7 @@ impl Default for ConsumerConfig {
             flush_interval: Duration::from_secs(1),
             shard_refresh_interval: Duration::from_secs(10),
             retry: RetryConfig::default(),
+            share_reads: true,
         }
     }
 }

@@ -13,6 +13,7 @@ use super::config::ConsumerConfig;
 use super::error::{ConsumerError, Result};
 use super::retry::{self, with_retry};
 use super::shard::ShardState;
+use super::share::{Seat, SharedReads};
 use super::status::{ConsumerReport, ConsumerStatus};
 use crate::Sink;
 
@@ -30,6 +31,8 @@ pub struct Consumer {
     /// The shutdown signal while [`Consumer::run`] runs: failed calls are not retried once
     /// it is set.
     pub(super) stop: Option<watch::Receiver<bool>>,
+    /// Its place among the consumers sharing reads, if it shares.
+    pub(super) seat: Option<Seat>,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -38,6 +41,7 @@ impl std::fmt::Debug for Consumer {
             .field("name", &self.config.name)
             .field("stream", &self.config.stream)
             .field("sink", &self.sink.name())
+            .field("shares_reads", &self.seat.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -68,7 +72,38 @@ impl Consumer {
             shards: BTreeMap::new(),
             worker_id,
             stop: None,
+            seat: None,
         })
+    }
+
+    /// Shares reads with the other consumers of `share` (see [`SharedReads`]), unless the
+    /// configuration says `share_reads = false`.
+    ///
+    /// # Errors
+    /// [`ConsumerError::Config`] when `share` is for another stream or batch size, or already
+    /// has 64 consumers.
+    pub fn share_reads(mut self, share: &Arc<SharedReads>) -> Result<Self> {
+        if !self.config.share_reads {
+            return Ok(self);
+        }
+        if share.stream() != self.config.stream || share.batch_size() != self.config.batch_size {
+            return Err(ConsumerError::Config(format!(
+                "consumer {}: reads of stream `{}` with batch_size {} cannot be shared with \
+                 consumers of stream `{}` with batch_size {}",
+                self.config.name,
+                self.config.stream,
+                self.config.batch_size,
+                share.stream(),
+                share.batch_size()
+            )));
+        }
+        self.seat = Some(share.seat()?);
+        Ok(self)
+    }
+
+    /// Whether this consumer shares its reads.
+    pub fn shares_reads(&self) -> bool {
+        self.seat.is_some()
     }
 
     /// Uses `clock` for the `now_ms` handed to the sink (buffer deadlines) and for timestamps.

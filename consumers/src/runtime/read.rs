@@ -11,6 +11,7 @@ use super::consumer::Consumer;
 use super::error::{ConsumerError, Result};
 use super::retry::{self, with_retry};
 use super::shard::ShardState;
+use super::share::{Batch, Letter};
 use crate::SinkRecord;
 
 /// What one pass over the shards found.
@@ -188,7 +189,26 @@ impl Consumer {
     }
 
     /// Reads one batch from a shard and hands it on. Returns (records read, caught up).
+    ///
+    /// With shared reads, a batch another consumer read is taken instead when one holds the
+    /// records after this consumer's position; a batch read here is kept for the others.
     async fn read_shard(&mut self, id: ShardId) -> Result<(usize, bool)> {
+        let after = self.shards.get(&id).and_then(|s| s.resume_after().cloned());
+        if let (Some(seat), Some(after)) = (&self.seat, &after) {
+            let mut taken = seat.take(id, after);
+            if taken.is_none() {
+                seat.wait_for_room(id, Some(after), self.stop.as_ref())
+                    .await;
+                taken = seat.take_or_read(id, after, self.stop.as_ref()).await;
+            }
+            if let Some((batch, start)) = taken {
+                let count = batch.seqs.len() - start;
+                let caught_up = batch.next_iterator.is_none();
+                self.status.update(|s| s.records_shared += count as u64);
+                self.dispatch(id, &batch, start).await?;
+                return Ok((count, caught_up));
+            }
+        }
         if self.shards.get(&id).is_some_and(|s| s.iterator.is_none()) {
             self.resolve_iterator(id).await?;
         }
@@ -204,50 +224,33 @@ impl Consumer {
             }
             Err(e) => return Err(self.stream_error(format!("get_records on {id}"), e)),
         };
-        let count = out.records.len();
+        let batch = Arc::new(decode(id, out));
+        if let Some(seat) = &self.seat {
+            seat.offer(id, after.as_ref(), &batch);
+        }
+        let count = batch.seqs.len();
         let caught_up =
-            out.next_iterator.is_none() || (count == 0 && out.millis_behind_latest == 0);
-        self.dispatch(id, out).await?;
+            batch.next_iterator.is_none() || (count == 0 && batch.millis_behind_latest == 0);
+        self.dispatch(id, &batch, 0).await?;
         Ok((count, caught_up))
     }
 
-    /// Validates a batch, stores dead letters, writes valid records to the sink, checkpoints.
-    async fn dispatch(&mut self, id: ShardId, out: GetRecordsOutput) -> Result<()> {
+    /// Hands on the records of `batch` from index `start`: stores dead letters, writes valid
+    /// records to the sink, checkpoints.
+    async fn dispatch(&mut self, id: ShardId, batch: &Batch, start: usize) -> Result<()> {
         let now = self.clock.now_ms();
         let Some(state) = self.shards.get_mut(&id) else {
             return Ok(());
         };
-        let count = out.records.len() as u64;
-        let mut valid = Vec::with_capacity(out.records.len());
-        let mut letters = Vec::new();
-        for record in out.records {
-            match MetricEvent::from_json(&record.data) {
-                Ok(event) => {
-                    state.note_processed(record.sequence_number.clone(), true);
-                    valid.push(SinkRecord {
-                        shard: id,
-                        sequence_number: record.sequence_number,
-                        arrival_ms: record.approximate_arrival_ms,
-                        event: Arc::new(event),
-                    });
-                }
-                Err(reason) => {
-                    warn!(shard = %id, sequence_number = %record.sequence_number, reason = %reason, "record dead-lettered");
-                    state.note_processed(record.sequence_number.clone(), false);
-                    letters.push(DeadLetter {
-                        consumer: self.config.name.clone(),
-                        stream: self.config.stream.clone(),
-                        shard: id,
-                        sequence_number: record.sequence_number,
-                        partition_key: record.partition_key,
-                        reason: reason.to_string(),
-                        data: Bytes::clone(&record.data),
-                        at_ms: now,
-                    });
-                }
-            }
+        let records = &batch.seqs[start..];
+        let valid_before = batch.seqs[..start].iter().filter(|(_, ok)| *ok).count();
+        let valid = &batch.valid[valid_before..];
+        let letters = &batch.letters[start - valid_before..];
+        let count = records.len() as u64;
+        for (seq, ok) in records {
+            state.note_processed(seq.clone(), *ok);
         }
-        state.iterator = out.next_iterator;
+        state.iterator.clone_from(&batch.next_iterator);
         if state.iterator.is_none() {
             state.end_reached = true;
         }
@@ -260,10 +263,26 @@ impl Consumer {
             let p = s.shards.entry(id).or_default();
             p.records_in += count;
             p.processed = processed;
-            p.millis_behind_latest = out.millis_behind_latest;
+            p.millis_behind_latest = batch.millis_behind_latest;
             p.records_behind = records_behind;
         });
         if !letters.is_empty() {
+            let letters: Vec<DeadLetter> = letters
+                .iter()
+                .map(|l| {
+                    warn!(shard = %id, sequence_number = %l.sequence_number, reason = %l.reason, "record dead-lettered");
+                    DeadLetter {
+                        consumer: self.config.name.clone(),
+                        stream: self.config.stream.clone(),
+                        shard: id,
+                        sequence_number: l.sequence_number.clone(),
+                        partition_key: l.partition_key.clone(),
+                        reason: l.reason.clone(),
+                        data: Bytes::clone(&l.data),
+                        at_ms: now,
+                    }
+                })
+                .collect();
             let store = Arc::clone(&self.dead_letters);
             let mut retries = 0;
             with_retry(
@@ -297,13 +316,13 @@ impl Consumer {
     async fn write_to_sink(
         &mut self,
         id: ShardId,
-        records: Vec<SinkRecord>,
+        records: &[SinkRecord],
         now: i64,
     ) -> Result<Option<SequenceNumber>> {
         let what = format!("write to sink {} on {id}", self.sink.name());
         let mut attempt = 0;
         loop {
-            match self.sink.write(id, &records, now).await {
+            match self.sink.write(id, records, now).await {
                 Ok(durable) => return Ok(durable),
                 Err(source) => {
                     if !retry::retry_after(
@@ -327,6 +346,40 @@ impl Consumer {
             }
         }
     }
+}
+
+/// Validates and decodes one get_records answer.
+fn decode(id: ShardId, out: GetRecordsOutput) -> Batch {
+    let mut batch = Batch {
+        seqs: Vec::with_capacity(out.records.len()),
+        valid: Vec::with_capacity(out.records.len()),
+        letters: Vec::new(),
+        next_iterator: out.next_iterator,
+        millis_behind_latest: out.millis_behind_latest,
+    };
+    for record in out.records {
+        match MetricEvent::from_json(&record.data) {
+            Ok(event) => {
+                batch.seqs.push((record.sequence_number.clone(), true));
+                batch.valid.push(SinkRecord {
+                    shard: id,
+                    sequence_number: record.sequence_number,
+                    arrival_ms: record.approximate_arrival_ms,
+                    event: Arc::new(event),
+                });
+            }
+            Err(reason) => {
+                batch.seqs.push((record.sequence_number.clone(), false));
+                batch.letters.push(Letter {
+                    sequence_number: record.sequence_number,
+                    partition_key: record.partition_key,
+                    reason: reason.to_string(),
+                    data: record.data,
+                });
+            }
+        }
+    }
+    batch
 }
 
 /// Records left in a closed shard after `processed`, when both decode as Shardline sequence

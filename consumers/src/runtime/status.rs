@@ -32,6 +32,8 @@ pub struct ShardProgress {
 pub struct StatusSnapshot {
     /// Records read, all shards.
     pub records_in: u64,
+    /// Of those, records taken from batches another consumer read (shared reads).
+    pub records_shared: u64,
     /// Valid records handed to the sink.
     pub records_delivered: u64,
     /// Invalid records stored in the dead-letter store.

@@ -115,19 +115,21 @@ enabled = false
     let drain_secs = drain_start.elapsed().as_secs_f64();
     let drain_cpu = cpu_seconds() - drain_cpu;
     reports.sort_by(|a, b| a.consumer.cmp(&b.consumer));
-    println!("| consumer | events | seconds | events/s |");
-    println!("|---|---:|---:|---:|");
+    // `shared`: records taken from batches another consumer read (see `[consumers.shared_reads]`).
+    println!("| consumer | events | shared | seconds | events/s |");
+    println!("|---|---:|---:|---:|---:|");
     for r in &reports {
         let secs = r.elapsed_ms as f64 / 1000.0;
         println!(
-            "| {} | {} | {secs:.2} | {:.0} |",
+            "| {} | {} | {} | {secs:.2} | {:.0} |",
             r.consumer,
             r.status.records_delivered,
+            r.status.records_shared,
             r.status.records_delivered as f64 / secs
         );
     }
     println!(
-        "| all four together | {appended} | {drain_secs:.2} | {:.0} |",
+        "| all four together | {appended} | | {drain_secs:.2} | {:.0} |",
         appended as f64 / drain_secs
     );
     println!(

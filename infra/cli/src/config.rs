@@ -105,6 +105,9 @@ pub struct ConsumersConfig {
     pub cloudwatch: SinkSection<shardline_consumers::sinks::cloudwatch::CloudWatchConfig>,
     /// Alerts sink.
     pub alerts: SinkSection<shardline_consumers::sinks::alerts::AlertsConfig>,
+    /// Consumers of the same stream read each batch once and share it.
+    #[serde(default)]
+    pub shared_reads: shardline_consumers::runtime::SharedReadsConfig,
 }
 
 /// A consumer: its switch, how it reads, and its sink's settings.

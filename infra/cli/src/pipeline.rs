@@ -3,13 +3,14 @@
 
 use anyhow::{Context, Result};
 use shardline_consumers::Sink;
-use shardline_consumers::runtime::{Consumer, ConsumerConfig};
+use shardline_consumers::runtime::{Consumer, ConsumerConfig, SharedReads, SharedReadsConfig};
 use shardline_consumers::sinks::{alerts, cloudwatch, dynamodb, s3_parquet};
 use shardline_core::ports::{Notifier, Stream};
 use shardline_core::{Error as PortError, MetricEvent, MetricType};
 use shardline_local::LocalBackends;
 use shardline_log::Log;
 use shardline_producers::{HostCollector, Producer, SendReport, SyntheticCollector};
+use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::Mutex;
 
@@ -153,6 +154,9 @@ impl Pipeline {
             .context("invalid [consumers.alerts.sink] configuration")?;
             out.push(self.consumer(&c.alerts.consumer, Box::new(sink))?);
         }
+        if c.shared_reads.enabled {
+            out = share_reads(out, &c.shared_reads)?;
+        }
         Ok(out)
     }
 
@@ -195,6 +199,35 @@ impl Pipeline {
     pub async fn close(&self) -> Result<()> {
         self.log.close().await.context("cannot close the log")
     }
+}
+
+/// Consumers of the same stream and batch size (that do not opt out) share their reads.
+fn share_reads(consumers: Vec<Consumer>, config: &SharedReadsConfig) -> Result<Vec<Consumer>> {
+    config
+        .validate()
+        .context("invalid [consumers.shared_reads] configuration")?;
+    let mut groups: HashMap<(String, usize), usize> = HashMap::new();
+    for c in consumers.iter().filter(|c| c.config().share_reads) {
+        *groups
+            .entry((c.config().stream.clone(), c.config().batch_size))
+            .or_default() += 1;
+    }
+    let mut shares: HashMap<(String, usize), Arc<SharedReads>> = HashMap::new();
+    consumers
+        .into_iter()
+        .map(|c| {
+            let key = (c.config().stream.clone(), c.config().batch_size);
+            if !c.config().share_reads || groups.get(&key).copied().unwrap_or(0) < 2 {
+                return Ok(c);
+            }
+            let share = shares
+                .entry(key.clone())
+                .or_insert_with(|| Arc::new(SharedReads::new(key.0, key.1, config.clone())));
+            let name = c.config().name.clone();
+            c.share_reads(share)
+                .with_context(|| format!("cannot start consumer `{name}`"))
+        })
+        .collect()
 }
 
 async fn ensure_stream(log: &Log, config: &Config) -> Result<()> {

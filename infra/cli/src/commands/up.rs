@@ -86,14 +86,15 @@ async fn once(p: &Pipeline) -> Result<i32> {
 
 fn print_summary(reports: &[ConsumerReport]) {
     println!(
-        "{:<14} {:>10} {:>10} {:>8} {:>11} {:>9}",
-        "consumer", "read", "delivered", "dlq", "checkpoints", "time"
+        "{:<14} {:>10} {:>10} {:>10} {:>8} {:>11} {:>9}",
+        "consumer", "read", "shared", "delivered", "dlq", "checkpoints", "time"
     );
     for r in reports {
         println!(
-            "{:<14} {:>10} {:>10} {:>8} {:>11} {:>8}ms",
+            "{:<14} {:>10} {:>10} {:>10} {:>8} {:>11} {:>8}ms",
             r.consumer,
             r.status.records_in,
+            r.status.records_shared,
             r.status.records_delivered,
             r.status.dead_letters,
             r.status.checkpoints,
