@@ -7,6 +7,8 @@
 //! and unique columns are not; page-level statistics are written; the row groups declare their
 //! sort order (`instance_id`, `timestamp`).
 
+use arrow::array::UInt32Array;
+use arrow::compute::take;
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use parquet::basic::{Compression, ZstdLevel};
@@ -59,15 +61,25 @@ fn internal(what: &str, e: impl std::fmt::Display) -> Error {
 /// Builds the record batch of `rows`, sorted by (`instance_id`, `timestamp`), rows with equal
 /// keys in the order given (sequence order).
 ///
-/// The order is computed first on integer keys (see the `order` module); the columns are then built
-/// once, directly in that order, from the events' `&str`s (see the `arrays` module).
+/// The columns are built once, in input order, from the events' `&str`s (see the `arrays`
+/// module); the order is computed on integer keys (see the `order` module) and applied to the
+/// built columns.
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] for more than `u32::MAX` rows; [`Error::Internal`] if Arrow
 /// rejects the arrays (a schema mismatch; a bug).
 pub fn metric_batch(rows: &[&SinkRecord]) -> Result<RecordBatch, Error> {
-    let order = order::sort_permutation(rows)?;
-    let columns = arrays::build(rows, order.as_deref());
+    let mut columns = arrays::build(rows);
+    // Sorted after building: gathering compact columns beats gathering rows' strings from
+    // events scattered over the heap (S3 consumer alone: 3.5-4.4 vs 4.5-4.8 CPU-us per event).
+    if let Some(order) = order::sort_permutation(rows)? {
+        let order = UInt32Array::from(order);
+        columns = columns
+            .iter()
+            .map(|c| take(c.as_ref(), &order, None))
+            .collect::<Result<_, _>>()
+            .map_err(|e| internal("sort", e))?;
+    }
     RecordBatch::try_new(metric_schema(), columns).map_err(|e| internal("record batch", e))
 }
 

@@ -1,9 +1,12 @@
-//! Arrow columns of a Parquet object, built directly from borrowed events in output order.
+//! Arrow columns of a Parquet object, built directly from borrowed events in input order.
 //!
 //! Invariants: the columns follow `metric_schema()` in order and type; every string is copied
 //! once, from the event's `&str` into the column's value buffer (no per-row `String`); shard
 //! names are formatted once per run of rows from the same shard; the column buffers are sized
-//! from one sequential pass over the rows, so they are never regrown.
+//! from one sequential pass over the rows, so they are never regrown. Rows are read in the
+//! order they arrived (which is close to the order their events were allocated in); the sort
+//! is applied afterwards to the compact columns (`writer::metric_batch`), which costs less
+//! than gathering each row's strings from events scattered over the heap.
 
 use arrow::array::{
     ArrayRef, Float64Builder, Int64Builder, StringBuilder, TimestampMillisecondBuilder,
@@ -37,8 +40,8 @@ impl Sizes {
     }
 }
 
-/// The twelve columns of `rows` in the order `order` gives (row indices), or in input order.
-pub(super) fn build(rows: &[&SinkRecord], order: Option<&[u32]>) -> Vec<ArrayRef> {
+/// The twelve columns of `rows`, in input order.
+pub(super) fn build(rows: &[&SinkRecord]) -> Vec<ArrayRef> {
     let n = rows.len();
     let sizes = Sizes::of(rows);
     let mut metric_id = StringBuilder::with_capacity(n, sizes.metric_id);
@@ -75,10 +78,7 @@ pub(super) fn build(rows: &[&SinkRecord], order: Option<&[u32]>) -> Vec<ArrayRef
         sequence_number.append_value(r.sequence_number.as_str());
         arrival_time.append_value(r.arrival_ms);
     };
-    match order {
-        Some(order) => order.iter().for_each(|&i| push(rows[i as usize])),
-        None => rows.iter().for_each(|r| push(r)),
-    }
+    rows.iter().for_each(|r| push(r));
     vec![
         Arc::new(metric_id.finish()),
         Arc::new(metric_type.finish()),
