@@ -20,6 +20,12 @@
 //! - **Retries.** Retryable errors (throttling, unavailability) are retried with exponential
 //!   backoff and full jitter up to `retry.max_attempts`; a permanent sink error stops the
 //!   consumer with [`ConsumerError::Sink`] — nothing is skipped.
+//! - **Shared reads keep consumers independent.** Consumers given the same
+//!   [`SharedReads`] read each batch once and share it decoded; each still hands on every
+//!   record after its own position exactly as if it had read it (dead letters under its own
+//!   name, its own checkpoints). A consumer ahead waits for the others only while it keeps
+//!   `window_records` records for them and they keep coming; one that stops coming for
+//!   `stall` no longer holds it.
 //! - **Rejected iterators.** When get_records refuses an iterator permanently (expired,
 //!   invalid), the shard's position is resolved again after the last record handed on (which is
 //!   at or past the checkpoint, so nothing is skipped or delivered twice); a second refusal
