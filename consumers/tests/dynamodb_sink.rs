@@ -691,3 +691,79 @@ async fn a_failed_batch_holds_back_the_marks_of_every_later_batch() {
     assert_eq!(probe.written.lock().expect("lock").len(), total);
     assert_every_mark_at_its_last_record(&batches, &durable);
 }
+
+/// A large batch (written as a sorted table) and a small one (through the journal) store
+/// every attribute as the text DynamoDB would hold, long instance ids included.
+#[tokio::test]
+async fn items_hold_every_attribute_whichever_way_the_table_writes_them() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let local = LocalBackends::open(dir.path(), LocalOptions::default()).expect("backends");
+    let table: Arc<dyn ItemTable> = local.table.clone();
+    let long_id = format!("i-{}", "7".repeat(100));
+    for (n, first_offset) in [(3000u64, 0u64), (10, 10_000)] {
+        let mut sink = DynamoDbSink::new(
+            table.clone(),
+            DynamoDbConfig {
+                table: "InfraMetricsTest".into(),
+                ..write_through()
+            },
+        )
+        .expect("sink");
+        let records: Vec<SinkRecord> = (0..n)
+            .map(|i| {
+                let instance = if i == 1 {
+                    long_id.clone()
+                } else {
+                    format!("i-{i:06}")
+                };
+                let ms = T0_MS + (first_offset + i) as i64 * 1000 + 250;
+                record(
+                    first_offset + i,
+                    &instance,
+                    MetricType::NetworkTraffic,
+                    ms,
+                    512.125,
+                )
+            })
+            .collect();
+        sink.write(ShardId(0), &records, 0).await.expect("write");
+        sink.flush(0, true).await.expect("flush");
+
+        let r = &records[1];
+        let items = query_series(
+            table.as_ref(),
+            "InfraMetricsTest",
+            &format!("net-{long_id}"),
+            None,
+            None,
+        )
+        .await
+        .expect("query");
+        let item = items.last().expect("the long id's item");
+        let ms = r.event.timestamp_ms.expect("ms");
+        let text = |name: &str| match &item[name] {
+            shardline_core::ports::AttributeValue::S(s)
+            | shardline_core::ports::AttributeValue::N(s) => s.clone(),
+            other => panic!("{name} is {other:?}"),
+        };
+        assert_eq!(item.len(), 13, "{item:?}");
+        assert_eq!(text("metric_id"), format!("net-{long_id}"));
+        assert_eq!(text("timestamp"), ms.to_string());
+        assert_eq!(text("epoch_seconds"), ms.div_euclid(1000).to_string());
+        assert_eq!(text("arrival_ms"), (ms + 5).to_string());
+        assert_eq!(text("value"), "512.125");
+        assert_eq!(text("unit"), "Megabits/Second");
+        assert_eq!(text("metric_type"), "network_traffic");
+        assert_eq!(text("instance_id"), long_id);
+        assert_eq!(text("region"), "eu-west-1");
+        assert_eq!(text("collected_at"), "2026-02-19T11:25:09.123456");
+        assert_eq!(text("seed_metric_id"), r.event.metric_id);
+        assert_eq!(text("sequence_number"), r.sequence_number.as_str());
+        assert_eq!(text("shard_id"), "shardId-000000000000");
+    }
+    assert_eq!(
+        table.count("InfraMetricsTest").await.expect("count"),
+        3010,
+        "one item per sample"
+    );
+}

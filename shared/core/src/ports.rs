@@ -218,6 +218,61 @@ pub struct ItemQuery {
 /// The items of one [`ItemTable::batch_put_iter`].
 pub type ItemIter = Box<dyn Iterator<Item = Item> + Send>;
 
+/// An attribute value lent to a table: the text of a string, or the decimal text of a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttrRef<'a> {
+    /// String.
+    S(&'a str),
+    /// Number, as its decimal text.
+    N(&'a str),
+}
+
+impl AttrRef<'_> {
+    /// The owned value.
+    pub fn to_value(self) -> AttributeValue {
+        match self {
+            AttrRef::S(s) => AttributeValue::S(s.to_string()),
+            AttrRef::N(n) => AttributeValue::N(n.to_string()),
+        }
+    }
+}
+
+impl AttributeValue {
+    /// The value lent as an [`AttrRef`], for strings and numbers.
+    pub fn attr_ref(&self) -> Option<AttrRef<'_>> {
+        match self {
+            AttributeValue::S(s) => Some(AttrRef::S(s)),
+            AttributeValue::N(n) => Some(AttrRef::N(n)),
+            AttributeValue::B(_) | AttributeValue::Bool(_) | AttributeValue::Null => None,
+        }
+    }
+}
+
+/// Items a table can read attribute by attribute, so a backend that encodes items itself
+/// (the embedded table) does not build an [`Item`] (a string per attribute) for each.
+pub trait ItemSource: Send + Sync {
+    /// How many items.
+    fn len(&self) -> usize;
+
+    /// Whether there are none.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Calls `f` with every attribute of item `i` (`i < len()`), in name order (the order an
+    /// [`Item`] keeps), each name once.
+    fn visit(&self, i: usize, f: &mut dyn FnMut(&str, AttrRef<'_>));
+
+    /// Item `i` built whole, from the same attributes [`ItemSource::visit`] gives.
+    fn item(&self, i: usize) -> Item {
+        let mut item = Item::with_capacity(16);
+        self.visit(i, &mut |name, value| {
+            item.insert(AttrName::from(name.to_string()), value.to_value());
+        });
+        item
+    }
+}
+
 /// A DynamoDB-style table.
 #[async_trait]
 pub trait ItemTable: Send + Sync {
@@ -230,6 +285,17 @@ pub trait ItemTable: Send + Sync {
     /// is never held whole as [`Item`]s (each can be encoded and dropped in turn).
     async fn batch_put_iter(&self, table: &str, items: ItemIter) -> Result<()> {
         self.batch_put(table, items.collect()).await
+    }
+    /// [`ItemTable::batch_put`] of the items of `items`; a backend that encodes items itself
+    /// reads them attribute by attribute (by default each is built as an [`Item`]).
+    async fn batch_put_source(
+        &self,
+        table: &str,
+        items: std::sync::Arc<dyn ItemSource>,
+    ) -> Result<()> {
+        let n = items.len();
+        self.batch_put_iter(table, Box::new((0..n).map(move |i| items.item(i))))
+            .await
     }
     /// Items of one partition in sort-key order.
     async fn query(&self, query: &ItemQuery) -> Result<Vec<Item>>;

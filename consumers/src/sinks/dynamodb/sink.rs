@@ -1,9 +1,12 @@
 //! [`DynamoDbSink`]: puts one item per event, keyed by series and event time in milliseconds.
 
 use async_trait::async_trait;
-use shardline_core::ports::{AttributeValue, Item, ItemQuery, ItemTable, KeyType, TableSchema};
+use shardline_core::ports::{
+    AttrRef, AttributeValue, Item, ItemQuery, ItemSource, ItemTable, KeyType, TableSchema,
+};
 use shardline_core::{Result, SequenceNumber, ShardId};
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fmt;
 use std::sync::Arc;
 use tokio::task::JoinHandle;
 use tracing::debug;
@@ -23,30 +26,87 @@ pub fn table_schema(table: &str) -> TableSchema {
 
 /// The item for one record (see the module docs for the key choice).
 pub fn item_for(record: &SinkRecord) -> Item {
-    item_with_shard_id(record, record.shard.to_string())
+    BatchItems::new(Arc::new(vec![record.clone()])).item(0)
 }
 
-/// [`item_for`] with the record's shard id already written out (a batch's records share it).
-fn item_with_shard_id(record: &SinkRecord, shard_id: String) -> Item {
+/// Calls `f` with the attributes of `record`'s item, in name order. Numbers are written out
+/// on the stack, so visiting allocates nothing for the pipeline's events.
+fn visit_item(record: &SinkRecord, shard_id: &str, f: &mut dyn FnMut(&str, AttrRef<'_>)) {
     let e = &record.event;
-    let s = |v: &str| AttributeValue::S(v.to_string());
-    let n = |v: String| AttributeValue::N(v);
-    // In name order, so every attribute is appended at the end.
-    Item::from([
-        ("arrival_ms", n(record.arrival_ms.to_string())),
-        ("collected_at", s(&e.collected_at)),
-        ("epoch_seconds", n(e.timestamp.to_string())),
-        ("instance_id", s(&e.instance_id)),
-        ("metric_id", AttributeValue::S(e.series_id())),
-        ("metric_type", s(e.metric_type.as_str())),
-        ("region", s(&e.region)),
-        ("seed_metric_id", s(&e.metric_id)),
-        ("sequence_number", s(record.sequence_number.as_str())),
-        ("shard_id", AttributeValue::S(shard_id)),
-        ("timestamp", n(e.event_time_ms().to_string())),
-        ("unit", s(e.unit().as_str())),
-        ("value", n(e.value.to_string())),
-    ])
+    f(
+        "arrival_ms",
+        AttrRef::N(Text::of(record.arrival_ms).as_str()),
+    );
+    f("collected_at", AttrRef::S(&e.collected_at));
+    f("epoch_seconds", AttrRef::N(Text::of(e.timestamp).as_str()));
+    f("instance_id", AttrRef::S(&e.instance_id));
+    let series = Text::of(format_args!(
+        "{}-{}",
+        e.metric_type.id_prefix(),
+        e.instance_id
+    ));
+    f("metric_id", AttrRef::S(series.as_str()));
+    f("metric_type", AttrRef::S(e.metric_type.as_str()));
+    f("region", AttrRef::S(&e.region));
+    f("seed_metric_id", AttrRef::S(&e.metric_id));
+    f(
+        "sequence_number",
+        AttrRef::S(record.sequence_number.as_str()),
+    );
+    f("shard_id", AttrRef::S(shard_id));
+    f(
+        "timestamp",
+        AttrRef::N(Text::of(e.event_time_ms()).as_str()),
+    );
+    f("unit", AttrRef::S(e.unit().as_str()));
+    f("value", AttrRef::N(Text::of(e.value).as_str()));
+}
+
+/// Text formatted into a stack buffer, or onto the heap when longer than it.
+enum Text {
+    Stack { buf: [u8; 64], len: usize },
+    Heap(String),
+}
+
+/// Fills a stack buffer; fails when the text does not fit.
+struct StackWriter<'a> {
+    buf: &'a mut [u8; 64],
+    len: usize,
+}
+
+impl fmt::Write for StackWriter<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len + s.len();
+        let slot = self.buf.get_mut(self.len..end).ok_or(fmt::Error)?;
+        slot.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+impl Text {
+    fn of(value: impl fmt::Display) -> Self {
+        let mut buf = [0u8; 64];
+        let mut w = StackWriter {
+            buf: &mut buf,
+            len: 0,
+        };
+        match fmt::write(&mut w, format_args!("{value}")) {
+            Ok(()) => {
+                let len = w.len;
+                Text::Stack { buf, len }
+            }
+            Err(_) => Text::Heap(value.to_string()),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // Whole `&str`s were copied in, so the bytes are UTF-8.
+            Text::Stack { buf, len } => std::str::from_utf8(&buf[..*len]).unwrap_or_default(),
+            Text::Heap(s) => s,
+        }
+    }
 }
 
 /// Items of one series (`cpu-i-123456`) with event time in `[from_ms, to_ms]`, oldest first.
@@ -232,12 +292,9 @@ impl DynamoDbSink {
         );
         debug!(records = records.len(), "writing items");
         let task = tokio::spawn(async move {
-            let items = BatchItems {
-                records: batch,
-                next: 0,
-                shard_id: None,
-            };
-            table.batch_put_iter(&name, Box::new(items)).await
+            table
+                .batch_put_source(&name, Arc::new(BatchItems::new(batch)))
+                .await
         });
         self.in_flight.push_back(InFlight {
             marks,
@@ -267,34 +324,40 @@ impl DynamoDbSink {
     }
 }
 
-/// The items of a batch, made one at a time as the table takes them.
+/// The items of a batch, read attribute by attribute by the table (or built one at a time).
 struct BatchItems {
     records: Arc<Vec<SinkRecord>>,
-    next: usize,
-    /// The shard id of the latest record, written out: records come in runs of one shard.
-    shard_id: Option<(ShardId, String)>,
+    /// The shard ids of the batch, written out once.
+    shard_ids: Vec<(ShardId, String)>,
 }
 
-impl Iterator for BatchItems {
-    type Item = Item;
-
-    fn next(&mut self) -> Option<Item> {
-        let record = self.records.get(self.next)?;
-        self.next += 1;
-        let id = match &self.shard_id {
-            Some((shard, id)) if *shard == record.shard => id.clone(),
-            _ => {
-                let id = record.shard.to_string();
-                self.shard_id = Some((record.shard, id.clone()));
-                id
+impl BatchItems {
+    fn new(records: Arc<Vec<SinkRecord>>) -> Self {
+        let mut shard_ids: Vec<(ShardId, String)> = Vec::new();
+        for r in records.iter() {
+            if !shard_ids.iter().any(|(s, _)| *s == r.shard) {
+                shard_ids.push((r.shard, r.shard.to_string()));
             }
-        };
-        Some(item_with_shard_id(record, id))
+        }
+        Self { records, shard_ids }
+    }
+}
+
+impl ItemSource for BatchItems {
+    fn len(&self) -> usize {
+        self.records.len()
     }
 
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        let left = self.records.len() - self.next;
-        (left, Some(left))
+    fn visit(&self, i: usize, f: &mut dyn FnMut(&str, AttrRef<'_>)) {
+        let Some(record) = self.records.get(i) else {
+            return;
+        };
+        let shard_id = self
+            .shard_ids
+            .iter()
+            .find(|(s, _)| *s == record.shard)
+            .map_or("", |(_, id)| id.as_str());
+        visit_item(record, shard_id, f);
     }
 }
 

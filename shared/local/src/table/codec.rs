@@ -10,7 +10,7 @@
 //! Earlier forms: `0xB1`, the same with every name written out (length, bytes); and JSON
 //! (`{"attr": {"S": "…"}}`), which starts with `{`.
 
-use shardline_core::ports::{AttrName, AttributeValue, Item};
+use shardline_core::ports::{AttrName, AttrRef, AttributeValue, Item};
 
 /// First byte of a binary item with every name written out (read only).
 const BINARY_V1: u8 = 0xB1;
@@ -130,6 +130,45 @@ pub fn encode_into(item: &Item, out: &mut Vec<u8>) {
         }
         put_value(out, value);
     }
+}
+
+/// Starts an item written attribute by attribute ([`put_attr`], in name order); returns
+/// where its attribute count goes, for [`set_count`].
+pub fn start(out: &mut Vec<u8>) -> usize {
+    out.push(BINARY_V2);
+    out.push(0);
+    out.len() - 1
+}
+
+/// Writes the attribute count of an item begun with [`start`]. Returns `false` when the count
+/// does not fit the one byte [`start`] left (128 attributes or more): encode the item whole
+/// with [`encode_into`] instead.
+pub fn set_count(out: &mut [u8], at: usize, count: usize) -> bool {
+    match (u8::try_from(count), out.get_mut(at)) {
+        (Ok(c), Some(slot)) if c < 0x80 => {
+            *slot = c;
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Appends one attribute of an item begun with [`start`]; the bytes are those
+/// [`encode_into`] writes for the same attribute.
+pub fn put_attr(out: &mut Vec<u8>, name: &str, value: AttrRef<'_>) {
+    match known_name(name) {
+        Some(k) => put_varint(out, k),
+        None => {
+            out.push(0);
+            put_bytes(out, name.as_bytes());
+        }
+    }
+    let (tag, text) = match value {
+        AttrRef::S(s) => (TAG_S, s),
+        AttrRef::N(n) => (TAG_N, n),
+    };
+    out.push(tag);
+    put_bytes(out, text.as_bytes());
 }
 
 /// Reads the stored bytes front to back.

@@ -17,7 +17,7 @@
 //!   `10e-1` encode identically, as DynamoDB treats them as the same key.
 
 use shardline_core::Error;
-use shardline_core::ports::{AttributeValue, KeyType};
+use shardline_core::ports::{AttrRef, AttributeValue, KeyType};
 
 /// Most significant digits of a DynamoDB number.
 pub const MAX_DIGITS: usize = 38;
@@ -32,15 +32,34 @@ pub fn encode_key(
     ty: KeyType,
     value: &AttributeValue,
 ) -> Result<(), Error> {
+    match value.attr_ref() {
+        Some(v) => encode_key_ref(out, attr, ty, v),
+        None => Err(Error::InvalidArgument(format!(
+            "key attribute {attr:?} must be of type {ty:?}, got {value:?}"
+        ))),
+    }
+}
+
+/// [`encode_key`] of a lent value.
+///
+/// # Errors
+/// As [`encode_key`].
+pub fn encode_key_ref(
+    out: &mut Vec<u8>,
+    attr: &str,
+    ty: KeyType,
+    value: AttrRef<'_>,
+) -> Result<(), Error> {
     match (ty, value) {
-        (KeyType::S, AttributeValue::S(s)) => {
+        (KeyType::S, AttrRef::S(s)) => {
             encode_str(out, s);
             Ok(())
         }
-        (KeyType::N, AttributeValue::N(n)) => encode_number(out, n)
+        (KeyType::N, AttrRef::N(n)) => encode_number(out, n)
             .map_err(|why| Error::InvalidArgument(format!("key attribute {attr:?}: {why}"))),
         (ty, other) => Err(Error::InvalidArgument(format!(
-            "key attribute {attr:?} must be of type {ty:?}, got {other:?}"
+            "key attribute {attr:?} must be of type {ty:?}, got {:?}",
+            other.to_value()
         ))),
     }
 }

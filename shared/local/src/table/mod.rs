@@ -55,7 +55,9 @@ use async_trait::async_trait;
 use fjall::compaction::Leveled;
 use fjall::config::FilterPolicy;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
-use shardline_core::ports::{AttributeValue, Item, ItemIter, ItemQuery, ItemTable, TableSchema};
+use shardline_core::ports::{
+    AttrRef, AttributeValue, Item, ItemIter, ItemQuery, ItemSource, ItemTable, TableSchema,
+};
 use shardline_core::{Error, Result};
 
 use crate::db::{Durability, blocking};
@@ -179,6 +181,29 @@ impl Inner {
             }
             std::thread::sleep(Duration::from_millis(2));
         }
+    }
+
+    /// Writes an encoded batch: as a sorted table of its own when large (see
+    /// [`INGEST_MIN_ITEMS`]), else through the journal.
+    fn write(&self, batch: Encoded) -> Result<()> {
+        if batch.entries.is_empty() {
+            return Ok(());
+        }
+        if batch.entries.len() >= INGEST_MIN_ITEMS {
+            return self.ingest(batch);
+        }
+        let durability = match self.durability {
+            Durability::Fsync => Some(PersistMode::SyncData),
+            Durability::Buffered => None,
+        };
+        self.wait_for_write_buffer();
+        let mut writes = self.db.batch().durability(durability);
+        // Within one batch the later of two puts with the same key wins, as in a sequence of
+        // single puts.
+        for entry in &batch.entries {
+            writes.insert(&self.items, batch.key(entry), batch.value(entry));
+        }
+        writes.commit().map_err(|e| self.error(e))
     }
 
     /// Writes a large batch straight into a new sorted table (see [`INGEST_MIN_ITEMS`]).
@@ -360,29 +385,122 @@ impl Encoded {
             item_key(schema, &item, &mut out.bytes)?;
             let key_end = out.bytes.len();
             codec::encode_into(&item, &mut out.bytes);
-            let len = out.bytes.len() - key_end;
-            if len > MAX_ITEM_BYTES {
-                return Err(Error::InvalidArgument(format!(
-                    "an item for table {:?} encodes to {len} bytes; DynamoDB items are \
-                     limited to 400 KiB, so split or shorten it",
-                    schema.name
-                )));
-            }
-            out.entries.push(Entry {
-                start,
-                key_end,
-                end: out.bytes.len(),
-            });
-            if out.entries.len() == 1 {
-                // Sized from the first item, so a large batch is not copied as it grows.
-                out.bytes.reserve(
-                    expected
-                        .saturating_sub(1)
-                        .saturating_mul(out.bytes.len() + 16),
-                );
-            }
+            out.push_entry(schema, start, key_end, expected)?;
         }
         Ok(out)
+    }
+
+    /// [`Encoded::of`] reading each item attribute by attribute: no [`Item`] is built unless
+    /// the source gives attributes out of name order (then the item is built and sorted) or
+    /// 128 attributes or more. The bytes are those [`Encoded::of`] writes for the same items.
+    fn of_source(schema: &TableSchema, items: &dyn ItemSource) -> Result<Self> {
+        let prefix = table_prefix(&schema.name);
+        let n = items.len();
+        let mut out = Encoded {
+            bytes: Vec::new(),
+            entries: Vec::with_capacity(n),
+            prefix_len: prefix.len(),
+        };
+        let (pk, pk_ty) = &schema.partition_key;
+        let sk = schema.sort_key.as_ref();
+        // Scratch reused for every item: the value, the two key parts, the previous name.
+        let mut value = Vec::new();
+        let mut pk_bytes = Vec::new();
+        let mut sk_bytes = Vec::new();
+        let mut previous = String::new();
+        for i in 0..n {
+            value.clear();
+            pk_bytes.clear();
+            sk_bytes.clear();
+            previous.clear();
+            let at = codec::start(&mut value);
+            let mut count = 0usize;
+            let mut in_order = true;
+            let (mut has_pk, mut has_sk) = (false, false);
+            let mut key_error = None;
+            items.visit(i, &mut |name: &str, v: AttrRef<'_>| {
+                if count > 0 && name <= previous.as_str() {
+                    in_order = false;
+                }
+                previous.clear();
+                previous.push_str(name);
+                count += 1;
+                codec::put_attr(&mut value, name, v);
+                let part = if name == pk.as_str() {
+                    has_pk = true;
+                    Some((&mut pk_bytes, *pk_ty))
+                } else if let Some((_, sk_ty)) = sk.filter(|(sk, _)| name == sk.as_str()) {
+                    has_sk = true;
+                    Some((&mut sk_bytes, *sk_ty))
+                } else {
+                    None
+                };
+                if let Some((bytes, ty)) = part
+                    && let Err(e) = keys::encode_key_ref(bytes, name, ty, v)
+                {
+                    key_error.get_or_insert(e);
+                }
+            });
+            let start = out.bytes.len();
+            if !in_order || !codec::set_count(&mut value, at, count) {
+                let item = items.item(i);
+                out.bytes.extend_from_slice(&prefix);
+                item_key(schema, &item, &mut out.bytes)?;
+            } else {
+                if let Some(e) = key_error {
+                    return Err(e);
+                }
+                if !has_pk {
+                    return Err(missing_key(schema, "partition", pk));
+                }
+                if let (Some((sk, _)), false) = (sk, has_sk) {
+                    return Err(missing_key(schema, "sort", sk));
+                }
+                out.bytes.extend_from_slice(&prefix);
+                out.bytes.extend_from_slice(&pk_bytes);
+                out.bytes.extend_from_slice(&sk_bytes);
+            }
+            let key_end = out.bytes.len();
+            if in_order && count < 0x80 {
+                out.bytes.extend_from_slice(&value);
+            } else {
+                codec::encode_into(&items.item(i), &mut out.bytes);
+            }
+            out.push_entry(schema, start, key_end, n)?;
+        }
+        Ok(out)
+    }
+
+    /// Records the item written at `bytes[start..]`, its key ending at `key_end`.
+    fn push_entry(
+        &mut self,
+        schema: &TableSchema,
+        start: usize,
+        key_end: usize,
+        expected: usize,
+    ) -> Result<()> {
+        let len = self.bytes.len() - key_end;
+        if len > MAX_ITEM_BYTES {
+            return Err(Error::InvalidArgument(format!(
+                "an item for table {:?} encodes to {len} bytes; DynamoDB items are \
+                 limited to 400 KiB, so split or shorten it",
+                schema.name
+            )));
+        }
+        self.entries.push(Entry {
+            start,
+            key_end,
+            end: self.bytes.len(),
+        });
+        if self.entries.len() == 1 {
+            // Sized from the first item, so a large batch is not copied as it grows.
+            self.bytes.reserve(
+                expected
+                    .saturating_sub(1)
+                    .saturating_mul(self.bytes.len() + 16),
+            );
+        }
+        Ok(())
     }
 
     fn key(&self, entry: &Entry) -> &[u8] {
@@ -404,23 +522,25 @@ fn table_prefix(table: &str) -> Vec<u8> {
 /// Appends the encoded (partition, sort) key of an item to `key`.
 fn item_key(schema: &TableSchema, item: &Item, key: &mut Vec<u8>) -> Result<(), Error> {
     let (pk, pk_ty) = &schema.partition_key;
-    let value = item.get(pk).ok_or_else(|| {
-        Error::InvalidArgument(format!(
-            "item for table {:?} lacks its partition key attribute {pk:?}",
-            schema.name
-        ))
-    })?;
+    let value = item
+        .get(pk)
+        .ok_or_else(|| missing_key(schema, "partition", pk))?;
     keys::encode_key(key, pk, *pk_ty, value)?;
     if let Some((sk, sk_ty)) = &schema.sort_key {
-        let value = item.get(sk).ok_or_else(|| {
-            Error::InvalidArgument(format!(
-                "item for table {:?} lacks its sort key attribute {sk:?}",
-                schema.name
-            ))
-        })?;
+        let value = item
+            .get(sk)
+            .ok_or_else(|| missing_key(schema, "sort", sk))?;
         keys::encode_key(key, sk, *sk_ty, value)?;
     }
     Ok(())
+}
+
+/// The error for an item without its `which` ("partition" or "sort") key attribute `name`.
+fn missing_key(schema: &TableSchema, which: &str, name: &str) -> Error {
+    Error::InvalidArgument(format!(
+        "item for table {:?} lacks its {which} key attribute {name:?}",
+        schema.name
+    ))
 }
 
 #[async_trait]
@@ -486,24 +606,18 @@ impl ItemTable for LsmItemTable {
         let inner = self.inner.clone();
         blocking(move || {
             let batch = Encoded::of(&schema, items)?;
-            if batch.entries.is_empty() {
-                return Ok(());
-            }
-            if batch.entries.len() >= INGEST_MIN_ITEMS {
-                return inner.ingest(batch);
-            }
-            let durability = match inner.durability {
-                Durability::Fsync => Some(PersistMode::SyncData),
-                Durability::Buffered => None,
-            };
-            inner.wait_for_write_buffer();
-            let mut writes = inner.db.batch().durability(durability);
-            // Within one batch the later of two puts with the same key wins, as in a
-            // sequence of single puts.
-            for entry in &batch.entries {
-                writes.insert(&inner.items, batch.key(entry), batch.value(entry));
-            }
-            writes.commit().map_err(|e| inner.error(e))
+            inner.write(batch)
+        })
+        .await
+    }
+
+    async fn batch_put_source(&self, table: &str, items: Arc<dyn ItemSource>) -> Result<()> {
+        let schema = self.inner.schema(table)?;
+        let inner = self.inner.clone();
+        blocking(move || {
+            let batch = Encoded::of_source(&schema, &*items)?;
+            drop(items);
+            inner.write(batch)
         })
         .await
     }
@@ -558,5 +672,109 @@ impl ItemTable for LsmItemTable {
             Ok(n)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod source_tests {
+    //! Items read attribute by attribute encode to exactly the bytes of the same items built.
+    use super::*;
+    use shardline_core::ports::KeyType;
+
+    struct Source(Vec<Vec<(&'static str, AttributeValue)>>);
+
+    impl ItemSource for Source {
+        fn len(&self) -> usize {
+            self.0.len()
+        }
+        fn visit(&self, i: usize, f: &mut dyn FnMut(&str, AttrRef<'_>)) {
+            for (name, value) in &self.0[i] {
+                if let Some(v) = value.attr_ref() {
+                    f(name, v);
+                }
+            }
+        }
+    }
+
+    fn schema() -> TableSchema {
+        TableSchema {
+            name: "InfraMetrics".into(),
+            partition_key: ("metric_id".into(), KeyType::S),
+            sort_key: Some(("timestamp".into(), KeyType::N)),
+        }
+    }
+
+    fn attrs(i: usize) -> Vec<(&'static str, AttributeValue)> {
+        vec![
+            (
+                "arrival_ms",
+                AttributeValue::N(format!("{}", 1_771_500_000_000u64 + i as u64)),
+            ),
+            ("custom", AttributeValue::S(format!("not a known name {i}"))),
+            (
+                "metric_id",
+                AttributeValue::S(format!("cpu-i-{:06}", i % 7)),
+            ),
+            (
+                "timestamp",
+                AttributeValue::N(format!("{}.5e3", 1_771_500 + i)),
+            ),
+            ("value", AttributeValue::N(format!("{}.25", i % 90))),
+        ]
+    }
+
+    fn built(source: &Source) -> Vec<u8> {
+        let items: Vec<Item> = (0..source.len()).map(|i| source.item(i)).collect();
+        let encoded = Encoded::of(&schema(), Box::new(items.into_iter())).expect("encodes");
+        encoded.bytes
+    }
+
+    #[test]
+    fn visited_items_encode_like_built_ones() {
+        let source = Source((0..50).map(attrs).collect());
+        let visited = Encoded::of_source(&schema(), &source).expect("encodes");
+        assert_eq!(visited.entries.len(), 50);
+        assert_eq!(visited.bytes, built(&source));
+    }
+
+    #[test]
+    fn attributes_out_of_order_or_repeated_are_sorted_as_an_item_would_be() {
+        let source = Source(
+            (0..20)
+                .map(|i| {
+                    let mut a = attrs(i);
+                    a.reverse();
+                    if i % 2 == 0 {
+                        // A repeated name: the later value wins, as in `Item::insert`.
+                        a.push(("value", AttributeValue::N("7".into())));
+                    }
+                    a
+                })
+                .collect(),
+        );
+        let visited = Encoded::of_source(&schema(), &source).expect("encodes");
+        assert_eq!(visited.bytes, built(&source));
+        let first = source.item(0);
+        assert_eq!(first.get("value"), Some(&AttributeValue::N("7".into())));
+    }
+
+    #[test]
+    fn a_missing_or_mistyped_key_fails_the_batch_with_the_attribute_named() {
+        let mut items: Vec<_> = (0..3).map(attrs).collect();
+        items[1].retain(|(n, _)| *n != "timestamp");
+        let err = Encoded::of_source(&schema(), &Source(items))
+            .err()
+            .expect("fails");
+        assert!(
+            err.to_string().contains("sort key attribute \"timestamp\""),
+            "{err}"
+        );
+
+        let mut items: Vec<_> = (0..3).map(attrs).collect();
+        items[2][3].1 = AttributeValue::S("noon".into());
+        let err = Encoded::of_source(&schema(), &Source(items))
+            .err()
+            .expect("fails");
+        assert!(err.to_string().contains("\"timestamp\""), "{err}");
     }
 }
