@@ -193,7 +193,16 @@ impl Consumer {
     /// With shared reads, a batch another consumer read is taken instead when one holds the
     /// records after this consumer's position; a batch read here is kept for the others.
     async fn read_shard(&mut self, id: ShardId) -> Result<(usize, bool)> {
-        let after = self.shards.get(&id).and_then(|s| s.resume_after().cloned());
+        // Where this read starts, as a position others can share: after the last record
+        // handed on, else after the checkpoint, else (from TRIM_HORIZON) before every record.
+        let after = self
+            .shards
+            .get(&id)
+            .and_then(|s| s.resume_after().cloned())
+            .or_else(|| {
+                (self.config.starting_position == StartingPosition::TrimHorizon)
+                    .then(SequenceNumber::before_all)
+            });
         if let (Some(seat), Some(after)) = (&self.seat, &after) {
             let mut taken = seat.take(id, after);
             if taken.is_none() {

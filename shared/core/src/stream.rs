@@ -173,6 +173,11 @@ impl SequenceNumber {
         &self.0
     }
 
+    /// `0`: lower than every record's sequence number ("before the first record").
+    pub fn before_all() -> Self {
+        SequenceNumber(Arc::from("0"))
+    }
+
     /// Decodes a version-2 sequence number into its parts.
     ///
     /// # Errors
