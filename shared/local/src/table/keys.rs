@@ -80,6 +80,9 @@ pub fn encode_str(out: &mut Vec<u8>, s: &str) {
 /// # Errors
 /// A sentence saying why `n` is not a DynamoDB number.
 pub fn encode_number(out: &mut Vec<u8>, n: &str) -> Result<(), String> {
+    if encode_plain_integer(out, n) {
+        return Ok(());
+    }
     let (negative, digits, exp) = parse_decimal(n)?;
     if digits.is_empty() {
         out.push(0x02);
@@ -97,6 +100,33 @@ pub fn encode_number(out: &mut Vec<u8>, n: &str) -> Result<(), String> {
         out.extend_from_slice(&body);
     }
     Ok(())
+}
+
+/// [`encode_number`] of a plain non-negative integer (digits only, at most 38 of them after
+/// leading zeros, such as a millisecond timestamp) without parsing it into a digit list.
+/// Returns `false`, writing nothing, for any other text.
+fn encode_plain_integer(out: &mut Vec<u8>, n: &str) -> bool {
+    let bytes = n.as_bytes();
+    if bytes.is_empty() || !bytes.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let Some(first) = bytes.iter().position(|&d| d != b'0') else {
+        out.push(0x02);
+        return true;
+    };
+    let significant = &bytes[first..];
+    let last = significant.iter().rposition(|&d| d != b'0').unwrap_or(0);
+    let (Ok(exp), true) = (u32::try_from(significant.len()), last < MAX_DIGITS) else {
+        return false;
+    };
+    if exp > 126 {
+        return false;
+    }
+    out.push(0x03);
+    out.extend_from_slice(&(exp ^ 0x8000_0000).to_be_bytes());
+    out.extend(significant[..=last].iter().map(|d| d - b'0' + 1));
+    out.push(0x00);
+    true
 }
 
 /// Parses decimal text into (negative, significant digits, exponent) with the value
@@ -169,6 +199,49 @@ mod tests {
         let mut out = Vec::new();
         encode_number(&mut out, n).unwrap();
         out
+    }
+
+    /// The general path, without the plain-integer shortcut.
+    fn enc_general(n: &str) -> Vec<u8> {
+        let (negative, digits, exp) = parse_decimal(n).unwrap();
+        assert!(!negative);
+        let mut out = Vec::new();
+        if digits.is_empty() {
+            out.push(0x02);
+        } else {
+            out.push(0x03);
+            out.extend_from_slice(&((exp as u32) ^ 0x8000_0000).to_be_bytes());
+            out.extend(digits.iter().map(|d| d + 1));
+            out.push(0x00);
+        }
+        out
+    }
+
+    proptest! {
+        #[test]
+        fn plain_integers_take_the_shortcut_to_the_same_bytes(v in any::<u64>(), zeros in 0usize..3) {
+            let text = format!("{}{v}", "0".repeat(zeros));
+            let mut fast = Vec::new();
+            prop_assert!(encode_plain_integer(&mut fast, &text));
+            prop_assert_eq!(fast, enc_general(&text));
+        }
+    }
+
+    #[test]
+    fn the_shortcut_leaves_everything_else_to_the_general_path() {
+        for n in ["-1", "1.5", "1e3", "", "+7", "12a"] {
+            let mut out = Vec::new();
+            assert!(!encode_plain_integer(&mut out, n), "{n}");
+            assert!(out.is_empty());
+        }
+        let long = "9".repeat(39);
+        assert!(!encode_plain_integer(&mut Vec::new(), &long));
+        assert!(
+            encode_number(&mut Vec::new(), &long).is_err(),
+            "39 digits are refused"
+        );
+        assert_eq!(enc("1000"), enc_general("1000"));
+        assert_eq!(enc("0"), vec![0x02]);
     }
 
     #[test]

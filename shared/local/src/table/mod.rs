@@ -210,18 +210,21 @@ impl Inner {
     fn ingest(&self, mut batch: Encoded) -> Result<()> {
         let entries = std::mem::take(&mut batch.entries);
         // Sorted by key, of equal keys the later put last (it wins below). Every key starts
-        // with the table's name; the next 16 bytes, compared as one number, order most pairs
-        // without a byte-wise comparison.
+        // with the table's name; the next 32 bytes (an InfraMetrics key is about that long),
+        // compared as two numbers, order and tell apart most pairs without a byte-wise
+        // comparison.
         let skip = batch.prefix_len;
-        let mut entries: Vec<(u128, usize, Entry)> = entries
+        let mut entries: Vec<([u128; 2], usize, Entry)> = entries
             .into_iter()
             .enumerate()
             .map(|(i, e)| {
                 let key = &batch.key(&e)[skip..];
-                let mut head = [0u8; 16];
-                let n = key.len().min(16);
+                let mut head = [0u8; 32];
+                let n = key.len().min(32);
                 head[..n].copy_from_slice(&key[..n]);
-                (u128::from_be_bytes(head), i, e)
+                let (hi, lo) = head.split_at(16);
+                let word = |b: &[u8]| u128::from_be_bytes(b.try_into().unwrap_or([0; 16]));
+                ([word(hi), word(lo)], i, e)
             })
             .collect();
         entries.sort_unstable_by(|a, b| {
@@ -231,10 +234,13 @@ impl Inner {
         });
         let _one = self.ingesting.lock().map_err(|_| poisoned_lock())?;
         let mut ingestion = self.items.start_ingestion().map_err(|e| self.error(e))?;
-        let mut entries = entries.iter().map(|(_, _, e)| e).peekable();
-        while let Some(entry) = entries.next() {
+        let mut entries = entries.iter().peekable();
+        while let Some((head, _, entry)) = entries.next() {
             let key = batch.key(entry);
-            if entries.peek().is_some_and(|next| batch.key(next) == key) {
+            if entries
+                .peek()
+                .is_some_and(|(next_head, _, next)| next_head == head && batch.key(next) == key)
+            {
                 continue;
             }
             ingestion
