@@ -448,30 +448,29 @@ impl Encoded {
                 }
             });
             let start = out.bytes.len();
+            out.bytes.extend_from_slice(&prefix);
             if !in_order || !codec::set_count(&mut value, at, count) {
+                // Built and sorted as an `Item`, then encoded as `of` encodes it.
                 let item = items.item(i);
-                out.bytes.extend_from_slice(&prefix);
                 item_key(schema, &item, &mut out.bytes)?;
-            } else {
-                if let Some(e) = key_error {
-                    return Err(e);
-                }
-                if !has_pk {
-                    return Err(missing_key(schema, "partition", pk));
-                }
-                if let (Some((sk, _)), false) = (sk, has_sk) {
-                    return Err(missing_key(schema, "sort", sk));
-                }
-                out.bytes.extend_from_slice(&prefix);
-                out.bytes.extend_from_slice(&pk_bytes);
-                out.bytes.extend_from_slice(&sk_bytes);
+                let key_end = out.bytes.len();
+                codec::encode_into(&item, &mut out.bytes);
+                out.push_entry(schema, start, key_end, n)?;
+                continue;
             }
+            if let Some(e) = key_error {
+                return Err(e);
+            }
+            if !has_pk {
+                return Err(missing_key(schema, "partition", pk));
+            }
+            if let (Some((sk, _)), false) = (sk, has_sk) {
+                return Err(missing_key(schema, "sort", sk));
+            }
+            out.bytes.extend_from_slice(&pk_bytes);
+            out.bytes.extend_from_slice(&sk_bytes);
             let key_end = out.bytes.len();
-            if in_order && count < 0x80 {
-                out.bytes.extend_from_slice(&value);
-            } else {
-                codec::encode_into(&items.item(i), &mut out.bytes);
-            }
+            out.bytes.extend_from_slice(&value);
             out.push_entry(schema, start, key_end, n)?;
         }
         Ok(out)
