@@ -14,6 +14,11 @@
 //! is retrying, say) no longer holds the others: they go on, and it reads on its own until it
 //! catches up with what is kept.
 //!
+//! A consumer about to read the batch another one is already reading (same shard, same
+//! position) waits for that batch instead of reading it too. A consumer without a position in
+//! a shard that starts from TRIM_HORIZON shares from before the first record, so fresh
+//! consumers share their first batches as well.
+//!
 //! Only consumers of the same stream with the same `batch_size` share (a batch is what one
 //! get_records call returned).
 
