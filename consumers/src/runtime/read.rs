@@ -206,8 +206,7 @@ impl Consumer {
         if let (Some(seat), Some(after)) = (&self.seat, &after) {
             let mut taken = seat.take(id, after);
             if taken.is_none() {
-                seat.wait_for_room(id, Some(after), self.stop.as_ref())
-                    .await;
+                seat.wait_for_room(id, after, self.stop.as_ref()).await;
                 taken = seat.take_or_read(id, after, self.stop.as_ref()).await;
             }
             if let Some((batch, start)) = taken {

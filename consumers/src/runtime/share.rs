@@ -28,6 +28,7 @@ use shardline_core::{SequenceNumber, ShardId, ShardIterator, units};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+use tokio::sync::futures::Notified;
 use tokio::sync::{Notify, watch};
 
 use super::error::ConsumerError;
@@ -245,11 +246,6 @@ impl Inner {
         }
     }
 
-    /// Seats that still hold kept batches: present and seen within `stall`.
-    fn holding(&self, now: Instant, stall: Duration) -> impl Iterator<Item = (usize, &SeatState)> {
-        holding(&self.seats, now, stall)
-    }
-
     /// Whether seat `i` (state `s`) may still want `entry` of `shard`.
     fn wants(i: usize, s: &SeatState, shard: ShardId, entry: &Entry) -> bool {
         if entry.taken & (1 << i) != 0 {
@@ -280,13 +276,26 @@ impl Inner {
     }
 }
 
-/// Resolves once `stop` is set (or its sender is gone); never without a receiver.
-async fn stopped(stop: Option<&mut watch::Receiver<bool>>) {
-    match stop {
-        Some(rx) => {
-            let _ = rx.wait_for(|s| *s).await;
+/// Waits for `notified` (registered before the caller looked) or `until`; returns `false`
+/// when `stop` was set (or its sender is gone) first.
+async fn changed_or_until(
+    notified: std::pin::Pin<&mut Notified<'_>>,
+    until: Instant,
+    stop: Option<&watch::Receiver<bool>>,
+) -> bool {
+    let mut stop = stop.cloned();
+    let stopped = async {
+        match stop.as_mut() {
+            Some(rx) => {
+                let _ = rx.wait_for(|s| *s).await;
+            }
+            None => std::future::pending::<()>().await,
         }
-        None => std::future::pending::<()>().await,
+    };
+    tokio::select! {
+        () = notified => true,
+        () = tokio::time::sleep_until(tokio::time::Instant::from_std(until)) => true,
+        () = stopped => false,
     }
 }
 
@@ -351,11 +360,8 @@ impl Seat {
                 Take::Read => return None,
                 Take::Wait(until) => until,
             };
-            let mut stop = stop.cloned();
-            tokio::select! {
-                () = &mut notified => {}
-                () = tokio::time::sleep_until(tokio::time::Instant::from_std(until)) => {}
-                () = stopped(stop.as_mut()) => return None,
+            if !changed_or_until(notified, until, stop).await {
+                return None;
             }
         }
     }
@@ -409,30 +415,38 @@ impl Seat {
     /// still want it.
     pub fn offer(&self, shard: ShardId, after: Option<&SequenceNumber>, batch: &Arc<Batch>) {
         let now = Instant::now();
-        let stall = self.share.config.stall;
         let mut g = self.share.lock();
         g.touch(self.index, shard, after, now);
-        let mut claimed = false;
-        if let Some(Some(me)) = g.seats.get_mut(self.index) {
-            claimed = me.reading.remove(&shard).is_some();
-        }
-        let (Some(after), Some(last)) = (after, batch.last()) else {
-            drop(g);
-            if claimed {
-                self.share.changed.notify_waiters();
-            }
-            return;
+        let claimed = match g.seats.get_mut(self.index) {
+            Some(Some(me)) => me.reading.remove(&shard).is_some(),
+            _ => false,
         };
-        let others_want = g
-            .holding(now, stall)
+        let kept = match (after, batch.last()) {
+            (Some(after), Some(last)) => self.keep(&mut g, shard, after, last, batch, now),
+            _ => false,
+        };
+        drop(g);
+        if claimed || kept {
+            self.share.changed.notify_waiters();
+        }
+    }
+
+    /// Keeps `batch` (records after `after` up to `last`) if another seat may still want it
+    /// and no batch is kept from the same position. Returns whether it was kept.
+    fn keep(
+        &self,
+        g: &mut Inner,
+        shard: ShardId,
+        after: &SequenceNumber,
+        last: &SequenceNumber,
+        batch: &Arc<Batch>,
+        now: Instant,
+    ) -> bool {
+        let others_want = holding(&g.seats, now, self.share.config.stall)
             .any(|(i, s)| i != self.index && s.positions.get(&shard).is_none_or(|pos| pos < last));
         let entries = g.shards.entry(shard).or_default();
         if !others_want || entries.contains_key(after) {
-            drop(g);
-            if claimed {
-                self.share.changed.notify_waiters();
-            }
-            return;
+            return false;
         }
         entries.insert(
             after.clone(),
@@ -445,16 +459,12 @@ impl Seat {
         // A hard bound whatever the others do: the oldest batches of this shard go first.
         let cap = self.share.config.window_records.saturating_mul(2);
         while g.records > cap {
-            let Some(entries) = g.shards.get_mut(&shard) else {
-                break;
-            };
-            let Some((_, e)) = entries.pop_first() else {
+            let Some((_, e)) = g.shards.get_mut(&shard).and_then(BTreeMap::pop_first) else {
                 break;
             };
             g.records -= e.batch.seqs.len();
         }
-        drop(g);
-        self.share.changed.notify_waiters();
+        true
     }
 
     /// Waits while this consumer is ahead: the window is full and it has taken every kept
@@ -463,7 +473,7 @@ impl Seat {
     pub async fn wait_for_room(
         &self,
         shard: ShardId,
-        after: Option<&SequenceNumber>,
+        after: &SequenceNumber,
         stop: Option<&watch::Receiver<bool>>,
     ) {
         let stall = self.share.config.stall;
@@ -474,7 +484,7 @@ impl Seat {
             let deadline = {
                 let now = Instant::now();
                 let mut g = self.share.lock();
-                g.touch(self.index, shard, after, now);
+                g.touch(self.index, shard, Some(after), now);
                 g.collect(now, stall);
                 if g.records < self.share.config.window_records {
                     return;
@@ -491,21 +501,17 @@ impl Seat {
                     return;
                 }
                 // The window is held by others: wait for them, at most until they stall.
-                let Some(seen) = g
-                    .holding(now, stall)
+                let Some(seen) = holding(&g.seats, now, stall)
                     .filter(|(i, _)| *i != me)
                     .map(|(_, s)| s.last_seen)
                     .min()
                 else {
                     return;
                 };
-                tokio::time::Instant::from_std(seen + stall)
+                seen + stall
             };
-            let mut stop = stop.cloned();
-            tokio::select! {
-                () = &mut notified => {}
-                () = tokio::time::sleep_until(deadline) => {}
-                () = stopped(stop.as_mut()) => return,
+            if !changed_or_until(notified, deadline, stop).await {
+                return;
             }
         }
     }

@@ -26,7 +26,27 @@ pub fn table_schema(table: &str) -> TableSchema {
 
 /// The item for one record (see the module docs for the key choice).
 pub fn item_for(record: &SinkRecord) -> Item {
-    BatchItems::new(Arc::new(vec![record.clone()])).item(0)
+    OneItem {
+        record,
+        shard_id: record.shard.to_string(),
+    }
+    .item(0)
+}
+
+/// One record's item, as a source of one.
+struct OneItem<'a> {
+    record: &'a SinkRecord,
+    shard_id: String,
+}
+
+impl ItemSource for OneItem<'_> {
+    fn len(&self) -> usize {
+        1
+    }
+
+    fn visit(&self, _i: usize, f: &mut dyn FnMut(&str, AttrRef<'_>)) {
+        visit_item(self.record, &self.shard_id, f);
+    }
 }
 
 /// Calls `f` with the attributes of `record`'s item, in name order. Numbers are written out
