@@ -255,9 +255,7 @@ impl Consumer {
         let valid = &batch.valid[valid_before..];
         let letters = &batch.letters[start - valid_before..];
         let count = records.len() as u64;
-        for (seq, ok) in records {
-            state.note_processed(seq.clone(), *ok);
-        }
+        state.note_processed_all(records);
         state.iterator.clone_from(&batch.next_iterator);
         if state.iterator.is_none() {
             state.end_reached = true;

@@ -84,6 +84,26 @@ impl ShardState {
         self.processed = Some(seq);
     }
 
+    /// [`ShardState::note_processed`] for each of `records` in order (a sequence number and
+    /// whether it went to the sink), copying only the sequence numbers that end a stretch.
+    pub fn note_processed_all(&mut self, records: &[(SequenceNumber, bool)]) {
+        let mut rest = records;
+        while let Some(((first, to_sink), _)) = rest.split_first() {
+            let stretch = rest.iter().take_while(|(_, ok)| ok == to_sink).count();
+            let last = &rest[stretch - 1].0;
+            if *to_sink {
+                self.note_processed(first.clone(), true);
+                if stretch > 1
+                    && let Some(run) = self.pending.back_mut()
+                {
+                    run.last = last.clone();
+                }
+            }
+            self.processed = Some(last.clone());
+            rest = &rest[stretch..];
+        }
+    }
+
     /// Notes that the sink made everything up to `durable` durable.
     pub fn note_durable(&mut self, durable: &SequenceNumber) {
         while self.pending.front().is_some_and(|r| r.last <= *durable) {
@@ -187,6 +207,37 @@ mod tests {
         s.note_durable(&seq(100_003));
         assert!(s.all_durable());
         assert_eq!(s.checkpoint_target(), Some(seq(100_003)));
+    }
+
+    #[test]
+    fn noting_a_batch_at_once_equals_noting_its_records_one_by_one() {
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for case in 0..500 {
+            let mut one = ShardState::new(vec![], None, Some(seq(1)));
+            let mut all = ShardState::new(vec![], None, Some(seq(1)));
+            let mut next = 2;
+            for _ in 0..rng.random_range(1..5) {
+                let len = rng.random_range(0..40);
+                // Mostly valid records with dead letters in stretches, as batches have.
+                let bad = rng.random_range(0.0..0.5);
+                let batch: Vec<(SequenceNumber, bool)> = (0..len)
+                    .map(|i| (seq(next + i), !rng.random_bool(bad)))
+                    .collect();
+                next += len;
+                for (s, ok) in &batch {
+                    one.note_processed(s.clone(), *ok);
+                }
+                all.note_processed_all(&batch);
+                assert_eq!(format!("{all:?}"), format!("{one:?}"), "case {case}");
+                if rng.random_bool(0.5) {
+                    let mark = seq(rng.random_range(1..next.max(2)));
+                    one.note_durable(&mark);
+                    all.note_durable(&mark);
+                }
+            }
+            assert_eq!(all.checkpoint_target(), one.checkpoint_target());
+        }
     }
 
     #[test]

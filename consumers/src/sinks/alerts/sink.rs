@@ -281,21 +281,20 @@ impl AlertsSink {
         let (cache, rules) = self.loaded().await?;
         let mut changed = HashSet::new();
         let mut late = 0u64;
-        let mut fresh = 0usize;
+        // Records come in sequence order: the ones not applied yet are a suffix.
+        let new_from = progress.sequence_number.as_ref().map_or(0, |applied| {
+            records.partition_point(|r| r.sequence_number <= *applied)
+        });
+        let new = &records[new_from..];
+        let fresh = new.len();
+        if let Some(last) = new.last() {
+            progress.sequence_number = Some(last.sequence_number.clone());
+        }
         // One key buffer for the batch: a key is copied only into a map that lacks it.
         let mut key = String::new();
-        for r in records {
-            if progress
-                .sequence_number
-                .as_ref()
-                .is_some_and(|w| &r.sequence_number <= w)
-            {
-                continue;
-            }
-            fresh += 1;
+        for r in new {
             let e = &r.event;
             let t = e.event_time_ms();
-            progress.sequence_number = Some(r.sequence_number.clone());
             progress.event_time_ms = progress.event_time_ms.max(t);
             for (name, rule) in rules
                 .iter()

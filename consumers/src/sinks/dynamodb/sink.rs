@@ -405,21 +405,17 @@ impl Sink for DynamoDbSink {
     ) -> Result<Option<SequenceNumber>> {
         // Records up to the last one taken before this batch are buffered or written already
         // (a batch handed again after a retry).
-        let seen_before = self.last_seen.get(&shard).cloned();
-        let mut last = None;
-        for r in records {
-            if seen_before.as_ref() >= Some(&r.sequence_number) {
-                continue;
-            }
+        // Records come in sequence order: the new ones are a suffix.
+        let new_from = self.last_seen.get(&shard).map_or(0, |seen| {
+            records.partition_point(|r| r.sequence_number <= *seen)
+        });
+        let new = &records[new_from..];
+        if let Some(last) = new.last() {
             self.opened_ms.get_or_insert(now_ms);
-            self.buffer.push(r.clone());
-            if last.as_ref() < Some(&r.sequence_number) {
-                last = Some(r.sequence_number.clone());
-            }
-        }
-        if let Some(last) = last {
-            self.buffered_marks.insert(shard, last.clone());
-            self.last_seen.insert(shard, last);
+            self.buffer.extend_from_slice(new);
+            self.buffered_marks
+                .insert(shard, last.sequence_number.clone());
+            self.last_seen.insert(shard, last.sequence_number.clone());
         }
         if self.due(now_ms) {
             self.start_write().await?;

@@ -101,6 +101,14 @@ pub const L0_TABLES_PER_COMPACTION: u8 = 16;
 /// trickle of tiny tables for compaction to merge.
 pub const INGEST_MIN_ITEMS: usize = 1024;
 
+/// Encoded batches whose buffers are kept for later batches. A batch of tens of thousands of
+/// items encodes into megabytes; allocated afresh for every batch, that memory goes back to the
+/// OS when freed and costs a page fault per 4 KiB when touched again.
+const SPARE_BATCHES: usize = 2;
+
+/// Buffers larger than this are not kept (a rare huge batch does not pin its memory).
+const SPARE_BATCH_BYTES: usize = 64 * 1024 * 1024;
+
 /// The longest a `batch_put` waits for memtables to be flushed below the bound.
 pub const WRITE_BUFFER_WAIT: Duration = Duration::from_secs(30);
 
@@ -122,6 +130,8 @@ struct Inner {
     known: RwLock<HashMap<String, TableSchema>>,
     create: Mutex<()>,
     ingesting: Mutex<()>,
+    /// Buffers of written batches, see [`SPARE_BATCHES`].
+    spare: Mutex<Vec<Encoded>>,
 }
 
 impl std::fmt::Debug for LsmItemTable {
@@ -185,7 +195,13 @@ impl Inner {
 
     /// Writes an encoded batch: as a sorted table of its own when large (see
     /// [`INGEST_MIN_ITEMS`]), else through the journal.
-    fn write(&self, batch: Encoded) -> Result<()> {
+    fn write(&self, mut batch: Encoded) -> Result<()> {
+        let written = self.write_entries(&mut batch);
+        self.recycle(batch);
+        written
+    }
+
+    fn write_entries(&self, batch: &mut Encoded) -> Result<()> {
         if batch.entries.is_empty() {
             return Ok(());
         }
@@ -207,40 +223,46 @@ impl Inner {
     }
 
     /// Writes a large batch straight into a new sorted table (see [`INGEST_MIN_ITEMS`]).
-    fn ingest(&self, mut batch: Encoded) -> Result<()> {
-        let entries = std::mem::take(&mut batch.entries);
+    fn ingest(&self, batch: &mut Encoded) -> Result<()> {
         // Sorted by key, of equal keys the later put last (it wins below). Every key starts
         // with the table's name; the next 32 bytes (an InfraMetrics key is about that long),
         // compared as two numbers, order and tell apart most pairs without a byte-wise
         // comparison.
         let skip = batch.prefix_len;
-        let mut entries: Vec<([u128; 2], usize, Entry)> = entries
-            .into_iter()
-            .enumerate()
-            .map(|(i, e)| {
-                let key = &batch.key(&e)[skip..];
-                let mut head = [0u8; 32];
-                let n = key.len().min(32);
-                head[..n].copy_from_slice(&key[..n]);
-                let (hi, lo) = head.split_at(16);
-                let word = |b: &[u8]| u128::from_be_bytes(b.try_into().unwrap_or([0; 16]));
-                ([word(hi), word(lo)], i, e)
-            })
-            .collect();
-        entries.sort_unstable_by(|a, b| {
+        let mut order = std::mem::take(&mut batch.order);
+        order.clear();
+        order.extend(batch.entries.iter().enumerate().map(|(i, e)| {
+            let key = &batch.key(e)[skip..];
+            let mut head = [0u8; 32];
+            let n = key.len().min(32);
+            head[..n].copy_from_slice(&key[..n]);
+            let (hi, lo) = head.split_at(16);
+            let word = |b: &[u8]| u128::from_be_bytes(b.try_into().unwrap_or([0; 16]));
+            ([word(hi), word(lo)], i)
+        }));
+        let key = |i: usize| &batch.key(&batch.entries[i])[skip..];
+        order.sort_unstable_by(|a, b| {
             a.0.cmp(&b.0)
-                .then_with(|| batch.key(&a.2)[skip..].cmp(&batch.key(&b.2)[skip..]))
+                .then_with(|| key(a.1).cmp(key(b.1)))
                 .then(a.1.cmp(&b.1))
         });
+        let written = self.ingest_sorted(batch, &order);
+        batch.order = order;
+        written
+    }
+
+    /// Writes `batch`'s entries in `order` (sorted by key, equal keys adjacent with the one
+    /// to keep last) as a new table.
+    fn ingest_sorted(&self, batch: &Encoded, order: &[([u128; 2], usize)]) -> Result<()> {
         let _one = self.ingesting.lock().map_err(|_| poisoned_lock())?;
         let mut ingestion = self.items.start_ingestion().map_err(|e| self.error(e))?;
-        let mut entries = entries.iter().peekable();
-        while let Some((head, _, entry)) = entries.next() {
+        let mut sorted = order.iter().peekable();
+        while let Some((head, i)) = sorted.next() {
+            let entry = &batch.entries[*i];
             let key = batch.key(entry);
-            if entries
-                .peek()
-                .is_some_and(|(next_head, _, next)| next_head == head && batch.key(next) == key)
-            {
+            if sorted.peek().is_some_and(|(next_head, next)| {
+                next_head == head && batch.key(&batch.entries[*next]) == key
+            }) {
                 continue;
             }
             ingestion
@@ -248,6 +270,27 @@ impl Inner {
                 .map_err(|e| self.error(e))?;
         }
         ingestion.finish().map_err(|e| self.error(e))
+    }
+
+    /// An empty batch to encode into: the buffers of an earlier batch when one is spare.
+    fn batch_buffers(&self) -> Encoded {
+        self.spare
+            .lock()
+            .ok()
+            .and_then(|mut spare| spare.pop())
+            .unwrap_or_default()
+    }
+
+    /// Keeps a written batch's buffers for a later batch (see [`SPARE_BATCHES`]).
+    fn recycle(&self, batch: Encoded) {
+        if batch.bytes.capacity() > SPARE_BATCH_BYTES {
+            return;
+        }
+        if let Ok(mut spare) = self.spare.lock()
+            && spare.len() < SPARE_BATCHES
+        {
+            spare.push(batch.cleared());
+        }
     }
 
     fn schema(&self, table: &str) -> Result<TableSchema> {
@@ -352,17 +395,21 @@ impl LsmItemTable {
                 known: RwLock::new(known),
                 create: Mutex::new(()),
                 ingesting: Mutex::new(()),
+                spare: Mutex::new(Vec::new()),
             }),
         })
     }
 }
 
 /// A batch's items encoded: keys and values one after another in one buffer.
+#[derive(Default)]
 struct Encoded {
     bytes: Vec<u8>,
     entries: Vec<Entry>,
     /// Length of the table-name prefix every key starts with.
     prefix_len: usize,
+    /// Scratch of [`Inner::ingest`]: (first 32 key bytes, entry index) in key order.
+    order: Vec<([u128; 2], usize)>,
 }
 
 /// One item of an [`Encoded`] batch: its key is `bytes[start..key_end]`, its value
@@ -374,15 +421,13 @@ struct Entry {
 }
 
 impl Encoded {
-    /// Validates and encodes every item (a bad item fails the whole batch before anything
-    /// is written); each item is dropped once encoded.
-    fn of(schema: &TableSchema, items: ItemIter) -> Result<Self> {
+    /// Encodes `items` into `self`'s buffers (empty, maybe with capacity kept from an earlier
+    /// batch). Validates every item (a bad item fails the whole batch before anything is
+    /// written); each item is dropped once encoded.
+    fn encode(self, schema: &TableSchema, items: ItemIter) -> Result<Self> {
         let prefix = table_prefix(&schema.name);
-        let mut out = Encoded {
-            bytes: Vec::new(),
-            entries: Vec::new(),
-            prefix_len: prefix.len(),
-        };
+        let mut out = self;
+        out.prefix_len = prefix.len();
         let expected = items.size_hint().0;
         out.entries.reserve(expected);
         for item in items {
@@ -396,17 +441,16 @@ impl Encoded {
         Ok(out)
     }
 
-    /// [`Encoded::of`] reading each item attribute by attribute: no [`Item`] is built unless
-    /// the source gives attributes out of name order (then the item is built and sorted) or
-    /// 128 attributes or more. The bytes are those [`Encoded::of`] writes for the same items.
-    fn of_source(schema: &TableSchema, items: &dyn ItemSource) -> Result<Self> {
+    /// [`Encoded::encode`] reading each item attribute by attribute: no [`Item`] is built
+    /// unless the source gives attributes out of name order (then the item is built and
+    /// sorted) or 128 attributes or more. The bytes are those `encode` writes for the same
+    /// items.
+    fn encode_source(self, schema: &TableSchema, items: &dyn ItemSource) -> Result<Self> {
         let prefix = table_prefix(&schema.name);
         let n = items.len();
-        let mut out = Encoded {
-            bytes: Vec::new(),
-            entries: Vec::with_capacity(n),
-            prefix_len: prefix.len(),
-        };
+        let mut out = self;
+        out.prefix_len = prefix.len();
+        out.entries.reserve(n);
         let (pk, pk_ty) = &schema.partition_key;
         let sk = schema.sort_key.as_ref();
         // Scratch reused for every item: the value, the two key parts, the previous name.
@@ -476,6 +520,16 @@ impl Encoded {
         Ok(out)
     }
 
+    #[cfg(test)]
+    fn of(schema: &TableSchema, items: ItemIter) -> Result<Self> {
+        Encoded::default().encode(schema, items)
+    }
+
+    #[cfg(test)]
+    fn of_source(schema: &TableSchema, items: &dyn ItemSource) -> Result<Self> {
+        Encoded::default().encode_source(schema, items)
+    }
+
     /// Records the item written at `bytes[start..]`, its key ending at `key_end`.
     fn push_entry(
         &mut self,
@@ -506,6 +560,15 @@ impl Encoded {
             );
         }
         Ok(())
+    }
+
+    /// The batch emptied, its buffers' capacity kept.
+    fn cleared(mut self) -> Self {
+        self.bytes.clear();
+        self.entries.clear();
+        self.order.clear();
+        self.prefix_len = 0;
+        self
     }
 
     fn key(&self, entry: &Entry) -> &[u8] {
@@ -610,7 +673,7 @@ impl ItemTable for LsmItemTable {
         let schema = self.inner.schema(table)?;
         let inner = self.inner.clone();
         blocking(move || {
-            let batch = Encoded::of(&schema, items)?;
+            let batch = inner.batch_buffers().encode(&schema, items)?;
             inner.write(batch)
         })
         .await
@@ -620,7 +683,7 @@ impl ItemTable for LsmItemTable {
         let schema = self.inner.schema(table)?;
         let inner = self.inner.clone();
         blocking(move || {
-            let batch = Encoded::of_source(&schema, &*items)?;
+            let batch = inner.batch_buffers().encode_source(&schema, &*items)?;
             drop(items);
             inner.write(batch)
         })
@@ -732,6 +795,24 @@ mod source_tests {
         let items: Vec<Item> = (0..source.len()).map(|i| source.item(i)).collect();
         let encoded = Encoded::of(&schema(), Box::new(items.into_iter())).expect("encodes");
         encoded.bytes
+    }
+
+    #[test]
+    fn a_batch_encoded_into_recycled_buffers_is_the_batch_alone() {
+        let first = Source((0..300).map(attrs).collect());
+        let second = Source((1000..1040).map(attrs).collect());
+        let mut used = Encoded::of_source(&schema(), &first).expect("encodes");
+        used.order.push(([0; 2], 7));
+        let capacity = used.bytes.capacity();
+        let reused = used
+            .cleared()
+            .encode_source(&schema(), &second)
+            .expect("encodes");
+        let fresh = Encoded::of_source(&schema(), &second).expect("encodes");
+        assert_eq!(reused.entries.len(), 40);
+        assert_eq!(reused.bytes, fresh.bytes);
+        assert!(reused.order.is_empty());
+        assert_eq!(reused.bytes.capacity(), capacity, "the buffer was reused");
     }
 
     #[test]
