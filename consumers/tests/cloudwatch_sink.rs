@@ -22,6 +22,8 @@ struct CallSizes {
     sizes: Mutex<Vec<usize>>,
     fail: BTreeMap<usize, bool>,
     delay: Duration,
+    /// Takes puts as large as the embedded store takes; else one CloudWatch call's worth.
+    whole_puts: bool,
 }
 
 /// The embedded metric store under `dir`, and the same store behind a [`CallSizes`].
@@ -42,6 +44,7 @@ fn counted_store_with(
         sizes: Mutex::new(Vec::new()),
         fail: fail.iter().copied().collect(),
         delay,
+        whole_puts: false,
     });
     (store, sized)
 }
@@ -79,6 +82,13 @@ impl MetricPublisher for CallSizes {
                 throttled()
             }
             None => self.inner.put_metric_data(namespace, data, watermark).await,
+        }
+    }
+    fn max_datums_per_put(&self, per_call: usize) -> usize {
+        if self.whole_puts {
+            self.inner.max_datums_per_put(per_call)
+        } else {
+            per_call
         }
     }
     async fn watermark(&self, key: &str) -> Result<Option<SequenceNumber>> {
@@ -416,6 +426,56 @@ async fn a_batch_over_1000_datums_is_split_and_counted_once() {
             .into()
         )
     );
+}
+
+/// A shard with more series than one call carries: records cycle through the series, so
+/// puts of one call's worth would each take ~1,000 records; the embedded store takes the
+/// batch in one put. Either way every sample counts once.
+#[tokio::test]
+async fn a_shard_with_more_series_than_a_call_takes_is_one_put_on_the_embedded_store() {
+    let instances: Vec<String> = (0..1200).map(|i| format!("i-{i:06}")).collect();
+    let records: Vec<SinkRecord> = (0..5u64)
+        .flat_map(|round| instances.iter().map(move |i| (round, i)))
+        .enumerate()
+        .map(|(offset, (round, instance))| {
+            let ms = T0_MS + round as i64 * 1_000;
+            record(
+                0,
+                offset as u64,
+                instance,
+                MetricType::CpuUtilization,
+                ms,
+                50.0,
+            )
+        })
+        .collect();
+    for whole_puts in [false, true] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, _) = counted_store(dir.path());
+        let sized = Arc::new(CallSizes {
+            inner: store.clone(),
+            sizes: Mutex::new(Vec::new()),
+            fail: BTreeMap::new(),
+            delay: Duration::ZERO,
+            whole_puts,
+        });
+        let mut sink = CloudWatchSink::new(sized.clone(), write_through()).expect("sink");
+        sink.write(ShardId(0), &records, 0).await.expect("write");
+        let sizes = sized.sizes.lock().expect("lock").clone();
+        if whole_puts {
+            assert_eq!(sizes, vec![1200], "one put of one datum per series");
+        } else {
+            assert!(sizes.len() >= 6, "cut every ~1,000 records: {sizes:?}");
+            assert!(sizes.iter().all(|&n| n <= 1000), "{sizes:?}");
+        }
+        for instance in ["i-000000", "i-000999", "i-001000", "i-001199"] {
+            let points = store
+                .get_metric_statistics(&query("cpu_utilization", instance, 60))
+                .await
+                .expect("stats");
+            assert_eq!(total(&points), 5.0, "{instance}, whole puts {whole_puts}");
+        }
+    }
 }
 
 #[test]

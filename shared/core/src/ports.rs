@@ -390,6 +390,14 @@ pub trait MetricPublisher: Send + Sync {
         data: Vec<MetricDatum>,
         watermark: Option<&Watermark>,
     ) -> Result<()>;
+    /// Most datums one `put_metric_data` should carry, given calls of at most `per_call`
+    /// datums: what lands together with its watermark. Where each call is a request of its
+    /// own (CloudWatch), one call's worth, the default. A backend that applies a whole put in
+    /// one transaction (the embedded store) takes more, so a sink whose shard holds more
+    /// series than one call carries still publishes many records per put.
+    fn max_datums_per_put(&self, per_call: usize) -> usize {
+        per_call
+    }
     /// The last watermark stored under `key`.
     async fn watermark(&self, key: &str) -> Result<Option<SequenceNumber>>;
     /// Statistics per period, oldest first; periods with no data are left out.

@@ -42,6 +42,11 @@ pub const MAX_DATUMS_PER_CALL: usize = 1000;
 /// Most dimensions per metric.
 pub const MAX_DIMENSIONS: usize = 30;
 const MINUTE_MS: i64 = 60_000;
+/// Most datums one `put_metric_data` takes (all in one transaction, see
+/// [`MetricPublisher::max_datums_per_put`]): a sink's shard with more series than one
+/// CloudWatch call carries (1,000, e.g. 250 instances with four metrics) would otherwise cut
+/// its records into a put per ~1,000 records, each rewriting the B-tree pages it touches.
+pub const MAX_DATUMS_PER_PUT: usize = 20_000;
 
 /// One minute of one series.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,13 +70,34 @@ impl RedbMetricStore {
 }
 
 fn series_prefix(namespace: &str, metric: &str, dimensions: &BTreeMap<String, String>) -> Vec<u8> {
-    let mut key = Vec::new();
+    let mut key = Vec::with_capacity(128);
     encode_str(&mut key, namespace);
     encode_str(&mut key, metric);
-    // A BTreeMap serializes in key order, so equal dimension sets give equal text.
-    let dims = serde_json::to_string(dimensions).unwrap_or_default();
-    encode_str(&mut key, &dims);
+    encode_str(&mut key, &dimensions_json(dimensions));
     key
+}
+
+/// The dimensions as the JSON object `serde_json` writes for the map: in key order, so equal
+/// dimension sets give equal text. Names and values without characters JSON escapes (the
+/// usual case) are written directly; otherwise `serde_json` writes the whole object.
+fn dimensions_json(dimensions: &BTreeMap<String, String>) -> String {
+    let plain = |s: &str| !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\');
+    if !dimensions.iter().all(|(k, v)| plain(k) && plain(v)) {
+        return serde_json::to_string(dimensions).unwrap_or_default();
+    }
+    let len: usize = dimensions.iter().map(|(k, v)| k.len() + v.len() + 6).sum();
+    let mut out = String::with_capacity(len + 2);
+    out.push('{');
+    for (i, (k, v)) in dimensions.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        for part in ["\"", k, "\":\"", v, "\""] {
+            out.push_str(part);
+        }
+    }
+    out.push('}');
+    out
 }
 
 fn minute_key(prefix: &[u8], minute_ms: i64) -> Vec<u8> {
@@ -132,6 +158,10 @@ fn merge(a: StatisticSet, b: StatisticSet) -> StatisticSet {
 
 #[async_trait]
 impl MetricPublisher for RedbMetricStore {
+    fn max_datums_per_put(&self, _per_call: usize) -> usize {
+        MAX_DATUMS_PER_PUT
+    }
+
     async fn put_metric_data(
         &self,
         namespace: &str,
@@ -266,5 +296,43 @@ impl MetricPublisher for RedbMetricStore {
                     .collect())
             })
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Stored keys embed the dimensions' JSON: the direct writer must give `serde_json`'s text.
+    #[test]
+    fn dimension_text_is_serde_jsons() {
+        let samples = [
+            "",
+            "i-000123",
+            "eu-west-1",
+            "Région ☃",
+            "quote \" inside",
+            "back\\slash",
+            "tab\tand\nnewline",
+            "\u{1}\u{1f}\u{7f}",
+            "slash / and <html>",
+        ];
+        let mut maps = vec![BTreeMap::new()];
+        for a in samples {
+            for b in samples {
+                maps.push(BTreeMap::from([
+                    ("InstanceID".to_string(), a.to_string()),
+                    ("Region".to_string(), b.to_string()),
+                ]));
+                maps.push(BTreeMap::from([(a.to_string(), b.to_string())]));
+            }
+        }
+        for m in &maps {
+            assert_eq!(
+                dimensions_json(m),
+                serde_json::to_string(m).expect("serializes"),
+                "{m:?}"
+            );
+        }
     }
 }

@@ -19,7 +19,9 @@ pub struct CloudWatchConfig {
     pub consumer: String,
     /// The stream read, second part of the watermark key.
     pub stream: String,
-    /// Most datums per call (1..=1000).
+    /// Most datums per PutMetricData call (1..=1000). A backend storing a whole put in one
+    /// transaction (the embedded store) takes larger puts, see
+    /// `MetricPublisher::max_datums_per_put`.
     pub max_datums_per_call: usize,
     /// Records aggregated per shard before the statistic sets are published (1 publishes
     /// every batch).

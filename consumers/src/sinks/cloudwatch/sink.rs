@@ -35,7 +35,8 @@ struct Publishing {
 /// One shard's aggregated records waiting to be published.
 #[derive(Default)]
 struct ShardBuffer {
-    /// In record order; every group but the last is full (`max_datums_per_call`) or sealed.
+    /// In record order; every group but the last is full (the publisher's
+    /// `max_datums_per_put`) or sealed.
     groups: Vec<Group>,
     /// The last record taken in or skipped (a retried batch is not counted twice).
     last_seen: Option<SequenceNumber>,
@@ -226,7 +227,10 @@ impl Sink for CloudWatchSink {
             return Ok(None);
         }
         let applied = self.watermark(shard).await?;
-        let max = self.config.max_datums_per_call;
+        let max = self
+            .publisher
+            .max_datums_per_put(self.config.max_datums_per_call)
+            .max(1);
         let policy = self.config.buffer();
         let buf = self.buffers.entry(shard).or_default();
         let mut skipped = 0usize;
