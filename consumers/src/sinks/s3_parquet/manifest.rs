@@ -92,6 +92,12 @@ impl ShardManifest {
         i > 0 && self.coverage[i - 1].1 >= *seq
     }
 
+    /// The highest sequence number a committed entry's range holds: every record after it
+    /// is not covered.
+    pub fn covered_to(&self) -> Option<&SequenceNumber> {
+        self.coverage.last().map(|(_, last)| last)
+    }
+
     /// Rows in committed objects.
     pub fn rows(&self) -> u64 {
         self.entries.iter().map(|e| e.rows).sum()

@@ -316,12 +316,23 @@ impl Sink for S3ParquetSink {
         now_ms: i64,
     ) -> Result<Option<SequenceNumber>> {
         let buf = self.shard(shard).await?;
+        // Records come in sequence order. Those up to the last one taken were handed before
+        // (a retry): already buffered or covered.
+        let new_from = buf.last_seen.as_ref().map_or(0, |seen| {
+            records.partition_point(|r| r.sequence_number <= *seen)
+        });
+        let new = &records[new_from..];
+        if let Some(last) = new.last() {
+            buf.last_seen = Some(last.sequence_number.clone());
+        }
+        // Records after every committed object's range are not covered (the usual case).
+        let uncovered_from = buf
+            .manifest
+            .covered_to()
+            .map_or(0, |to| new.partition_point(|r| r.sequence_number <= *to));
+        let (maybe_covered, uncovered) = new.split_at(uncovered_from);
         let mut skipped = 0;
-        for r in records {
-            if buf.last_seen.as_ref() >= Some(&r.sequence_number) {
-                continue; // handed again after a retry: already buffered or covered
-            }
-            buf.last_seen = Some(r.sequence_number.clone());
+        for r in maybe_covered {
             if buf.manifest.covers(&r.sequence_number) {
                 skipped += 1;
                 if buf.records.is_empty() {
@@ -332,6 +343,11 @@ impl Sink for S3ParquetSink {
             buf.bytes += record_bytes(r);
             buf.opened_ms.get_or_insert(now_ms);
             buf.records.push(r.clone());
+        }
+        if !uncovered.is_empty() {
+            buf.bytes += uncovered.iter().map(record_bytes).sum::<u64>();
+            buf.opened_ms.get_or_insert(now_ms);
+            buf.records.extend_from_slice(uncovered);
         }
         self.stats.skipped_covered += skipped;
         let due = self.shards.get(&shard).is_some_and(|b| self.due(b, now_ms));
