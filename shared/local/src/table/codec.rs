@@ -154,9 +154,11 @@ pub fn set_count(out: &mut [u8], at: usize, count: usize) -> bool {
 }
 
 /// Appends one attribute of an item begun with [`start`]; the bytes are those
-/// [`encode_into`] writes for the same attribute.
-pub fn put_attr(out: &mut Vec<u8>, name: &str, value: AttrRef<'_>) {
-    match known_name(name) {
+/// [`encode_into`] writes for the same attribute. Returns the name's number (from 1) when it
+/// is one of [`KNOWN_NAMES`].
+pub fn put_attr(out: &mut Vec<u8>, name: &str, value: AttrRef<'_>) -> Option<usize> {
+    let known = known_name(name);
+    match known {
         Some(k) => put_varint(out, k),
         None => {
             out.push(0);
@@ -169,7 +171,41 @@ pub fn put_attr(out: &mut Vec<u8>, name: &str, value: AttrRef<'_>) {
     };
     out.push(tag);
     put_bytes(out, text.as_bytes());
+    known
 }
+
+/// `a < b` in byte order, usable in constants.
+const fn str_less(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut i = 0;
+    while i < a.len() && i < b.len() {
+        if a[i] != b[i] {
+            return a[i] < b[i];
+        }
+        i += 1;
+    }
+    a.len() < b.len()
+}
+
+/// `KNOWN_RANKS[k]`: where known name number `k` (from 1) sorts among [`KNOWN_NAMES`], so
+/// two known names compare as two numbers.
+pub const KNOWN_RANKS: [u8; KNOWN_NAMES.len() + 1] = {
+    let mut ranks = [0u8; KNOWN_NAMES.len() + 1];
+    let mut k = 0;
+    while k < KNOWN_NAMES.len() {
+        let mut below = 0u8;
+        let mut j = 0;
+        while j < KNOWN_NAMES.len() {
+            if str_less(KNOWN_NAMES[j], KNOWN_NAMES[k]) {
+                below += 1;
+            }
+            j += 1;
+        }
+        ranks[k + 1] = below;
+        k += 1;
+    }
+    ranks
+};
 
 /// Reads the stored bytes front to back.
 struct Reader<'a> {
@@ -303,6 +339,16 @@ mod tests {
             json.len()
         );
         assert_eq!(decode(&encode(&Item::new())), Ok(Item::new()));
+    }
+
+    #[test]
+    fn known_ranks_order_known_names_as_their_text() {
+        let mut sorted: Vec<&str> = KNOWN_NAMES.to_vec();
+        sorted.sort_unstable();
+        for (i, name) in KNOWN_NAMES.iter().enumerate() {
+            let rank = sorted.iter().position(|n| n == name).expect("listed");
+            assert_eq!(usize::from(KNOWN_RANKS[i + 1]), rank, "{name}");
+        }
     }
 
     #[test]

@@ -462,20 +462,29 @@ impl Encoded {
             value.clear();
             pk_bytes.clear();
             sk_bytes.clear();
-            previous.clear();
             let at = codec::start(&mut value);
             let mut count = 0usize;
             let mut in_order = true;
+            // The previous name: its number when known (compared by rank), else `previous`.
+            let mut previous_known: Option<usize> = None;
             let (mut has_pk, mut has_sk) = (false, false);
             let mut key_error = None;
             items.visit(i, &mut |name: &str, v: AttrRef<'_>| {
-                if count > 0 && name <= previous.as_str() {
-                    in_order = false;
+                let known = codec::put_attr(&mut value, name, v);
+                if count > 0 {
+                    let after = match (known, previous_known) {
+                        (Some(k), Some(p)) => codec::KNOWN_RANKS[k] > codec::KNOWN_RANKS[p],
+                        (_, Some(p)) => name > codec::KNOWN_NAMES[p - 1],
+                        (_, None) => name > previous.as_str(),
+                    };
+                    in_order &= after;
                 }
-                previous.clear();
-                previous.push_str(name);
+                previous_known = known;
+                if known.is_none() {
+                    previous.clear();
+                    previous.push_str(name);
+                }
                 count += 1;
-                codec::put_attr(&mut value, name, v);
                 let part = if name == pk.as_str() {
                     has_pk = true;
                     Some((&mut pk_bytes, *pk_ty))
