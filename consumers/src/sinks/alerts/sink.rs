@@ -6,12 +6,12 @@ use serde::{Deserialize, Serialize};
 use shardline_core::ports::{Notification, Notifier, StateStore};
 use shardline_core::{Error, MetricEvent, Result, SequenceNumber, ShardId};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use tracing::{debug, info};
 
 /// The hasher of the per-record alarm lookups: seeded per process like the standard one,
 /// several times cheaper for short keys.
 type FastHash = foldhash::fast::RandomState;
-use std::sync::Arc;
-use tracing::{debug, info};
 
 use super::alarm::{AlarmRecord, AlarmState, Transition};
 use super::config::{AlarmRule, AlertsConfig};

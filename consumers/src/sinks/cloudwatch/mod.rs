@@ -20,8 +20,9 @@
 //!   20,000 for the embedded store, which stores a whole put in one transaction); each group
 //!   is one put carrying the watermark of its own last record, so a crash between puts loses
 //!   or repeats nothing. (With groups of one call's worth, a shard holding more series than
-//!   that cuts a group every ~1,000 records, since records cycle through the series.) A group found at or below
-//!   the stored watermark when it is due (its call landed, then failed) is not sent again.
+//!   that cuts a group every ~1,000 records, since records cycle through the series.) A
+//!   group found at or below the stored watermark when it is due (its call landed, then
+//!   failed) is not sent again.
 //! - A due shard's groups are published in the background, one call per shard at a time
 //!   (so its watermark only moves forward) while the consumer reads on. A shard's durable mark
 //!   moves to a group's last record once that group's call returned, and to everything taken

@@ -234,11 +234,16 @@ impl Sink for CloudWatchSink {
         let policy = self.config.buffer();
         let buf = self.buffers.entry(shard).or_default();
         let mut skipped = 0usize;
-        for r in records {
-            if buf.last_seen.as_ref() >= Some(&r.sequence_number) {
-                continue; // handed again after a retry: already taken
-            }
-            buf.last_seen = Some(r.sequence_number.clone());
+        // Records come in sequence order; those up to the last one taken were handed before (a
+        // retry): the new ones are a suffix.
+        let new_from = buf.last_seen.as_ref().map_or(0, |seen| {
+            records.partition_point(|r| r.sequence_number <= *seen)
+        });
+        let new = &records[new_from..];
+        if let Some(last) = new.last() {
+            buf.last_seen = Some(last.sequence_number.clone());
+        }
+        for r in new {
             if applied.as_ref().is_some_and(|w| &r.sequence_number <= w) {
                 skipped += 1;
                 continue;

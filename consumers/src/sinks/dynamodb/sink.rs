@@ -404,8 +404,8 @@ impl Sink for DynamoDbSink {
         now_ms: i64,
     ) -> Result<Option<SequenceNumber>> {
         // Records up to the last one taken before this batch are buffered or written already
-        // (a batch handed again after a retry).
-        // Records come in sequence order: the new ones are a suffix.
+        // (a batch handed again after a retry); records come in sequence order, so the new
+        // ones are a suffix.
         let new_from = self.last_seen.get(&shard).map_or(0, |seen| {
             records.partition_point(|r| r.sequence_number <= *seen)
         });
