@@ -26,6 +26,19 @@ pub struct SinkRecord {
     pub event: Arc<MetricEvent>,
 }
 
+/// The records of `records` (one shard's, in sequence order, as [`Sink::write`] gets them)
+/// after `seen`: all of them when `seen` is `None`. A binary search, not a comparison per
+/// record.
+pub fn records_after<'a>(
+    records: &'a [SinkRecord],
+    seen: Option<&SequenceNumber>,
+) -> &'a [SinkRecord] {
+    let from = seen.map_or(0, |seen| {
+        records.partition_point(|r| r.sequence_number <= *seen)
+    });
+    &records[from..]
+}
+
 /// Turns batches of events into effects (objects, items, metrics, notifications).
 #[async_trait]
 pub trait Sink: Send {
@@ -52,4 +65,46 @@ pub trait Sink: Send {
     /// # Errors
     /// As [`Sink::write`].
     async fn flush(&mut self, now_ms: i64, force: bool) -> Result<Vec<(ShardId, SequenceNumber)>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shardline_core::MetricType;
+
+    fn record(n: u64) -> SinkRecord {
+        SinkRecord {
+            shard: ShardId(0),
+            sequence_number: SequenceNumber::try_from(n.to_string()).expect("decimal"),
+            arrival_ms: 0,
+            event: Arc::new(MetricEvent {
+                metric_id: format!("cpu-{n}"),
+                metric_type: MetricType::CpuUtilization,
+                timestamp: 0,
+                timestamp_ms: None,
+                value: 50.0,
+                unit: None,
+                instance_id: "i-000001".into(),
+                region: "eu-west-1".into(),
+                collected_at: "2026-01-01T00:00:00Z".into(),
+            }),
+        }
+    }
+
+    #[test]
+    fn records_after_a_position_are_the_suffix_past_it() {
+        let records: Vec<SinkRecord> = [5, 9, 12, 100].into_iter().map(record).collect();
+        let after = |seen: Option<u64>| {
+            let seen = seen.map(|n| SequenceNumber::try_from(n.to_string()).expect("decimal"));
+            records_after(&records, seen.as_ref())
+                .iter()
+                .map(|r| r.sequence_number.as_str().to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(after(None), ["5", "9", "12", "100"]);
+        assert_eq!(after(Some(1)), ["5", "9", "12", "100"]);
+        assert_eq!(after(Some(9)), ["12", "100"]);
+        assert_eq!(after(Some(10)), ["12", "100"], "numeric, not text, order");
+        assert_eq!(after(Some(100)), Vec::<String>::new());
+    }
 }

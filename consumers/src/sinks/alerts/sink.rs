@@ -17,7 +17,7 @@ use super::alarm::{AlarmRecord, AlarmState, Transition};
 use super::config::{AlarmRule, AlertsConfig};
 use super::message::notification;
 use super::status::{AlarmStatus, alarm_key, load_alarms, write_alarm_key};
-use crate::sink::{Sink, SinkRecord};
+use crate::sink::{Sink, SinkRecord, records_after};
 
 /// A shard's progress, stored under `watermark/<stream>/<shard>`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -289,10 +289,7 @@ impl AlertsSink {
         let mut changed = HashSet::default();
         let mut late = 0u64;
         // Records come in sequence order: the ones not applied yet are a suffix.
-        let new_from = progress.sequence_number.as_ref().map_or(0, |applied| {
-            records.partition_point(|r| r.sequence_number <= *applied)
-        });
-        let new = &records[new_from..];
+        let new = records_after(records, progress.sequence_number.as_ref());
         let fresh = new.len();
         if let Some(last) = new.last() {
             progress.sequence_number = Some(last.sequence_number.clone());

@@ -10,7 +10,7 @@ use tracing::debug;
 
 use super::aggregate::MinuteAggregator;
 use super::config::CloudWatchConfig;
-use crate::sink::{Sink, SinkRecord};
+use crate::sink::{Sink, SinkRecord, records_after};
 use crate::sinks::buffer::{self, BufferPolicy};
 
 /// Statistic sets of consecutive records, published in one call with the last one's watermark.
@@ -236,10 +236,7 @@ impl Sink for CloudWatchSink {
         let mut skipped = 0usize;
         // Records come in sequence order; those up to the last one taken were handed before (a
         // retry): the new ones are a suffix.
-        let new_from = buf.last_seen.as_ref().map_or(0, |seen| {
-            records.partition_point(|r| r.sequence_number <= *seen)
-        });
-        let new = &records[new_from..];
+        let new = records_after(records, buf.last_seen.as_ref());
         if let Some(last) = new.last() {
             buf.last_seen = Some(last.sequence_number.clone());
         }

@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 use tracing::debug;
 
 use super::config::DynamoDbConfig;
-use crate::sink::{Sink, SinkRecord};
+use crate::sink::{Sink, SinkRecord, records_after};
 use crate::sinks::buffer;
 
 /// The table's key schema: `metric_id` (S) and `timestamp` (N), as in the seed.
@@ -406,10 +406,7 @@ impl Sink for DynamoDbSink {
         // Records up to the last one taken before this batch are buffered or written already
         // (a batch handed again after a retry); records come in sequence order, so the new
         // ones are a suffix.
-        let new_from = self.last_seen.get(&shard).map_or(0, |seen| {
-            records.partition_point(|r| r.sequence_number <= *seen)
-        });
-        let new = &records[new_from..];
+        let new = records_after(records, self.last_seen.get(&shard));
         if let Some(last) = new.last() {
             self.opened_ms.get_or_insert(now_ms);
             self.buffer.extend_from_slice(new);

@@ -13,6 +13,7 @@ use super::manifest::{ManifestEntry, ShardManifest};
 use super::writer::{
     self, EncodeOptions, encode_batch, encode_json_lines, metric_batch, writer_properties,
 };
+use crate::sink::records_after;
 use crate::{Sink, SinkRecord};
 
 /// Counters of what the sink wrote.
@@ -318,19 +319,13 @@ impl Sink for S3ParquetSink {
         let buf = self.shard(shard).await?;
         // Records come in sequence order. Those up to the last one taken were handed before
         // (a retry): already buffered or covered.
-        let new_from = buf.last_seen.as_ref().map_or(0, |seen| {
-            records.partition_point(|r| r.sequence_number <= *seen)
-        });
-        let new = &records[new_from..];
+        let new = records_after(records, buf.last_seen.as_ref());
         if let Some(last) = new.last() {
             buf.last_seen = Some(last.sequence_number.clone());
         }
         // Records after every committed object's range are not covered (the usual case).
-        let uncovered_from = buf
-            .manifest
-            .covered_to()
-            .map_or(0, |to| new.partition_point(|r| r.sequence_number <= *to));
-        let (maybe_covered, uncovered) = new.split_at(uncovered_from);
+        let uncovered = records_after(new, buf.manifest.covered_to());
+        let maybe_covered = &new[..new.len() - uncovered.len()];
         let mut skipped = 0;
         for r in maybe_covered {
             if buf.manifest.covers(&r.sequence_number) {
