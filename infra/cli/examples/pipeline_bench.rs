@@ -139,6 +139,11 @@ enabled = false
     );
     println!("peak RSS: {:.0} MiB", peak_rss_mib());
     pipeline.close().await?;
-    std::fs::remove_dir_all(&dir).ok();
+    // The embedded backends (the item table's compaction worker among them) go before their
+    // directory does.
+    drop(pipeline);
+    if let Err(e) = std::fs::remove_dir_all(&dir) {
+        eprintln!("cannot remove {}: {e}", dir.display());
+    }
     Ok(())
 }
