@@ -8,6 +8,7 @@
 //! compression = "zstd"     # or "snappy"
 //! zstd_level = 1
 //! raw_json_archive = false
+//! flushes_in_flight = 1
 //! ```
 
 use serde::{Deserialize, Serialize};
@@ -50,6 +51,9 @@ pub struct S3ParquetConfig {
     pub raw_json_archive: bool,
     /// Key prefix of the JSON Lines archive (`raw-metrics`).
     pub raw_prefix: String,
+    /// Shard flushes whose objects are written at once, in the background while the next
+    /// records are buffered (each holds its rows' columns and encoded pages in memory).
+    pub flushes_in_flight: usize,
 }
 
 impl Default for S3ParquetConfig {
@@ -63,6 +67,7 @@ impl Default for S3ParquetConfig {
             zstd_level: 1,
             raw_json_archive: false,
             raw_prefix: "raw-metrics".into(),
+            flushes_in_flight: 1,
         }
     }
 }
@@ -86,6 +91,12 @@ impl S3ParquetConfig {
         }
         if self.buffer_size == 0 {
             return bad("`buffer_size` must be above 0 (e.g. \"8MiB\")".into());
+        }
+        if !(1..=64).contains(&self.flushes_in_flight) {
+            return bad(format!(
+                "`flushes_in_flight` {} is outside 1..=64; use 1 to write one flush at a time",
+                self.flushes_in_flight
+            ));
         }
         if !(1..=22).contains(&self.zstd_level) {
             return bad(format!(

@@ -111,6 +111,15 @@ impl ShardManifest {
         }
     }
 
+    /// Moves the last committed entry back to pending: its commit could not be saved, so it
+    /// is settled by the next [`ShardManifest::reconcile`].
+    pub fn uncommit_last(&mut self) {
+        if let Some(last) = self.entries.pop() {
+            self.pending = Some(last);
+            self.rebuild_coverage();
+        }
+    }
+
     /// Reads the manifest of `shard`, or an empty one if there is none.
     ///
     /// # Errors

@@ -13,8 +13,11 @@
 //! # Buffering
 //! Records are buffered per shard and written when the buffered bytes reach `buffer_size` or
 //! the buffer is older than `buffer_interval` (measured with the `now_ms` the runtime passes),
-//! or on a forced flush. The durable mark reported to the runtime is the last record of the
-//! last committed flush, so the consumer's checkpoint never passes an unwritten record.
+//! or on a forced flush. A due buffer's objects are built, encoded and written in the
+//! background while the shard's next records are buffered (`flushes_in_flight` at once, one
+//! per shard; a forced flush writes up to one shard per core at once). The durable mark
+//! reported to the runtime is the last record of the last committed flush, so the consumer's
+//! checkpoint never passes an unwritten record.
 //!
 //! # Exactly-once under replay
 //! The manifest lists, per shard, the sequence ranges `[first, last]` of every committed flush

@@ -6,6 +6,7 @@ use shardline_core::ports::ObjectStore;
 use shardline_core::{Error, Result, SequenceNumber, ShardId};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use tokio::task::JoinHandle;
 use tracing::{debug, info};
 
 use super::config::S3ParquetConfig;
@@ -14,6 +15,7 @@ use super::writer::{
     self, EncodeOptions, encode_batch, encode_json_lines, metric_batch, writer_properties,
 };
 use crate::sink::records_after;
+use crate::sinks::buffer::OVERDUE;
 use crate::{Sink, SinkRecord};
 
 /// Counters of what the sink wrote.
@@ -42,17 +44,45 @@ pub(super) struct ShardBuffer {
     last_seen: Option<SequenceNumber>,
     /// The highest sequence number reported durable to the runtime.
     reported: Option<SequenceNumber>,
-    /// Covered records seen while the buffer was empty: durable already.
+    /// Covered records seen while the buffer was empty and no flush was under way: durable
+    /// already.
     covered_through: Option<SequenceNumber>,
+    /// The last record of the latest committed flush.
+    committed: Option<SequenceNumber>,
+    /// The flush whose objects are being written, if any (at most one per shard: the
+    /// manifest holds one pending entry).
+    flight: Option<Flight>,
+}
+
+/// A shard's flush under way: staged in the manifest (step 1), its objects being written in
+/// the background (step 2) while the shard's next records fill the buffer.
+#[derive(Debug)]
+struct Flight {
+    /// Start order among the sink's flushes.
+    started: u64,
+    entry: ManifestEntry,
+    /// The flushed records, put back at the front of the buffer if the write fails.
+    records: Arc<Vec<SinkRecord>>,
+    /// Parquet bytes written.
+    task: JoinHandle<Result<u64>>,
 }
 
 /// Writes metric events as Parquet objects, exactly once per record across replays.
+///
+/// A due buffer is staged (step 1 of the commit protocol) and its objects are built, encoded
+/// and written on other threads (step 2) while the runtime hands on the next records; the
+/// flush is committed (step 3) when the shard's next write, flush or due buffer finds it
+/// done. A shard has at most one flush under way, so a shard due again waits for its last
+/// one; different shards' flushes run at the same time (a forced flush starts them all,
+/// then waits for them).
 pub struct S3ParquetSink {
     config: S3ParquetConfig,
     store: Arc<dyn ObjectStore>,
     shards: BTreeMap<ShardId, ShardBuffer>,
     bucket_ready: bool,
     stats: S3SinkStats,
+    /// Flushes started so far (orders the flights).
+    flights_started: u64,
 }
 
 impl std::fmt::Debug for S3ParquetSink {
@@ -88,6 +118,7 @@ impl S3ParquetSink {
             shards: BTreeMap::new(),
             bucket_ready: false,
             stats: S3SinkStats::default(),
+            flights_started: 0,
         })
     }
 
@@ -125,6 +156,8 @@ impl S3ParquetSink {
                     last_seen: None,
                     reported: None,
                     covered_through: None,
+                    committed: None,
+                    flight: None,
                 },
             );
         }
@@ -140,12 +173,13 @@ impl S3ParquetSink {
             })
     }
 
-    /// The durable mark to report for a shard, if it moved.
+    /// The durable mark to report for a shard, if it moved: everything taken in when nothing
+    /// is buffered or under way, else the last committed flush or covered record.
     fn advance_reported(buf: &mut ShardBuffer) -> Option<SequenceNumber> {
-        let durable = if buf.records.is_empty() {
+        let durable = if buf.records.is_empty() && buf.flight.is_none() {
             buf.last_seen.clone()
         } else {
-            buf.covered_through.clone()
+            buf.covered_through.clone().max(buf.committed.clone())
         }?;
         if buf.reported.as_ref() >= Some(&durable) {
             return None;
@@ -154,35 +188,123 @@ impl S3ParquetSink {
         Some(durable)
     }
 
-    /// Writes a shard's buffer through the commit protocol.
-    async fn flush_shard(&mut self, shard: ShardId) -> Result<()> {
+    /// Stages a shard's buffer and starts writing its objects in the background, after
+    /// finishing the shard's flush under way, if any, and the oldest others while `limit` or
+    /// more are under way.
+    async fn start_flush(&mut self, shard: ShardId, limit: usize) -> Result<()> {
+        self.finish_flight(shard, false).await?;
+        loop {
+            let flights = self
+                .shards
+                .iter()
+                .filter_map(|(id, b)| b.flight.as_ref().map(|f| (f.started, *id)));
+            let count = flights.clone().count();
+            if count < limit {
+                break;
+            }
+            let Some((_, oldest)) = flights.min() else {
+                break;
+            };
+            self.finish_flight(oldest, false).await?;
+        }
         let cfg = self.config.clone();
         let store = Arc::clone(&self.store);
+        self.flights_started += 1;
+        let started = self.flights_started;
         let buf = self.shard(shard).await?;
         if buf.records.is_empty() {
             return Ok(());
         }
-        let Some(entry) = stage(&cfg, store.as_ref(), shard, buf).await? else {
-            buf.bytes = 0;
-            buf.opened_ms = None;
-            buf.covered_through = None;
-            return Ok(());
-        };
-        let written = write_objects(&cfg, store.as_ref(), &buf.records, &buf.manifest).await?;
-        buf.manifest.commit_pending();
-        buf.manifest
-            .save(store.as_ref(), &cfg.bucket, &cfg.prefix)
-            .await?;
-        info!(shard = %shard, first = %entry.first, last = %entry.last, rows = entry.rows, objects = entry.objects.len(), "flushed");
-        buf.records.clear();
+        let staged = stage(&cfg, store.as_ref(), shard, buf).await?;
         buf.bytes = 0;
         buf.opened_ms = None;
         buf.covered_through = None;
-        self.stats.flushes += 1;
-        self.stats.objects += entry.objects.len() as u64;
-        self.stats.rows += entry.rows;
-        self.stats.parquet_bytes += written;
+        let Some(entry) = staged else {
+            return Ok(());
+        };
+        let records = Arc::new(std::mem::take(&mut buf.records));
+        let task = tokio::spawn({
+            let records = Arc::clone(&records);
+            async move { write_objects(&cfg, store.as_ref(), records, shard).await }
+        });
+        buf.flight = Some(Flight {
+            started,
+            entry,
+            records,
+            task,
+        });
         Ok(())
+    }
+
+    /// Commits a shard's flush under way once its objects are written (`only_done`: only if
+    /// that is done already, without waiting). When writing failed, its records go back to
+    /// the front of the buffer, due at once, and the error is returned; the entry stays
+    /// pending and the next flush reconciles it.
+    async fn finish_flight(&mut self, shard: ShardId, only_done: bool) -> Result<()> {
+        let (store, bucket, prefix) = (
+            Arc::clone(&self.store),
+            &self.config.bucket,
+            &self.config.prefix,
+        );
+        let Some(buf) = self.shards.get_mut(&shard) else {
+            return Ok(());
+        };
+        let Some(flight) = buf.flight.take_if(|f| !only_done || f.task.is_finished()) else {
+            return Ok(());
+        };
+        let written = match flight.task.await {
+            Ok(r) => r,
+            Err(e) => Err(Error::Internal(format!(
+                "parquet flush task of {shard} failed: {e}"
+            ))),
+        };
+        let committed = match written {
+            Ok(bytes) => {
+                buf.manifest.commit_pending();
+                match buf.manifest.save(store.as_ref(), bucket, prefix).await {
+                    Ok(()) => Ok(bytes),
+                    Err(e) => {
+                        // Not committed after all: the next flush reconciles the entry.
+                        buf.manifest.uncommit_last();
+                        Err(e)
+                    }
+                }
+            }
+            Err(e) => Err(e),
+        };
+        let entry = flight.entry;
+        match committed {
+            Ok(bytes) => {
+                info!(shard = %shard, first = %entry.first, last = %entry.last, rows = entry.rows, objects = entry.objects.len(), "flushed");
+                buf.committed = Some(entry.last);
+                self.stats.flushes += 1;
+                self.stats.objects += entry.objects.len() as u64;
+                self.stats.rows += entry.rows;
+                self.stats.parquet_bytes += bytes;
+                Ok(())
+            }
+            Err(e) => {
+                let mut records = Arc::try_unwrap(flight.records)
+                    .unwrap_or_else(|shared| shared.as_ref().clone());
+                buf.bytes += records.iter().map(record_bytes).sum::<u64>();
+                records.append(&mut buf.records);
+                buf.records = records;
+                buf.opened_ms = Some(OVERDUE);
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Drop for S3ParquetSink {
+    /// Flushes under way stop at their next step; their entries stay pending and are
+    /// reconciled when the shard is next opened.
+    fn drop(&mut self) {
+        for buf in self.shards.values() {
+            if let Some(f) = &buf.flight {
+                f.task.abort();
+            }
+        }
     }
 }
 
@@ -195,7 +317,7 @@ impl S3ParquetSink {
         let store = Arc::clone(&self.store);
         let buf = self.shard(shard).await?;
         if stage(&cfg, store.as_ref(), shard, buf).await?.is_some() {
-            write_objects(&cfg, store.as_ref(), &buf.records, &buf.manifest).await?;
+            write_objects(&cfg, store.as_ref(), Arc::new(buf.records.clone()), shard).await?;
         }
         Ok(())
     }
@@ -222,8 +344,8 @@ pub(super) async fn stage(
     let mut objects = Vec::new();
     for (day, rows) in by_day(&buf.records) {
         let (f, l) = (
-            rows[0].sequence_number.as_str(),
-            rows[rows.len() - 1].sequence_number.as_str(),
+            buf.records[rows[0]].sequence_number.as_str(),
+            buf.records[rows[rows.len() - 1]].sequence_number.as_str(),
         );
         objects.push(writer::parquet_key(&cfg.prefix, day, &shard_name, f, l));
         if cfg.raw_json_archive {
@@ -248,58 +370,57 @@ pub(super) async fn stage(
 }
 
 /// Step 2 of the commit protocol: writes the staged objects. Returns Parquet bytes written.
+/// Each day's rows are built and encoded on a blocking thread.
 pub(super) async fn write_objects(
     cfg: &S3ParquetConfig,
     store: &dyn ObjectStore,
-    records: &[SinkRecord],
-    manifest: &ShardManifest,
+    records: Arc<Vec<SinkRecord>>,
+    shard: ShardId,
 ) -> Result<u64> {
     let opts = EncodeOptions::from(cfg);
     let props = writer_properties(&opts)?;
-    let shard_name = manifest.shard.to_string();
+    let shard_name = shard.to_string();
     let mut bytes = 0;
-    for (day, rows) in by_day(records) {
+    for (day, rows) in by_day(&records) {
         let (f, l) = (
-            rows[0].sequence_number.as_str(),
-            rows[rows.len() - 1].sequence_number.as_str(),
+            records[rows[0]].sequence_number.as_str(),
+            records[rows[rows.len() - 1]].sequence_number.as_str(),
         );
-        let batch = metric_batch(&rows)?;
-        let props = props.clone();
-        let body = tokio::task::spawn_blocking(move || encode_batch(&batch, props))
-            .await
-            .map_err(|e| Error::Internal(format!("parquet encoding task failed: {e}")))??;
+        let (props, archive, all) = (props.clone(), cfg.raw_json_archive, Arc::clone(&records));
+        let (body, json) = tokio::task::spawn_blocking(move || {
+            let rows: Vec<&SinkRecord> = rows.iter().map(|&i| &all[i]).collect();
+            let body = encode_batch(&metric_batch(&rows)?, props)?;
+            Ok::<_, Error>((body, archive.then(|| encode_json_lines(&rows))))
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("parquet encoding task failed: {e}")))??;
         bytes += body.len() as u64;
         let key = writer::parquet_key(&cfg.prefix, day, &shard_name, f, l);
         store
             .put(&cfg.bucket, &key, body, "application/vnd.apache.parquet")
             .await?;
-        if cfg.raw_json_archive {
+        if let Some(json) = json {
             let key = writer::raw_json_key(&cfg.raw_prefix, day, &shard_name, f, l);
             store
-                .put(
-                    &cfg.bucket,
-                    &key,
-                    encode_json_lines(&rows),
-                    "application/json",
-                )
+                .put(&cfg.bucket, &key, json, "application/json")
                 .await?;
         }
     }
     Ok(bytes)
 }
 
-/// Groups records by UTC event day, keeping sequence order within each day.
-fn by_day(records: &[SinkRecord]) -> BTreeMap<(i32, u32, u32), Vec<&SinkRecord>> {
-    let mut days: BTreeMap<(i32, u32, u32), Vec<&SinkRecord>> = BTreeMap::new();
+/// Groups records (by index) by UTC event day, keeping sequence order within each day.
+fn by_day(records: &[SinkRecord]) -> BTreeMap<(i32, u32, u32), Vec<usize>> {
+    let mut days: BTreeMap<(i32, u32, u32), Vec<usize>> = BTreeMap::new();
     let mut last: Option<(i64, (i32, u32, u32))> = None;
-    for r in records {
+    for (i, r) in records.iter().enumerate() {
         let day_no = r.event.event_time_ms().div_euclid(86_400_000);
         let day = match last {
             Some((n, d)) if n == day_no => d,
             _ => writer::utc_day(r.event.event_time_ms()),
         };
         last = Some((day_no, day));
-        days.entry(day).or_default().push(r);
+        days.entry(day).or_default().push(i);
     }
     days
 }
@@ -330,7 +451,7 @@ impl Sink for S3ParquetSink {
         for r in maybe_covered {
             if buf.manifest.covers(&r.sequence_number) {
                 skipped += 1;
-                if buf.records.is_empty() {
+                if buf.records.is_empty() && buf.flight.is_none() {
                     buf.covered_through = Some(r.sequence_number.clone());
                 }
                 continue;
@@ -347,7 +468,10 @@ impl Sink for S3ParquetSink {
         self.stats.skipped_covered += skipped;
         let due = self.shards.get(&shard).is_some_and(|b| self.due(b, now_ms));
         if due {
-            self.flush_shard(shard).await?;
+            self.start_flush(shard, self.config.flushes_in_flight)
+                .await?;
+        } else {
+            self.finish_flight(shard, true).await?;
         }
         let buf = self.shard(shard).await?;
         Ok(Self::advance_reported(buf))
@@ -360,8 +484,24 @@ impl Sink for S3ParquetSink {
             .filter(|(_, b)| !b.records.is_empty() && (force || self.due(b, now_ms)))
             .map(|(id, _)| *id)
             .collect();
+        let shards: Vec<ShardId> = self.shards.keys().copied().collect();
+        for &shard in &shards {
+            self.finish_flight(shard, true).await?;
+        }
+        // A forced flush (a drain, a shutdown) writes the buffers of up to one shard per core
+        // at once: nothing else is left to use the cores.
+        let limit = if force {
+            self.config.flushes_in_flight.max(writer::encode_threads())
+        } else {
+            self.config.flushes_in_flight
+        };
         for shard in due {
-            self.flush_shard(shard).await?;
+            self.start_flush(shard, limit).await?;
+        }
+        if force {
+            for &shard in &shards {
+                self.finish_flight(shard, false).await?;
+            }
         }
         Ok(self
             .shards

@@ -15,6 +15,7 @@ use shardline_core::{MetricEvent, MetricType, SequenceNumber, ShardId};
 use shardline_local::objects::DirObjectStore;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Duration;
 
 use super::*;
@@ -275,7 +276,8 @@ async fn buffers_flush_on_size_and_on_interval() {
         "interval not passed"
     );
     assert!(parquet_objects(store.as_ref()).await.is_empty());
-    let advanced = sink.flush(61_000, false).await.expect("flush");
+    // Interval passed: the flush starts, and a later call reports it once it is written.
+    let advanced = reported(&mut sink, 61_000).await;
     assert_eq!(
         advanced,
         vec![(shard, seq(0, 9))],
@@ -283,14 +285,132 @@ async fn buffers_flush_on_size_and_on_interval() {
     );
     assert_eq!(parquet_objects(store.as_ref()).await.len(), 1);
 
-    // A 4 KiB buffer fills within a 100-record batch: written at once.
+    // A 4 KiB buffer fills within a 100-record batch: its flush starts at once.
     let mut small = S3ParquetSink::new(config(4096), Arc::clone(&store)).expect("sink");
     let durable = small
         .write(ShardId(1), &records(1, 0..100, DAY0_MS), 0)
         .await
         .expect("write");
-    assert_eq!(durable, Some(seq(1, 99)));
+    let durable = match durable {
+        Some(d) => vec![(ShardId(1), d)],
+        None => reported(&mut small, 0).await,
+    };
+    assert_eq!(durable, vec![(ShardId(1), seq(1, 99))]);
     assert_eq!(row_multiset(store.as_ref()).await.len(), 110);
+}
+
+/// Unforced flushes at `now_ms` until one reports a durable mark (a flush under way is
+/// reported once its objects are written); at most 10 s.
+async fn reported(sink: &mut S3ParquetSink, now_ms: i64) -> Vec<(ShardId, SequenceNumber)> {
+    for _ in 0..1000 {
+        let advanced = sink.flush(now_ms, false).await.expect("flush");
+        if !advanced.is_empty() {
+            return advanced;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("no flush reported within 10 s");
+}
+
+/// The embedded object store, failing one put of a Parquet object once armed: after
+/// `countdown` more such puts go through (negative: disarmed).
+struct FailingParquetPuts {
+    inner: Arc<dyn ObjectStore>,
+    countdown: AtomicIsize,
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for FailingParquetPuts {
+    async fn ensure_bucket(&self, bucket: &str) -> shardline_core::Result<()> {
+        self.inner.ensure_bucket(bucket).await
+    }
+    async fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Bytes,
+        content_type: &str,
+    ) -> shardline_core::Result<()> {
+        if key.ends_with(".parquet")
+            && self
+                .countdown
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                    (n >= 0).then(|| n - 1)
+                })
+                == Ok(0)
+        {
+            return Err(shardline_core::Error::Unavailable(format!(
+                "put {key} failed"
+            )));
+        }
+        self.inner.put(bucket, key, body, content_type).await
+    }
+    async fn get(&self, bucket: &str, key: &str) -> shardline_core::Result<Option<Bytes>> {
+        self.inner.get(bucket, key).await
+    }
+    async fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+    ) -> shardline_core::Result<Vec<shardline_core::ports::ObjectMeta>> {
+        self.inner.list(bucket, prefix).await
+    }
+    async fn delete(&self, bucket: &str, key: &str) -> shardline_core::Result<()> {
+        self.inner.delete(bucket, key).await
+    }
+}
+
+/// A flush written in the background fails after its first day's object: the error comes
+/// back through the sink, nothing is reported durable past what was committed, and the retry
+/// (the runtime hands the same batch again) writes every row exactly once, the partial
+/// object removed.
+#[tokio::test]
+async fn a_failed_background_flush_is_written_again_without_duplicates() {
+    let (_dir, inner) = store();
+    let failing = Arc::new(FailingParquetPuts {
+        inner: Arc::clone(&inner),
+        countdown: AtomicIsize::new(-1),
+    });
+    // Records 10 minutes apart, 144 a day; a ~3 KiB buffer is due after every 40-record batch.
+    let mut sink = S3ParquetSink::new(config(3 << 10), failing.clone()).expect("sink");
+    let all = records(0, 0..300, DAY0_MS);
+    let mut marks = Vec::new();
+    let mut failures = 0;
+    for (i, chunk) in all.chunks(40).enumerate() {
+        if i == 3 {
+            // Records 120..160 span two days: the first object goes through, the second fails.
+            failing.countdown.store(1, Ordering::SeqCst);
+        }
+        loop {
+            match sink.write(ShardId(0), chunk, 0).await {
+                Ok(mark) => {
+                    marks.extend(mark);
+                    break;
+                }
+                Err(e) => {
+                    assert!(e.to_string().contains("failed"), "{e}");
+                    failures += 1;
+                    assert!(
+                        marks.last() < Some(&seq(0, 120)),
+                        "nothing durable past the failed flush: {:?}",
+                        marks.last()
+                    );
+                }
+            }
+        }
+    }
+    let done = sink.flush(0, true).await.expect("forced flush");
+    marks.extend(done.into_iter().map(|(_, m)| m));
+    assert_eq!(failures, 1, "one put failed, once");
+    assert_eq!(
+        failing.countdown.load(Ordering::SeqCst),
+        -1,
+        "the failure happened"
+    );
+    assert_eq!(marks.last(), Some(&seq(0, 299)));
+    assert!(marks.windows(2).all(|w| w[0] < w[1]), "marks only advance");
+    assert_eq!(row_multiset(inner.as_ref()).await, expected_rows(0, 0..300));
+    assert_eq!(sink.stats().rows, 300);
 }
 
 #[tokio::test]
@@ -425,4 +545,43 @@ fn bad_config_is_named() {
             .to_string()
             .contains("prefix")
     );
+    let cfg = S3ParquetConfig {
+        flushes_in_flight: 0,
+        ..S3ParquetConfig::default()
+    };
+    let err = cfg.validate().expect_err("no flush could run");
+    assert!(err.to_string().contains("`flushes_in_flight` 0"), "{err}");
+}
+
+/// Four shards' buffers, each flushed in the background on size; the forced flush at the end
+/// writes the rest of every shard at once and reports each shard's last record.
+#[tokio::test]
+async fn shards_flush_in_the_background_and_a_forced_flush_writes_every_shard() {
+    let (_dir, store) = store();
+    let mut sink = S3ParquetSink::new(config(6 << 10), Arc::clone(&store)).expect("sink");
+    let mut last = BTreeMap::new();
+    for round in 0..5u64 {
+        for shard in 0..4u32 {
+            let batch = records(shard, round * 50..round * 50 + 50, DAY0_MS);
+            if let Some(m) = sink.write(ShardId(shard), &batch, 0).await.expect("write") {
+                last.insert(ShardId(shard), m);
+            }
+        }
+    }
+    assert!(
+        sink.stats().flushes > 0,
+        "full buffers were flushed on the way"
+    );
+    for (shard, m) in sink.flush(0, true).await.expect("flush") {
+        last.insert(shard, m);
+    }
+    let want: BTreeMap<ShardId, SequenceNumber> =
+        (0..4).map(|s| (ShardId(s), seq(s, 249))).collect();
+    assert_eq!(last, want, "every shard durable to its last record");
+    let mut expected = BTreeMap::new();
+    for shard in 0..4 {
+        expected.extend(expected_rows(shard, 0..250));
+    }
+    assert_eq!(row_multiset(store.as_ref()).await, expected);
+    assert_eq!(sink.stats().rows, 1000);
 }
