@@ -760,6 +760,28 @@ async fn items_hold_every_attribute_whichever_way_the_table_writes_them() {
         assert_eq!(text("seed_metric_id"), r.event.metric_id);
         assert_eq!(text("sequence_number"), r.sequence_number.as_str());
         assert_eq!(text("shard_id"), "shardId-000000000000");
+
+        // An ordinary id: its series key and numbers as written for every other item.
+        let r = &records[0];
+        let items = query_series(
+            table.as_ref(),
+            "InfraMetricsTest",
+            &r.event.series_id(),
+            None,
+            None,
+        )
+        .await
+        .expect("query");
+        let item = items.last().expect("the first instance's item");
+        let ms = r.event.timestamp_ms.expect("ms");
+        assert_eq!(
+            item["metric_id"],
+            shardline_core::ports::AttributeValue::S(format!("net-{}", r.event.instance_id))
+        );
+        assert_eq!(
+            item["timestamp"],
+            shardline_core::ports::AttributeValue::N(ms.to_string())
+        );
     }
     assert_eq!(
         table.count("InfraMetricsTest").await.expect("count"),

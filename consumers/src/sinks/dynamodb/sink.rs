@@ -53,18 +53,12 @@ impl ItemSource for OneItem<'_> {
 /// on the stack, so visiting allocates nothing for the pipeline's events.
 fn visit_item(record: &SinkRecord, shard_id: &str, f: &mut dyn FnMut(&str, AttrRef<'_>)) {
     let e = &record.event;
-    f(
-        "arrival_ms",
-        AttrRef::N(Text::of(record.arrival_ms).as_str()),
-    );
+    let mut int = itoa::Buffer::new();
+    f("arrival_ms", AttrRef::N(int.format(record.arrival_ms)));
     f("collected_at", AttrRef::S(&e.collected_at));
-    f("epoch_seconds", AttrRef::N(Text::of(e.timestamp).as_str()));
+    f("epoch_seconds", AttrRef::N(int.format(e.timestamp)));
     f("instance_id", AttrRef::S(&e.instance_id));
-    let series = Text::of(format_args!(
-        "{}-{}",
-        e.metric_type.id_prefix(),
-        e.instance_id
-    ));
+    let series = Text::joined(e.metric_type.id_prefix(), &e.instance_id);
     f("metric_id", AttrRef::S(series.as_str()));
     f("metric_type", AttrRef::S(e.metric_type.as_str()));
     f("region", AttrRef::S(&e.region));
@@ -74,10 +68,7 @@ fn visit_item(record: &SinkRecord, shard_id: &str, f: &mut dyn FnMut(&str, AttrR
         AttrRef::S(record.sequence_number.as_str()),
     );
     f("shard_id", AttrRef::S(shard_id));
-    f(
-        "timestamp",
-        AttrRef::N(Text::of(e.event_time_ms()).as_str()),
-    );
+    f("timestamp", AttrRef::N(int.format(e.event_time_ms())));
     f("unit", AttrRef::S(e.unit().as_str()));
     f("value", AttrRef::N(Text::of(e.value).as_str()));
 }
@@ -118,6 +109,19 @@ impl Text {
             }
             Err(_) => Text::Heap(value.to_string()),
         }
+    }
+
+    /// `<prefix>-<rest>`, as [`shardline_core::MetricEvent::series_id`] writes it.
+    fn joined(prefix: &str, rest: &str) -> Self {
+        let len = prefix.len() + 1 + rest.len();
+        if len > 64 {
+            return Text::Heap(format!("{prefix}-{rest}"));
+        }
+        let mut buf = [0u8; 64];
+        buf[..prefix.len()].copy_from_slice(prefix.as_bytes());
+        buf[prefix.len()] = b'-';
+        buf[prefix.len() + 1..len].copy_from_slice(rest.as_bytes());
+        Text::Stack { buf, len }
     }
 
     fn as_str(&self) -> &str {
