@@ -2,6 +2,7 @@
 //! commit protocol (see the module docs of [`super`]).
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use shardline_core::ports::ObjectStore;
 use shardline_core::{Error, Result, SequenceNumber, ShardId};
 use std::collections::BTreeMap;
@@ -52,20 +53,54 @@ pub(super) struct ShardBuffer {
     /// The flush whose objects are being written, if any (at most one per shard: the
     /// manifest holds one pending entry).
     flight: Option<Flight>,
+    /// Set when a flush task died with its records: the shard takes nothing more.
+    failed: Option<String>,
 }
 
-/// A shard's flush under way: staged in the manifest (step 1), its objects being written in
-/// the background (step 2) while the shard's next records fill the buffer.
+/// A shard's flush under way: staged in the manifest (step 1), its objects being built,
+/// encoded and written in the background (step 2) while the shard's next records fill the
+/// buffer.
 #[derive(Debug)]
 struct Flight {
     /// Start order among the sink's flushes.
     started: u64,
     entry: ManifestEntry,
-    /// The flushed records, put back at the front of the buffer if the write fails.
-    records: Arc<Vec<SinkRecord>>,
-    /// Parquet bytes written.
-    task: JoinHandle<Result<u64>>,
+    state: FlightState,
 }
+
+#[derive(Debug)]
+enum FlightState {
+    /// Encoding and writing; Parquet bytes written when done.
+    Running(JoinHandle<std::result::Result<u64, FlightError>>),
+    /// Encoded, and a put failed: the objects are put again (same keys, same bodies) before
+    /// anything else of the shard is flushed.
+    Unwritten(Vec<StagedObject>),
+}
+
+/// Why a flush under way did not finish.
+#[derive(Debug)]
+enum FlightError {
+    /// Encoding failed: the records, to go back into the buffer.
+    Encode(Error, Vec<SinkRecord>),
+    /// A put failed: the encoded objects, to be put again.
+    Put(Error, Vec<StagedObject>),
+}
+
+/// One object of a flush, encoded.
+#[derive(Debug, Clone)]
+pub(super) struct StagedObject {
+    key: String,
+    body: Bytes,
+    content_type: &'static str,
+}
+
+impl StagedObject {
+    fn is_parquet(&self) -> bool {
+        self.content_type == PARQUET
+    }
+}
+
+const PARQUET: &str = "application/vnd.apache.parquet";
 
 /// Writes metric events as Parquet objects, exactly once per record across replays.
 ///
@@ -158,12 +193,20 @@ impl S3ParquetSink {
                     covered_through: None,
                     committed: None,
                     flight: None,
+                    failed: None,
                 },
             );
         }
-        self.shards
+        let buf = self
+            .shards
             .get_mut(&shard)
-            .ok_or_else(|| Error::Internal(format!("{shard} buffer missing")))
+            .ok_or_else(|| Error::Internal(format!("{shard} buffer missing")))?;
+        if let Some(failed) = &buf.failed {
+            return Err(Error::Internal(format!(
+                "{failed}; restart the consumer to read on from its checkpoint"
+            )));
+        }
+        Ok(buf)
     }
 
     fn due(&self, buf: &ShardBuffer, now_ms: i64) -> bool {
@@ -222,24 +265,26 @@ impl S3ParquetSink {
         let Some(entry) = staged else {
             return Ok(());
         };
-        let records = Arc::new(std::mem::take(&mut buf.records));
-        let task = tokio::spawn({
-            let records = Arc::clone(&records);
-            async move { write_objects(&cfg, store.as_ref(), records, shard).await }
+        let records = std::mem::take(&mut buf.records);
+        let task = tokio::spawn(async move {
+            // The records are released once encoded: a failed put is retried with the objects.
+            let objects = encode_objects(&cfg, records, shard).await?;
+            put_objects(store.as_ref(), &cfg.bucket, objects).await
         });
         buf.flight = Some(Flight {
             started,
             entry,
-            records,
-            task,
+            state: FlightState::Running(task),
         });
         Ok(())
     }
 
     /// Commits a shard's flush under way once its objects are written (`only_done`: only if
-    /// that is done already, without waiting). When writing failed, its records go back to
-    /// the front of the buffer, due at once, and the error is returned; the entry stays
-    /// pending and the next flush reconciles it.
+    /// that is done already, without waiting); puts again the objects of one whose put
+    /// failed. On failure the error is returned and the entry stays pending: objects not
+    /// written are kept and put again by the next call; records not encoded go back to the
+    /// front of the buffer, due at once (the next flush reconciles the entry and stages them
+    /// again).
     async fn finish_flight(&mut self, shard: ShardId, only_done: bool) -> Result<()> {
         let (store, bucket, prefix) = (
             Arc::clone(&self.store),
@@ -249,50 +294,63 @@ impl S3ParquetSink {
         let Some(buf) = self.shards.get_mut(&shard) else {
             return Ok(());
         };
-        let Some(flight) = buf.flight.take_if(|f| !only_done || f.task.is_finished()) else {
+        let Some(flight) = buf.flight.take_if(|f| match &f.state {
+            FlightState::Running(task) => !only_done || task.is_finished(),
+            FlightState::Unwritten(_) => true,
+        }) else {
             return Ok(());
         };
-        let written = match flight.task.await {
-            Ok(r) => r,
-            Err(e) => Err(Error::Internal(format!(
-                "parquet flush task of {shard} failed: {e}"
-            ))),
-        };
-        let committed = match written {
-            Ok(bytes) => {
-                buf.manifest.commit_pending();
-                match buf.manifest.save(store.as_ref(), bucket, prefix).await {
-                    Ok(()) => Ok(bytes),
-                    Err(e) => {
-                        // Not committed after all: the next flush reconciles the entry.
-                        buf.manifest.uncommit_last();
-                        Err(e)
-                    }
+        let outcome = match flight.state {
+            FlightState::Running(task) => match task.await {
+                Ok(outcome) => outcome,
+                Err(e) => {
+                    // Neither records nor objects came back: the shard cannot go on without
+                    // losing them. Its entry stays pending; a restart reads it again from the
+                    // checkpoint, which never passed them.
+                    buf.failed = Some(format!("parquet flush task of {shard} failed: {e}"));
+                    return Err(Error::Internal(format!(
+                        "parquet flush task of {shard} failed: {e}; restart the consumer to                          read on from its checkpoint"
+                    )));
                 }
-            }
-            Err(e) => Err(e),
+            },
+            FlightState::Unwritten(objects) => put_objects(store.as_ref(), bucket, objects).await,
         };
-        let entry = flight.entry;
-        match committed {
-            Ok(bytes) => {
-                info!(shard = %shard, first = %entry.first, last = %entry.last, rows = entry.rows, objects = entry.objects.len(), "flushed");
-                buf.committed = Some(entry.last);
-                self.stats.flushes += 1;
-                self.stats.objects += entry.objects.len() as u64;
-                self.stats.rows += entry.rows;
-                self.stats.parquet_bytes += bytes;
-                Ok(())
+        let written = match outcome {
+            Ok(bytes) => bytes,
+            Err(FlightError::Put(e, objects)) => {
+                buf.flight = Some(Flight {
+                    state: FlightState::Unwritten(objects),
+                    ..flight
+                });
+                return Err(e);
             }
-            Err(e) => {
-                let mut records = Arc::try_unwrap(flight.records)
-                    .unwrap_or_else(|shared| shared.as_ref().clone());
+            Err(FlightError::Encode(e, mut records)) => {
                 buf.bytes += records.iter().map(record_bytes).sum::<u64>();
                 records.append(&mut buf.records);
                 buf.records = records;
                 buf.opened_ms = Some(OVERDUE);
-                Err(e)
+                return Err(e);
             }
+        };
+        buf.manifest.commit_pending();
+        if let Err(e) = buf.manifest.save(store.as_ref(), bucket, prefix).await {
+            // Not committed after all: the next flush reconciles the entry (its objects all
+            // exist, so it is adopted).
+            buf.manifest.uncommit_last();
+            buf.flight = Some(Flight {
+                state: FlightState::Unwritten(Vec::new()),
+                ..flight
+            });
+            return Err(e);
         }
+        let entry = flight.entry;
+        info!(shard = %shard, first = %entry.first, last = %entry.last, rows = entry.rows, objects = entry.objects.len(), "flushed");
+        buf.committed = Some(entry.last);
+        self.stats.flushes += 1;
+        self.stats.objects += entry.objects.len() as u64;
+        self.stats.rows += entry.rows;
+        self.stats.parquet_bytes += written;
+        Ok(())
     }
 }
 
@@ -301,8 +359,12 @@ impl Drop for S3ParquetSink {
     /// reconciled when the shard is next opened.
     fn drop(&mut self) {
         for buf in self.shards.values() {
-            if let Some(f) = &buf.flight {
-                f.task.abort();
+            if let Some(Flight {
+                state: FlightState::Running(task),
+                ..
+            }) = &buf.flight
+            {
+                task.abort();
             }
         }
     }
@@ -317,7 +379,12 @@ impl S3ParquetSink {
         let store = Arc::clone(&self.store);
         let buf = self.shard(shard).await?;
         if stage(&cfg, store.as_ref(), shard, buf).await?.is_some() {
-            write_objects(&cfg, store.as_ref(), Arc::new(buf.records.clone()), shard).await?;
+            let objects = encode_objects(&cfg, buf.records.clone(), shard)
+                .await
+                .map_err(FlightError::into_error)?;
+            put_objects(store.as_ref(), &cfg.bucket, objects)
+                .await
+                .map_err(FlightError::into_error)?;
         }
         Ok(())
     }
@@ -369,41 +436,86 @@ pub(super) async fn stage(
     Ok(Some(entry))
 }
 
-/// Step 2 of the commit protocol: writes the staged objects. Returns Parquet bytes written.
-/// Each day's rows are built and encoded on a blocking thread.
-pub(super) async fn write_objects(
+impl FlightError {
+    #[cfg(test)]
+    fn into_error(self) -> Error {
+        match self {
+            FlightError::Encode(e, _) | FlightError::Put(e, _) => e,
+        }
+    }
+}
+
+/// Step 2 of the commit protocol, first half: builds and encodes the staged objects, each
+/// day's rows on a blocking thread. On failure the records come back.
+async fn encode_objects(
     cfg: &S3ParquetConfig,
-    store: &dyn ObjectStore,
-    records: Arc<Vec<SinkRecord>>,
+    records: Vec<SinkRecord>,
     shard: ShardId,
-) -> Result<u64> {
-    let opts = EncodeOptions::from(cfg);
-    let props = writer_properties(&opts)?;
+) -> std::result::Result<Vec<StagedObject>, FlightError> {
+    let records = Arc::new(records);
+    let back = |e: Error, records: Arc<Vec<SinkRecord>>| {
+        FlightError::Encode(
+            e,
+            Arc::try_unwrap(records).unwrap_or_else(|shared| shared.as_ref().clone()),
+        )
+    };
+    let props = match writer_properties(&EncodeOptions::from(cfg)) {
+        Ok(p) => p,
+        Err(e) => return Err(back(e, records)),
+    };
     let shard_name = shard.to_string();
-    let mut bytes = 0;
+    let mut objects = Vec::new();
     for (day, rows) in by_day(&records) {
         let (f, l) = (
             records[rows[0]].sequence_number.as_str(),
             records[rows[rows.len() - 1]].sequence_number.as_str(),
         );
         let (props, archive, all) = (props.clone(), cfg.raw_json_archive, Arc::clone(&records));
-        let (body, json) = tokio::task::spawn_blocking(move || {
+        let encoded = tokio::task::spawn_blocking(move || {
             let rows: Vec<&SinkRecord> = rows.iter().map(|&i| &all[i]).collect();
             let body = encode_batch(&metric_batch(&rows)?, props)?;
             Ok::<_, Error>((body, archive.then(|| encode_json_lines(&rows))))
         })
         .await
-        .map_err(|e| Error::Internal(format!("parquet encoding task failed: {e}")))??;
-        bytes += body.len() as u64;
-        let key = writer::parquet_key(&cfg.prefix, day, &shard_name, f, l);
-        store
-            .put(&cfg.bucket, &key, body, "application/vnd.apache.parquet")
-            .await?;
+        .map_err(|e| Error::Internal(format!("parquet encoding task failed: {e}")))
+        .and_then(|r| r);
+        let (body, json) = match encoded {
+            Ok(bodies) => bodies,
+            Err(e) => return Err(back(e, records)),
+        };
+        objects.push(StagedObject {
+            key: writer::parquet_key(&cfg.prefix, day, &shard_name, f, l),
+            body,
+            content_type: PARQUET,
+        });
         if let Some(json) = json {
-            let key = writer::raw_json_key(&cfg.raw_prefix, day, &shard_name, f, l);
-            store
-                .put(&cfg.bucket, &key, json, "application/json")
-                .await?;
+            objects.push(StagedObject {
+                key: writer::raw_json_key(&cfg.raw_prefix, day, &shard_name, f, l),
+                body: json,
+                content_type: "application/json",
+            });
+        }
+    }
+    Ok(objects)
+}
+
+/// Step 2, second half: puts the objects in order (each put is atomic; putting one again
+/// replaces it with the same bytes). Returns Parquet bytes written; on failure, the objects.
+async fn put_objects(
+    store: &dyn ObjectStore,
+    bucket: &str,
+    objects: Vec<StagedObject>,
+) -> std::result::Result<u64, FlightError> {
+    let mut bytes = 0;
+    for o in &objects {
+        if let Err(e) = store
+            .put(bucket, &o.key, o.body.clone(), o.content_type)
+            .await
+        {
+            return Err(FlightError::Put(e, objects));
+        }
+        if o.is_parquet() {
+            bytes += o.body.len() as u64;
         }
     }
     Ok(bytes)

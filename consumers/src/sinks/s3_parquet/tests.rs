@@ -362,8 +362,8 @@ impl ObjectStore for FailingParquetPuts {
 
 /// A flush written in the background fails after its first day's object: the error comes
 /// back through the sink, nothing is reported durable past what was committed, and the retry
-/// (the runtime hands the same batch again) writes every row exactly once, the partial
-/// object removed.
+/// (the runtime hands the same batch again) puts the flush's objects again: every row exactly
+/// once.
 #[tokio::test]
 async fn a_failed_background_flush_is_written_again_without_duplicates() {
     let (_dir, inner) = store();
@@ -411,6 +411,81 @@ async fn a_failed_background_flush_is_written_again_without_duplicates() {
     assert!(marks.windows(2).all(|w| w[0] < w[1]), "marks only advance");
     assert_eq!(row_multiset(inner.as_ref()).await, expected_rows(0, 0..300));
     assert_eq!(sink.stats().rows, 300);
+}
+
+/// The embedded object store whose Parquet puts wait for a permit.
+struct GatedParquetPuts {
+    inner: Arc<dyn ObjectStore>,
+    gate: tokio::sync::Semaphore,
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for GatedParquetPuts {
+    async fn ensure_bucket(&self, bucket: &str) -> shardline_core::Result<()> {
+        self.inner.ensure_bucket(bucket).await
+    }
+    async fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Bytes,
+        content_type: &str,
+    ) -> shardline_core::Result<()> {
+        if key.ends_with(".parquet") {
+            self.gate.acquire().await.expect("gate open").forget();
+        }
+        self.inner.put(bucket, key, body, content_type).await
+    }
+    async fn get(&self, bucket: &str, key: &str) -> shardline_core::Result<Option<Bytes>> {
+        self.inner.get(bucket, key).await
+    }
+    async fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+    ) -> shardline_core::Result<Vec<shardline_core::ports::ObjectMeta>> {
+        self.inner.list(bucket, prefix).await
+    }
+    async fn delete(&self, bucket: &str, key: &str) -> shardline_core::Result<()> {
+        self.inner.delete(bucket, key).await
+    }
+}
+
+/// A flush under way holds its rows encoded, not the records: once encoded, the records'
+/// events are released while the put still waits; nothing is reported durable before the
+/// put, and everything after it.
+#[tokio::test]
+async fn a_flush_under_way_releases_its_records_once_encoded() {
+    let (_dir, inner) = store();
+    let gated = Arc::new(GatedParquetPuts {
+        inner: Arc::clone(&inner),
+        gate: tokio::sync::Semaphore::new(0),
+    });
+    let mut sink = S3ParquetSink::new(config(4096), gated.clone()).expect("sink");
+    let batch = records(0, 0..100, DAY0_MS);
+    let watched: Vec<std::sync::Weak<MetricEvent>> =
+        batch.iter().map(|r| Arc::downgrade(&r.event)).collect();
+    let durable = sink.write(ShardId(0), &batch, 0).await.expect("write");
+    assert_eq!(durable, None, "nothing written yet");
+    drop(batch);
+    let mut released = false;
+    for _ in 0..1000 {
+        if watched.iter().all(|w| w.strong_count() == 0) {
+            released = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(released, "the records were released while the put waited");
+    assert!(
+        sink.flush(0, false).await.expect("flush").is_empty(),
+        "not durable before the put"
+    );
+    assert!(parquet_objects(inner.as_ref()).await.is_empty());
+    gated.gate.add_permits(100);
+    let done = sink.flush(0, true).await.expect("forced flush");
+    assert_eq!(done, vec![(ShardId(0), seq(0, 99))]);
+    assert_eq!(row_multiset(inner.as_ref()).await, expected_rows(0, 0..100));
 }
 
 #[tokio::test]
