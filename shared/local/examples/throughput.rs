@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use shardline_core::ports::{
-    AttributeValue, CheckpointKey, CheckpointStore, Item, ItemTable, KeyType, MetricDatum,
-    MetricPublisher, ObjectStore, StateStore, StatisticSet, TableSchema,
+    AttributeValue, CheckpointKey, CheckpointStore, Item, ItemQuery, ItemTable, KeyType,
+    MetricDatum, MetricPublisher, ObjectStore, StateStore, StatisticSet, TableSchema,
 };
 use shardline_core::{SequenceNumber, ShardId};
 use shardline_local::{LocalBackends, LocalOptions};
@@ -87,6 +87,81 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "item batch_put (20 × 1,000 items)",
         20_000,
         "items",
+        started,
+    );
+
+    // Batches as the DynamoDB sink writes them (large ones become tables of their own), items
+    // of the pipeline's size, then series queries over what they built up.
+    let series_schema = TableSchema {
+        name: "series".into(),
+        ..schema.clone()
+    };
+    b.table.ensure_table(&series_schema).await?;
+    const SERIES: i64 = 4_000;
+    const PER_BATCH: i64 = 25_000;
+    let started = Instant::now();
+    for batch in 0..20i64 {
+        let items: Vec<Item> = (0..PER_BATCH)
+            .map(|i| {
+                let n = batch * PER_BATCH + i;
+                let (series, round) = (n % SERIES, n / SERIES);
+                Item::from([
+                    (
+                        "metric_id".to_string(),
+                        AttributeValue::S(format!("cpu-i-{series:06}")),
+                    ),
+                    (
+                        "timestamp".to_string(),
+                        AttributeValue::N((1_771_459_200_000 + round * 10_000).to_string()),
+                    ),
+                    (
+                        "instance_id".to_string(),
+                        AttributeValue::S(format!("i-{series:06}")),
+                    ),
+                    ("region".to_string(), AttributeValue::S("eu-west-1".into())),
+                    (
+                        "collected_at".to_string(),
+                        AttributeValue::S(format!(
+                            "2026-02-19T00:{:02}:{:02}.000000",
+                            round / 6 % 60,
+                            round * 10 % 60
+                        )),
+                    ),
+                    (
+                        "sequence_number".to_string(),
+                        AttributeValue::S(format!("{:056}", n * 7_919)),
+                    ),
+                    ("value".to_string(), AttributeValue::N("42.5".into())),
+                ])
+            })
+            .collect();
+        b.table.batch_put("series", items).await?;
+    }
+    report(
+        "item batch_put (20 × 25,000 items)",
+        20 * PER_BATCH as u64,
+        "items",
+        started,
+    );
+    let started = Instant::now();
+    let mut read = 0;
+    for q in 0..400i64 {
+        let items = b
+            .table
+            .query(&ItemQuery {
+                table: "series".into(),
+                partition: AttributeValue::S(format!("cpu-i-{:06}", q * 7_919 % SERIES)),
+                sort_from: None,
+                sort_to: None,
+                limit: None,
+            })
+            .await?;
+        read += items.len();
+    }
+    report(
+        &format!("item query (400 series, {read} items)"),
+        400,
+        "queries",
         started,
     );
 
