@@ -312,15 +312,27 @@ async fn reported(sink: &mut S3ParquetSink, now_ms: i64) -> Vec<(ShardId, Sequen
     panic!("no flush reported within 10 s");
 }
 
-/// The embedded object store, failing one put of a Parquet object once armed: after
-/// `countdown` more such puts go through (negative: disarmed).
-struct FailingParquetPuts {
+/// The embedded object store with hooks on Parquet puts: each waits for a permit of `gate`
+/// (when given), and one fails once armed, after `countdown` more such puts went through
+/// (negative: disarmed).
+struct HookedParquetPuts {
     inner: Arc<dyn ObjectStore>,
     countdown: AtomicIsize,
+    gate: Option<tokio::sync::Semaphore>,
+}
+
+impl HookedParquetPuts {
+    fn new(inner: &Arc<dyn ObjectStore>, gated: bool) -> Arc<Self> {
+        Arc::new(Self {
+            inner: Arc::clone(inner),
+            countdown: AtomicIsize::new(-1),
+            gate: gated.then(|| tokio::sync::Semaphore::new(0)),
+        })
+    }
 }
 
 #[async_trait::async_trait]
-impl ObjectStore for FailingParquetPuts {
+impl ObjectStore for HookedParquetPuts {
     async fn ensure_bucket(&self, bucket: &str) -> shardline_core::Result<()> {
         self.inner.ensure_bucket(bucket).await
     }
@@ -331,6 +343,9 @@ impl ObjectStore for FailingParquetPuts {
         body: Bytes,
         content_type: &str,
     ) -> shardline_core::Result<()> {
+        if let (true, Some(gate)) = (key.ends_with(".parquet"), &self.gate) {
+            gate.acquire().await.expect("gate open").forget();
+        }
         if key.ends_with(".parquet")
             && self
                 .countdown
@@ -367,10 +382,7 @@ impl ObjectStore for FailingParquetPuts {
 #[tokio::test]
 async fn a_failed_background_flush_is_written_again_without_duplicates() {
     let (_dir, inner) = store();
-    let failing = Arc::new(FailingParquetPuts {
-        inner: Arc::clone(&inner),
-        countdown: AtomicIsize::new(-1),
-    });
+    let failing = HookedParquetPuts::new(&inner, false);
     // Records 10 minutes apart, 144 a day; a ~3 KiB buffer is due after every 40-record batch.
     let mut sink = S3ParquetSink::new(config(3 << 10), failing.clone()).expect("sink");
     let all = records(0, 0..300, DAY0_MS);
@@ -413,54 +425,13 @@ async fn a_failed_background_flush_is_written_again_without_duplicates() {
     assert_eq!(sink.stats().rows, 300);
 }
 
-/// The embedded object store whose Parquet puts wait for a permit.
-struct GatedParquetPuts {
-    inner: Arc<dyn ObjectStore>,
-    gate: tokio::sync::Semaphore,
-}
-
-#[async_trait::async_trait]
-impl ObjectStore for GatedParquetPuts {
-    async fn ensure_bucket(&self, bucket: &str) -> shardline_core::Result<()> {
-        self.inner.ensure_bucket(bucket).await
-    }
-    async fn put(
-        &self,
-        bucket: &str,
-        key: &str,
-        body: Bytes,
-        content_type: &str,
-    ) -> shardline_core::Result<()> {
-        if key.ends_with(".parquet") {
-            self.gate.acquire().await.expect("gate open").forget();
-        }
-        self.inner.put(bucket, key, body, content_type).await
-    }
-    async fn get(&self, bucket: &str, key: &str) -> shardline_core::Result<Option<Bytes>> {
-        self.inner.get(bucket, key).await
-    }
-    async fn list(
-        &self,
-        bucket: &str,
-        prefix: &str,
-    ) -> shardline_core::Result<Vec<shardline_core::ports::ObjectMeta>> {
-        self.inner.list(bucket, prefix).await
-    }
-    async fn delete(&self, bucket: &str, key: &str) -> shardline_core::Result<()> {
-        self.inner.delete(bucket, key).await
-    }
-}
-
 /// A flush under way holds its rows encoded, not the records: once encoded, the records'
 /// events are released while the put still waits; nothing is reported durable before the
 /// put, and everything after it.
 #[tokio::test]
 async fn a_flush_under_way_releases_its_records_once_encoded() {
     let (_dir, inner) = store();
-    let gated = Arc::new(GatedParquetPuts {
-        inner: Arc::clone(&inner),
-        gate: tokio::sync::Semaphore::new(0),
-    });
+    let gated = HookedParquetPuts::new(&inner, true);
     let mut sink = S3ParquetSink::new(config(4096), gated.clone()).expect("sink");
     let batch = records(0, 0..100, DAY0_MS);
     let watched: Vec<std::sync::Weak<MetricEvent>> =
@@ -482,7 +453,7 @@ async fn a_flush_under_way_releases_its_records_once_encoded() {
         "not durable before the put"
     );
     assert!(parquet_objects(inner.as_ref()).await.is_empty());
-    gated.gate.add_permits(100);
+    gated.gate.as_ref().expect("gated").add_permits(100);
     let done = sink.flush(0, true).await.expect("forced flush");
     assert_eq!(done, vec![(ShardId(0), seq(0, 99))]);
     assert_eq!(row_multiset(inner.as_ref()).await, expected_rows(0, 0..100));
