@@ -88,7 +88,7 @@ enum FlightError {
 
 /// One object of a flush, encoded.
 #[derive(Debug, Clone)]
-pub(super) struct StagedObject {
+struct StagedObject {
     key: String,
     body: Bytes,
     content_type: &'static str,
@@ -307,10 +307,12 @@ impl S3ParquetSink {
                     // Neither records nor objects came back: the shard cannot go on without
                     // losing them. Its entry stays pending; a restart reads it again from the
                     // checkpoint, which never passed them.
-                    buf.failed = Some(format!("parquet flush task of {shard} failed: {e}"));
-                    return Err(Error::Internal(format!(
-                        "parquet flush task of {shard} failed: {e}; restart the consumer to                          read on from its checkpoint"
-                    )));
+                    let failed = format!("parquet flush task of {shard} failed: {e}");
+                    let err = Error::Internal(format!(
+                        "{failed}; restart the consumer to read on from its checkpoint"
+                    ));
+                    buf.failed = Some(failed);
+                    return Err(err);
                 }
             },
             FlightState::Unwritten(objects) => put_objects(store.as_ref(), bucket, objects).await,
