@@ -262,13 +262,13 @@ impl S3ParquetSink {
         buf.bytes = 0;
         buf.opened_ms = None;
         buf.covered_through = None;
-        let Some(entry) = staged else {
+        let Some((entry, days)) = staged else {
             return Ok(());
         };
         let records = std::mem::take(&mut buf.records);
         let task = tokio::spawn(async move {
             // The records are released once encoded: a failed put is retried with the objects.
-            let objects = encode_objects(&cfg, records, shard).await?;
+            let objects = encode_objects(&cfg, records, days, shard).await?;
             put_objects(store.as_ref(), &cfg.bucket, objects).await
         });
         buf.flight = Some(Flight {
@@ -380,8 +380,8 @@ impl S3ParquetSink {
         let cfg = self.config.clone();
         let store = Arc::clone(&self.store);
         let buf = self.shard(shard).await?;
-        if stage(&cfg, store.as_ref(), shard, buf).await?.is_some() {
-            let objects = encode_objects(&cfg, buf.records.clone(), shard)
+        if let Some((_, days)) = stage(&cfg, store.as_ref(), shard, buf).await? {
+            let objects = encode_objects(&cfg, buf.records.clone(), days, shard)
                 .await
                 .map_err(FlightError::into_error)?;
             put_objects(store.as_ref(), &cfg.bucket, objects)
@@ -393,13 +393,13 @@ impl S3ParquetSink {
 }
 
 /// Step 1 of the commit protocol: settles any older pending flush, then records this one as
-/// pending in the manifest. Returns the staged entry.
+/// pending in the manifest. Returns the staged entry and the buffer's records by event day.
 pub(super) async fn stage(
     cfg: &S3ParquetConfig,
     store: &dyn ObjectStore,
     shard: ShardId,
     buf: &mut ShardBuffer,
-) -> Result<Option<ManifestEntry>> {
+) -> Result<Option<(ManifestEntry, Days)>> {
     buf.manifest
         .reconcile(store, &cfg.bucket, &cfg.prefix)
         .await?;
@@ -411,7 +411,8 @@ pub(super) async fn stage(
     };
     let shard_name = shard.to_string();
     let mut objects = Vec::new();
-    for (day, rows) in by_day(&buf.records) {
+    let days = by_day(&buf.records);
+    for (&day, rows) in &days {
         let (f, l) = (
             buf.records[rows[0]].sequence_number.as_str(),
             buf.records[rows[rows.len() - 1]].sequence_number.as_str(),
@@ -435,7 +436,7 @@ pub(super) async fn stage(
     };
     buf.manifest.pending = Some(entry.clone());
     buf.manifest.save(store, &cfg.bucket, &cfg.prefix).await?;
-    Ok(Some(entry))
+    Ok(Some((entry, days)))
 }
 
 impl FlightError {
@@ -448,10 +449,11 @@ impl FlightError {
 }
 
 /// Step 2 of the commit protocol, first half: builds and encodes the staged objects, each
-/// day's rows on a blocking thread. On failure the records come back.
+/// day's rows (`days`, as staged) on a blocking thread. On failure the records come back.
 async fn encode_objects(
     cfg: &S3ParquetConfig,
     records: Vec<SinkRecord>,
+    days: Days,
     shard: ShardId,
 ) -> std::result::Result<Vec<StagedObject>, FlightError> {
     let records = Arc::new(records);
@@ -467,7 +469,7 @@ async fn encode_objects(
     };
     let shard_name = shard.to_string();
     let mut objects = Vec::new();
-    for (day, rows) in by_day(&records) {
+    for (day, rows) in days {
         let (f, l) = (
             records[rows[0]].sequence_number.as_str(),
             records[rows[rows.len() - 1]].sequence_number.as_str(),
@@ -523,9 +525,12 @@ async fn put_objects(
     Ok(bytes)
 }
 
+/// Indexes of a buffer's records by UTC event day (year, month, day), in sequence order.
+pub(super) type Days = BTreeMap<(i32, u32, u32), Vec<usize>>;
+
 /// Groups records (by index) by UTC event day, keeping sequence order within each day.
-fn by_day(records: &[SinkRecord]) -> BTreeMap<(i32, u32, u32), Vec<usize>> {
-    let mut days: BTreeMap<(i32, u32, u32), Vec<usize>> = BTreeMap::new();
+fn by_day(records: &[SinkRecord]) -> Days {
+    let mut days = Days::new();
     let mut last: Option<(i64, (i32, u32, u32))> = None;
     for (i, r) in records.iter().enumerate() {
         let day_no = r.event.event_time_ms().div_euclid(86_400_000);
