@@ -457,3 +457,42 @@ async fn seed_rules_at_the_seed_cadence_notify_once_per_episode() {
         ]
     );
 }
+
+/// `records` as read from `shard` (its index in their sequence numbers).
+fn on_shard(records: Vec<SinkRecord>, shard: u32) -> Vec<SinkRecord> {
+    records
+        .into_iter()
+        .map(|mut r| {
+            let mut parts = r.sequence_number.parts().expect("parts");
+            parts.shard_index = shard;
+            r.sequence_number = parts.encode();
+            r.shard = ShardId(shard);
+            r
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_instance_read_from_another_shard_is_evaluated_on_that_shards_event_time() {
+    let env = Env::new();
+    let mut sink = env.sink(config(vec![cpu_rule(1, 1)]));
+    let mut s = Script::new();
+    // Minute 0 read from shard 0 (not breaching); shard 0's event time stays in minute 0.
+    let first = on_shard(s.cpu_series("i-mover", &[Some(50.0)]), 0);
+    sink.write(ShardId(0), &first, 0).await.expect("write");
+    // Minute 1 read from shard 1 (breaching), then shard 1's event time passes minute 1.
+    let mut later = s.cpu_series("i-mover", &[None, Some(95.0)]);
+    later.push(s.tick(T0_MS + 2 * MIN));
+    let later = on_shard(later, 1);
+    sink.write(ShardId(1), &later, 0).await.expect("write");
+
+    assert_eq!(
+        env.subjects(),
+        vec!["ALARM: \"cpu_utilization > 80\" on i-mover".to_string()]
+    );
+    let states = sink.alarm_states();
+    assert_eq!(states.len(), 1, "{states:?}");
+    assert_eq!(states[0].state, AlarmState::Alarm);
+    assert_eq!(states[0].since_ms, Some(T0_MS + 2 * MIN));
+    assert_eq!(states[0].last_value, Some(95.0));
+}

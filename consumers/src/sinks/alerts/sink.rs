@@ -5,7 +5,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use shardline_core::ports::{Notification, Notifier, StateStore};
 use shardline_core::{Error, MetricEvent, Result, SequenceNumber, ShardId};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use tracing::{debug, info};
 
@@ -16,7 +16,7 @@ type FastHash = foldhash::fast::RandomState;
 use super::alarm::{AlarmRecord, AlarmState, Transition};
 use super::config::{AlarmRule, AlertsConfig};
 use super::message::notification;
-use super::status::{AlarmStatus, alarm_key, load_alarms, write_alarm_key};
+use super::status::{AlarmStatus, alarm_key, load_alarms};
 use crate::sink::{Sink, SinkRecord, records_after};
 
 /// A shard's progress, stored under `watermark/<stream>/<shard>`.
@@ -28,23 +28,104 @@ pub struct ShardProgress {
     pub event_time_ms: i64,
 }
 
+/// Marks an (instance, rule) pair without an alarm in [`Cache::slots`].
+const NO_ALARM: u32 = u32::MAX;
+
+/// One alarm as the sink holds it.
+struct Slot {
+    /// Its state-store key, [`alarm_key`].
+    key: String,
+    /// Index of its rule in [`AlertsSink::rules`]; `None` for a stored alarm whose rule is no
+    /// longer configured (kept as stored: it is not evaluated).
+    rule: Option<usize>,
+    alarm: AlarmRecord,
+    /// Listed in [`Cache::dirty`].
+    dirty: bool,
+}
+
 /// What the sink knows: the state store's contents plus what was applied since the last
-/// write to it (`dirty`).
+/// write to it (the alarms listed in `dirty`, and [`Dirty`]).
+///
+/// Lookups per sample are by instance (one hash of its id), then by rule index; alarms are
+/// marked changed with a flag, so a sample copies no key and hashes nothing else.
 #[derive(Default)]
 struct Cache {
-    /// By [`alarm_key`]; looked up for every (sample, rule), so hashed (with a fast seeded
-    /// hasher) rather than ordered.
-    alarms: HashMap<String, AlarmRecord, FastHash>,
+    /// Every alarm, in the order loaded or created.
+    alarms: Vec<Slot>,
+    /// Instance id → its number `i`; `slots[i * rules + r]` is the index in `alarms` of its
+    /// alarm for rule `r`, or [`NO_ALARM`].
+    instances: HashMap<String, u32, FastHash>,
+    slots: Vec<u32>,
+    /// Alarms changed since the last write to the store (indices into `alarms`).
+    dirty: Vec<u32>,
+    /// Per shard, a lower bound of the end of the next period to evaluate among the alarms
+    /// read from it: while the shard's closed-until time is below it, no alarm of the shard
+    /// has a period to evaluate and the batch skips evaluation.
+    due: HashMap<ShardId, i64>,
     shards: HashMap<ShardId, ShardProgress>,
 }
 
-/// What was applied in memory and is not yet in the state store.
+impl Cache {
+    /// Loads stored alarms; `rules` are the configured ones, by name.
+    fn of(stored: Vec<AlarmRecord>, rules: &[(String, AlarmRule)]) -> Self {
+        let mut cache = Cache::default();
+        for alarm in stored {
+            let rule = rules.iter().position(|(name, _)| *name == alarm.rule);
+            let index = cache.alarms.len() as u32;
+            if let Some(r) = rule {
+                let instance = cache.instance(&alarm.instance_id, rules.len());
+                cache.slots[instance * rules.len() + r] = index;
+                cache.lower_due(alarm.shard, &alarm, &rules[r].1);
+            }
+            cache.alarms.push(Slot {
+                key: alarm_key(&alarm.instance_id, &alarm.rule),
+                rule,
+                alarm,
+                dirty: false,
+            });
+        }
+        cache
+    }
+
+    /// The number of `instance_id` (given one, with no alarms, when new).
+    fn instance(&mut self, instance_id: &str, rules: usize) -> usize {
+        if let Some(&i) = self.instances.get(instance_id) {
+            return i as usize;
+        }
+        let i = self.instances.len();
+        self.instances.insert(instance_id.to_string(), i as u32);
+        self.slots.extend(std::iter::repeat_n(NO_ALARM, rules));
+        i
+    }
+
+    /// Notes that `alarm`, read from `shard`, has a period ending at its next evaluation.
+    fn lower_due(&mut self, shard: ShardId, alarm: &AlarmRecord, rule: &AlarmRule) {
+        let end = next_period_end(alarm, rule);
+        let due = self.due.entry(shard).or_insert(end);
+        *due = (*due).min(end);
+    }
+}
+
+/// Marks alarm `index` changed (listed once in `dirty`).
+fn touch(alarms: &mut [Slot], dirty: &mut Vec<u32>, index: usize) {
+    let slot = &mut alarms[index];
+    if !slot.dirty {
+        slot.dirty = true;
+        dirty.push(index as u32);
+    }
+}
+
+/// End of the first period `alarm` has not evaluated.
+fn next_period_end(alarm: &AlarmRecord, rule: &AlarmRule) -> i64 {
+    alarm.next_period_start_ms.saturating_add(rule.period_ms())
+}
+
+/// What was applied in memory and is not yet in the state store (besides the changed alarms,
+/// [`Cache::dirty`]).
 #[derive(Default)]
 struct Dirty {
     /// Notifications not yet published, in order.
     outbox: VecDeque<Notification>,
-    /// Alarms changed since the last write (written in key order).
-    alarms: HashSet<String, FastHash>,
     /// Shards whose progress moved since the last write.
     shards: BTreeSet<ShardId>,
     /// Records applied since the last write.
@@ -55,7 +136,7 @@ struct Dirty {
 
 impl Dirty {
     fn is_clean(&self) -> bool {
-        self.outbox.is_empty() && self.alarms.is_empty() && self.shards.is_empty()
+        self.outbox.is_empty() && self.shards.is_empty()
     }
 }
 
@@ -65,7 +146,8 @@ pub struct AlertsSink {
     store: Arc<dyn StateStore>,
     config: AlertsConfig,
     namespace: String,
-    rules: BTreeMap<String, AlarmRule>,
+    /// The configured rules, by name (an alarm's rule index points here).
+    rules: Vec<(String, AlarmRule)>,
     cache: Option<Cache>,
     dirty: Dirty,
     /// The durable mark last reported per shard.
@@ -84,7 +166,10 @@ impl AlertsSink {
         config: AlertsConfig,
     ) -> Result<Self> {
         config.validate()?;
-        let rules = config.rules.iter().map(|r| (r.name(), r.clone())).collect();
+        // Names are unique (`validate`); sorted, as the stored alarms' names sort.
+        let mut rules: Vec<(String, AlarmRule)> =
+            config.rules.iter().map(|r| (r.name(), r.clone())).collect();
+        rules.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(Self {
             notifier,
             store,
@@ -103,11 +188,11 @@ impl AlertsSink {
         self.cache
             .as_ref()
             .map(|c| {
-                let mut keyed: Vec<_> = c.alarms.iter().collect();
-                keyed.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                let mut keyed: Vec<&Slot> = c.alarms.iter().collect();
+                keyed.sort_unstable_by(|a, b| a.key.cmp(&b.key));
                 keyed
                     .into_iter()
-                    .map(|(_, a)| AlarmStatus::from(a))
+                    .map(|s| AlarmStatus::from(&s.alarm))
                     .collect()
             })
             .unwrap_or_default()
@@ -123,17 +208,10 @@ impl AlertsSink {
     }
 
     /// The cache (loaded if needed), with the rules, split from `self` for disjoint borrows.
-    async fn loaded(&mut self) -> Result<(&mut Cache, &BTreeMap<String, AlarmRule>)> {
+    async fn loaded(&mut self) -> Result<(&mut Cache, &[(String, AlarmRule)])> {
         if self.cache.is_none() {
             let alarms = load_alarms(self.store.as_ref(), &self.namespace).await?;
-            let alarms = alarms
-                .into_iter()
-                .map(|a| (alarm_key(&a.instance_id, &a.rule), a))
-                .collect();
-            self.cache = Some(Cache {
-                alarms,
-                shards: HashMap::new(),
-            });
+            self.cache = Some(Cache::of(alarms, &self.rules));
         }
         let cache = self
             .cache
@@ -163,41 +241,40 @@ impl AlertsSink {
         Ok(p)
     }
 
-    /// Publishes the transitions (oldest first), then stores the changed alarms and progress.
-    /// Applies evaluated transitions and changes in memory: queues the notifications (only
-    /// into ALARM and from ALARM back to OK) and marks the alarms and the shard dirty.
+    /// Applies evaluated transitions (by alarm index) in memory: queues the notifications
+    /// (only into ALARM and from ALARM back to OK), oldest first, and marks the shard dirty.
     fn apply(
         &mut self,
-        transitions: Vec<(String, Transition)>,
-        changed: HashSet<String, FastHash>,
+        transitions: Vec<(usize, Transition)>,
         progress: Option<(ShardId, ShardProgress)>,
         now_ms: i64,
     ) {
-        let mut transitions = transitions;
-        transitions.sort_by(|a, b| (a.1.period_end_ms, &a.0).cmp(&(b.1.period_end_ms, &b.0)));
         let Some(cache) = self.cache.as_mut() else {
             return;
         };
-        for (key, t) in &transitions {
+        let mut transitions = transitions;
+        let alarms = &cache.alarms;
+        transitions.sort_by(|a, b| {
+            (a.1.period_end_ms, &alarms[a.0].key).cmp(&(b.1.period_end_ms, &alarms[b.0].key))
+        });
+        for (index, t) in &transitions {
             let notify = t.to == AlarmState::Alarm
                 || (t.from == AlarmState::Alarm && t.to == AlarmState::Ok);
-            let (Some(alarm), true) = (cache.alarms.get(key), notify) else {
+            let slot = &alarms[*index];
+            let (Some(r), true) = (slot.rule, notify) else {
                 continue;
             };
-            if let Some(rule) = self.rules.get(&alarm.rule) {
-                self.dirty.outbox.push_back(notification(
-                    &self.config.topic,
-                    &self.namespace,
-                    rule,
-                    alarm,
-                    t,
-                ));
-            }
+            self.dirty.outbox.push_back(notification(
+                &self.config.topic,
+                &self.namespace,
+                &self.rules[r].1,
+                &slot.alarm,
+                t,
+            ));
         }
-        if changed.is_empty() && progress.is_none() && self.dirty.outbox.is_empty() {
+        if cache.dirty.is_empty() && progress.is_none() && self.dirty.outbox.is_empty() {
             return;
         }
-        self.dirty.alarms.extend(changed);
         if let Some((shard, p)) = progress {
             cache.shards.insert(shard, p);
             self.dirty.shards.insert(shard);
@@ -214,24 +291,28 @@ impl AlertsSink {
             info!(subject = %n.subject, topic = %n.topic, "alarm notification published");
             self.dirty.outbox.pop_front();
         }
-        if self.dirty.alarms.is_empty() && self.dirty.shards.is_empty() {
+        let Some(cache) = self.cache.as_ref() else {
+            self.dirty.records = 0;
+            self.dirty.opened_ms = None;
+            return Ok(());
+        };
+        if cache.dirty.is_empty() && self.dirty.shards.is_empty() {
             self.dirty.records = 0;
             self.dirty.opened_ms = None;
             return Ok(());
         }
-        let Some(cache) = self.cache.as_ref() else {
-            return Ok(());
-        };
-        let mut entries = Vec::with_capacity(self.dirty.alarms.len() + self.dirty.shards.len());
-        let mut changed: Vec<&String> = self.dirty.alarms.iter().collect();
-        changed.sort_unstable();
-        for key in changed {
-            if let Some(alarm) = cache.alarms.get(key) {
-                let json = serde_json::to_vec(alarm).map_err(|e| {
-                    Error::Internal(format!("alarm `{key}` does not serialize: {e}"))
-                })?;
-                entries.push((key.clone(), Bytes::from(json)));
-            }
+        let mut entries = Vec::with_capacity(cache.dirty.len() + self.dirty.shards.len());
+        let mut changed: Vec<&Slot> = cache
+            .dirty
+            .iter()
+            .map(|&i| &cache.alarms[i as usize])
+            .collect();
+        changed.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        for slot in changed {
+            let json = serde_json::to_vec(&slot.alarm).map_err(|e| {
+                Error::Internal(format!("alarm `{}` does not serialize: {e}", slot.key))
+            })?;
+            entries.push((slot.key.clone(), Bytes::from(json)));
         }
         for shard in &self.dirty.shards {
             if let Some(p) = cache.shards.get(shard) {
@@ -242,6 +323,11 @@ impl AlertsSink {
         }
         let count = entries.len();
         self.store.put_many(&self.namespace, entries).await?;
+        if let Some(cache) = self.cache.as_mut() {
+            for i in cache.dirty.drain(..) {
+                cache.alarms[i as usize].dirty = false;
+            }
+        }
         debug!(
             entries = count,
             records = self.dirty.records,
@@ -257,7 +343,7 @@ impl AlertsSink {
         let Some(cache) = self.cache.as_ref() else {
             return Vec::new();
         };
-        if !self.dirty.is_clean() {
+        if !self.dirty.is_clean() || !cache.dirty.is_empty() {
             return Vec::new();
         }
         let mut out = Vec::new();
@@ -286,7 +372,6 @@ impl AlertsSink {
         let mut progress = self.progress(shard).await?;
         let grace_ms = i64::try_from(self.config.grace.as_millis()).unwrap_or(i64::MAX);
         let (cache, rules) = self.loaded().await?;
-        let mut changed = HashSet::default();
         let mut late = 0u64;
         // Records come in sequence order: the ones not applied yet are a suffix.
         let new = records_after(records, progress.sequence_number.as_ref());
@@ -294,33 +379,44 @@ impl AlertsSink {
         if let Some(last) = new.last() {
             progress.sequence_number = Some(last.sequence_number.clone());
         }
-        // One key buffer for the batch: a key is copied only into a map that lacks it.
-        let mut key = String::new();
         for r in new {
             let e = &r.event;
             let t = e.event_time_ms();
             progress.event_time_ms = progress.event_time_ms.max(t);
-            for (name, rule) in rules
+            let mut instance = None;
+            for (ri, (_, rule)) in rules
                 .iter()
-                .filter(|(_, rule)| rule.metric == e.metric_type)
+                .enumerate()
+                .filter(|(_, (_, rule))| rule.metric == e.metric_type)
             {
-                key.clear();
-                write_alarm_key(&mut key, &e.instance_id, name);
-                let added = match cache.alarms.get_mut(key.as_str()) {
-                    Some(alarm) => add_sample(alarm, rule, shard, e, t),
-                    None => {
-                        let mut alarm = AlarmRecord::new(rule, &e.instance_id, &e.region, shard, t);
-                        let added = add_sample(&mut alarm, rule, shard, e, t);
-                        cache.alarms.insert(key.clone(), alarm);
-                        added
+                let i =
+                    *instance.get_or_insert_with(|| cache.instance(&e.instance_id, rules.len()));
+                let at = i * rules.len() + ri;
+                let (index, created) = match cache.slots[at] {
+                    NO_ALARM => {
+                        let alarm = AlarmRecord::new(rule, &e.instance_id, &e.region, shard, t);
+                        cache.alarms.push(Slot {
+                            key: alarm_key(&e.instance_id, &alarm.rule),
+                            rule: Some(ri),
+                            alarm,
+                            dirty: false,
+                        });
+                        cache.slots[at] = (cache.alarms.len() - 1) as u32;
+                        (cache.alarms.len() - 1, true)
                     }
+                    index => (index as usize, false),
                 };
-                if !added {
+                let alarm = &mut cache.alarms[index].alarm;
+                let moved = created || alarm.shard != shard;
+                if !add_sample(alarm, rule, shard, e, t) {
                     late += 1;
                 }
-                if !changed.contains(key.as_str()) {
-                    changed.insert(key.clone());
+                if moved {
+                    let end = next_period_end(alarm, rule);
+                    let due = cache.due.entry(shard).or_insert(end);
+                    *due = (*due).min(end);
                 }
+                touch(&mut cache.alarms, &mut cache.dirty, index);
             }
         }
         if fresh == 0 {
@@ -329,51 +425,56 @@ impl AlertsSink {
         }
         let until = progress.event_time_ms.saturating_sub(grace_ms);
         let mut transitions = Vec::new();
-        for (key, alarm) in cache.alarms.iter_mut().filter(|(_, a)| a.shard == shard) {
-            let Some(rule) = rules.get(&alarm.rule) else {
-                continue;
-            };
-            let before = alarm.next_period_start_ms;
-            let ts = alarm.advance(rule, until);
-            if alarm.next_period_start_ms != before {
-                changed.insert(key.clone());
+        if cache.due.get(&shard).is_some_and(|&due| until >= due) {
+            let mut next_due = i64::MAX;
+            for index in 0..cache.alarms.len() {
+                let slot = &mut cache.alarms[index];
+                let (true, Some(r)) = (slot.alarm.shard == shard, slot.rule) else {
+                    continue;
+                };
+                let rule = &rules[r].1;
+                let before = slot.alarm.next_period_start_ms;
+                let ts = slot.alarm.advance(rule, until);
+                next_due = next_due.min(next_period_end(&slot.alarm, rule));
+                if slot.alarm.next_period_start_ms != before {
+                    touch(&mut cache.alarms, &mut cache.dirty, index);
+                }
+                transitions.extend(ts.into_iter().map(|t| (index, t)));
             }
-            transitions.extend(ts.into_iter().map(|t| (key.clone(), t)));
+            cache.due.insert(shard, next_due);
         }
         if late > 0 {
             self.late_samples += late;
             debug!(shard = %shard, late, "samples for already evaluated periods dropped");
         }
         self.dirty.records += fresh;
-        self.apply(transitions, changed, Some((shard, progress)), now_ms);
+        self.apply(transitions, Some((shard, progress)), now_ms);
         Ok(())
     }
 
     async fn flush_inner(&mut self, now_ms: i64) -> Result<()> {
         let (cache, rules) = self.loaded().await?;
-        let mut changed = HashSet::default();
         let mut transitions = Vec::new();
         // Only the shards this sink has read: other workers own the rest.
         let owned: BTreeSet<ShardId> = cache.shards.keys().copied().collect();
-        for (key, alarm) in cache
-            .alarms
-            .iter_mut()
-            .filter(|(_, a)| owned.contains(&a.shard))
-        {
-            let Some(rule) = rules.get(&alarm.rule) else {
+        // The shards' due bounds stay valid: evaluation only moves periods on.
+        for index in 0..cache.alarms.len() {
+            let slot = &mut cache.alarms[index];
+            let (true, Some(r)) = (owned.contains(&slot.alarm.shard), slot.rule) else {
                 continue;
             };
-            let Some(last_end) = alarm.last_open_end_ms(rule) else {
+            let rule = &rules[r].1;
+            let Some(last_end) = slot.alarm.last_open_end_ms(rule) else {
                 continue;
             };
-            let before = alarm.next_period_start_ms;
-            let ts = alarm.advance(rule, now_ms.min(last_end));
-            if alarm.next_period_start_ms != before {
-                changed.insert(key.clone());
+            let before = slot.alarm.next_period_start_ms;
+            let ts = slot.alarm.advance(rule, now_ms.min(last_end));
+            if slot.alarm.next_period_start_ms != before {
+                touch(&mut cache.alarms, &mut cache.dirty, index);
             }
-            transitions.extend(ts.into_iter().map(|t| (key.clone(), t)));
+            transitions.extend(ts.into_iter().map(|t| (index, t)));
         }
-        self.apply(transitions, changed, None, now_ms);
+        self.apply(transitions, None, now_ms);
         Ok(())
     }
 }
