@@ -173,6 +173,21 @@ impl SequenceNumber {
         &self.0
     }
 
+    /// A sequence number from text already in canonical form, as [`FromStr`] leaves it:
+    /// 1 to 128 ASCII digits without a leading zero (or `0`). For encoders that produce that
+    /// form, so they skip the check; other text makes a number that compares wrongly (debug
+    /// builds panic on it).
+    pub fn from_canonical(text: &str) -> Self {
+        debug_assert!(
+            !text.is_empty()
+                && text.len() <= 128
+                && text.bytes().all(|b| b.is_ascii_digit())
+                && (text == "0" || !text.starts_with('0')),
+            "`{text}` is not a canonical sequence number"
+        );
+        SequenceNumber(Arc::from(text))
+    }
+
     /// `0`: lower than every record's sequence number ("before the first record").
     pub fn before_all() -> Self {
         SequenceNumber(Arc::from("0"))

@@ -62,8 +62,12 @@ impl SeqRun {
         }
         self.offset = parts.offset;
         self.add_two_pow_80();
-        let text = std::str::from_utf8(&self.digits[self.start..]).unwrap_or("0");
-        text.parse().unwrap_or_else(|_| parts.encode())
+        // Digits from `leading nonzero digit` on: canonical (the tests compare every run
+        // against `SequenceParts::encode`).
+        match std::str::from_utf8(&self.digits[self.start..]) {
+            Ok(text) => SequenceNumber::from_canonical(text),
+            Err(_) => parts.encode(),
+        }
     }
 
     /// Adds 2^80 to the digits, nine at a time: each group of nine is a number below 10^9,
