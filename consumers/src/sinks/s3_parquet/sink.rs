@@ -66,6 +66,8 @@ struct Flight {
     started: u64,
     entry: ManifestEntry,
     state: FlightState,
+    /// Parquet bytes put by an earlier attempt whose commit failed (counted when committed).
+    written: u64,
 }
 
 #[derive(Debug)]
@@ -275,6 +277,7 @@ impl S3ParquetSink {
             started,
             entry,
             state: FlightState::Running(task),
+            written: 0,
         });
         Ok(())
     }
@@ -318,7 +321,7 @@ impl S3ParquetSink {
             FlightState::Unwritten(objects) => put_objects(store.as_ref(), bucket, objects).await,
         };
         let written = match outcome {
-            Ok(bytes) => bytes,
+            Ok(bytes) => flight.written + bytes,
             Err(FlightError::Put(e, objects)) => {
                 buf.flight = Some(Flight {
                     state: FlightState::Unwritten(objects),
@@ -341,6 +344,7 @@ impl S3ParquetSink {
             buf.manifest.uncommit_last();
             buf.flight = Some(Flight {
                 state: FlightState::Unwritten(Vec::new()),
+                written,
                 ..flight
             });
             return Err(e);

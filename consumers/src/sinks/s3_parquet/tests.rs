@@ -314,11 +314,13 @@ async fn reported(sink: &mut S3ParquetSink, now_ms: i64) -> Vec<(ShardId, Sequen
 
 /// The embedded object store with hooks on Parquet puts: each waits for a permit of `gate`
 /// (when given), and one fails once armed, after `countdown` more such puts went through
-/// (negative: disarmed).
+/// (negative: disarmed). With `failing` set to `.json`, the countdown counts manifest puts
+/// instead.
 struct HookedParquetPuts {
     inner: Arc<dyn ObjectStore>,
     countdown: AtomicIsize,
     gate: Option<tokio::sync::Semaphore>,
+    failing: &'static str,
 }
 
 impl HookedParquetPuts {
@@ -327,6 +329,7 @@ impl HookedParquetPuts {
             inner: Arc::clone(inner),
             countdown: AtomicIsize::new(-1),
             gate: gated.then(|| tokio::sync::Semaphore::new(0)),
+            failing: ".parquet",
         })
     }
 }
@@ -346,7 +349,7 @@ impl ObjectStore for HookedParquetPuts {
         if let (true, Some(gate)) = (key.ends_with(".parquet"), &self.gate) {
             gate.acquire().await.expect("gate open").forget();
         }
-        if key.ends_with(".parquet")
+        if key.ends_with(self.failing)
             && self
                 .countdown
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
@@ -630,4 +633,49 @@ async fn shards_flush_in_the_background_and_a_forced_flush_writes_every_shard() 
     }
     assert_eq!(row_multiset(store.as_ref()).await, expected);
     assert_eq!(sink.stats().rows, 1000);
+}
+
+/// A flush whose objects were put but whose manifest commit failed is committed by the retry
+/// (which puts nothing again): every row once, and the Parquet bytes counted are the bytes of
+/// the objects in the store.
+#[tokio::test]
+async fn a_failed_manifest_commit_is_committed_by_the_retry_with_its_bytes_counted() {
+    let (_dir, inner) = store();
+    let hooked = Arc::new(HookedParquetPuts {
+        inner: Arc::clone(&inner),
+        // Manifest puts: each flush saves the manifest when staged, then when committed.
+        countdown: AtomicIsize::new(-1),
+        gate: None,
+        failing: ".json",
+    });
+    let mut sink = S3ParquetSink::new(config(3 << 10), hooked.clone()).expect("sink");
+    let all = records(0, 0..200, DAY0_MS);
+    let mut failures = 0;
+    for (i, chunk) in all.chunks(40).enumerate() {
+        if i == 2 {
+            // A due buffer first commits the shard's flush under way (started by the last
+            // batch), then stages itself: the commit's manifest put fails.
+            hooked.countdown.store(0, Ordering::SeqCst);
+        }
+        while let Err(e) = sink.write(ShardId(0), chunk, 0).await {
+            assert!(e.to_string().contains("failed"), "{e}");
+            failures += 1;
+        }
+    }
+    sink.flush(0, true).await.expect("forced flush");
+    assert_eq!(
+        hooked.countdown.load(Ordering::SeqCst),
+        -1,
+        "the failure happened"
+    );
+    assert!(failures >= 1, "the failed commit was reported");
+    assert_eq!(row_multiset(inner.as_ref()).await, expected_rows(0, 0..200));
+    let stored: u64 = parquet_objects(inner.as_ref())
+        .await
+        .iter()
+        .map(|(_, body)| body.len() as u64)
+        .sum();
+    let stats = sink.stats();
+    assert_eq!(stats.rows, 200);
+    assert_eq!(stats.parquet_bytes, stored, "{stats:?}");
 }
