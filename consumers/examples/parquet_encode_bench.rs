@@ -91,7 +91,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let opts = EncodeOptions {
         compression,
-        zstd_level: 1,
+        ..EncodeOptions::default()
     };
     let records = synthetic(rows);
     let refs: Vec<&SinkRecord> = records.iter().collect();

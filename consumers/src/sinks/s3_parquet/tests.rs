@@ -600,6 +600,12 @@ fn bad_config_is_named() {
     };
     let err = cfg.validate().expect_err("no flush could run");
     assert!(err.to_string().contains("`flushes_in_flight` 0"), "{err}");
+    let cfg: S3ParquetConfig = toml::from_str("page_size = \"2KiB\"").expect("parses");
+    let err = cfg.validate().expect_err("page too small");
+    assert!(err.to_string().contains("`page_size` 2048 bytes"), "{err}");
+    let cfg: S3ParquetConfig = toml::from_str("page_size = \"64KiB\"").expect("parses");
+    assert_eq!(cfg.page_size, 64 << 10);
+    cfg.validate().expect("64 KiB pages are fine");
 }
 
 /// Four shards' buffers, each flushed in the background on size; the forced flush at the end
@@ -678,4 +684,43 @@ async fn a_failed_manifest_commit_is_committed_by_the_retry_with_its_bytes_count
     let stats = sink.stats();
     assert_eq!(stats.rows, 200);
     assert_eq!(stats.parquet_bytes, stored, "{stats:?}");
+}
+
+/// `page_size` bounds the data pages: the same rows in 8 KiB pages take more pages than in
+/// the default 1 MiB ones, and read back the same.
+#[test]
+fn page_size_sets_the_data_page_limit() {
+    let recs = records(0, 0..5_000, DAY0_MS);
+    let rows: Vec<&SinkRecord> = recs.iter().collect();
+    let pages_and_rows = |page_size: u64| {
+        let cfg = S3ParquetConfig {
+            page_size,
+            ..S3ParquetConfig::default()
+        };
+        cfg.validate().expect("valid");
+        let body = writer::encode_parquet(&rows, &EncodeOptions::from(&cfg)).expect("encode");
+        let opts = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Required);
+        let builder =
+            ParquetRecordBatchReaderBuilder::try_new_with_options(body, opts).expect("parquet");
+        let meta = builder.metadata().clone();
+        let column = metric_schema().index_of("sequence_number").expect("column");
+        let pages: usize = meta
+            .offset_index()
+            .expect("offset index")
+            .iter()
+            .map(|group| group[column].page_locations().len())
+            .sum();
+        let read: usize = builder
+            .build()
+            .expect("reader")
+            .map(|b| b.expect("batch").num_rows())
+            .sum();
+        (pages, read)
+    };
+    let (default_pages, default_rows) = pages_and_rows(S3ParquetConfig::default().page_size);
+    let (small_pages, small_rows) = pages_and_rows(8 << 10);
+    assert_eq!((default_rows, small_rows), (5_000, 5_000));
+    // 5,000 sequence numbers of ~56 digits: ~280 KiB plain, one page at 1 MiB.
+    assert_eq!(default_pages, 1);
+    assert!(small_pages >= 20, "{small_pages} pages of 8 KiB");
 }

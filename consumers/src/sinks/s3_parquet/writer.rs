@@ -34,6 +34,8 @@ pub struct EncodeOptions {
     pub compression: ParquetCompression,
     /// ZSTD level (1 to 22).
     pub zstd_level: i32,
+    /// Data page size limit, bytes.
+    pub page_size: usize,
 }
 
 impl Default for EncodeOptions {
@@ -41,6 +43,7 @@ impl Default for EncodeOptions {
         Self {
             compression: ParquetCompression::Zstd,
             zstd_level: 1,
+            page_size: super::config::DEFAULT_PAGE_SIZE as usize,
         }
     }
 }
@@ -50,6 +53,7 @@ impl From<&S3ParquetConfig> for EncodeOptions {
         Self {
             compression: c.compression,
             zstd_level: c.zstd_level,
+            page_size: usize::try_from(c.page_size).unwrap_or(usize::MAX),
         }
     }
 }
@@ -104,6 +108,7 @@ pub fn writer_properties(opts: &EncodeOptions) -> Result<WriterProperties, Error
         .set_compression(compression)
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_dictionary_enabled(true)
+        .set_data_page_size_limit(opts.page_size)
         .set_sorting_columns(Some(vec![
             SortingColumn {
                 column_idx: idx(columns::INSTANCE_ID),
