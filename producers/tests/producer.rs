@@ -240,3 +240,49 @@ proptest::proptest! {
         proptest::prop_assert_eq!(order_in_stream(&stream), order_given(&input));
     }
 }
+
+/// Closing the producer (shutdown) ends a send waiting out a retry backoff at once: the
+/// entries not appended are reported failed, and nothing is put again.
+#[tokio::test]
+async fn close_ends_a_send_waiting_to_retry() {
+    // Every record throttled many times; an hour between attempts.
+    let stream = Arc::new(ThrottlingStream::new(1, 1, 100));
+    let cfg = ProducerConfig {
+        max_attempts: 50,
+        base_backoff: Duration::from_secs(3600),
+        max_backoff: Duration::from_secs(3600),
+        ..ProducerConfig::default()
+    };
+    let producer = Arc::new(Producer::new(stream.clone(), "metrics", cfg).expect("producer"));
+    let send = tokio::spawn({
+        let producer = Arc::clone(&producer);
+        async move { producer.send(events(1, 1, 4)).await }
+    });
+    for _ in 0..1000 {
+        if stream.calls.load(Ordering::SeqCst) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(stream.calls.load(Ordering::SeqCst), 1, "first attempt made");
+    producer.close();
+    let report = tokio::time::timeout(Duration::from_secs(60), send)
+        .await
+        .expect("the send ended once closed, not after the backoff")
+        .expect("task")
+        .expect("send");
+    assert!(report.appended.is_empty());
+    assert_eq!(report.failed.len(), 4);
+    for f in &report.failed {
+        assert_eq!(f.error_code, "NotSent", "{f:?}");
+        assert!(f.reason.contains("producer closed"), "{}", f.reason);
+    }
+    // One instance: its records go one at a time, so one was tried once, the rest never.
+    let attempts: u32 = report.failed.iter().map(|f| f.attempts).sum();
+    assert_eq!(attempts, 1, "{:?}", report.failed);
+    assert_eq!(stream.calls.load(Ordering::SeqCst), 1, "nothing put again");
+    assert!(matches!(
+        producer.send(events(1, 1, 4)).await,
+        Err(ProducerError::Closed(_))
+    ));
+}

@@ -11,7 +11,10 @@
 //! - in the default [`crate::OrderingMode::PerKey`] the records of one instance are appended in the
 //!   order given (see [`queue`]);
 //! - backpressure: a send holds permits for its bytes (up to `max_in_flight_bytes`) on a
-//!   semaphore until it completes, so concurrent sends wait instead of piling up memory.
+//!   semaphore until it completes, so concurrent sends wait instead of piling up memory;
+//! - [`Producer::close`] (shutdown) ends the retries: a send waiting to retry stops waiting and
+//!   reports its entries not yet appended as failed (`NotSent`), so a stop never waits out a
+//!   backoff.
 
 mod queue;
 mod report;
@@ -21,7 +24,7 @@ pub use report::{AppendedRecord, FailedRecord, SendReport};
 use rand::RngExt;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tracing::{debug, warn};
 
 use shardline_core::ports::Stream;
@@ -47,6 +50,8 @@ pub struct Producer {
     cfg: ProducerConfig,
     in_flight: Arc<Semaphore>,
     capacity: u32,
+    /// Set by [`Producer::close`]; wakes sends waiting to retry.
+    closed: watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for Producer {
@@ -77,6 +82,7 @@ impl Producer {
             in_flight: Arc::new(Semaphore::new(capacity as usize)),
             capacity,
             cfg,
+            closed: watch::Sender::new(false),
         })
     }
 
@@ -92,7 +98,8 @@ impl Producer {
 
     /// Appends `events`, retrying throttled entries, and reports what happened to each.
     ///
-    /// Waits first while other sends hold `max_in_flight_bytes`.
+    /// Waits first while other sends hold `max_in_flight_bytes`. Once the producer is closed
+    /// it retries nothing: the entries left are reported failed (`NotSent`).
     ///
     /// # Errors
     /// [`ProducerError::Stream`] when the stream rejects a whole call with a permanent error
@@ -125,9 +132,24 @@ impl Producer {
             .map_err(|_| ProducerError::Closed(self.stream_name.clone()))?;
         let mut queue = SendQueue::new(self.cfg.ordering, records);
         let mut retry_level = 0u32;
+        let mut closed = self.closed.subscribe();
         while !queue.is_empty() {
             if retry_level > 0 {
-                tokio::time::sleep(self.backoff(retry_level)).await;
+                tokio::select! {
+                    () = tokio::time::sleep(self.backoff(retry_level)) => {}
+                    _ = closed.wait_for(|c| *c) => {}
+                }
+                if *closed.borrow() {
+                    for p in queue.drain() {
+                        let reason = format!(
+                            "not sent: the producer closed before the record's next attempt \
+                             ({} so far)",
+                            p.attempts
+                        );
+                        report.failed.push(failed(p, "NotSent", reason));
+                    }
+                    break;
+                }
             }
             let call = queue.next_call(
                 self.cfg.max_records_per_call,
@@ -167,9 +189,11 @@ impl Producer {
         Ok(())
     }
 
-    /// Refuses further sends; sends in progress finish.
+    /// Refuses further sends; sends in progress finish their call under way and retry
+    /// nothing (see [`Producer::send`]).
     pub fn close(&self) {
         self.in_flight.close();
+        self.closed.send_replace(true);
     }
 
     /// Puts one call. Returns the retry level for the next call (0 = no backoff), or the

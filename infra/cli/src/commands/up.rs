@@ -129,6 +129,8 @@ async fn run_until_stopped(p: &Pipeline, duration: Option<Duration>) -> Result<i
         _ = stop => eprintln!("duration reached: flushing sinks and checkpointing..."),
     }
     let _ = stop_tx.send(true);
+    // A collection waiting to retry throttled records stops waiting (they are reported).
+    p.producer.close();
     while let Some(joined) = background.join_next().await {
         if let Err(e) = joined {
             eprintln!("a background task panicked: {e}");
