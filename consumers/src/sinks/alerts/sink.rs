@@ -75,7 +75,7 @@ impl Cache {
             if let Some(r) = rule {
                 let instance = cache.instance(&alarm.instance_id, rules.len());
                 cache.slots[instance * rules.len() + r] = index;
-                cache.lower_due(alarm.shard, &alarm, &rules[r].1);
+                cache.lower_due(alarm.shard, next_period_end(&alarm, &rules[r].1));
             }
             cache.alarms.push(Slot {
                 key: alarm_key(&alarm.instance_id, &alarm.rule),
@@ -98,9 +98,8 @@ impl Cache {
         i
     }
 
-    /// Notes that `alarm`, read from `shard`, has a period ending at its next evaluation.
-    fn lower_due(&mut self, shard: ShardId, alarm: &AlarmRecord, rule: &AlarmRule) {
-        let end = next_period_end(alarm, rule);
+    /// Notes that an alarm read from `shard` has a period to evaluate ending at `end`.
+    fn lower_due(&mut self, shard: ShardId, end: i64) {
         let due = self.due.entry(shard).or_insert(end);
         *due = (*due).min(end);
     }
@@ -413,8 +412,7 @@ impl AlertsSink {
                 }
                 if moved {
                     let end = next_period_end(alarm, rule);
-                    let due = cache.due.entry(shard).or_insert(end);
-                    *due = (*due).min(end);
+                    cache.lower_due(shard, end);
                 }
                 touch(&mut cache.alarms, &mut cache.dirty, index);
             }

@@ -503,7 +503,7 @@ mod tests {
             values.push(rng.random_range(100.0..1000.0));
             values.push(rng.random_range(-1e9..1e9));
             values.push(f64::from_bits(rng.random::<u64>()));
-            // Every magnitude below the fast path's bound, down to subnormals.
+            // Every magnitude below 2^30, down to subnormals.
             let exp = rng.random_range(0u64..1053);
             values.push(f64::from_bits((exp << 52) | (rng.random::<u64>() >> 12)));
         }
