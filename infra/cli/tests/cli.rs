@@ -400,3 +400,29 @@ fn notifier_type_can_be_replaced_in_the_config_file() -> Result<()> {
     assert_eq!(shown["notifier"]["type"].as_str(), Some("outbox"));
     Ok(())
 }
+
+/// `flow run` prints the execution's output as JSON on standard output, so it can be piped:
+/// the default notifier's console target (the seed flow's own SNS step notifies) prints on
+/// standard error instead.
+#[test]
+fn flow_run_keeps_standard_output_for_its_json() -> Result<()> {
+    // The default notifier's targets: the console and the outbox.
+    let toml = support::TEST_TOML.replace(
+        "targets = [{ type = \"outbox\" }]",
+        "targets = [{ type = \"stdout\" }, { type = \"outbox\" }]",
+    );
+    assert_ne!(toml, support::TEST_TOML, "the fixture's notifier targets");
+    let sh = Shardline::with_config(&toml)?;
+    let run = sh.run(&["flow", "run"])?;
+    let stderr = String::from_utf8_lossy(&run.stderr).to_string();
+    assert_eq!(run.status.code(), Some(0), "{stderr}");
+    let stdout = String::from_utf8(run.stdout)?;
+    let output: Value =
+        serde_json::from_str(&stdout).with_context(|| format!("stdout is not JSON: {stdout}"))?;
+    assert!(output.get("MessageId").is_some(), "{output}");
+    assert!(
+        stderr.contains("subject: Pipeline Execution Success"),
+        "the notification is printed on standard error: {stderr}"
+    );
+    Ok(())
+}

@@ -284,3 +284,28 @@ async fn notifier_config_builds_targets_under_the_data_dir() {
     let err = build_notifier(&empty, dir.path()).err().unwrap();
     assert!(err.to_string().contains("at least one"), "{err}");
 }
+
+#[test]
+fn console_targets_move_to_standard_error_and_keep_the_rest() {
+    let config: NotifierConfig = serde_json::from_str(
+        r#"{"type":"fanout","targets":[{"type":"stdout"},{"type":"outbox"},
+            {"type":"fanout","targets":[{"type":"stdout"}]}]}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        config.stdout_to_stderr(),
+        NotifierConfig::Fanout {
+            targets: vec![
+                NotifierConfig::Stderr {},
+                NotifierConfig::Outbox { path: None },
+                NotifierConfig::Fanout {
+                    targets: vec![NotifierConfig::Stderr {}]
+                },
+            ]
+        }
+    );
+    let stderr: NotifierConfig = serde_json::from_str(r#"{"type":"stderr"}"#).unwrap();
+    assert_eq!(stderr, NotifierConfig::Stderr {});
+    let dir = tempfile::tempdir().unwrap();
+    build_notifier(&stderr, dir.path()).expect("a stderr notifier");
+}

@@ -44,7 +44,11 @@ pub async fn run(config: &Config, command: FlowCommand) -> Result<i32> {
                 .with_context(|| format!("--input is not JSON: {input}"))?;
             let text =
                 handlers::load_definition(file.as_deref().or(config.flow.definition.as_deref()))?;
-            let pipeline = Pipeline::open(config.clone()).await?;
+            // Standard output carries the execution's JSON: notifications meant for it (the
+            // flow's own SNS step among them) go to standard error.
+            let mut config = config.clone();
+            config.notifier = config.notifier.stdout_to_stderr();
+            let pipeline = Pipeline::open(config).await?;
             let registry = handlers::registry(&handlers::PipelineHandle::ready(pipeline.clone()));
             let machine = match parse(&text, &registry) {
                 Ok(m) => m,

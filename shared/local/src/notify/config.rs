@@ -4,13 +4,13 @@
 //! [notifier]
 //! type = "fanout"
 //! targets = [
-//!   { type = "stdout" },
+//!   { type = "stdout" },                       # or "stderr"
 //!   { type = "outbox" },                       # <data>/notifications/outbox.jsonl
 //!   { type = "webhook", url = "http://127.0.0.1:9000/alerts", timeout = "5s" },
 //! ]
 //! ```
 //!
-//! Relative paths are resolved against the data directory. Sent-ledgers of stdout and
+//! Relative paths are resolved against the data directory. Sent-ledgers of stdout, stderr and
 //! webhook targets live in `<data>/local/notify/`.
 
 use std::path::{Path, PathBuf};
@@ -29,6 +29,9 @@ use crate::error::LocalError;
 pub enum NotifierConfig {
     /// Print to standard output. (A struct variant, so unknown keys are rejected.)
     Stdout {},
+    /// Print to standard error, in the same blocks (for commands whose standard output is
+    /// data, e.g. `flow run`'s JSON).
+    Stderr {},
     /// Append to a JSON Lines outbox.
     Outbox {
         /// The outbox file (default `notifications/outbox.jsonl` in the data directory).
@@ -53,6 +56,22 @@ pub enum NotifierConfig {
 impl Default for NotifierConfig {
     fn default() -> Self {
         NotifierConfig::Stdout {}
+    }
+}
+
+impl NotifierConfig {
+    /// The same targets with standard output replaced by standard error (in fanouts too).
+    pub fn stdout_to_stderr(&self) -> NotifierConfig {
+        match self {
+            NotifierConfig::Stdout {} => NotifierConfig::Stderr {},
+            NotifierConfig::Fanout { targets } => NotifierConfig::Fanout {
+                targets: targets
+                    .iter()
+                    .map(NotifierConfig::stdout_to_stderr)
+                    .collect(),
+            },
+            other => other.clone(),
+        }
     }
 }
 
@@ -85,6 +104,10 @@ pub fn build_notifier(
         NotifierConfig::Stdout {} => Arc::new(StdoutNotifier::new(Some(
             &state_dir.join("stdout-sent.jsonl"),
         ))?),
+        NotifierConfig::Stderr {} => Arc::new(StdoutNotifier::with_writer(
+            Box::new(std::io::stderr()),
+            Some(&state_dir.join("stderr-sent.jsonl")),
+        )?),
         NotifierConfig::Outbox { path } => {
             let path = match path {
                 Some(p) => data_dir.join(p),
