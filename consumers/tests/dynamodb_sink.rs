@@ -692,6 +692,14 @@ async fn a_failed_batch_holds_back_the_marks_of_every_later_batch() {
     assert_every_mark_at_its_last_record(&batches, &durable);
 }
 
+/// The latest item of `series` in the test table.
+async fn latest_item(table: &dyn ItemTable, series: &str) -> shardline_core::ports::Item {
+    let mut items = query_series(table, "InfraMetricsTest", series, None, None)
+        .await
+        .expect("query");
+    items.pop().unwrap_or_else(|| panic!("no item of {series}"))
+}
+
 /// A large batch (written as a sorted table) and a small one (through the journal) store
 /// every attribute as the text DynamoDB would hold, long instance ids included.
 #[tokio::test]
@@ -730,16 +738,7 @@ async fn items_hold_every_attribute_whichever_way_the_table_writes_them() {
         sink.flush(0, true).await.expect("flush");
 
         let r = &records[1];
-        let items = query_series(
-            table.as_ref(),
-            "InfraMetricsTest",
-            &format!("net-{long_id}"),
-            None,
-            None,
-        )
-        .await
-        .expect("query");
-        let item = items.last().expect("the long id's item");
+        let item = latest_item(table.as_ref(), &format!("net-{long_id}")).await;
         let ms = r.event.timestamp_ms.expect("ms");
         let text = |name: &str| match &item[name] {
             shardline_core::ports::AttributeValue::S(s)
@@ -763,16 +762,7 @@ async fn items_hold_every_attribute_whichever_way_the_table_writes_them() {
 
         // An ordinary id: its series key and numbers as written for every other item.
         let r = &records[0];
-        let items = query_series(
-            table.as_ref(),
-            "InfraMetricsTest",
-            &r.event.series_id(),
-            None,
-            None,
-        )
-        .await
-        .expect("query");
-        let item = items.last().expect("the first instance's item");
+        let item = latest_item(table.as_ref(), &r.event.series_id()).await;
         let ms = r.event.timestamp_ms.expect("ms");
         assert_eq!(
             item["metric_id"],
