@@ -65,6 +65,15 @@ pub fn import_redb(redb_path: &Path, table: &LsmItemTable) -> Result<u64, LocalE
         Err(e) => return Err(db_error(redb_path, e)),
     }
     let inner = &table.inner;
+    // Into the open run, as any write (nothing else writes while the table is being opened).
+    let items = inner
+        .runs
+        .runs
+        .read()
+        .map_err(|_| LocalError::Port(super::poisoned_lock()))?
+        .open()
+        .keyspace
+        .clone();
     let mut copied = 0u64;
     for schema in schemas {
         let raw = serde_json::to_vec(&schema)
@@ -84,7 +93,7 @@ pub fn import_redb(redb_path: &Path, table: &LsmItemTable) -> Result<u64, LocalE
                 let (k, v) = entry.map_err(|e| db_error(redb_path, e))?;
                 let mut key = prefix.clone();
                 key.extend_from_slice(k.value());
-                batch.insert(&inner.items, key, v.value().to_vec());
+                batch.insert(&items, key, v.value().to_vec());
                 copied += 1;
                 if batch.len() >= CHUNK {
                     let full = std::mem::replace(&mut batch, inner.db.batch());

@@ -6,14 +6,17 @@
 //! batch to its journal, inserts it into a memtable and sorts it onto disk in the
 //! background, so a write costs the journal append and the memtable insert.
 //!
-//! Layout (two keyspaces of the one database):
+//! Layout (keyspaces of the one database):
 //! - `schemas`: table name → JSON [`TableSchema`], written by `ensure_table`.
-//! - `items`: key = [`keys::encode_str`]`(table)` ++ the [`keys`] encoding of (partition key,
-//!   sort key) → the item in [`codec`]'s compact binary form. Every table's items share the
-//!   prefix of its name, so a table is one contiguous key range. No point-read filters
-//!   (items are read by range only) and 16 level-0 tables per compaction (see
-//!   [`L0_TABLES_PER_COMPACTION`]); fjall stores these settings with the keyspace when it
-//!   creates it, so a database created by an earlier version keeps the ones it had.
+//! - The item runs `items`, `items-<n>`, ... (see [`runs`]: items split by arrival, merged in
+//!   tiers; a read merges them, the newest run's item of a key winning) and `meta`, which
+//!   lists them. In each run: key = [`keys::encode_str`]`(table)` ++ the [`keys`] encoding of
+//!   (partition key, sort key) → the item in [`codec`]'s compact binary form. Every table's
+//!   items share the prefix of its name, so a table is one contiguous key range of each run.
+//!   No point-read filters (items are read by range only) and 16 level-0 tables per
+//!   compaction (see [`L0_TABLES_PER_COMPACTION`]); fjall stores these settings with a
+//!   keyspace when it creates it, so a database created by an earlier version keeps the ones
+//!   it had for its first run.
 //!
 //! Invariants:
 //! - A table exists once `ensure_table` committed its schema; a later `ensure_table` with a
@@ -30,7 +33,10 @@
 //!   the pipeline writes batches of tens of thousands of items, and writing each item to the
 //!   journal, a memtable skiplist and then a flushed table cost ~30% more CPU per item
 //!   (DynamoDB consumer alone: 7.6-7.7 vs 11.3-11.5 CPU-us per event, with 40,000-item batches).
-//! - Query results are in sort-key order: numeric for `N`, byte order for `S`.
+//! - Query results are in sort-key order: numeric for `N`, byte order for `S`; a key is
+//!   read once, with its latest put, whichever runs hold it.
+//! - A run is closed only while no write to it is under way; a merged run replaces its
+//!   inputs in the manifest (fsynced) before they are deleted.
 //! - Items are limited to [`MAX_ITEM_BYTES`] as DynamoDB limits them. Unlike DynamoDB's
 //!   25-item BatchWriteItem, a whole `batch_put` is one write batch: nothing is left
 //!   unprocessed.
@@ -45,6 +51,7 @@
 pub mod codec;
 pub mod import;
 pub mod keys;
+pub mod runs;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -55,6 +62,7 @@ use async_trait::async_trait;
 use fjall::compaction::Leveled;
 use fjall::config::{BlockSizePolicy, FilterPolicy};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use runs::{Merger, RunPolicy, RunStore};
 use shardline_core::ports::{
     AttrRef, AttributeValue, Item, ItemIter, ItemQuery, ItemSource, ItemTable, TableSchema,
 };
@@ -69,7 +77,7 @@ pub const MAX_ITEM_BYTES: usize = 400 * 1024;
 /// How much memory the table's memtables may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TableMemory {
-    /// Memtable size of the `items` keyspace: a full memtable is sealed and sorted onto disk
+    /// Memtable size of each item run's keyspace: a full memtable is sealed and sorted onto disk
     /// in the background while writes go on into a fresh one.
     pub memtable_bytes: u64,
     /// Bound on the active and sealed memtables together; writes wait beyond it.
@@ -87,7 +95,8 @@ impl Default for TableMemory {
     }
 }
 
-/// Flushed tables that collect in level 0 before they are merged into level 1 (fjall's
+/// Flushed tables that collect in level 0 of a run before they are merged into level 1
+/// (a run normally closes before it has this many, see [`runs::RunPolicy`]; fjall's
 /// default is 4; measured in `pipeline_bench`, DynamoDB consumer alone: 16 with no filters
 /// took 11.9-12.4 CPU-us per item against 13.2-14.5 with the defaults, and 118-132 vs
 /// 156-159 MiB peak RSS). The price is on reads, which merge up to this many level-0 tables:
@@ -95,7 +104,7 @@ impl Default for TableMemory {
 /// made no difference to it).
 pub const L0_TABLES_PER_COMPACTION: u8 = 16;
 
-/// Data block size of the `items` keyspace (fjall's default is 4 KiB).
+/// Data block size of the item runs (fjall's default is 4 KiB).
 pub const DATA_BLOCK_BYTES: u32 = 16 * 1024;
 
 /// Batches of at least this many items bypass the journal and the memtables: they are
@@ -124,7 +133,10 @@ pub struct LsmItemTable {
 struct Inner {
     db: Database,
     schemas: Keyspace,
-    items: Keyspace,
+    /// The item runs (see [`runs`]).
+    runs: Arc<RunStore>,
+    /// Merges runs in the background; stopped (and joined) when the table is dropped.
+    merger: Merger,
     path: PathBuf,
     durability: Durability,
     memory: TableMemory,
@@ -204,13 +216,32 @@ impl Inner {
         written
     }
 
+    /// Writes `batch` to the open run, then counts it towards the run's size (which may
+    /// close the run, see [`runs`]).
     fn write_entries(&self, batch: &mut Encoded) -> Result<()> {
         if batch.entries.is_empty() {
             return Ok(());
         }
-        if batch.entries.len() >= INGEST_MIN_ITEMS {
-            return self.ingest(batch);
+        let run = {
+            // Held while writing: the run cannot be closed (and merged) under the write.
+            let runs = self.runs.runs.read().map_err(|_| poisoned_lock())?;
+            let run = runs.open().clone();
+            if batch.entries.len() >= INGEST_MIN_ITEMS {
+                self.ingest(&run.keyspace, batch)?;
+            } else {
+                self.put_entries(&run.keyspace, batch)?;
+            }
+            run
+        };
+        if let Err(e) = self.runs.written(&run, batch.bytes.len() as u64) {
+            // The batch is written; the run stays open and the next write tries again.
+            tracing::warn!(table = %self.path.display(), error = %e, "cannot open a new item run");
         }
+        Ok(())
+    }
+
+    /// Writes a small batch through the journal and the memtable.
+    fn put_entries(&self, items: &Keyspace, batch: &Encoded) -> Result<()> {
         let durability = match self.durability {
             Durability::Fsync => Some(PersistMode::SyncData),
             Durability::Buffered => None,
@@ -220,13 +251,13 @@ impl Inner {
         // Within one batch the later of two puts with the same key wins, as in a sequence of
         // single puts.
         for entry in &batch.entries {
-            writes.insert(&self.items, batch.key(entry), batch.value(entry));
+            writes.insert(items, batch.key(entry), batch.value(entry));
         }
         writes.commit().map_err(|e| self.error(e))
     }
 
     /// Writes a large batch straight into a new sorted table (see [`INGEST_MIN_ITEMS`]).
-    fn ingest(&self, batch: &mut Encoded) -> Result<()> {
+    fn ingest(&self, items: &Keyspace, batch: &mut Encoded) -> Result<()> {
         // Sorted by key, of equal keys the later put last (it wins below). Every key starts
         // with the table's name; the next 32 bytes (an InfraMetrics key is about that long),
         // compared as two numbers, order and tell apart most pairs without a byte-wise
@@ -249,16 +280,21 @@ impl Inner {
                 .then_with(|| key(a.1).cmp(key(b.1)))
                 .then(a.1.cmp(&b.1))
         });
-        let written = self.ingest_sorted(batch, &order);
+        let written = self.ingest_sorted(items, batch, &order);
         batch.order = order;
         written
     }
 
     /// Writes `batch`'s entries in `order` (sorted by key, equal keys adjacent with the one
     /// to keep last) as a new table.
-    fn ingest_sorted(&self, batch: &Encoded, order: &[([u128; 2], usize)]) -> Result<()> {
+    fn ingest_sorted(
+        &self,
+        items: &Keyspace,
+        batch: &Encoded,
+        order: &[([u128; 2], usize)],
+    ) -> Result<()> {
         let _one = self.ingesting.lock().map_err(|_| poisoned_lock())?;
-        let mut ingestion = self.items.start_ingestion().map_err(|e| self.error(e))?;
+        let mut ingestion = items.start_ingestion().map_err(|e| self.error(e))?;
         let mut sorted = order.iter().peekable();
         while let Some((head, i)) = sorted.next() {
             let entry = &batch.entries[*i];
@@ -311,6 +347,25 @@ fn poisoned_lock() -> Error {
 }
 
 impl LsmItemTable {
+    /// The tiers of the table's runs, oldest first; the last is the open run (see [`runs`]).
+    pub fn run_tiers(&self) -> Vec<u32> {
+        self.inner
+            .runs
+            .runs
+            .read()
+            .map(|r| r.tiers())
+            .unwrap_or_default()
+    }
+
+    /// Merges the runs due for a merge now, on the calling thread (after a merge under way
+    /// in the background); returns how many merges it did.
+    ///
+    /// # Errors
+    /// A storage error; the runs stay as they were.
+    pub fn merge_runs(&self) -> Result<usize> {
+        self.inner.merger.settle()
+    }
+
     /// Bytes the memtables (active and sealed) hold now.
     pub fn write_buffer_bytes(&self) -> u64 {
         self.inner.db.write_buffer_size()
@@ -337,6 +392,21 @@ impl LsmItemTable {
         cache_bytes: u64,
         memory: TableMemory,
     ) -> Result<Self, LocalError> {
+        Self::open_with_runs(path, durability, cache_bytes, memory, RunPolicy::default())
+    }
+
+    /// [`LsmItemTable::open_with`] with a run policy of its own (see [`runs`]).
+    ///
+    /// # Errors
+    /// As [`LsmItemTable::open_with`]; [`LocalError::Port`] with [`Error::InvalidArgument`]
+    /// when the policy is invalid.
+    pub fn open_with_runs(
+        path: &Path,
+        durability: Durability,
+        cache_bytes: u64,
+        memory: TableMemory,
+        policy: RunPolicy,
+    ) -> Result<Self, LocalError> {
         if memory.write_buffer_bytes < memory.memtable_bytes || memory.memtable_bytes == 0 {
             return Err(LocalError::Port(Error::InvalidArgument(format!(
                 "item table memory: write_buffer_bytes ({}) must be at least memtable_bytes \
@@ -356,27 +426,41 @@ impl LsmItemTable {
         let schemas = db
             .keyspace("schemas", KeyspaceCreateOptions::default)
             .map_err(|e| open_error(path, e))?;
-        let items = db
-            .keyspace("items", || {
-                KeyspaceCreateOptions::default()
-                    .max_memtable_size(memory.memtable_bytes)
-                    // Items are only read by range (a series' key prefix): point-read
-                    // filters would be built and written on every flush and compaction
-                    // and never consulted.
-                    .filter_policy(FilterPolicy::disabled())
-                    // The index blocks of levels 0 and 1 (most of the table) stay in memory:
-                    // with 16 KiB data blocks instead of 4 they take a quarter of the space
-                    // (5M items: peak RSS 212-235 instead of 244 MiB in `pipeline_bench`), and
-                    // a series' items span a few blocks either way.
-                    .data_block_size_policy(BlockSizePolicy::all(DATA_BLOCK_BYTES))
-                    // Every flushed table spans the whole key range (writes interleave all
-                    // series), so each L0 -> L1 compaction rewrites L1: merging 16 tables at
-                    // a time instead of 4 rewrites it a quarter as often.
-                    .compaction_strategy(Arc::new(
-                        Leveled::default().with_l0_threshold(L0_TABLES_PER_COMPACTION),
-                    ))
-            })
-            .map_err(|e| open_error(path, e))?;
+        let memtable_bytes = memory.memtable_bytes;
+        let options: runs::Options = Arc::new(move || {
+            KeyspaceCreateOptions::default()
+                .max_memtable_size(memtable_bytes)
+                // Items are only read by range (a series' key prefix): point-read
+                // filters would be built and written on every flush and compaction
+                // and never consulted.
+                .filter_policy(FilterPolicy::disabled())
+                // The index blocks of levels 0 and 1 (most of the table) stay in memory:
+                // with 16 KiB data blocks instead of 4 they take a quarter of the space
+                // (5M items: peak RSS 212-235 instead of 244 MiB in `pipeline_bench`), and
+                // a series' items span a few blocks either way.
+                .data_block_size_policy(BlockSizePolicy::all(DATA_BLOCK_BYTES))
+                // Every flushed table spans the whole key range (writes interleave all
+                // series), so each L0 -> L1 compaction rewrites L1; a run (see [`runs`])
+                // closes before it holds this many tables, so fjall leaves it as written.
+                .compaction_strategy(Arc::new(
+                    Leveled::default().with_l0_threshold(L0_TABLES_PER_COMPACTION),
+                ))
+        });
+        let store = Arc::new(
+            RunStore::open(
+                db.clone(),
+                options,
+                policy,
+                &|e| Error::from(open_error(path, e)),
+                &|detail| Error::Corrupt {
+                    file: path.to_path_buf(),
+                    offset: 0,
+                    detail,
+                },
+            )
+            .map_err(LocalError::Port)?,
+        );
+        let merger = Merger::start(store.clone()).map_err(LocalError::Port)?;
         let mut known = HashMap::new();
         for entry in schemas.iter() {
             let (name, raw) = entry.into_inner().map_err(|e| open_error(path, e))?;
@@ -396,7 +480,8 @@ impl LsmItemTable {
             inner: Arc::new(Inner {
                 db,
                 schemas,
-                items,
+                runs: store,
+                merger,
                 path: path.to_path_buf(),
                 durability,
                 memory,
@@ -727,20 +812,37 @@ impl ItemTable for LsmItemTable {
             let upper = bound(&query.sort_to)?;
             let limit = query.limit.unwrap_or(usize::MAX);
             let mut out = Vec::new();
-            for entry in inner.items.range(lower.as_slice()..) {
-                if out.len() >= limit {
-                    break;
-                }
-                let (k, v) = entry.into_inner().map_err(|e| inner.error(e))?;
-                if !k.starts_with(&prefix) || upper.as_deref().is_some_and(|u| &*k > u) {
-                    break;
-                }
-                out.push(
-                    codec::decode(&v)
-                        .map_err(|detail| inner.corrupt(format!("stored item: {detail}")))?,
-                );
+            let mut failed = None;
+            let runs = inner
+                .runs
+                .runs
+                .read()
+                .map_err(|_| poisoned_lock())?
+                .keyspaces();
+            runs::merged(
+                runs.iter().map(|k| k.range(lower.as_slice()..)).collect(),
+                &mut |k, v| {
+                    if out.len() >= limit
+                        || !k.starts_with(&prefix)
+                        || upper.as_deref().is_some_and(|u| &*k > u)
+                    {
+                        return false;
+                    }
+                    match codec::decode(&v) {
+                        Ok(item) => out.push(item),
+                        Err(detail) => {
+                            failed = Some(inner.corrupt(format!("stored item: {detail}")));
+                            return false;
+                        }
+                    }
+                    true
+                },
+            )
+            .map_err(|e| inner.error(e))?;
+            match failed {
+                Some(e) => Err(e),
+                None => Ok(out),
             }
-            Ok(out)
         })
         .await
     }
@@ -749,11 +851,22 @@ impl ItemTable for LsmItemTable {
         let schema = self.inner.schema(table)?;
         let inner = self.inner.clone();
         blocking(move || {
+            let prefix = table_prefix(&schema.name);
+            let runs = inner
+                .runs
+                .runs
+                .read()
+                .map_err(|_| poisoned_lock())?
+                .keyspaces();
             let mut n = 0u64;
-            for entry in inner.items.prefix(table_prefix(&schema.name)) {
-                entry.key().map_err(|e| inner.error(e))?;
-                n += 1;
-            }
+            runs::merged(
+                runs.iter().map(|k| k.prefix(&prefix)).collect(),
+                &mut |_, _| {
+                    n += 1;
+                    true
+                },
+            )
+            .map_err(|e| inner.error(e))?;
             Ok(n)
         })
         .await
