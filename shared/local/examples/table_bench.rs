@@ -2,14 +2,14 @@
 //! (4,000 series, one item per series per second), then times series queries (whole series
 //! and one-minute ranges) and a count, and prints the table's runs.
 //!
-//! `cargo run --profile fast -p shardline-local --example table_bench -- [BATCHES]`
-//! (default 125, i.e. 5M items; a fresh directory under the system temp dir, removed
-//! afterwards).
+//! `cargo run --profile fast -p shardline-local --example table_bench -- [BATCHES] [CACHE_MIB]`
+//! (defaults 125, i.e. 5M items, and the embedded backends' table cache; a fresh directory
+//! under the system temp dir, removed afterwards).
 
 use std::time::Instant;
 
 use shardline_core::ports::{AttributeValue, Item, ItemQuery, ItemTable, KeyType, TableSchema};
-use shardline_local::{Durability, LsmItemTable};
+use shardline_local::{Durability, LocalOptions, LsmItemTable};
 
 const SERIES: i64 = 4_000;
 const PER_BATCH: i64 = 40_000;
@@ -45,13 +45,15 @@ fn series(q: i64) -> AttributeValue {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let batches: i64 = std::env::args()
-        .nth(1)
-        .map(|a| a.parse())
+    let mut args = std::env::args().skip(1);
+    let batches: i64 = args.next().map(|a| a.parse()).transpose()?.unwrap_or(125);
+    let cache_bytes = args
+        .next()
+        .map(|a| a.parse::<u64>().map(|mib| mib * 1024 * 1024))
         .transpose()?
-        .unwrap_or(125);
+        .unwrap_or(LocalOptions::default().table_cache_size);
     let dir = std::env::temp_dir().join(format!("shardline-table-bench-{}", std::process::id()));
-    let table = LsmItemTable::open(&dir, Durability::Fsync, 32 * 1024 * 1024)?;
+    let table = LsmItemTable::open(&dir, Durability::Fsync, cache_bytes)?;
     let schema = TableSchema {
         name: "InfraMetrics".into(),
         partition_key: ("metric_id".into(), KeyType::S),

@@ -197,8 +197,17 @@ fn options_parse_sizes_and_reject_unknown_fields() {
     assert_eq!(k.cache_size, 512 * 1024);
     assert_eq!(
         serde_json::to_value(&k).unwrap(),
-        serde_json::json!({"durability": "fsync", "cache_size": "512KiB"})
+        serde_json::json!({"durability": "fsync", "cache_size": "512KiB", "table_cache_size": "4MiB"})
     );
+}
+
+#[test]
+fn the_item_table_gets_its_own_cache_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let o: LocalOptions = serde_json::from_str(r#"{"table_cache_size":"2MiB"}"#).unwrap();
+    assert_eq!(o.cache_size, LocalOptions::default().cache_size);
+    let b = LocalBackends::open(dir.path(), o).unwrap();
+    assert_eq!(b.table.cache_capacity(), 2 * 1024 * 1024);
 }
 
 #[tokio::test]

@@ -366,6 +366,11 @@ impl LsmItemTable {
         self.inner.merger.settle()
     }
 
+    /// Capacity of the table's block cache, in bytes.
+    pub fn cache_capacity(&self) -> u64 {
+        self.inner.db.cache_capacity()
+    }
+
     /// Bytes the memtables (active and sealed) hold now.
     pub fn write_buffer_bytes(&self) -> u64 {
         self.inner.db.write_buffer_size()
