@@ -2,12 +2,13 @@
 //! it reported as acknowledged must survive, whole, and every store must reopen.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
+use common::kill::run_and_kill;
 use shardline_core::ports::{
     AttributeValue, CheckpointKey, CheckpointStore, Item, ItemQuery, ItemTable, KeyType,
     Notification, Notifier, ObjectStore, TableSchema,
@@ -116,34 +117,15 @@ fn crash_child() {
 #[tokio::test]
 async fn acknowledged_writes_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut last = 0u64;
-        let started = Instant::now();
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if let Some(n) = line.strip_prefix("ACK ") {
-                last = n.trim().parse().unwrap();
-                if last >= 25 || started.elapsed() > Duration::from_secs(20) {
-                    break;
-                }
-            }
-        }
-        last
-    });
-    let acked = tokio::task::spawn_blocking(move || reader.join().unwrap())
-        .await
-        .unwrap();
-    // Kill mid-flight: the child is already working on the next round.
-    child.kill().unwrap();
-    child.wait().unwrap();
+    // Killed mid-flight: the child is already working on the next round.
+    let acked = run_and_kill(
+        "crash_child",
+        CHILD_ENV,
+        dir.path(),
+        25,
+        Duration::from_secs(20),
+    )
+    .await;
     assert!(acked >= 1, "the writer acknowledged nothing");
 
     let b = LocalBackends::open(dir.path(), LocalOptions::default()).unwrap();

@@ -3,61 +3,17 @@
 //! batch keep the later item, and everything reads back the same after a reopen.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
 
-use shardline_core::ports::{AttributeValue, Item, ItemQuery, ItemTable, KeyType, TableSchema};
+use common::series::{contents, item, schema};
+use shardline_core::ports::{AttributeValue, Item, ItemQuery, ItemTable};
 use shardline_local::table::{INGEST_MIN_ITEMS, TableMemory};
 use shardline_local::{Durability, LsmItemTable};
 
 const MIB: u64 = 1024 * 1024;
 const SERIES: u64 = 100;
-
-fn schema() -> TableSchema {
-    TableSchema {
-        name: "Series".into(),
-        partition_key: ("series".into(), KeyType::S),
-        sort_key: Some(("t".into(), KeyType::N)),
-    }
-}
-
-fn item(series: u64, t: u64, tag: &str) -> Item {
-    Item::from([
-        ("series", AttributeValue::S(format!("s{series:03}"))),
-        ("t", AttributeValue::N(t.to_string())),
-        ("tag", AttributeValue::S(tag.to_string())),
-    ])
-}
-
-/// Every (series, t) -> tag the table holds, read series by series.
-async fn contents(table: &LsmItemTable) -> BTreeMap<(u64, u64), String> {
-    let mut out = BTreeMap::new();
-    for series in 0..SERIES {
-        let items = table
-            .query(&ItemQuery {
-                table: "Series".into(),
-                partition: AttributeValue::S(format!("s{series:03}")),
-                sort_from: None,
-                sort_to: None,
-                limit: None,
-            })
-            .await
-            .unwrap();
-        let mut last = None;
-        for item in items {
-            let AttributeValue::N(t) = &item["t"] else {
-                panic!("t is {:?}", item["t"]);
-            };
-            let t: u64 = t.parse().unwrap();
-            assert!(last < Some(t), "series {series} out of order at t={t}");
-            last = Some(t);
-            let AttributeValue::S(tag) = &item["tag"] else {
-                panic!("tag is {:?}", item["tag"]);
-            };
-            assert!(out.insert((series, t), tag.clone()).is_none());
-        }
-    }
-    out
-}
 
 /// Puts `items` and applies them to `model` in order (a later item of one key wins).
 async fn put(table: &LsmItemTable, model: &mut BTreeMap<(u64, u64), String>, items: Vec<Item>) {
@@ -110,7 +66,7 @@ async fn later_puts_win_across_large_and_small_batches_and_survive_a_reopen() {
         // D: small, over some of C's keys.
         let d: Vec<Item> = (30..33).map(|t| item(42, t, "d")).collect();
         put(&table, &mut model, d).await;
-        assert_eq!(contents(&table).await, model);
+        assert_eq!(contents(&table, SERIES).await, model);
         assert_eq!(table.count("Series").await.unwrap(), model.len() as u64);
     }
     assert_eq!(model.len() as u64, SERIES * 40);
@@ -118,7 +74,7 @@ async fn later_puts_win_across_large_and_small_batches_and_survive_a_reopen() {
     assert_eq!(model[&(7, 26)], "c");
     assert_eq!(model[&(42, 31)], "d");
     let table = LsmItemTable::open_with(dir.path(), Durability::Fsync, 4 * MIB, memory).unwrap();
-    assert_eq!(contents(&table).await, model, "after a reopen");
+    assert_eq!(contents(&table, SERIES).await, model, "after a reopen");
     assert_eq!(table.count("Series").await.unwrap(), model.len() as u64);
 }
 
@@ -150,7 +106,7 @@ async fn replayed_large_batches_replace_items_through_compactions() {
         put(&table, &mut model, items).await;
     }
     assert_eq!(model.len() as u64, SERIES * rounds * 20);
-    assert_eq!(contents(&table).await, model);
+    assert_eq!(contents(&table, SERIES).await, model);
     let replayed = model.values().filter(|tag| *tag == "replayed").count() as u64;
     assert_eq!(replayed, 8 * 20 * SERIES);
 }

@@ -4,35 +4,21 @@
 //! acknowledged.
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-use shardline_core::ports::{AttributeValue, Item, ItemQuery, ItemTable, KeyType, TableSchema};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use common::kill::run_and_kill;
+use common::series::{contents, item, schema};
+use shardline_core::ports::{AttributeValue, Item, ItemQuery, ItemTable};
 use shardline_local::table::TableMemory;
 use shardline_local::table::runs::RunPolicy;
 use shardline_local::{Durability, LsmItemTable};
 
 const MIB: u64 = 1024 * 1024;
 const SERIES: u64 = 40;
-
-fn schema() -> TableSchema {
-    TableSchema {
-        name: "Series".into(),
-        partition_key: ("series".into(), KeyType::S),
-        sort_key: Some(("t".into(), KeyType::N)),
-    }
-}
-
-fn item(series: u64, t: u64, tag: &str) -> Item {
-    Item::from([
-        ("series", AttributeValue::S(format!("s{series:03}"))),
-        ("t", AttributeValue::N(t.to_string())),
-        ("tag", AttributeValue::S(tag.to_string())),
-    ])
-}
 
 fn small_runs() -> RunPolicy {
     RunPolicy {
@@ -47,40 +33,6 @@ fn open(dir: &Path, policy: RunPolicy) -> LsmItemTable {
         write_buffer_bytes: 4 * MIB,
     };
     LsmItemTable::open_with_runs(dir, Durability::Buffered, 4 * MIB, memory, policy).unwrap()
-}
-
-/// Every (series, t) -> tag the table holds, read series by series (each in order, each key once).
-async fn contents(table: &LsmItemTable) -> BTreeMap<(u64, u64), String> {
-    let mut out = BTreeMap::new();
-    for series in 0..SERIES {
-        let items = table
-            .query(&ItemQuery {
-                table: "Series".into(),
-                partition: AttributeValue::S(format!("s{series:03}")),
-                sort_from: None,
-                sort_to: None,
-                limit: None,
-            })
-            .await
-            .unwrap();
-        let mut last = None;
-        for item in items {
-            let AttributeValue::N(t) = &item["t"] else {
-                panic!("t is {:?}", item["t"]);
-            };
-            let t: u64 = t.parse().unwrap();
-            assert!(
-                last < Some(t),
-                "series {series}: t={t} out of order or twice"
-            );
-            last = Some(t);
-            let AttributeValue::S(tag) = &item["tag"] else {
-                panic!("tag is {:?}", item["tag"]);
-            };
-            out.insert((series, t), tag.clone());
-        }
-    }
-    out
 }
 
 /// Puts `keys` with `tag` and applies them to `model`.
@@ -118,7 +70,7 @@ async fn runs_close_and_merge_while_every_key_reads_back_as_its_latest_put() {
         }
         if round % 9 == 8 {
             // Read while the background thread may be merging.
-            assert_eq!(contents(&table).await, model, "after round {round}");
+            assert_eq!(contents(&table, SERIES).await, model, "after round {round}");
         }
     }
     table.merge_runs().unwrap();
@@ -139,7 +91,7 @@ async fn runs_close_and_merge_while_every_key_reads_back_as_its_latest_put() {
         tiers.windows(2).all(|w| w[0] >= w[1]),
         "older runs have higher tiers: {tiers:?}"
     );
-    assert_eq!(contents(&table).await, model);
+    assert_eq!(contents(&table, SERIES).await, model);
     assert_eq!(table.count("Series").await.unwrap(), model.len() as u64);
 
     // A series' range query spans runs too.
@@ -170,7 +122,7 @@ async fn runs_close_and_merge_while_every_key_reads_back_as_its_latest_put() {
     drop(table);
     let table = open(dir.path(), small_runs());
     assert_eq!(table.run_tiers(), tiers, "the layout survives a reopen");
-    assert_eq!(contents(&table).await, model);
+    assert_eq!(contents(&table, SERIES).await, model);
     assert_eq!(table.count("Series").await.unwrap(), model.len() as u64);
 }
 
@@ -206,7 +158,7 @@ async fn a_run_the_manifest_does_not_name_is_deleted_at_open() {
         db.persist(fjall::PersistMode::SyncAll).unwrap();
     }
     let table = open(dir.path(), small_runs());
-    assert_eq!(contents(&table).await, model);
+    assert_eq!(contents(&table, SERIES).await, model);
     assert_eq!(table.count("Series").await.unwrap(), 500);
     drop(table);
     let db = fjall::Database::builder(dir.path()).open().unwrap();
@@ -289,33 +241,14 @@ fn runs_child() {
 #[tokio::test]
 async fn a_kill_during_writes_and_merges_loses_nothing_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "runs_child", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut last = 0u64;
-        let started = Instant::now();
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if let Some(n) = line.strip_prefix("ACK ") {
-                last = n.trim().parse().unwrap();
-                if last >= 40 || started.elapsed() > Duration::from_secs(30) {
-                    break;
-                }
-            }
-        }
-        last
-    });
-    let acked = tokio::task::spawn_blocking(move || reader.join().unwrap())
-        .await
-        .unwrap();
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let acked = run_and_kill(
+        "runs_child",
+        CHILD_ENV,
+        dir.path(),
+        40,
+        Duration::from_secs(30),
+    )
+    .await;
     assert!(acked >= 8, "the writer acknowledged only {acked} rounds");
 
     let table = open(dir.path(), kill_policy());
@@ -332,7 +265,7 @@ async fn a_kill_during_writes_and_merges_loses_nothing_acknowledged() {
             expected.insert(key, format!("r{i}"));
         }
     }
-    let got = contents(&table).await;
+    let got = contents(&table, SERIES).await;
     let in_flight: std::collections::BTreeSet<(u64, u64)> =
         round_keys(acked + 1).into_iter().collect();
     for (key, tag) in &expected {

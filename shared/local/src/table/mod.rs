@@ -332,6 +332,16 @@ impl Inner {
         }
     }
 
+    /// The keyspaces of the runs now, oldest first, for a read to merge.
+    fn run_keyspaces(&self) -> Result<Vec<Keyspace>> {
+        Ok(self
+            .runs
+            .runs
+            .read()
+            .map_err(|_| poisoned_lock())?
+            .keyspaces())
+    }
+
     fn schema(&self, table: &str) -> Result<TableSchema> {
         let known = self.known.read().map_err(|_| poisoned_lock())?;
         known.get(table).cloned().ok_or_else(|| {
@@ -818,12 +828,7 @@ impl ItemTable for LsmItemTable {
             let limit = query.limit.unwrap_or(usize::MAX);
             let mut out = Vec::new();
             let mut failed = None;
-            let runs = inner
-                .runs
-                .runs
-                .read()
-                .map_err(|_| poisoned_lock())?
-                .keyspaces();
+            let runs = inner.run_keyspaces()?;
             runs::merged(
                 runs.iter().map(|k| k.range(lower.as_slice()..)).collect(),
                 &mut |k, v| {
@@ -857,12 +862,7 @@ impl ItemTable for LsmItemTable {
         let inner = self.inner.clone();
         blocking(move || {
             let prefix = table_prefix(&schema.name);
-            let runs = inner
-                .runs
-                .runs
-                .read()
-                .map_err(|_| poisoned_lock())?
-                .keyspaces();
+            let runs = inner.run_keyspaces()?;
             let mut n = 0u64;
             runs::merged(
                 runs.iter().map(|k| k.prefix(&prefix)).collect(),

@@ -1,5 +1,9 @@
-//! A tiny HTTP server on 127.0.0.1 that records webhook POSTs, for tests.
+//! Test helpers: a tiny HTTP server on 127.0.0.1 that records webhook POSTs; [`kill`]: kill -9
+//! of a child writer; [`series`]: a small time-series table.
 #![allow(clippy::unwrap_used, dead_code)]
+
+pub mod kill;
+pub mod series;
 
 use std::sync::{Arc, Mutex};
 

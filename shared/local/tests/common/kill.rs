@@ -1,0 +1,47 @@
+//! Kill -9 tests: the test binary runs one of its own tests as a child writer that prints
+//! `ACK <n>` after each acknowledged step.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Starts this test binary running only the test `child` with `env` set to `dir`, reads its
+/// `ACK <n>` lines until `n` reaches `until` or `timeout` passes, then kills it (SIGKILL) while
+/// it works on the next step. Returns the last acknowledged `n` (0 when none).
+pub async fn run_and_kill(
+    child: &str,
+    env: &str,
+    dir: &Path,
+    until: u64,
+    timeout: Duration,
+) -> u64 {
+    let mut process = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", child, "--nocapture", "--test-threads=1"])
+        .env(env, dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = process.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut last = 0u64;
+        let started = Instant::now();
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(n) = line.strip_prefix("ACK ") {
+                last = n.trim().parse().unwrap();
+                if last >= until || started.elapsed() > timeout {
+                    break;
+                }
+            }
+        }
+        last
+    });
+    let acked = tokio::task::spawn_blocking(move || reader.join().unwrap())
+        .await
+        .unwrap();
+    process.kill().unwrap();
+    process.wait().unwrap();
+    acked
+}
