@@ -60,7 +60,7 @@ pub struct RunPolicy {
 impl Default for RunPolicy {
     fn default() -> Self {
         RunPolicy {
-            // About 550k pipeline items (~230 bytes encoded each): ~14 batches of 40k, under
+            // About 450k pipeline items (~300 bytes encoded each): ~11 batches of 40k, under
             // the 16 level-0 tables at which fjall would compact inside the run.
             run_bytes: 128 * 1024 * 1024,
             merge_runs: 4,
