@@ -68,9 +68,8 @@ pub fn import_redb(redb_path: &Path, table: &LsmItemTable) -> Result<u64, LocalE
     // Into the open run, as any write (nothing else writes while the table is being opened).
     let items = inner
         .runs
-        .runs
         .read()
-        .map_err(|_| LocalError::Port(super::poisoned_lock()))?
+        .map_err(LocalError::Port)?
         .open()
         .keyspace
         .clone();

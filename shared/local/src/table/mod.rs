@@ -224,7 +224,7 @@ impl Inner {
         }
         let run = {
             // Held while writing: the run cannot be closed (and merged) under the write.
-            let runs = self.runs.runs.read().map_err(|_| poisoned_lock())?;
+            let runs = self.runs.read()?;
             let run = runs.open().clone();
             if batch.entries.len() >= INGEST_MIN_ITEMS {
                 self.ingest(&run.keyspace, batch)?;
@@ -332,16 +332,6 @@ impl Inner {
         }
     }
 
-    /// The keyspaces of the runs now, oldest first, for a read to merge.
-    fn run_keyspaces(&self) -> Result<Vec<Keyspace>> {
-        Ok(self
-            .runs
-            .runs
-            .read()
-            .map_err(|_| poisoned_lock())?
-            .keyspaces())
-    }
-
     fn schema(&self, table: &str) -> Result<TableSchema> {
         let known = self.known.read().map_err(|_| poisoned_lock())?;
         known.get(table).cloned().ok_or_else(|| {
@@ -359,12 +349,7 @@ fn poisoned_lock() -> Error {
 impl LsmItemTable {
     /// The tiers of the table's runs, oldest first; the last is the open run (see [`runs`]).
     pub fn run_tiers(&self) -> Vec<u32> {
-        self.inner
-            .runs
-            .runs
-            .read()
-            .map(|r| r.tiers())
-            .unwrap_or_default()
+        self.inner.runs.tiers()
     }
 
     /// Merges the runs due for a merge now, on the calling thread (after a merge under way
@@ -828,7 +813,7 @@ impl ItemTable for LsmItemTable {
             let limit = query.limit.unwrap_or(usize::MAX);
             let mut out = Vec::new();
             let mut failed = None;
-            let runs = inner.run_keyspaces()?;
+            let runs = inner.runs.keyspaces()?;
             runs::merged(
                 runs.iter().map(|k| k.range(lower.as_slice()..)).collect(),
                 &mut |k, v| {
@@ -862,7 +847,7 @@ impl ItemTable for LsmItemTable {
         let inner = self.inner.clone();
         blocking(move || {
             let prefix = table_prefix(&schema.name);
-            let runs = inner.run_keyspaces()?;
+            let runs = inner.runs.keyspaces()?;
             let mut n = 0u64;
             runs::merged(
                 runs.iter().map(|k| k.prefix(&prefix)).collect(),

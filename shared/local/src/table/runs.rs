@@ -25,7 +25,7 @@
 //! no manifest: its `items` keyspace is the first run.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard};
 use std::thread::JoinHandle;
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
@@ -125,26 +125,6 @@ impl Runs {
         &self.list[self.list.len() - 1]
     }
 
-    /// Every run's keyspace, oldest first.
-    pub fn keyspaces(&self) -> Vec<Keyspace> {
-        self.list.iter().map(|r| r.keyspace.clone()).collect()
-    }
-
-    /// How many runs there are.
-    pub fn len(&self) -> usize {
-        self.list.len()
-    }
-
-    /// Never true: there is always an open run.
-    pub fn is_empty(&self) -> bool {
-        self.list.is_empty()
-    }
-
-    /// The tiers of the runs, oldest first.
-    pub fn tiers(&self) -> Vec<u32> {
-        self.list.iter().map(|r| r.meta.tier).collect()
-    }
-
     fn manifest(&self) -> Manifest {
         Manifest {
             runs: self.list.iter().map(|r| r.meta.clone()).collect(),
@@ -179,7 +159,7 @@ pub struct RunStore {
     policy: RunPolicy,
     /// The runs. Writers hold it for reading while they write to the open run, so a run is
     /// closed (and may be merged) only once no write to it is under way.
-    pub runs: RwLock<Runs>,
+    runs: RwLock<Runs>,
     /// Serializes the allocation of run names.
     next_id: Mutex<u64>,
     /// Held while merging: one merge at a time.
@@ -259,6 +239,34 @@ impl RunStore {
             wake: Mutex::new(Signal::default()),
             woken: Condvar::new(),
         })
+    }
+
+    /// The runs, for a write to the open run: while the guard is held no run is closed.
+    ///
+    /// # Errors
+    /// [`Error::Internal`] when a panic poisoned the lock.
+    pub fn read(&self) -> Result<RwLockReadGuard<'_, Runs>> {
+        self.runs.read().map_err(|_| poisoned())
+    }
+
+    /// Every run's keyspace now, oldest first, for a read to merge.
+    ///
+    /// # Errors
+    /// [`Error::Internal`] when a panic poisoned the lock.
+    pub fn keyspaces(&self) -> Result<Vec<Keyspace>> {
+        Ok(self
+            .read()?
+            .list
+            .iter()
+            .map(|r| r.keyspace.clone())
+            .collect())
+    }
+
+    /// The tiers of the runs now, oldest first.
+    pub fn tiers(&self) -> Vec<u32> {
+        self.read()
+            .map(|r| r.list.iter().map(|r| r.meta.tier).collect())
+            .unwrap_or_default()
     }
 
     /// Counts `bytes` written to `run`; closes it and opens a new run once it is full.
@@ -351,11 +359,7 @@ impl RunStore {
         let _one = self.merging.lock().map_err(|_| poisoned())?;
         let mut done = 0;
         loop {
-            let plan = self
-                .runs
-                .read()
-                .map_err(|_| poisoned())?
-                .merge_plan(self.policy.merge_runs);
+            let plan = self.read()?.merge_plan(self.policy.merge_runs);
             let Some((at, inputs)) = plan else {
                 return Ok(done);
             };
