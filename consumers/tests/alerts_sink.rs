@@ -496,3 +496,83 @@ async fn an_instance_read_from_another_shard_is_evaluated_on_that_shards_event_t
     assert_eq!(states[0].since_ms, Some(T0_MS + 2 * MIN));
     assert_eq!(states[0].last_value, Some(95.0));
 }
+
+/// The instances holding alarms, in the sink and in the state store.
+async fn alarmed_instances(env: &Env, sink: &AlertsSink) -> (Vec<String>, Vec<String>) {
+    let held = sink.alarm_states().into_iter().map(|a| a.instance_id);
+    let stored = read_alarm_states(env.state.as_ref(), "alarms.alerts")
+        .await
+        .expect("read alarm states")
+        .into_iter()
+        .map(|a| a.instance_id);
+    (held.collect(), stored.collect())
+}
+
+#[tokio::test]
+async fn an_instance_silent_for_forget_after_has_its_alarms_forgotten() {
+    let env = Env::new();
+    let forgetful = AlertsConfig {
+        forget_after: Duration::from_secs(10 * 60),
+        ..config(vec![cpu_rule(1, 1)])
+    };
+    let mut sink = env.sink(forgetful.clone());
+    let mut s = Script::new();
+    // i-gone breaches in minute 0 and never reports again; i-stays reports every minute.
+    let mut records = s.cpu_series("i-gone", &[Some(95.0)]);
+    records.extend(s.cpu_series("i-stays", &[Some(50.0); 8]));
+    feed(&mut sink, records, 4).await;
+    // Minute 8: i-gone's last datapoint (end of minute 0) is 8 minutes old: kept.
+    let both = vec!["i-gone".to_string(), "i-stays".to_string()];
+    assert_eq!(alarmed_instances(&env, &sink).await, (both.clone(), both));
+
+    let later: Vec<Option<f64>> = (0..20).map(|m| (m >= 8).then_some(50.0)).collect();
+    feed(&mut sink, s.cpu_series("i-stays", &later), 4).await;
+    // Minute 19: 19 minutes without a sample from i-gone: forgotten, in memory and stored.
+    let stays = vec!["i-stays".to_string()];
+    assert_eq!(
+        alarmed_instances(&env, &sink).await,
+        (stays.clone(), stays.clone())
+    );
+    assert_eq!(
+        env.subjects(),
+        vec!["ALARM: \"cpu_utilization > 80\" on i-gone".to_string()],
+        "forgetting sends nothing"
+    );
+
+    // After a restart it stays forgotten; when it reports again it starts afresh.
+    drop(sink);
+    let mut sink = env.sink(forgetful);
+    let back: Vec<Option<f64>> = (0..22).map(|m| (m >= 20).then_some(40.0)).collect();
+    let mut records = s.cpu_series("i-gone", &back);
+    records.push(s.tick(T0_MS + 22 * MIN + 30_000));
+    feed(&mut sink, records, 4).await;
+    let states = sink.alarm_states();
+    let gone = states
+        .iter()
+        .find(|a| a.instance_id == "i-gone")
+        .expect("i-gone again");
+    assert_eq!(gone.state, AlarmState::Ok);
+    assert_eq!(
+        gone.since_ms,
+        Some(T0_MS + 21 * MIN),
+        "a new alarm, not the old ALARM one"
+    );
+    assert_eq!(env.subjects().len(), 1, "no OK for the forgotten ALARM");
+}
+
+#[tokio::test]
+async fn with_forget_after_zero_silent_instances_keep_their_alarms() {
+    let env = Env::new();
+    let keep = AlertsConfig {
+        forget_after: Duration::ZERO,
+        ..config(vec![cpu_rule(1, 1)])
+    };
+    let mut sink = env.sink(keep);
+    let mut s = Script::new();
+    let mut records = s.cpu_series("i-gone", &[Some(95.0)]);
+    let stays: Vec<Option<f64>> = vec![Some(50.0); 120];
+    records.extend(s.cpu_series("i-stays", &stays));
+    feed(&mut sink, records, 16).await;
+    let both = vec!["i-gone".to_string(), "i-stays".to_string()];
+    assert_eq!(alarmed_instances(&env, &sink).await, (both.clone(), both));
+}

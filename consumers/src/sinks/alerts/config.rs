@@ -54,6 +54,13 @@ pub struct AlertsConfig {
     /// every batch.
     #[serde(with = "shardline_core::units::duration")]
     pub buffer_interval: Duration,
+    /// An instance's alarm whose last sample is older than this, in its shard's event time, is
+    /// forgotten (its state deleted, in whatever state it was: the instance is taken to be
+    /// gone; if it reports again, a new alarm starts in INSUFFICIENT_DATA). `"0s"` keeps
+    /// alarms for ever. Without it, every instance ever seen keeps its alarms in memory and
+    /// in the state store.
+    #[serde(with = "shardline_core::units::duration")]
+    pub forget_after: Duration,
 }
 
 impl Default for AlertsConfig {
@@ -66,6 +73,7 @@ impl Default for AlertsConfig {
             rules: AlarmRule::seed_rules(),
             buffer_records: 100_000,
             buffer_interval: Duration::from_secs(1),
+            forget_after: Duration::from_secs(24 * 3600),
         }
     }
 }

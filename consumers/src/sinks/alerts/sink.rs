@@ -333,6 +333,64 @@ impl AlertsSink {
             "alarm states written"
         );
         self.dirty = Dirty::default();
+        self.forget_silent().await
+    }
+
+    /// Forgets the alarms whose last sample is older than `forget_after` in their shard's
+    /// event time (see [`AlertsConfig::forget_after`]): deletes them from the state store, then
+    /// from memory. Runs with nothing unwritten (after `persist`'s write), so the alarms kept
+    /// are as stored. A crash between the deletes leaves some stored; they are forgotten again
+    /// after the next write.
+    async fn forget_silent(&mut self) -> Result<()> {
+        let forget_ms = i64::try_from(self.config.forget_after.as_millis()).unwrap_or(i64::MAX);
+        let Some(cache) = self.cache.as_ref() else {
+            return Ok(());
+        };
+        if forget_ms == 0 || !cache.dirty.is_empty() {
+            return Ok(());
+        }
+        let silent = |slot: &Slot| {
+            let shard_ms = cache.shards.get(&slot.alarm.shard).map(|p| p.event_time_ms);
+            slot.alarm.open.is_empty()
+                && matches!(
+                    (slot.alarm.last_datapoint_ms, shard_ms),
+                    (Some(last), Some(now)) if last < now.saturating_sub(forget_ms)
+                )
+        };
+        let forgotten: Vec<usize> = (0..cache.alarms.len())
+            .filter(|&i| silent(&cache.alarms[i]))
+            .collect();
+        if forgotten.is_empty() {
+            return Ok(());
+        }
+        for &i in &forgotten {
+            self.store
+                .delete(&self.namespace, &cache.alarms[i].key)
+                .await?;
+        }
+        let Some(cache) = self.cache.take() else {
+            return Ok(());
+        };
+        info!(
+            alarms = forgotten.len(),
+            "forgot alarms of instances silent for {:?}", self.config.forget_after
+        );
+        let mut forget = forgotten.into_iter().peekable();
+        let kept: Vec<AlarmRecord> = cache
+            .alarms
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, slot)| {
+                if forget.next_if_eq(&i).is_some() {
+                    None
+                } else {
+                    Some(slot.alarm)
+                }
+            })
+            .collect();
+        let mut rebuilt = Cache::of(kept, &self.rules);
+        rebuilt.shards = cache.shards;
+        self.cache = Some(rebuilt);
         Ok(())
     }
 
