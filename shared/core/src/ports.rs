@@ -439,6 +439,14 @@ pub trait StateStore: Send + Sync {
     async fn list(&self, namespace: &str, prefix: &str) -> Result<Vec<(String, Bytes)>>;
     /// Removes a key; removing a missing key is not an error.
     async fn delete(&self, namespace: &str, key: &str) -> Result<()>;
+    /// Removes several keys of one namespace (atomically where the store can; missing keys
+    /// are not an error). The default removes them one by one.
+    async fn delete_many(&self, namespace: &str, keys: Vec<String>) -> Result<()> {
+        for key in &keys {
+            self.delete(namespace, key).await?;
+        }
+        Ok(())
+    }
 }
 
 /// A record that could not be processed, kept with why.

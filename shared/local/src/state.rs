@@ -92,6 +92,23 @@ impl StateStore for RedbStateStore {
             .await
     }
 
+    async fn delete_many(&self, namespace: &str, keys: Vec<String>) -> Result<()> {
+        check_namespace(namespace)?;
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let ns = namespace.to_string();
+        self.db
+            .write(move |txn, _| {
+                let mut table = txn.open_table(STATE)?;
+                for key in &keys {
+                    table.remove((ns.as_str(), key.as_str()))?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
     async fn delete(&self, namespace: &str, key: &str) -> Result<()> {
         check_namespace(namespace)?;
         let (ns, key) = (namespace.to_string(), key.to_string());

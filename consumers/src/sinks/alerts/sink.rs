@@ -339,8 +339,8 @@ impl AlertsSink {
     /// Forgets the alarms whose last sample is older than `forget_after` in their shard's
     /// event time (see [`AlertsConfig::forget_after`]): deletes them from the state store, then
     /// from memory. Runs with nothing unwritten (after `persist`'s write), so the alarms kept
-    /// are as stored. A crash between the deletes leaves some stored; they are forgotten again
-    /// after the next write.
+    /// are as stored. If the deletes fail, the alarms stay (in the store and in memory) and
+    /// are forgotten after a later write.
     async fn forget_silent(&mut self) -> Result<()> {
         let forget_ms = i64::try_from(self.config.forget_after.as_millis()).unwrap_or(i64::MAX);
         let Some(cache) = self.cache.as_ref() else {
@@ -363,11 +363,11 @@ impl AlertsSink {
         if forgotten.is_empty() {
             return Ok(());
         }
-        for &i in &forgotten {
-            self.store
-                .delete(&self.namespace, &cache.alarms[i].key)
-                .await?;
-        }
+        let keys = forgotten
+            .iter()
+            .map(|&i| cache.alarms[i].key.clone())
+            .collect();
+        self.store.delete_many(&self.namespace, keys).await?;
         let Some(cache) = self.cache.take() else {
             return Ok(());
         };

@@ -1,5 +1,5 @@
 //! Conformance of [`StateStore`]: namespaced round trips, atomic multi-key writes, sorted
-//! prefix listings and idempotent deletes.
+//! prefix listings and idempotent deletes, one by one and several at once.
 
 use bytes::Bytes;
 
@@ -130,8 +130,36 @@ pub async fn state_store(store: &dyn StateStore) {
         "state store: a deleted key must not be listed"
     );
     assert_eq!(
-        get(other, "alarm/i-1").await,
+        get(other.clone(), "alarm/i-1").await,
         Some(Bytes::from_static(b"other")),
         "state store: writes to one namespace must not touch another"
+    );
+
+    // Several keys at once, one of them missing; the other namespace keeps its key.
+    store
+        .delete_many(
+            &ns,
+            vec![
+                "alarm/i-1".to_string(),
+                "alarm/i-9".to_string(),
+                "alarm-x".to_string(),
+            ],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("state store: delete_many failed: {e}"));
+    let left: Vec<String> = list(ns.clone(), "")
+        .await
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(
+        left,
+        vec!["manifest/0"],
+        "state store: delete_many must remove exactly the keys given"
+    );
+    assert_eq!(
+        get(other, "alarm/i-1").await,
+        Some(Bytes::from_static(b"other")),
+        "state store: delete_many must not touch another namespace"
     );
 }
