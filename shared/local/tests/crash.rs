@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -75,15 +74,11 @@ fn body(i: u64) -> Bytes {
 /// The writer: runs only when the parent test starts this binary with `CHILD_ENV` set.
 #[test]
 fn crash_child() {
-    let Ok(dir) = std::env::var(CHILD_ENV) else {
+    let Some((dir, rt)) = common::kill::child(CHILD_ENV) else {
         return;
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
     rt.block_on(async move {
-        let dir = Path::new(&dir);
+        let dir = dir.as_path();
         let b = LocalBackends::open(dir, LocalOptions::default()).unwrap();
         let outbox = OutboxNotifier::open(&dir.join("outbox.jsonl")).unwrap();
         b.objects.ensure_bucket("lake").await.unwrap();

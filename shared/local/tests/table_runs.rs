@@ -200,26 +200,17 @@ fn kill_policy() -> RunPolicy {
 /// The writer: runs only when the parent test starts this binary with `CHILD_ENV` set.
 #[test]
 fn runs_child() {
-    let Ok(dir) = std::env::var(CHILD_ENV) else {
+    let Some((dir, rt)) = common::kill::child(CHILD_ENV) else {
         return;
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
     rt.block_on(async move {
         let memory = TableMemory {
             memtable_bytes: MIB,
             write_buffer_bytes: 4 * MIB,
         };
-        let table = LsmItemTable::open_with_runs(
-            Path::new(&dir),
-            Durability::Fsync,
-            4 * MIB,
-            memory,
-            kill_policy(),
-        )
-        .unwrap();
+        let table =
+            LsmItemTable::open_with_runs(&dir, Durability::Fsync, 4 * MIB, memory, kill_policy())
+                .unwrap();
         table.ensure_table(&schema()).await.unwrap();
         for i in 1..=10_000u64 {
             let items: Vec<Item> = round_keys(i)

@@ -357,36 +357,32 @@ impl AlertsSink {
                     (Some(last), Some(now)) if last < now.saturating_sub(forget_ms)
                 )
         };
-        let forgotten: Vec<usize> = (0..cache.alarms.len())
-            .filter(|&i| silent(&cache.alarms[i]))
+        let forget: Vec<bool> = cache.alarms.iter().map(silent).collect();
+        let keys: Vec<String> = cache
+            .alarms
+            .iter()
+            .zip(&forget)
+            .filter(|(_, gone)| **gone)
+            .map(|(slot, _)| slot.key.clone())
             .collect();
-        if forgotten.is_empty() {
+        if keys.is_empty() {
             return Ok(());
         }
-        let keys = forgotten
-            .iter()
-            .map(|&i| cache.alarms[i].key.clone())
-            .collect();
+        let count = keys.len();
         self.store.delete_many(&self.namespace, keys).await?;
         let Some(cache) = self.cache.take() else {
             return Ok(());
         };
         info!(
-            alarms = forgotten.len(),
+            alarms = count,
             "forgot alarms of instances silent for {:?}", self.config.forget_after
         );
-        let mut forget = forgotten.into_iter().peekable();
         let kept: Vec<AlarmRecord> = cache
             .alarms
             .into_iter()
-            .enumerate()
-            .filter_map(|(i, slot)| {
-                if forget.next_if_eq(&i).is_some() {
-                    None
-                } else {
-                    Some(slot.alarm)
-                }
-            })
+            .zip(forget)
+            .filter(|(_, gone)| !gone)
+            .map(|(slot, _)| slot.alarm)
             .collect();
         let mut rebuilt = Cache::of(kept, &self.rules);
         rebuilt.shards = cache.shards;

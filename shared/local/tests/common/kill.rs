@@ -2,7 +2,7 @@
 //! `ACK <n>` after each acknowledged step.
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -44,4 +44,15 @@ pub async fn run_and_kill(
     process.kill().unwrap();
     process.wait().unwrap();
     acked
+}
+
+/// In the child run (`env` set by [`run_and_kill`]): its directory and a runtime to write
+/// with; `None` in an ordinary test run, where the child test does nothing.
+pub fn child(env: &str) -> Option<(PathBuf, tokio::runtime::Runtime)> {
+    let dir = std::env::var_os(env)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    Some((PathBuf::from(dir), rt))
 }
