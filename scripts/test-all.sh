@@ -2,7 +2,8 @@
 # Runs every check and test of the workspace on a fresh machine, setting up what the tests need:
 #   - a Python venv (.venv) with pyarrow and duckdb (the Parquet output is read back by both)
 #     and statelint (ASL linting);
-#   - asl-validator from the npm registry (in .tools/, not global);
+#   - asl-validator and playwright-core from the npm registry (in .tools/, not global), and
+#     Debian's chromium (the dashboard test drives it headless);
 #   - cargo fmt --check, cargo clippy -D warnings, cargo test (debug builds).
 # Usage: scripts/test-all.sh            (from anywhere; it cds to the repo root)
 set -euo pipefail
@@ -26,6 +27,22 @@ if [ ! -x .tools/node_modules/.bin/asl-validator ]; then
   mkdir -p .tools
   npm install --silent --no-audit --no-fund --prefix .tools asl-validator@4 >/dev/null
 fi
+
+step "Headless Chromium (Debian's package) and playwright-core (.tools/node_modules)"
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+fi
+chromium --version
+if [ ! -f .tools/node_modules/playwright-core/package.json ]; then
+  mkdir -p .tools
+  npm install --silent --no-audit --no-fund --prefix .tools playwright-core@1 >/dev/null
+fi
+export SHARDLINE_TEST_NODE_MODULES="$root/.tools/node_modules"
+export SHARDLINE_TEST_CHROMIUM="$(command -v chromium)"
 
 step "Lint the state machine definitions (asl-validator, statelint)"
 for def in infra/deploy/statemachine/*.asl.json; do

@@ -10,7 +10,9 @@
 //! - [`runtime`]: reading, batching, retries with backoff and jitter, dead-lettering,
 //!   checkpointing after acknowledgement, graceful shutdown.
 //! - [`sinks`]: `s3_parquet`, `dynamodb`, `cloudwatch`, `alerts`.
+//! - [`replay`]: a consumer's sink re-run over a range of the stream, beside its live run.
 
+pub mod replay;
 pub mod runtime;
 pub mod sink;
 pub mod sinks;

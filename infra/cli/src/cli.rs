@@ -65,6 +65,95 @@ pub enum Command {
     /// Show the effective configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Show and move consumers' checkpoints (their positions in each shard).
+    #[command(subcommand)]
+    Checkpoints(CheckpointsCommand),
+    /// Re-run one consumer's sink over a range of the stream, without touching its checkpoints.
+    Replay(ReplayArgs),
+    /// Append historical metric events (JSON Lines, the seed's raw-metrics files) to the stream.
+    Backfill(BackfillArgs),
+    /// Serve the dashboard over a stopped data directory (`up` serves it while it runs).
+    Dashboard(DashboardArgs),
+}
+
+/// `shardline checkpoints ...`.
+#[derive(Debug, Subcommand)]
+pub enum CheckpointsCommand {
+    /// Every checkpoint: consumer, shard, sequence number, when it was written, records behind.
+    List {
+        /// Only this consumer's.
+        #[arg(long)]
+        consumer: Option<String>,
+        /// Output format (default: a table on a terminal, JSON Lines otherwise).
+        #[arg(long, value_enum)]
+        format: Option<ListFormat>,
+    },
+    /// Move a consumer's checkpoints: without --to, remove them (it starts over from its
+    /// starting position); with --to TIME it reads again every record that arrived at or after
+    /// TIME; with --to SEQ its checkpoint in that sequence number's shard becomes SEQ.
+    Reset {
+        /// The consumer.
+        #[arg(long)]
+        consumer: String,
+        /// RFC 3339 time, or a sequence number.
+        #[arg(long, value_name = "TIME|SEQ")]
+        to: Option<String>,
+        /// Only this shard (e.g. shardId-000000000001).
+        #[arg(long)]
+        shard: Option<String>,
+        /// Confirm a reset that skips records or re-delivers to a consumer not known to be
+        /// idempotent.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+/// `shardline replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The consumer whose sink is re-run (its live checkpoints are not touched).
+    #[arg(long)]
+    pub consumer: String,
+    /// Start: TRIM_HORIZON, an RFC 3339 arrival time, or a sequence number.
+    #[arg(long, value_name = "TIME|SEQ")]
+    pub from: String,
+    /// End, inclusive: an RFC 3339 arrival time or a sequence number (default: the time the
+    /// replay starts).
+    #[arg(long, value_name = "TIME|SEQ")]
+    pub to: Option<String>,
+    /// Only this shard (e.g. shardId-000000000001).
+    #[arg(long)]
+    pub shard: Option<String>,
+    /// s3-parquet only: write the Parquet projection under this prefix instead of the live one
+    /// (its own manifests), to rebuild it side by side.
+    #[arg(long, value_name = "PREFIX")]
+    pub into_prefix: Option<String>,
+}
+
+/// `shardline backfill`.
+#[derive(Debug, Args)]
+pub struct BackfillArgs {
+    /// A JSON Lines file, a directory of them (e.g. the seed's raw-metrics/YYYY/MM/DD/*.json),
+    /// or s3://BUCKET/PREFIX in the configured object store.
+    #[arg(long, value_name = "PATH")]
+    pub from: String,
+}
+
+/// `shardline dashboard`.
+#[derive(Debug, Args)]
+pub struct DashboardArgs {
+    /// Address to listen on (default: [dashboard] listen of the configuration).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+}
+
+/// How `alarms list`, `dlq list` and `checkpoints list` print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    /// An aligned table.
+    Table,
+    /// One JSON object per line.
+    Json,
 }
 
 /// `shardline up`.
@@ -217,7 +306,14 @@ pub enum MetricsCommand {
 #[derive(Debug, Subcommand)]
 pub enum AlarmsCommand {
     /// Every alarm's state.
-    List,
+    List {
+        /// Only alarms in this state (OK, ALARM, INSUFFICIENT_DATA).
+        #[arg(long)]
+        state: Option<String>,
+        /// Output format (default: a table on a terminal, JSON Lines otherwise).
+        #[arg(long, value_enum)]
+        format: Option<ListFormat>,
+    },
 }
 
 /// `shardline dlq ...`.
@@ -228,6 +324,9 @@ pub enum DlqCommand {
         /// Only this consumer's.
         #[arg(long)]
         consumer: Option<String>,
+        /// Output format (default: a table on a terminal, JSON Lines otherwise).
+        #[arg(long, value_enum)]
+        format: Option<ListFormat>,
     },
 }
 

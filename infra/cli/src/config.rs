@@ -39,6 +39,29 @@ pub struct Config {
     pub flow: FlowConfig,
     /// `shardline up`'s status line.
     pub status: StatusConfig,
+    /// The dashboard `up` (and `shardline dashboard`) serve.
+    #[serde(default)]
+    pub dashboard: DashboardConfig,
+}
+
+/// The dashboard.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DashboardConfig {
+    /// Whether `up` serves it.
+    pub enabled: bool,
+    /// Loopback address and port; a taken port is replaced by a free one (the address is
+    /// printed at start).
+    pub listen: String,
+}
+
+impl Default for DashboardConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: "127.0.0.1:8740".into(),
+        }
+    }
 }
 
 /// The stream.

@@ -7,14 +7,27 @@
 //! - [`pipeline`]: the collectors, consumers and flow that `shardline up` runs.
 //! - [`handlers`]: the flow's task handlers (data-collector, pipeline-health, metrics-analyzer,
 //!   log-processor, SNS publish).
-//! - [`commands`]: one module per subcommand.
+//! - [`commands`]: one module per subcommand; [`commands::execute`] runs one on a data
+//!   directory, here or for a control client.
+//! - [`data`]: a command's access to the data directory (opened here, or lent by its owner).
+//! - [`io`]: a command's output, input and cancellation (this terminal, or a control client).
+//! - [`control`]: the control API through which commands reach a directory `up` owns.
+//! - [`consumer_set`]: `up`'s consumers, each pausable for checkpoint moves and replays.
+//! - [`progress`]: progress bars of long commands, local or drawn by a control client.
+//! - [`dashboard`]: the dashboard's HTTP server, JSON API and embedded page.
 
 pub mod alloc;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod consumer_set;
+pub mod control;
+pub mod dashboard;
+pub mod data;
 pub mod handlers;
+pub mod io;
 pub mod pipeline;
+pub mod progress;
 pub mod wiring;
 
 use clap::Parser;

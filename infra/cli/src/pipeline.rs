@@ -69,8 +69,17 @@ impl Pipeline {
     /// the producer and the collectors.
     pub async fn open(config: Config) -> Result<Pipeline> {
         let log = wiring::open_log(&config).await?;
-        ensure_stream(&log, &config).await?;
         let backends = wiring::open_backends(&config)?;
+        Pipeline::with_parts(config, log, backends).await
+    }
+
+    /// [`Pipeline::open`] on a log and backends opened already.
+    pub async fn with_parts(
+        config: Config,
+        log: Arc<Log>,
+        backends: LocalBackends,
+    ) -> Result<Pipeline> {
+        ensure_stream(&log, &config).await?;
         let notifier = backends
             .notifier(&config.notifier)
             .context("cannot set up the notifier (check [notifier] in the configuration)")?;

@@ -34,6 +34,9 @@ use crate::db::{Db, open_read};
 use crate::error::{decode_json, encode_json, port};
 use crate::table::keys::encode_str;
 
+mod series;
+pub use series::SeriesLatest;
+
 const MINUTES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("minutes");
 const WATERMARKS: TableDefinition<&str, &str> = TableDefinition::new("watermarks");
 

@@ -2,35 +2,40 @@
 
 use anyhow::{Context, Result, bail};
 use shardline_flow::{ExecutionStatus, Executor, HandlerRegistry, RealClock, StateMachine};
+use std::io::Write;
 use std::sync::Arc;
 
 use crate::cli::FlowCommand;
-use crate::config::Config;
+use crate::data::Data;
 use crate::handlers;
+use crate::io::Io;
 use crate::pipeline::Pipeline;
 
 /// Runs a `flow` subcommand.
-pub async fn run(config: &Config, command: FlowCommand) -> Result<i32> {
+pub async fn run(data: &Data, io: &mut Io, command: FlowCommand) -> Result<i32> {
+    let config = &*data.config;
     match command {
         FlowCommand::Validate { file } => {
+            let file = io.path(&file);
             let text = handlers::load_definition(Some(&file))?;
             // Resources are checked against the handlers `shardline` provides; they open the
             // pipeline only when run, so validating touches no data.
             let registry = handlers::registry(&handlers::PipelineHandle::lazy(config.clone()));
             match parse(&text, &registry) {
                 Ok(machine) => {
-                    println!(
+                    writeln!(
+                        io.out,
                         "{}: valid ({} states)",
                         file.display(),
                         machine.states.len()
-                    );
+                    )?;
                     Ok(0)
                 }
                 Err(errors) => {
                     for e in &errors {
-                        eprintln!("{}: {e}", file.display());
+                        writeln!(io.err, "{}: {e}", file.display())?;
                     }
-                    eprintln!("{}: {} problems", file.display(), errors.len());
+                    writeln!(io.err, "{}: {} problems", file.display(), errors.len())?;
                     Ok(1)
                 }
             }
@@ -42,43 +47,54 @@ pub async fn run(config: &Config, command: FlowCommand) -> Result<i32> {
         } => {
             let input: serde_json::Value = serde_json::from_str(&input)
                 .with_context(|| format!("--input is not JSON: {input}"))?;
+            let file = file.map(|f| io.path(&f));
             let text =
                 handlers::load_definition(file.as_deref().or(config.flow.definition.as_deref()))?;
-            // Standard output carries the execution's JSON: notifications meant for it (the
-            // flow's own SNS step among them) go to standard error.
-            let mut config = config.clone();
-            config.notifier = config.notifier.stdout_to_stderr();
-            let pipeline = Pipeline::open(config).await?;
+            let pipeline = if data.is_owned() {
+                // The running pipeline's own notifier, collectors and producer.
+                data.pipeline().await?
+            } else {
+                // Standard output carries the execution's JSON: notifications meant for it (the
+                // flow's own SNS step among them) go to standard error.
+                let mut config = config.clone();
+                config.notifier = config.notifier.stdout_to_stderr();
+                Pipeline::with_parts(config, data.log().await?, data.backends().await?).await?
+            };
             let registry = handlers::registry(&handlers::PipelineHandle::ready(pipeline.clone()));
             let machine = match parse(&text, &registry) {
                 Ok(m) => m,
                 Err(errors) => {
                     for e in &errors {
-                        eprintln!("{e}");
+                        writeln!(io.err, "{e}")?;
                     }
                     bail!("the state machine definition has {} problems", errors.len());
                 }
             };
             let executor = Executor::new(machine, Arc::new(registry), Arc::new(RealClock));
             let execution = executor.run(input, None).await;
-            pipeline.close().await?;
+            crate::dashboard::flows::record(&pipeline.backends, &execution).await;
             if history {
-                println!("{}", serde_json::to_string_pretty(&execution.history)?);
+                writeln!(
+                    io.out,
+                    "{}",
+                    serde_json::to_string_pretty(&execution.history)?
+                )?;
             }
             match execution.status {
                 ExecutionStatus::Succeeded => {
                     let output = execution.output.unwrap_or_default();
-                    println!("{}", serde_json::to_string_pretty(&output)?);
-                    eprintln!("execution {} succeeded", execution.name);
+                    writeln!(io.out, "{}", serde_json::to_string_pretty(&output)?)?;
+                    writeln!(io.err, "execution {} succeeded", execution.name)?;
                     Ok(0)
                 }
                 status => {
-                    eprintln!(
+                    writeln!(
+                        io.err,
                         "execution {} {status:?}: {}: {}",
                         execution.name,
                         execution.error.unwrap_or_default(),
                         execution.cause.unwrap_or_default()
-                    );
+                    )?;
                     Ok(1)
                 }
             }
@@ -89,7 +105,11 @@ pub async fn run(config: &Config, command: FlowCommand) -> Result<i32> {
                 .with_context(|| format!("invalid schedule expression {expression:?}"))?;
             let now = chrono::Utc::now();
             for t in schedule.next_firings(now, count) {
-                println!("{}", t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+                writeln!(
+                    io.out,
+                    "{}",
+                    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                )?;
             }
             Ok(0)
         }

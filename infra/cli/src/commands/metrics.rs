@@ -4,16 +4,19 @@ use anyhow::{Context, Result, bail};
 use shardline_consumers::sinks::alerts;
 use shardline_core::ports::{Datapoint, MetricPublisher, StatisticsQuery};
 use std::collections::BTreeMap;
+use std::io::Write;
 
 use super::table::parse_time_ms;
-use crate::cli::{AlarmsCommand, MetricsCommand};
-use crate::config::Config;
-use crate::wiring;
+use super::{list_format, write_table};
+use crate::cli::{AlarmsCommand, ListFormat, MetricsCommand};
+use crate::data::Data;
+use crate::io::Io;
 
 const STATISTICS: [&str; 5] = ["SampleCount", "Average", "Sum", "Minimum", "Maximum"];
 
 /// Runs a `metrics` subcommand.
-pub async fn run(config: &Config, command: MetricsCommand) -> Result<i32> {
+pub async fn run(data: &Data, io: &mut Io, command: MetricsCommand) -> Result<i32> {
+    let config = &data.config;
     let MetricsCommand::Stats {
         metric,
         instance,
@@ -59,7 +62,7 @@ pub async fn run(config: &Config, command: MetricsCommand) -> Result<i32> {
         end_ms,
         period_secs: period,
     };
-    let backends = wiring::open_backends(config)?;
+    let backends = data.backends().await?;
     let points = backends
         .metrics
         .get_metric_statistics(&query)
@@ -69,7 +72,7 @@ pub async fn run(config: &Config, command: MetricsCommand) -> Result<i32> {
         "Label": metric,
         "Datapoints": points.iter().map(|p| datapoint_json(p, &stats)).collect::<Vec<_>>(),
     });
-    println!("{}", serde_json::to_string_pretty(&out)?);
+    writeln!(io.out, "{}", serde_json::to_string_pretty(&out)?)?;
     Ok(0)
 }
 
@@ -93,20 +96,66 @@ fn datapoint_json(p: &Datapoint, stats: &[&str]) -> serde_json::Value {
 }
 
 /// Runs an `alarms` subcommand.
-pub async fn run_alarms(config: &Config, command: AlarmsCommand) -> Result<i32> {
-    let AlarmsCommand::List = command;
-    let backends = wiring::open_backends(config)?;
+pub async fn run_alarms(data: &Data, io: &mut Io, command: AlarmsCommand) -> Result<i32> {
+    let AlarmsCommand::List { state, format } = command;
+    let config = &data.config;
+    let want = state
+        .map(|s| {
+            let s = s.to_ascii_uppercase();
+            match s.as_str() {
+                "OK" | "ALARM" | "INSUFFICIENT_DATA" => Ok(s),
+                _ => Err(anyhow::anyhow!(
+                    "--state {s}: use OK, ALARM or INSUFFICIENT_DATA"
+                )),
+            }
+        })
+        .transpose()?;
+    let backends = data.backends().await?;
     let mut cfg = config.consumers.alerts.sink.clone();
     cfg.consumer
         .clone_from(&config.consumers.alerts.consumer.name);
     let states = alerts::read_alarm_states(backends.state.as_ref(), &cfg.state_namespace())
         .await
         .context("cannot read alarm states")?;
+    let states: Vec<_> = states
+        .into_iter()
+        .filter(|s| want.as_deref().is_none_or(|w| s.state.to_string() == w))
+        .collect();
     if states.is_empty() {
-        println!("no alarms evaluated yet");
+        writeln!(
+            io.err,
+            "no alarms{} evaluated yet (alarms are evaluated by `shardline up` as periods close)",
+            want.map(|w| format!(" in state {w}")).unwrap_or_default()
+        )?;
+        return Ok(0);
     }
-    for s in states {
-        println!("{}", serde_json::to_string(&s)?);
+    match list_format(format, io) {
+        ListFormat::Json => {
+            for s in &states {
+                writeln!(io.out, "{}", serde_json::to_string(s)?)?;
+            }
+        }
+        ListFormat::Table => {
+            let rows: Vec<Vec<String>> = states
+                .iter()
+                .map(|s| {
+                    vec![
+                        s.state.to_string(),
+                        s.name.clone(),
+                        s.instance_id.clone(),
+                        s.region.clone(),
+                        s.since_ms
+                            .map_or_else(|| "-".into(), shardline_core::time::format_rfc3339_ms),
+                        s.last_value.map_or_else(|| "-".into(), |v| v.to_string()),
+                    ]
+                })
+                .collect();
+            write_table(
+                &mut io.out,
+                &["STATE", "ALARM", "INSTANCE", "REGION", "SINCE", "LAST"],
+                &rows,
+            )?;
+        }
     }
     Ok(0)
 }

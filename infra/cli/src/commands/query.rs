@@ -3,13 +3,16 @@
 use anyhow::{Context, Result};
 use shardline_query::{OutputFormat, QueryEngine, format_batches};
 
+use std::io::Write;
+
 use crate::cli::{Format, QueryArgs};
-use crate::config::Config;
+use crate::data::Data;
+use crate::io::Io;
 use crate::wiring;
 
 /// Runs one SQL statement and prints the result.
-pub async fn run(config: &Config, args: QueryArgs) -> Result<i32> {
-    let root = wiring::parquet_root(config);
+pub async fn run(data: &Data, io: &mut Io, args: QueryArgs) -> Result<i32> {
+    let root = wiring::parquet_root(&data.config);
     let engine = QueryEngine::new(&root)
         .with_context(|| format!("cannot open the Parquet output under {}", root.display()))?;
     let batches = engine.sql(&args.sql).await.context("query failed")?;
@@ -18,6 +21,6 @@ pub async fn run(config: &Config, args: QueryArgs) -> Result<i32> {
         Format::Csv => OutputFormat::Csv,
         Format::Json => OutputFormat::Json,
     };
-    print!("{}", format_batches(&batches, format)?);
+    write!(io.out, "{}", format_batches(&batches, format)?)?;
     Ok(0)
 }

@@ -8,25 +8,29 @@ use shardline_core::ports::Stream;
 use shardline_core::stream::{PutRecordResult, PutRecordsEntry, limits};
 use shardline_core::{ShardId, StartingPosition};
 use std::io::Write;
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::AsyncBufReadExt;
 
 use crate::cli::StreamCommand;
 use crate::config::Config;
-use crate::wiring;
+use crate::data::Data;
+use crate::io::Io;
 
 /// Runs a `stream` subcommand.
-pub async fn run(config: &Config, command: StreamCommand) -> Result<i32> {
+pub async fn run(data: &Data, io: &mut Io, command: StreamCommand) -> Result<i32> {
     if let StreamCommand::Verify { name } = &command {
         // Offline: opening the log would refuse the very damage verify is asked to report.
-        return verify(config, name.as_deref());
+        return verify(&data.config, io, name.as_deref());
     }
-    let log = wiring::open_log(config).await?;
-    let result = execute(config, &log, command).await;
-    log.close().await?;
-    result
+    let log = data.log().await?;
+    execute(&data.config, io, &log, command).await
 }
 
-async fn execute(config: &Config, log: &shardline_log::Log, command: StreamCommand) -> Result<i32> {
+async fn execute(
+    config: &Config,
+    io: &mut Io,
+    log: &shardline_log::Log,
+    command: StreamCommand,
+) -> Result<i32> {
     match command {
         StreamCommand::Create {
             name,
@@ -36,15 +40,16 @@ async fn execute(config: &Config, log: &shardline_log::Log, command: StreamComma
             log.create_stream(&name, shards, retention)
                 .await
                 .with_context(|| format!("cannot create stream `{name}`"))?;
-            println!(
+            writeln!(
+                io.out,
                 "created stream {name} with {shards} shards, retention {}",
                 humantime::format_duration(retention)
-            );
+            )?;
             Ok(0)
         }
         StreamCommand::List => {
             for name in log.list_streams().await? {
-                println!("{name}");
+                writeln!(io.out, "{name}")?;
             }
             Ok(0)
         }
@@ -67,14 +72,14 @@ async fn execute(config: &Config, log: &shardline_log::Log, command: StreamComma
                     })
                 })
                 .collect();
-            println!("{}", serde_json::to_string_pretty(&v)?);
+            writeln!(io.out, "{}", serde_json::to_string_pretty(&v)?)?;
             Ok(0)
         }
         StreamCommand::Delete { name } => {
             log.delete_stream(&name)
                 .await
                 .with_context(|| format!("cannot delete stream `{name}`"))?;
-            println!("deleted stream {name}");
+            writeln!(io.out, "deleted stream {name}")?;
             Ok(0)
         }
         StreamCommand::Put {
@@ -83,6 +88,7 @@ async fn execute(config: &Config, log: &shardline_log::Log, command: StreamComma
             key_field,
         } => {
             put(
+                io,
                 log,
                 &name,
                 partition_key,
@@ -96,23 +102,25 @@ async fn execute(config: &Config, log: &shardline_log::Log, command: StreamComma
             iterator,
             limit,
             follow,
-        } => get(log, &name, &shard, &iterator, limit, follow).await,
-        StreamCommand::Verify { name } => verify(config, name.as_deref()),
+        } => get(io, log, &name, &shard, &iterator, limit, follow).await,
+        StreamCommand::Verify { name } => verify(config, io, name.as_deref()),
     }
 }
 
-fn verify(config: &Config, name: Option<&str>) -> Result<i32> {
+fn verify(config: &Config, io: &mut Io, name: Option<&str>) -> Result<i32> {
     let report = shardline_log::verify(config.log_dir(), name)
         .with_context(|| format!("cannot verify the log in {}", config.log_dir().display()))?;
     for p in &report.problems {
-        println!(
+        writeln!(
+            io.out,
             "DAMAGED {} at byte {}: {}",
             p.path.display(),
             p.offset,
             p.detail
-        );
+        )?;
     }
-    println!(
+    writeln!(
+        io.out,
         "checked {} streams, {} shards, {} segments, {} records, {} bytes: {}",
         report.streams,
         report.shards,
@@ -124,23 +132,23 @@ fn verify(config: &Config, name: Option<&str>) -> Result<i32> {
         } else {
             format!("{} problems", report.problems.len())
         }
-    );
+    )?;
     Ok(if report.is_ok() { 0 } else { 1 })
 }
 
 async fn put(
+    io: &mut Io,
     log: &shardline_log::Log,
     name: &str,
     fixed_key: Option<String>,
     key_field: String,
 ) -> Result<i32> {
-    let stdin = BufReader::new(tokio::io::stdin());
-    let mut lines = stdin.lines();
+    let mut input = std::mem::replace(&mut io.input, Box::new(tokio::io::empty()));
+    let mut lines = (&mut input).lines();
     let mut batch: Vec<(usize, PutRecordsEntry)> = Vec::new();
     let mut batch_bytes = 0usize;
     let mut line_no = 0usize;
     let mut failed = 0usize;
-    let mut out = std::io::stdout().lock();
     while let Some(line) = lines
         .next_line()
         .await
@@ -155,10 +163,11 @@ async fn put(
             None => match key_of(&line, &key_field) {
                 Some(k) => k,
                 None => {
-                    eprintln!(
+                    writeln!(
+                        io.err,
                         "line {line_no}: no string field `{key_field}` to use as partition key; \
                          pass --partition-key K or --key-field NAME (record skipped)"
-                    );
+                    )?;
                     failed += 1;
                     continue;
                 }
@@ -168,7 +177,7 @@ async fn put(
         if batch.len() == limits::MAX_RECORDS_PER_PUT
             || batch_bytes + size > limits::MAX_BYTES_PER_PUT
         {
-            failed += flush(log, name, &mut batch, &mut out).await?;
+            failed += flush(log, name, &mut batch, io).await?;
             batch_bytes = 0;
         }
         batch_bytes += size;
@@ -181,7 +190,7 @@ async fn put(
             },
         ));
     }
-    failed += flush(log, name, &mut batch, &mut out).await?;
+    failed += flush(log, name, &mut batch, io).await?;
     Ok(if failed == 0 { 0 } else { 1 })
 }
 
@@ -198,7 +207,7 @@ async fn flush(
     log: &shardline_log::Log,
     name: &str,
     batch: &mut Vec<(usize, PutRecordsEntry)>,
-    out: &mut impl Write,
+    io: &mut Io,
 ) -> Result<usize> {
     if batch.is_empty() {
         return Ok(0);
@@ -215,21 +224,22 @@ async fn flush(
             PutRecordResult::Ok {
                 shard_id,
                 sequence_number,
-            } => writeln!(out, "{shard_id} {sequence_number}")?,
+            } => writeln!(io.out, "{shard_id} {sequence_number}")?,
             PutRecordResult::Err {
                 error_code,
                 error_message,
             } => {
                 failed += 1;
-                eprintln!("line {line}: {error_code}: {error_message}");
+                writeln!(io.err, "line {line}: {error_code}: {error_message}")?;
             }
         }
     }
-    out.flush()?;
+    io.flush().await?;
     Ok(failed)
 }
 
 async fn get(
+    io: &mut Io,
     log: &shardline_log::Log,
     name: &str,
     shard: &str,
@@ -244,7 +254,6 @@ async fn get(
         .await
         .with_context(|| format!("cannot read {shard} of stream `{name}`"))?;
     let mut remaining = limit.unwrap_or(usize::MAX);
-    let mut out = std::io::stdout().lock();
     while remaining > 0 {
         let batch = log
             .get_records(&it, remaining.min(limits::MAX_GET_RECORDS))
@@ -260,9 +269,9 @@ async fn get(
                 "arrival": shardline_core::time::format_rfc3339_ms(r.approximate_arrival_ms),
                 "data": data,
             });
-            writeln!(out, "{line}")?;
+            writeln!(io.out, "{line}")?;
         }
-        out.flush()?;
+        io.out.flush().await?;
         remaining = remaining.saturating_sub(batch.records.len());
         match batch.next_iterator {
             Some(next) => it = next,
@@ -274,7 +283,7 @@ async fn get(
             }
             tokio::select! {
                 _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
-                _ = tokio::signal::ctrl_c() => break,
+                _ = io.cancelled() => break,
             }
         }
     }

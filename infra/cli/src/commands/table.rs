@@ -1,16 +1,28 @@
 //! `shardline table ...`: reads the DynamoDB-style InfraMetrics table.
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow};
 use shardline_core::ports::{AttributeValue, Item, ItemQuery, ItemTable};
+use std::io::Write;
 
 use crate::cli::TableCommand;
-use crate::config::Config;
-use crate::wiring;
+use crate::data::Data;
+use crate::io::Io;
+
+/// The table error a user can act on: a missing table means nothing has run yet.
+fn table_error(data: &Data, table: &str, e: shardline_core::Error, what: String) -> anyhow::Error {
+    match e {
+        shardline_core::Error::NotFound { .. } => anyhow!(
+            "table {table} not found in {}: run `shardline up` (or `shardline up --once`) first",
+            data.config.data_dir.display()
+        ),
+        e => anyhow::Error::new(e).context(what),
+    }
+}
 
 /// Runs a `table` subcommand.
-pub async fn run(config: &Config, command: TableCommand) -> Result<i32> {
-    let backends = wiring::open_backends(config)?;
-    let table = config.consumers.dynamodb.sink.table.clone();
+pub async fn run(data: &Data, io: &mut Io, command: TableCommand) -> Result<i32> {
+    let backends = data.backends().await?;
+    let table = data.config.consumers.dynamodb.sink.table.clone();
     match command {
         TableCommand::Query {
             metric_id,
@@ -25,28 +37,31 @@ pub async fn run(config: &Config, command: TableCommand) -> Result<i32> {
                 sort_to: to.as_deref().map(parse_time_ms).transpose()?.map(number),
                 limit,
             };
-            let items =
-                backends.table.query(&query).await.with_context(|| {
-                    format!("cannot query table {table} for metric_id {metric_id}")
-                })?;
+            let items = backends.table.query(&query).await.map_err(|e| {
+                table_error(
+                    data,
+                    &table,
+                    e,
+                    format!("cannot query table {table} for metric_id {metric_id}"),
+                )
+            })?;
             if items.is_empty() {
-                eprintln!(
+                writeln!(
+                    io.err,
                     "no items for metric_id {metric_id} (series ids look like cpu-i-123456: \
                      <cpu|mem|disk|net>-<instance_id>)"
-                );
+                )?;
             }
             for item in items {
-                println!("{}", serde_json::to_string(&item_json(&item))?);
+                writeln!(io.out, "{}", serde_json::to_string(&item_json(&item))?)?;
             }
             Ok(0)
         }
         TableCommand::Count => {
-            let n = backends
-                .table
-                .count(&table)
-                .await
-                .with_context(|| format!("cannot count table {table}"))?;
-            println!("{n}");
+            let n = backends.table.count(&table).await.map_err(|e| {
+                table_error(data, &table, e, format!("cannot count table {table}"))
+            })?;
+            writeln!(io.out, "{n}")?;
             Ok(0)
         }
     }

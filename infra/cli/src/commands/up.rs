@@ -7,7 +7,7 @@
 //! `--once` collects once, drains every consumer and prints a summary.
 
 use anyhow::{Context, Result};
-use shardline_consumers::runtime::{ConsumerReport, ConsumerStatus};
+use shardline_consumers::runtime::ConsumerReport;
 use shardline_core::ports::DeadLetterStore;
 use shardline_flow::{Executor, RealClock, StateMachine};
 use std::sync::Arc;
@@ -17,6 +17,10 @@ use tokio::task::JoinSet;
 
 use crate::cli::UpArgs;
 use crate::config::Config;
+use crate::consumer_set::ConsumerSet;
+use crate::control::server::ControlServer;
+use crate::dashboard;
+use crate::data::Data;
 use crate::handlers::{self, PipelineHandle};
 use crate::pipeline::Pipeline;
 use crate::wiring;
@@ -26,7 +30,11 @@ pub async fn run(config: Config, args: UpArgs) -> Result<i32> {
     let pipeline = Pipeline::open(config).await?;
     print_banner(&pipeline);
     let code = if args.once {
-        once(&pipeline).await
+        // Commands run meanwhile go through the control socket.
+        let control = ControlServer::start(Arc::new(Data::owned(pipeline.clone(), None, None)))?;
+        let code = once(&pipeline).await;
+        control.stop();
+        code
     } else {
         run_until_stopped(&pipeline, args.duration).await
     };
@@ -105,12 +113,22 @@ fn print_summary(reports: &[ConsumerReport]) {
 
 async fn run_until_stopped(p: &Pipeline, duration: Option<Duration>) -> Result<i32> {
     let (stop_tx, stop_rx) = watch::channel(false);
-    let mut consumers = JoinSet::new();
-    let mut statuses: Vec<(String, Arc<ConsumerStatus>)> = Vec::new();
-    for consumer in p.consumers()? {
-        statuses.push((consumer.config().name.clone(), consumer.status()));
-        consumers.spawn(consumer.run(stop_rx.clone()));
+    let consumers = ConsumerSet::start(p, stop_rx.clone())?;
+    let dashboard = match p.config.dashboard.enabled {
+        true => Some(dashboard::bind(&p.config.dashboard.listen).await?),
+        false => None,
+    };
+    let url = dashboard.as_ref().map(|(_, addr)| format!("http://{addr}/"));
+    let data = Arc::new(Data::owned(p.clone(), Some(consumers.clone()), url.clone()));
+    let control = ControlServer::start(data.clone())?;
+    println!("  control   {}", control.path().display());
+    let dashboard = dashboard.map(|(listener, _)| {
+        dashboard::serve(listener, data.clone(), Some(consumers.clone()))
+    });
+    if let Some(url) = &url {
+        println!("  dashboard {url}");
     }
+    let statuses = consumers.clone();
     let mut background = JoinSet::new();
     background.spawn(collect_loop(p.clone(), stop_rx.clone()));
     if p.config.flow.enabled {
@@ -129,6 +147,10 @@ async fn run_until_stopped(p: &Pipeline, duration: Option<Duration>) -> Result<i
         _ = stop => eprintln!("duration reached: flushing sinks and checkpointing..."),
     }
     let _ = stop_tx.send(true);
+    control.stop();
+    if let Some(d) = dashboard {
+        d.abort();
+    }
     // A collection waiting to retry throttled records stops waiting (they are reported).
     p.producer.close();
     while let Some(joined) = background.join_next().await {
@@ -136,17 +158,7 @@ async fn run_until_stopped(p: &Pipeline, duration: Option<Duration>) -> Result<i
             eprintln!("a background task panicked: {e}");
         }
     }
-    let mut reports = Vec::new();
-    let mut failed = false;
-    while let Some(joined) = consumers.join_next().await {
-        match joined.context("a consumer task panicked")? {
-            Ok(r) => reports.push(r),
-            Err(e) => {
-                failed = true;
-                eprintln!("error: consumer stopped: {e}");
-            }
-        }
-    }
+    let (mut reports, failed) = consumers.join().await;
     reports.sort_by(|a, b| a.consumer.cmp(&b.consumer));
     print_summary(&reports);
     Ok(if failed { 1 } else { 0 })
@@ -216,6 +228,7 @@ async fn flow_loop(p: Pipeline, mut stop: watch::Receiver<bool>) {
         }
         let input = schedule.event(next);
         let execution = executor.run(input, None).await;
+        dashboard::flows::record(&p.backends, &execution).await;
         println!(
             "flow {} {:?} at {}{}",
             execution.name,
@@ -231,7 +244,7 @@ async fn flow_loop(p: Pipeline, mut stop: watch::Receiver<bool>) {
 
 async fn status_loop(
     p: Pipeline,
-    statuses: Vec<(String, Arc<ConsumerStatus>)>,
+    consumers: Arc<ConsumerSet>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut tick = tokio::time::interval(p.config.status.interval);
@@ -245,7 +258,8 @@ async fn status_loop(
             Ok(stats) => stats.iter().map(|s| s.next_offset).sum(),
             Err(_) => 0,
         };
-        let lags: Vec<String> = statuses
+        let lags: Vec<String> = consumers
+            .statuses()
             .iter()
             .map(|(name, s)| {
                 let snap = s.snapshot();

@@ -1,0 +1,54 @@
+//! `shardline dashboard`: serves the dashboard over a stopped data directory, or prints where
+//! the running `up` serves it.
+
+use anyhow::{Result, bail};
+use std::io::Write;
+use std::sync::Arc;
+
+use crate::cli::DashboardArgs;
+use crate::config::Config;
+use crate::control::server::ControlServer;
+use crate::dashboard;
+use crate::data::Data;
+use crate::io::Io;
+use crate::pipeline::Pipeline;
+
+/// Run by the owner of the data directory: says where its dashboard is.
+pub async fn run(data: &Data, io: &mut Io, _args: DashboardArgs) -> Result<i32> {
+    match data.dashboard_url() {
+        Some(url) => {
+            writeln!(io.out, "{url}")?;
+            writeln!(
+                io.err,
+                "the running shardline serves the dashboard of {} at {url}",
+                data.config.data_dir.display()
+            )?;
+            Ok(0)
+        }
+        None => bail!(
+            "the running shardline serves no dashboard (set [dashboard] enabled = true and \
+             restart it)"
+        ),
+    }
+}
+
+/// Opens the stopped data directory, serves its dashboard (and the control API, so other
+/// commands keep working) until Ctrl-C.
+pub async fn serve_stopped(config: Config, args: DashboardArgs) -> Result<i32> {
+    let local = Data::local(config.clone());
+    local.require_existing()?;
+    let listen = args.listen.unwrap_or_else(|| config.dashboard.listen.clone());
+    let (listener, addr) = dashboard::bind(&listen).await?;
+    let url = format!("http://{addr}/");
+    let pipeline = Pipeline::open(config).await?;
+    let data = Arc::new(Data::owned(pipeline.clone(), None, Some(url.clone())));
+    let control = ControlServer::start(data.clone())?;
+    let server = dashboard::serve(listener, data, None);
+    println!("shardline: dashboard of {} at {url}", pipeline.config.data_dir.display());
+    println!("  (Ctrl-C to stop; other commands reach this data directory through {})", control.path().display());
+    let _ = tokio::signal::ctrl_c().await;
+    server.abort();
+    control.stop();
+    pipeline.close().await?;
+    Ok(0)
+}
