@@ -1,7 +1,7 @@
 //! `shardline query "<SQL>"`: DataFusion over the Parquet output.
 
 use anyhow::{Context, Result};
-use shardline_query::{OutputFormat, QueryEngine, format_batches};
+use shardline_query::{OutputFormat, QueryEngine, QueryError, format_batches};
 
 use std::io::Write;
 
@@ -15,7 +15,7 @@ pub async fn run(data: &Data, io: &mut Io, args: QueryArgs) -> Result<i32> {
     let root = wiring::parquet_root(&data.config);
     let engine = QueryEngine::new(&root)
         .with_context(|| format!("cannot open the Parquet output under {}", root.display()))?;
-    let batches = engine.sql(&args.sql).await.context("query failed")?;
+    let batches = engine.sql(&args.sql).await.map_err(sql_error)?;
     let format = match args.format {
         Format::Table => OutputFormat::Table,
         Format::Csv => OutputFormat::Csv,
@@ -23,4 +23,16 @@ pub async fn run(data: &Data, io: &mut Io, args: QueryArgs) -> Result<i32> {
     };
     write!(io.out, "{}", format_batches(&batches, format)?)?;
     Ok(0)
+}
+
+/// A SQL error once, as DataFusion words its cause (with the line and column of a syntax
+/// error), not nested in each layer that passed it on.
+fn sql_error(e: QueryError) -> anyhow::Error {
+    match e {
+        QueryError::Sql { query, source } => {
+            anyhow::anyhow!("query failed: {}
+  query: {query}", source.find_root())
+        }
+        other => anyhow::Error::new(other),
+    }
 }

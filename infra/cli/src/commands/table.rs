@@ -11,6 +11,10 @@ use crate::io::Io;
 /// The table error a user can act on: a missing table means nothing has run yet.
 fn table_error(data: &Data, table: &str, e: shardline_core::Error, what: String) -> anyhow::Error {
     match e {
+        shardline_core::Error::NotFound { .. } if data.is_owned() => anyhow!(
+            "table {table} does not exist yet: the running shardline creates it when its \
+             dynamodb consumer first delivers records"
+        ),
         shardline_core::Error::NotFound { .. } => anyhow!(
             "table {table} not found in {}: run `shardline up` (or `shardline up --once`) first",
             data.config.data_dir.display()
