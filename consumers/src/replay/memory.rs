@@ -74,6 +74,6 @@ mod tests {
 
     #[tokio::test]
     async fn passes_the_checkpoint_store_conformance_suite() {
-        shardline_core::conformance::checkpoints::checkpoint_store(&MemoryCheckpoints::default()).await;
+        shardline_core::conformance::checkpoint_store(&MemoryCheckpoints::default()).await;
     }
 }

@@ -13,8 +13,8 @@
 //! idempotent (see [`crate::sink`]), so replaying records they already applied changes nothing.
 //!
 //! # Layout
-//! - [`range`]: [`ReplayRange`] and [`RangeStream`].
-//! - [`memory`]: [`MemoryCheckpoints`].
+//! - [`range`] — [`ReplayRange`] and [`RangeStream`].
+//! - [`memory`] — [`MemoryCheckpoints`].
 
 pub mod memory;
 pub mod range;
@@ -22,8 +22,8 @@ pub mod range;
 pub use memory::MemoryCheckpoints;
 pub use range::{RangeEnd, RangeStart, RangeStream, ReplayRange};
 
-use shardline_core::ports::{DeadLetterStore, Stream};
 use shardline_core::StartingPosition;
+use shardline_core::ports::{DeadLetterStore, Stream};
 use std::sync::Arc;
 
 use crate::Sink;

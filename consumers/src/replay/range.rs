@@ -91,10 +91,9 @@ fn wrap(shard: ShardId, it: ShardIterator) -> ShardIterator {
 }
 
 fn unwrap(it: &ShardIterator) -> Result<(ShardId, ShardIterator)> {
-    let (idx, inner) = it
-        .0
-        .split_once(':')
-        .ok_or_else(|| Error::InvalidArgument("not a replay iterator".into()))?;
+    let (idx, inner) =
+        it.0.split_once(':')
+            .ok_or_else(|| Error::InvalidArgument("not a replay iterator".into()))?;
     let idx: u32 = idx
         .parse()
         .map_err(|_| Error::InvalidArgument("not a replay iterator".into()))?;
@@ -104,11 +103,15 @@ fn unwrap(it: &ShardIterator) -> Result<(ShardId, ShardIterator)> {
 #[async_trait]
 impl Stream for RangeStream {
     async fn create_stream(&self, _: &str, _: u32, _: Duration) -> Result<()> {
-        Err(Error::InvalidArgument("a replay does not create streams".into()))
+        Err(Error::InvalidArgument(
+            "a replay does not create streams".into(),
+        ))
     }
 
     async fn delete_stream(&self, _: &str) -> Result<()> {
-        Err(Error::InvalidArgument("a replay does not delete streams".into()))
+        Err(Error::InvalidArgument(
+            "a replay does not delete streams".into(),
+        ))
     }
 
     async fn list_streams(&self) -> Result<Vec<String>> {
@@ -131,11 +134,7 @@ impl Stream for RangeStream {
         Ok(shards)
     }
 
-    async fn put_records(
-        &self,
-        _: &str,
-        _: Vec<PutRecordsEntry>,
-    ) -> Result<Vec<PutRecordResult>> {
+    async fn put_records(&self, _: &str, _: Vec<PutRecordsEntry>) -> Result<Vec<PutRecordResult>> {
         Err(Error::InvalidArgument("a replay does not append".into()))
     }
 
@@ -151,7 +150,10 @@ impl Stream for RangeStream {
             StartingPosition::TrimHorizon => self.range.start_position(),
             other => other.clone(),
         };
-        let it = self.inner.get_shard_iterator(name, shard, &position).await?;
+        let it = self
+            .inner
+            .get_shard_iterator(name, shard, &position)
+            .await?;
         Ok(wrap(shard, it))
     }
 
@@ -162,11 +164,10 @@ impl Stream for RangeStream {
     ) -> Result<GetRecordsOutput> {
         let (shard, inner) = unwrap(iterator)?;
         let mut out = self.inner.get_records(&inner, limit).await?;
-        if let Some(cut) = out
-            .records
-            .iter()
-            .position(|r| self.range.past_end(&r.sequence_number, r.approximate_arrival_ms))
-        {
+        if let Some(cut) = out.records.iter().position(|r| {
+            self.range
+                .past_end(&r.sequence_number, r.approximate_arrival_ms)
+        }) {
             out.records.truncate(cut);
             out.next_iterator = None;
             out.millis_behind_latest = 0;

@@ -106,9 +106,9 @@ impl ConsumerSet {
     pub async fn pause(self: &Arc<Self>, name: &str) -> Result<Paused> {
         let run = {
             let mut slots = self.lock();
-            let slot = slots.get_mut(name).ok_or_else(|| {
-                anyhow!("the running shardline has no consumer `{name}`")
-            })?;
+            let slot = slots
+                .get_mut(name)
+                .ok_or_else(|| anyhow!("the running shardline has no consumer `{name}`"))?;
             if slot.paused {
                 bail!("consumer `{name}` is paused by another command; try again when it is done");
             }
@@ -124,7 +124,9 @@ impl ConsumerSet {
             let report = run
                 .await
                 .map_err(|e| anyhow!("consumer `{name}` panicked: {e}"))
-                .and_then(|r| r.with_context(|| format!("consumer `{name}` stopped with an error")));
+                .and_then(|r| {
+                    r.with_context(|| format!("consumer `{name}` stopped with an error"))
+                });
             match report {
                 Ok(r) => {
                     if let Some(slot) = self.lock().get_mut(name) {

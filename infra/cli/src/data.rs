@@ -91,9 +91,7 @@ impl Data {
         let (reads_only, log, backends) = match command {
             Command::Stream(StreamCommand::Verify { .. }) => (true, false, false),
             Command::Stream(
-                StreamCommand::Get { .. }
-                | StreamCommand::Describe { .. }
-                | StreamCommand::List,
+                StreamCommand::Get { .. } | StreamCommand::Describe { .. } | StreamCommand::List,
             ) => (true, true, false),
             Command::Stream(_) => (false, true, false),
             Command::Query(_) => (true, false, false),

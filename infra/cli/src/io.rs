@@ -34,10 +34,7 @@ pub struct Out {
 enum Target {
     Stdout,
     Stderr,
-    Remote {
-        tx: mpsc::Sender<Frame>,
-        err: bool,
-    },
+    Remote { tx: mpsc::Sender<Frame>, err: bool },
 }
 
 impl Out {

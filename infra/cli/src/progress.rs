@@ -188,7 +188,10 @@ impl ProgressView {
             }
             return;
         }
-        let needs_new = self.bar.as_ref().is_none_or(|(_, t)| t.is_none() && u.total.is_some());
+        let needs_new = self
+            .bar
+            .as_ref()
+            .is_none_or(|(_, t)| t.is_none() && u.total.is_some());
         if needs_new {
             if let Some((b, _)) = self.bar.take() {
                 b.finish_and_clear();

@@ -147,10 +147,38 @@ fn bad_records_go_to_the_dead_letter_store() -> Result<()> {
     assert_eq!(seqs.len(), 2 * bad.len() + 1, "one line per record: {put}");
 
     sh.ok(&["up", "--once"])?;
-    let dlq = sh.ok(&["dlq", "list", "--consumer", "s3-parquet"])?;
+    let dlq = sh.ok(&[
+        "dlq",
+        "list",
+        "--consumer",
+        "s3-parquet",
+        "--format",
+        "json",
+    ])?;
+    let letters = json_lines(&dlq)?;
     for (line, reason) in &bad {
-        assert!(dlq.contains(reason), "`dlq list` lacks {reason:?}:\n{dlq}");
-        assert!(dlq.contains(line), "`dlq list` lacks the record {line}");
+        assert!(
+            letters
+                .iter()
+                .any(|l| l["data"] == *line
+                    && l["reason"].as_str().is_some_and(|r| r.contains(reason))),
+            "`dlq list` lacks the record {line} with {reason:?}:\n{dlq}"
+        );
+    }
+    let table = sh.ok(&[
+        "dlq",
+        "list",
+        "--consumer",
+        "s3-parquet",
+        "--format",
+        "table",
+    ])?;
+    assert!(table.starts_with("AT "), "a header row: {table}");
+    for (_, reason) in &bad {
+        assert!(
+            table.contains(reason),
+            "the table lacks {reason:?}:\n{table}"
+        );
     }
     let rows = sh.ok(&[
         "query",

@@ -43,12 +43,14 @@ fn the_dashboard_shows_charts_and_a_scripted_alarm_in_headless_chromium() -> Res
     // A scripted series: instance i-alarm01 at 97 % CPU over the last five minutes.
     let now = shardline_core::time::now_ms() / 1000;
     let lines: String = (0..20)
-        .map(|i| {
-            running::event("i-alarm01", "cpu_utilization", now - 300 + i * 15, 97.0) + "\n"
-        })
+        .map(|i| running::event("i-alarm01", "cpu_utilization", now - 300 + i * 15, 97.0) + "\n")
         .collect();
     let put = sh.run_with_stdin(&["stream", "put", "metrics"], Some(&lines))?;
-    assert!(put.status.success(), "{}", String::from_utf8_lossy(&put.stderr));
+    assert!(
+        put.status.success(),
+        "{}",
+        String::from_utf8_lossy(&put.stderr)
+    );
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let firing = sh.ok(&["alarms", "list", "--state", "ALARM", "--format", "json"])?;
@@ -80,20 +82,41 @@ fn the_dashboard_shows_charts_and_a_scripted_alarm_in_headless_chromium() -> Res
         .context("cannot run node")?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let report: serde_json::Value = serde_json::from_str(
-        stdout.lines().last().context("the browser driver printed nothing")?,
+        stdout
+            .lines()
+            .last()
+            .context("the browser driver printed nothing")?,
     )
     .with_context(|| {
-        format!("driver output: {stdout}\n{}", String::from_utf8_lossy(&out.stderr))
+        format!(
+            "driver output: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
     })?;
-    assert_eq!(report["errors"], serde_json::json!([]), "console errors: {report}");
-    for metric in ["cpu_utilization", "memory_usage", "disk_usage", "network_traffic"] {
+    assert_eq!(
+        report["errors"],
+        serde_json::json!([]),
+        "console errors: {report}"
+    );
+    for metric in [
+        "cpu_utilization",
+        "memory_usage",
+        "disk_usage",
+        "network_traffic",
+    ] {
         let n = report["series"][metric].as_u64().unwrap_or(0);
-        assert!(n >= 8, "{metric} chart holds {n} series (8 instances run): {report}");
+        assert!(
+            n >= 8,
+            "{metric} chart holds {n} series (8 instances run): {report}"
+        );
     }
     assert_eq!(report["alarmShown"], true, "{report}");
     assert_eq!(report["searchNarrows"], true, "{report}");
     assert!(
-        report["consumers"].as_str().unwrap_or("").contains("running"),
+        report["consumers"]
+            .as_str()
+            .unwrap_or("")
+            .contains("running"),
         "{report}"
     );
     assert!(shot.exists(), "screenshot saved at {}", shot.display());

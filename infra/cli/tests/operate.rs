@@ -31,22 +31,42 @@ fn read_commands(now: i64) -> Vec<Vec<String>> {
         v(&["stream", "list"]),
         v(&["stream", "describe", "metrics"]),
         v(&["stream", "describe", "no-such-stream"]),
-        v(&["stream", "get", "metrics", "--shard", "shardId-000000000000", "--limit", "50"]),
+        v(&[
+            "stream",
+            "get",
+            "metrics",
+            "--shard",
+            "shardId-000000000000",
+            "--limit",
+            "50",
+        ]),
         v(&["stream", "verify"]),
         v(&["table", "count"]),
         v(&["table", "query", "--metric-id", "cpu-i-ops1"]),
         v(&["table", "query", "--metric-id", "cpu-i-nobody"]),
         vec![
-            "metrics".into(), "stats".into(), "--metric".into(), "cpu_utilization".into(),
-            "--instance".into(), "i-ops1".into(), "--start".into(), start, "--end".into(), end,
-            "--statistics".into(), "SampleCount,Average,Maximum".into(),
+            "metrics".into(),
+            "stats".into(),
+            "--metric".into(),
+            "cpu_utilization".into(),
+            "--instance".into(),
+            "i-ops1".into(),
+            "--start".into(),
+            start,
+            "--end".into(),
+            end,
+            "--statistics".into(),
+            "SampleCount,Average,Maximum".into(),
         ],
         v(&["alarms", "list", "--format", "json"]),
         v(&["alarms", "list", "--format", "table"]),
         v(&["dlq", "list", "--format", "json"]),
         v(&["dlq", "list", "--format", "table"]),
         v(&["checkpoints", "list", "--format", "json"]),
-        v(&["query", "SELECT instance_id, COUNT(*) AS n, MAX(value) AS top FROM metrics GROUP BY instance_id ORDER BY instance_id"]),
+        v(&[
+            "query",
+            "SELECT instance_id, COUNT(*) AS n, MAX(value) AS top FROM metrics GROUP BY instance_id ORDER BY instance_id",
+        ]),
         v(&["query", "SELECT nope FROM metrics"]),
     ]
 }
@@ -59,12 +79,21 @@ fn every_command_gives_the_same_answer_while_up_runs() -> Result<()> {
     let mut input = String::new();
     for i in 0..30 {
         let instance = format!("i-ops{}", i % 3);
-        input.push_str(&event(&instance, "cpu_utilization", now - 600 + i * 10, 40.0 + i as f64));
+        input.push_str(&event(
+            &instance,
+            "cpu_utilization",
+            now - 600 + i * 10,
+            40.0 + i as f64,
+        ));
         input.push('\n');
     }
     input.push_str("{\"instance_id\": \"i-ops1\", \"metric_type\": \"gpu_temperature\"}\n");
     let put = sh.run_with_stdin(&["stream", "put", "metrics"], Some(&input))?;
-    assert!(put.status.success(), "{}", String::from_utf8_lossy(&put.stderr));
+    assert!(
+        put.status.success(),
+        "{}",
+        String::from_utf8_lossy(&put.stderr)
+    );
     sh.ok(&["up", "--once"])?;
 
     let commands = read_commands(now);
@@ -73,7 +102,11 @@ fn every_command_gives_the_same_answer_while_up_runs() -> Result<()> {
         let args: Vec<&str> = c.iter().map(String::as_str).collect();
         stopped.push(outcome(&sh, &args)?);
     }
-    assert_eq!(stopped[5].1.trim(), "30", "the table holds every valid event");
+    assert_eq!(
+        stopped[5].1.trim(),
+        "30",
+        "the table holds every valid event"
+    );
     assert_eq!(stopped[2].0, Some(1), "a missing stream is an error");
     assert_eq!(stopped[15].0, Some(1), "a bad column is an error");
 
@@ -92,7 +125,11 @@ fn every_command_gives_the_same_answer_while_up_runs() -> Result<()> {
     // `stream put` appends through the running process, whose consumers deliver it.
     let line = event("i-ops9", "cpu_utilization", now - 5, 77.5);
     let put = sh.run_with_stdin(&["stream", "put", "metrics"], Some(&format!("{line}\n")))?;
-    assert!(put.status.success(), "{}", String::from_utf8_lossy(&put.stderr));
+    assert!(
+        put.status.success(),
+        "{}",
+        String::from_utf8_lossy(&put.stderr)
+    );
     assert_eq!(String::from_utf8(put.stdout)?.lines().count(), 1);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -106,8 +143,9 @@ fn every_command_gives_the_same_answer_while_up_runs() -> Result<()> {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(sh.ok(&["table", "count"])?.trim(), "31");
-    let records: u64 = serde_json::from_str::<serde_json::Value>(&sh.ok(&["stream", "describe", "metrics"])?)?
-        ["shard_stats"]
+    let records: u64 = serde_json::from_str::<serde_json::Value>(
+        &sh.ok(&["stream", "describe", "metrics"])?,
+    )?["shard_stats"]
         .as_array()
         .context("shard_stats")?
         .iter()
@@ -124,35 +162,93 @@ fn checkpoints_reset_asks_before_skipping_and_pauses_the_running_consumer() -> R
     sh.ok(&["stream", "create", "metrics", "--shards", "2"])?;
     let mut input = String::new();
     for i in 0..20 {
-        input.push_str(&event(&format!("i-cp{}", i % 4), "disk_usage", now - 900 + i * 30, 50.0));
+        input.push_str(&event(
+            &format!("i-cp{}", i % 4),
+            "disk_usage",
+            now - 900 + i * 30,
+            50.0,
+        ));
         input.push('\n');
     }
     let put = sh.run_with_stdin(&["stream", "put", "metrics"], Some(&input))?;
     let appended: Vec<(String, String)> = String::from_utf8(put.stdout)?
         .lines()
-        .filter_map(|l| l.split_once(' ').map(|(a, b)| (a.to_string(), b.to_string())))
+        .filter_map(|l| {
+            l.split_once(' ')
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+        })
         .collect();
     assert_eq!(appended.len(), 20);
     sh.ok(&["up", "--once"])?;
     let shard = appended[0].0.clone();
-    let of_shard: Vec<&String> = appended.iter().filter(|(s, _)| *s == shard).map(|(_, q)| q).collect();
+    let of_shard: Vec<&String> = appended
+        .iter()
+        .filter(|(s, _)| *s == shard)
+        .map(|(_, q)| q)
+        .collect();
     assert!(of_shard.len() >= 3, "enough records in {shard}");
 
     // Back: re-delivers to an idempotent consumer, no --yes needed.
-    let back = sh.run(&["checkpoints", "reset", "--consumer", "dynamodb", "--to", of_shard[0]])?;
-    assert!(back.status.success(), "{}", String::from_utf8_lossy(&back.stderr));
+    let back = sh.run(&[
+        "checkpoints",
+        "reset",
+        "--consumer",
+        "dynamodb",
+        "--to",
+        of_shard[0],
+    ])?;
+    assert!(
+        back.status.success(),
+        "{}",
+        String::from_utf8_lossy(&back.stderr)
+    );
     let table = String::from_utf8(back.stdout)?;
-    assert!(table.contains(&format!("re-delivers {}", of_shard.len() - 1)), "{table}");
+    assert!(
+        table.contains(&format!("re-delivers {}", of_shard.len() - 1)),
+        "{table}"
+    );
     // Forward past records the consumer has not processed: refused without --yes.
     let last = of_shard[of_shard.len() - 1].as_str();
-    let fwd = sh.run(&["checkpoints", "reset", "--consumer", "dynamodb", "--to", last])?;
+    let fwd = sh.run(&[
+        "checkpoints",
+        "reset",
+        "--consumer",
+        "dynamodb",
+        "--to",
+        last,
+    ])?;
     assert_eq!(fwd.status.code(), Some(1));
     let err = String::from_utf8(fwd.stderr)?;
     assert!(err.contains("skips") && err.contains("--yes"), "{err}");
-    let listed = sh.ok(&["checkpoints", "list", "--consumer", "dynamodb", "--format", "json"])?;
-    assert!(listed.contains(of_shard[0].as_str()), "the refused reset moved nothing: {listed}");
-    sh.ok(&["checkpoints", "reset", "--consumer", "dynamodb", "--to", last, "--yes"])?;
-    let listed = sh.ok(&["checkpoints", "list", "--consumer", "dynamodb", "--format", "json"])?;
+    let listed = sh.ok(&[
+        "checkpoints",
+        "list",
+        "--consumer",
+        "dynamodb",
+        "--format",
+        "json",
+    ])?;
+    assert!(
+        listed.contains(of_shard[0].as_str()),
+        "the refused reset moved nothing: {listed}"
+    );
+    sh.ok(&[
+        "checkpoints",
+        "reset",
+        "--consumer",
+        "dynamodb",
+        "--to",
+        last,
+        "--yes",
+    ])?;
+    let listed = sh.ok(&[
+        "checkpoints",
+        "list",
+        "--consumer",
+        "dynamodb",
+        "--format",
+        "json",
+    ])?;
     assert!(listed.contains(last), "{listed}");
     let ghost = sh.run(&["checkpoints", "reset", "--consumer", "ghost"])?;
     assert!(String::from_utf8(ghost.stderr)?.contains("has no checkpoints and is not configured"));
@@ -160,15 +256,29 @@ fn checkpoints_reset_asks_before_skipping_and_pauses_the_running_consumer() -> R
     // While `up` runs: the consumer is paused, moved, resumed, and reads everything again.
     let _up = start_up(&sh)?;
     let out = sh.run(&["checkpoints", "reset", "--consumer", "dynamodb"])?;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(
         String::from_utf8(out.stderr)?.contains("paused and resumed"),
         "the running consumer was paused"
     );
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let listed = sh.ok(&["checkpoints", "list", "--consumer", "dynamodb", "--format", "json"])?;
-        let rows: Vec<serde_json::Value> = listed.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        let listed = sh.ok(&[
+            "checkpoints",
+            "list",
+            "--consumer",
+            "dynamodb",
+            "--format",
+            "json",
+        ])?;
+        let rows: Vec<serde_json::Value> = listed
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
         if rows.len() == 2 && rows.iter().all(|r| r["records_behind"] == 0) {
             break;
         }
@@ -177,7 +287,11 @@ fn checkpoints_reset_asks_before_skipping_and_pauses_the_running_consumer() -> R
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(sh.ok(&["table", "count"])?.trim(), "20", "one item per event");
+    assert_eq!(
+        sh.ok(&["table", "count"])?.trim(),
+        "20",
+        "one item per event"
+    );
     Ok(())
 }
 
@@ -207,11 +321,21 @@ fn the_control_socket_refuses_other_users() -> Result<()> {
     let _up = start_up(&sh)?;
     let socket = sh.data_dir().join("control.sock");
     let meta = std::fs::metadata(&socket)?;
-    assert_eq!(meta.permissions().mode() & 0o777, 0o600, "owner-only socket");
+    assert_eq!(
+        meta.permissions().mode() & 0o777,
+        0o600,
+        "owner-only socket"
+    );
     let me = std::fs::metadata(sh.dir.path())?.uid();
-    assert_eq!(meta.uid(), me, "the socket belongs to the user who started `up`");
+    assert_eq!(
+        meta.uid(),
+        me,
+        "the socket belongs to the user who started `up`"
+    );
     if me != 0 {
-        eprintln!("not root: the socket's mode and owner are checked; running as another user needs root");
+        eprintln!(
+            "not root: the socket's mode and owner are checked; running as another user needs root"
+        );
         return Ok(());
     }
     // As user nobody: the socket's permissions refuse the connection.
@@ -240,7 +364,10 @@ fn the_control_socket_refuses_other_users() -> Result<()> {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "nobody got an answer: {err}");
     assert!(out.stdout.is_empty(), "nothing was read for nobody");
-    assert!(err.contains("user 65534 may not use this control socket"), "{err}");
+    assert!(
+        err.contains("user 65534 may not use this control socket"),
+        "{err}"
+    );
     // The owner still gets answers.
     assert_eq!(sh.ok(&["stream", "list"])?.trim(), "metrics");
     Ok(())

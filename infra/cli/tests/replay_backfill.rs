@@ -52,7 +52,9 @@ fn parquet_names(root: &Path) -> Result<Vec<String>> {
 }
 
 fn bucket(sh: &Shardline) -> PathBuf {
-    sh.data_dir().join("s3").join("infra-monitoring-pipeline-data")
+    sh.data_dir()
+        .join("s3")
+        .join("infra-monitoring-pipeline-data")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -64,53 +66,152 @@ async fn replay_rebuilds_parquet_side_by_side_and_a_middle_range_twice_changes_n
     }
     let live = rows_under(&bucket(&sh).join("metrics")).await?;
     assert_eq!(live.len(), 96, "3 collections of 8 instances x 4 metrics");
-    let checkpoints = sh.ok(&["checkpoints", "list", "--consumer", "s3-parquet", "--format", "json"])?;
+    let checkpoints = sh.ok(&[
+        "checkpoints",
+        "list",
+        "--consumer",
+        "s3-parquet",
+        "--format",
+        "json",
+    ])?;
 
     let out = sh.ok(&[
-        "replay", "--consumer", "s3-parquet", "--from", "TRIM_HORIZON", "--into-prefix", "rebuilt",
+        "replay",
+        "--consumer",
+        "s3-parquet",
+        "--from",
+        "TRIM_HORIZON",
+        "--into-prefix",
+        "rebuilt",
     ])?;
-    let summary: Vec<&str> = out.lines().nth(1).context("summary row")?.split_whitespace().collect();
+    let summary: Vec<&str> = out
+        .lines()
+        .nth(1)
+        .context("summary row")?
+        .split_whitespace()
+        .collect();
     assert_eq!(summary[0], "s3-parquet");
     assert_eq!(summary[1], "96", "records read: {out}");
     assert!(summary[4].parse::<u64>()? >= 1, "objects written: {out}");
     let rebuilt = rows_under(&bucket(&sh).join("rebuilt")).await?;
-    assert_eq!(rebuilt, live, "the rebuilt projection equals the live one row for row");
     assert_eq!(
-        sh.ok(&["checkpoints", "list", "--consumer", "s3-parquet", "--format", "json"])?,
+        rebuilt, live,
+        "the rebuilt projection equals the live one row for row"
+    );
+    assert_eq!(
+        sh.ok(&[
+            "checkpoints",
+            "list",
+            "--consumer",
+            "s3-parquet",
+            "--format",
+            "json"
+        ])?,
         checkpoints,
         "the live checkpoints are untouched"
     );
 
     // A middle range of arrival times, replayed twice into the live targets.
     let arrivals: Vec<String> = sh
-        .ok(&["stream", "get", "metrics", "--shard", "shardId-000000000001"])?
+        .ok(&[
+            "stream",
+            "get",
+            "metrics",
+            "--shard",
+            "shardId-000000000001",
+        ])?
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).map(|v| v["arrival"].as_str().unwrap_or("").to_string()))
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .map(|v| v["arrival"].as_str().unwrap_or("").to_string())
+        })
         .collect::<Result<_, _>>()?;
     assert!(arrivals.len() >= 6, "{arrivals:?}");
-    let (from, to) = (&arrivals[arrivals.len() / 3], &arrivals[2 * arrivals.len() / 3]);
+    let (from, to) = (
+        &arrivals[arrivals.len() / 3],
+        &arrivals[2 * arrivals.len() / 3],
+    );
     let names = parquet_names(&bucket(&sh).join("metrics"))?;
     let items = sh.ok(&["table", "count"])?;
     for _ in 0..2 {
-        let out = sh.ok(&["replay", "--consumer", "s3-parquet", "--from", from, "--to", to])?;
-        let read: u64 = out.lines().nth(1).context("summary")?.split_whitespace().nth(1).context("records")?.parse()?;
+        let out = sh.ok(&[
+            "replay",
+            "--consumer",
+            "s3-parquet",
+            "--from",
+            from,
+            "--to",
+            to,
+        ])?;
+        let read: u64 = out
+            .lines()
+            .nth(1)
+            .context("summary")?
+            .split_whitespace()
+            .nth(1)
+            .context("records")?
+            .parse()?;
         assert!(read > 0 && read < 96, "a middle range: {out}");
-        sh.ok(&["replay", "--consumer", "dynamodb", "--from", from, "--to", to])?;
-        sh.ok(&["replay", "--consumer", "cloudwatch", "--from", from, "--to", to])?;
-        assert_eq!(rows_under(&bucket(&sh).join("metrics")).await?, live, "no row added or lost");
-        assert_eq!(parquet_names(&bucket(&sh).join("metrics"))?, names, "no object added");
+        sh.ok(&[
+            "replay",
+            "--consumer",
+            "dynamodb",
+            "--from",
+            from,
+            "--to",
+            to,
+        ])?;
+        sh.ok(&[
+            "replay",
+            "--consumer",
+            "cloudwatch",
+            "--from",
+            from,
+            "--to",
+            to,
+        ])?;
+        assert_eq!(
+            rows_under(&bucket(&sh).join("metrics")).await?,
+            live,
+            "no row added or lost"
+        );
+        assert_eq!(
+            parquet_names(&bucket(&sh).join("metrics"))?,
+            names,
+            "no object added"
+        );
         assert_eq!(sh.ok(&["table", "count"])?, items);
         assert_eq!(
-            sh.ok(&["checkpoints", "list", "--consumer", "s3-parquet", "--format", "json"])?,
+            sh.ok(&[
+                "checkpoints",
+                "list",
+                "--consumer",
+                "s3-parquet",
+                "--format",
+                "json"
+            ])?,
             checkpoints
         );
     }
     let samples = sh.ok(&[
-        "query", "SELECT COUNT(*) AS n FROM metrics", "--format", "csv",
+        "query",
+        "SELECT COUNT(*) AS n FROM metrics",
+        "--format",
+        "csv",
     ])?;
     assert_eq!(csv_rows(&samples), ["96"]);
-    let bad = sh.run(&["replay", "--consumer", "dynamodb", "--from", "TRIM_HORIZON", "--into-prefix", "x"])?;
-    assert!(String::from_utf8(bad.stderr)?.contains("--into-prefix applies to the Parquet consumer"));
+    let bad = sh.run(&[
+        "replay",
+        "--consumer",
+        "dynamodb",
+        "--from",
+        "TRIM_HORIZON",
+        "--into-prefix",
+        "x",
+    ])?;
+    assert!(
+        String::from_utf8(bad.stderr)?.contains("--into-prefix applies to the Parquet consumer")
+    );
     let bad = sh.run(&["replay", "--consumer", "nobody", "--from", "TRIM_HORIZON"])?;
     assert!(String::from_utf8(bad.stderr)?.contains("no consumer `nobody`"));
     Ok(())
@@ -124,7 +225,11 @@ fn summary(out: &str) -> Result<BTreeMap<String, String>> {
     let mut lines = out.lines();
     let head: Vec<&str> = lines.next().context("header")?.split_whitespace().collect();
     let row: Vec<&str> = lines.next().context("row")?.split_whitespace().collect();
-    Ok(head.iter().map(|h| h.to_string()).zip(row.iter().map(|r| r.to_string())).collect())
+    Ok(head
+        .iter()
+        .map(|h| h.to_string())
+        .zip(row.iter().map(|r| r.to_string()))
+        .collect())
 }
 
 #[test]
@@ -165,13 +270,18 @@ fn backfill_of_the_seeds_raw_metrics_lands_by_event_time_once() -> Result<()> {
         "--format",
         "csv",
     ])?;
-    assert_eq!(csv_rows(&value), ["42.67"], "the seed's decimal string value");
+    assert_eq!(
+        csv_rows(&value),
+        ["42.67"],
+        "the seed's decimal string value"
+    );
 
     let again = sh.ok(&["backfill", "--from", from])?;
     let s = summary(&again)?;
     assert_eq!(s["APPENDED"], "0", "a re-run appends nothing: {again}");
     assert_eq!(s["ALREADY"], "49");
-    let described: serde_json::Value = serde_json::from_str(&sh.ok(&["stream", "describe", "metrics"])?)?;
+    let described: serde_json::Value =
+        serde_json::from_str(&sh.ok(&["stream", "describe", "metrics"])?)?;
     let records: u64 = described["shard_stats"]
         .as_array()
         .context("shard_stats")?
@@ -181,7 +291,10 @@ fn backfill_of_the_seeds_raw_metrics_lands_by_event_time_once() -> Result<()> {
     assert_eq!(records, 48);
 
     let dlq = sh.ok(&["dlq", "list", "--consumer", "backfill", "--format", "json"])?;
-    let letters: Vec<serde_json::Value> = dlq.lines().map(serde_json::from_str).collect::<Result<_, _>>()?;
+    let letters: Vec<serde_json::Value> = dlq
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
     assert_eq!(letters.len(), 1, "{dlq}");
     let reason = letters[0]["reason"].as_str().unwrap_or("");
     assert!(
@@ -197,7 +310,10 @@ async fn a_backfill_killed_between_append_and_ledger_resumes_without_duplicates(
     let sh = Shardline::with_config(&quiet_toml())?;
     let file = sh.dir.path().join("in.jsonl");
     let fixture = fixtures().join("2026/02/19/metrics-disk_usage-1771500309.json");
-    let lines: Vec<String> = std::fs::read_to_string(&fixture)?.lines().map(str::to_string).collect();
+    let lines: Vec<String> = std::fs::read_to_string(&fixture)?
+        .lines()
+        .map(str::to_string)
+        .collect();
     assert_eq!(lines.len(), 3);
     // A run that appended lines 1-2 of a file whose third line came later.
     std::fs::write(&file, format!("{}\n{}\n", lines[0], lines[1]))?;
@@ -229,7 +345,12 @@ async fn a_backfill_killed_between_append_and_ledger_resumes_without_duplicates(
     assert_eq!(s["ALREADY"], "2", "{out}");
     sh.ok(&["up", "--once"])?;
     assert_eq!(sh.ok(&["table", "count"])?.trim(), "3");
-    let n = sh.ok(&["query", "SELECT COUNT(*) AS n FROM metrics", "--format", "csv"])?;
+    let n = sh.ok(&[
+        "query",
+        "SELECT COUNT(*) AS n FROM metrics",
+        "--format",
+        "csv",
+    ])?;
     assert_eq!(csv_rows(&n), ["3"], "no line twice");
     Ok(())
 }

@@ -64,7 +64,9 @@ async fn list(
         writeln!(
             io.err,
             "no checkpoints{} yet (consumers write them as `shardline up` delivers records)",
-            consumer.map(|c| format!(" of consumer {c}")).unwrap_or_default()
+            consumer
+                .map(|c| format!(" of consumer {c}"))
+                .unwrap_or_default()
         )?;
         return Ok(0);
     }
@@ -224,7 +226,10 @@ async fn reset(
             let idx = s.parts()?.shard_index;
             let id = ShardId(idx);
             if only.is_some_and(|o| o != id) {
-                bail!("--to {s} is a sequence number of {id}, not of --shard {}", only.map(|o| o.to_string()).unwrap_or_default());
+                bail!(
+                    "--to {s} is a sequence number of {id}, not of --shard {}",
+                    only.map(|o| o.to_string()).unwrap_or_default()
+                );
             }
             Some(id)
         }
@@ -386,12 +391,22 @@ mod tests {
     #[test]
     fn movement_counts_records_re_delivered_and_skipped() {
         // Checkpoint at offset 9 (10 records done), moved back to offset 4: 5 again.
-        assert_eq!(movement(Some(&seq(0, 9)), &Target::Set(seq(0, 4)), 0), Some(5));
-        assert_eq!(movement(Some(&seq(0, 4)), &Target::Set(seq(0, 9)), 0), Some(-5));
+        assert_eq!(
+            movement(Some(&seq(0, 9)), &Target::Set(seq(0, 4)), 0),
+            Some(5)
+        );
+        assert_eq!(
+            movement(Some(&seq(0, 4)), &Target::Set(seq(0, 9)), 0),
+            Some(-5)
+        );
         assert_eq!(movement(Some(&seq(0, 9)), &Target::Remove, 3), Some(7));
         assert_eq!(movement(None, &Target::Set(seq(0, 2)), 0), Some(-3));
         assert_eq!(
-            seq_at(&seq(2, 0), 41).expect("encodes").parts().expect("decodes").offset,
+            seq_at(&seq(2, 0), 41)
+                .expect("encodes")
+                .parts()
+                .expect("decodes")
+                .offset,
             41
         );
     }

@@ -37,15 +37,23 @@ pub async fn run(data: &Data, io: &mut Io, _args: DashboardArgs) -> Result<i32> 
 pub async fn serve_stopped(config: Config, args: DashboardArgs) -> Result<i32> {
     let local = Data::local(config.clone());
     local.require_existing()?;
-    let listen = args.listen.unwrap_or_else(|| config.dashboard.listen.clone());
+    let listen = args
+        .listen
+        .unwrap_or_else(|| config.dashboard.listen.clone());
     let (listener, addr) = dashboard::bind(&listen).await?;
     let url = format!("http://{addr}/");
     let pipeline = Pipeline::open(config).await?;
     let data = Arc::new(Data::owned(pipeline.clone(), None, Some(url.clone())));
     let control = ControlServer::start(data.clone())?;
     let server = dashboard::serve(listener, data, None);
-    println!("shardline: dashboard of {} at {url}", pipeline.config.data_dir.display());
-    println!("  (Ctrl-C to stop; other commands reach this data directory through {})", control.path().display());
+    println!(
+        "shardline: dashboard of {} at {url}",
+        pipeline.config.data_dir.display()
+    );
+    println!(
+        "  (Ctrl-C to stop; other commands reach this data directory through {})",
+        control.path().display()
+    );
     let _ = tokio::signal::ctrl_c().await;
     server.abort();
     control.stop();

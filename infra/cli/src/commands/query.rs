@@ -30,8 +30,11 @@ pub async fn run(data: &Data, io: &mut Io, args: QueryArgs) -> Result<i32> {
 fn sql_error(e: QueryError) -> anyhow::Error {
     match e {
         QueryError::Sql { query, source } => {
-            anyhow::anyhow!("query failed: {}
-  query: {query}", source.find_root())
+            anyhow::anyhow!(
+                "query failed: {}
+  query: {query}",
+                source.find_root()
+            )
         }
         other => anyhow::Error::new(other),
     }

@@ -48,7 +48,12 @@ pub async fn run(data: &Data, io: &mut Io, args: ReplayArgs) -> Result<i32> {
         inner: pipeline.backends.objects.clone(),
         puts: AtomicU64::new(0),
     });
-    let sink = build_sink(&pipeline, kind, args.into_prefix.as_deref(), objects.clone())?;
+    let sink = build_sink(
+        &pipeline,
+        kind,
+        args.into_prefix.as_deref(),
+        objects.clone(),
+    )?;
     let total = estimate(&pipeline, &consumer_cfg.stream, &range).await;
     let replay = Replay::new(
         consumer_cfg.clone(),
@@ -92,7 +97,13 @@ pub async fn run(data: &Data, io: &mut Io, args: ReplayArgs) -> Result<i32> {
     write_table(
         &mut io.out,
         &[
-            "CONSUMER", "RECORDS", "DELIVERED", "DEAD", "OBJECTS", "SECONDS", "RECORDS/S",
+            "CONSUMER",
+            "RECORDS",
+            "DELIVERED",
+            "DEAD",
+            "OBJECTS",
+            "SECONDS",
+            "RECORDS/S",
         ],
         &[vec![
             args.consumer.clone(),

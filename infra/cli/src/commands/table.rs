@@ -62,9 +62,10 @@ pub async fn run(data: &Data, io: &mut Io, command: TableCommand) -> Result<i32>
             Ok(0)
         }
         TableCommand::Count => {
-            let n = backends.table.count(&table).await.map_err(|e| {
-                table_error(data, &table, e, format!("cannot count table {table}"))
-            })?;
+            let n =
+                backends.table.count(&table).await.map_err(|e| {
+                    table_error(data, &table, e, format!("cannot count table {table}"))
+                })?;
             writeln!(io.out, "{n}")?;
             Ok(0)
         }

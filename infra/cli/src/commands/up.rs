@@ -118,13 +118,14 @@ async fn run_until_stopped(p: &Pipeline, duration: Option<Duration>) -> Result<i
         true => Some(dashboard::bind(&p.config.dashboard.listen).await?),
         false => None,
     };
-    let url = dashboard.as_ref().map(|(_, addr)| format!("http://{addr}/"));
+    let url = dashboard
+        .as_ref()
+        .map(|(_, addr)| format!("http://{addr}/"));
     let data = Arc::new(Data::owned(p.clone(), Some(consumers.clone()), url.clone()));
     let control = ControlServer::start(data.clone())?;
     println!("  control   {}", control.path().display());
-    let dashboard = dashboard.map(|(listener, _)| {
-        dashboard::serve(listener, data.clone(), Some(consumers.clone()))
-    });
+    let dashboard = dashboard
+        .map(|(listener, _)| dashboard::serve(listener, data.clone(), Some(consumers.clone())));
     if let Some(url) = &url {
         println!("  dashboard {url}");
     }
@@ -242,11 +243,7 @@ async fn flow_loop(p: Pipeline, mut stop: watch::Receiver<bool>) {
     }
 }
 
-async fn status_loop(
-    p: Pipeline,
-    consumers: Arc<ConsumerSet>,
-    mut stop: watch::Receiver<bool>,
-) {
+async fn status_loop(p: Pipeline, consumers: Arc<ConsumerSet>, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(p.config.status.interval);
     tick.tick().await;
     loop {

@@ -208,7 +208,9 @@ mod tests {
         let err = read_frame(&mut &torn[..]).await.expect_err("torn frame");
         assert!(matches!(err, FrameError::Io(_)), "{err}");
         let unknown = [0, 0, 0, 1, 99];
-        let err = read_frame(&mut &unknown[..]).await.expect_err("unknown kind");
+        let err = read_frame(&mut &unknown[..])
+            .await
+            .expect_err("unknown kind");
         assert!(err.to_string().contains("unknown frame kind 99"), "{err}");
         let huge = [0xff, 0xff, 0xff, 0xff];
         assert!(read_frame(&mut &huge[..]).await.is_err());

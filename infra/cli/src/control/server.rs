@@ -130,7 +130,9 @@ async fn serve(mut stream: UnixStream, owner: u32, data: Arc<Data>) -> Result<()
     let command = match Cli::try_parse_from(&request.argv) {
         Ok(cli) => Some(cli.command),
         Err(e) => {
-            let _ = tx.send(Frame::Stderr(e.render().to_string().into_bytes())).await;
+            let _ = tx
+                .send(Frame::Stderr(e.render().to_string().into_bytes()))
+                .await;
             let _ = tx.send(Frame::Exit(2)).await;
             None
         }

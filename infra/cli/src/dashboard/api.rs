@@ -13,7 +13,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use shardline_consumers::sinks::alerts::{self, AlarmState};
-use shardline_core::ports::{CheckpointKey, CheckpointStore, DeadLetterStore, MetricPublisher, StatisticsQuery};
+use shardline_core::ports::{
+    CheckpointKey, CheckpointStore, DeadLetterStore, MetricPublisher, StatisticsQuery,
+};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -100,11 +102,21 @@ async fn overview_json(s: &DashState) -> anyhow::Result<Value> {
                 let rate = match last.insert(name.clone(), (now, snap.records_delivered)) {
                     Some((t, n)) if snap.records_delivered >= n => {
                         let secs = now.duration_since(t).as_secs_f64();
-                        if secs > 0.0 { (snap.records_delivered - n) as f64 / secs } else { 0.0 }
+                        if secs > 0.0 {
+                            (snap.records_delivered - n) as f64 / secs
+                        } else {
+                            0.0
+                        }
                     }
                     _ => 0.0,
                 };
-                ("running", snap.records_in, snap.records_delivered, snap.max_millis_behind(), rate)
+                (
+                    "running",
+                    snap.records_in,
+                    snap.records_delivered,
+                    snap.max_millis_behind(),
+                    rate,
+                )
             }
             None => ("stopped", 0, 0, 0, 0.0),
         };
@@ -114,11 +126,8 @@ async fn overview_json(s: &DashState) -> anyhow::Result<Value> {
             "dead_letters": dead,
         }));
     }
-    let alarm_states = alerts::read_alarm_states(
-        backends.state.as_ref(),
-        &alerts_namespace(s),
-    )
-    .await?;
+    let alarm_states =
+        alerts::read_alarm_states(backends.state.as_ref(), &alerts_namespace(s)).await?;
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
     for a in &alarm_states {
         *counts.entry(a.state.to_string()).or_default() += 1;
@@ -171,7 +180,8 @@ fn configured_consumers(s: &DashState) -> Vec<String> {
 fn alerts_namespace(s: &DashState) -> String {
     let config = &s.data.config;
     let mut cfg = config.consumers.alerts.sink.clone();
-    cfg.consumer.clone_from(&config.consumers.alerts.consumer.name);
+    cfg.consumer
+        .clone_from(&config.consumers.alerts.consumer.name);
     cfg.state_namespace()
 }
 
@@ -254,7 +264,9 @@ fn read_tail(path: &std::path::Path, max: u64) -> std::io::Result<String> {
     let text = String::from_utf8_lossy(&buf).into_owned();
     // Drop a partial first line.
     Ok(if len > max {
-        text.split_once('\n').map(|x| x.1.to_string()).unwrap_or_default()
+        text.split_once('\n')
+            .map(|x| x.1.to_string())
+            .unwrap_or_default()
     } else {
         text
     })
@@ -317,7 +329,11 @@ async fn chart_json(s: &DashState, q: ChartQuery) -> anyhow::Result<Value> {
         })
         .collect();
     let avg = |v: &shardline_core::ports::StatisticSet| {
-        if v.sample_count > 0.0 { v.sum / v.sample_count } else { 0.0 }
+        if v.sample_count > 0.0 {
+            v.sum / v.sample_count
+        } else {
+            0.0
+        }
     };
     matched.sort_by(|a, b| avg(&b.values).total_cmp(&avg(&a.values)));
     let total = matched.len();

@@ -40,9 +40,9 @@ const STYLE: &str = include_str!("assets/style.css");
 /// # Errors
 /// When `listen` is not a loopback address, or nothing can be bound.
 pub async fn bind(listen: &str) -> Result<(TcpListener, SocketAddr)> {
-    let addr: SocketAddr = listen
-        .parse()
-        .with_context(|| format!("dashboard address {listen:?} is not HOST:PORT (e.g. 127.0.0.1:8740)"))?;
+    let addr: SocketAddr = listen.parse().with_context(|| {
+        format!("dashboard address {listen:?} is not HOST:PORT (e.g. 127.0.0.1:8740)")
+    })?;
     if !addr.ip().is_loopback() {
         anyhow::bail!(
             "dashboard address {addr} is not a loopback address: the dashboard serves \
@@ -71,7 +71,10 @@ pub fn serve(
 ) -> JoinHandle<()> {
     let state = Arc::new(api::DashState::new(data, consumers));
     let app = Router::new()
-        .route("/", get(|| async { page(INDEX, "text/html; charset=utf-8") }))
+        .route(
+            "/",
+            get(|| async { page(INDEX, "text/html; charset=utf-8") }),
+        )
         .route(
             "/app.js",
             get(|| async { page(APP_JS, "text/javascript; charset=utf-8") }),

@@ -11,10 +11,8 @@ use crate::support::{Running, Shardline, TEST_TOML};
 
 /// No collectors: while `up` runs, the data only changes when the test changes it.
 pub fn quiet_toml() -> String {
-    format!(
-        "{TEST_TOML}\n[dashboard]\nlisten = \"127.0.0.1:0\"\n"
-    )
-    .replace("run = [\"synthetic\"]", "run = []")
+    format!("{TEST_TOML}\n[dashboard]\nlisten = \"127.0.0.1:0\"\n")
+        .replace("run = [\"synthetic\"]", "run = []")
 }
 
 /// Starts `up` and waits (bounded) until its control socket answers.
@@ -47,4 +45,3 @@ pub fn event(instance: &str, metric: &str, ts: i64, value: f64) -> String {
         r#"{{"metric_id":"{prefix}-{ts}","metric_type":"{metric}","timestamp":{ts},"value":{value},"instance_id":"{instance}","region":"eu-west-1","collected_at":"2026-12-01T00:00:00Z"}}"#
     )
 }
-

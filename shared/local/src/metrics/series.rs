@@ -82,13 +82,14 @@ impl RedbMetricStore {
                     let mut past = series.clone();
                     past.extend_from_slice(&[0xFF; 9]);
                     let window = minute_key(&series, from_ms)..minute_key(&series, to_ms);
-                    if let Some(newest) = minutes.range(window.start.as_slice()..window.end.as_slice())?.next_back() {
+                    if let Some(newest) = minutes
+                        .range(window.start.as_slice()..window.end.as_slice())?
+                        .next_back()
+                    {
                         let (k, v) = newest?;
-                        let tail: [u8; 8] = k.value()[series.len()..]
-                            .try_into()
-                            .map_err(|_| {
-                                TxError::Port(Error::Internal("metric key without minute".into()))
-                            })?;
+                        let tail: [u8; 8] = k.value()[series.len()..].try_into().map_err(|_| {
+                            TxError::Port(Error::Internal("metric key without minute".into()))
+                        })?;
                         let minute_ms = (u64::from_be_bytes(tail) ^ (1 << 63)) as i64;
                         let stored: StoredMinute = decode_json(path, "metric minute", v.value())?;
                         let dims = decode_str(&series[metric_prefix.len()..])
@@ -130,7 +131,12 @@ mod tests {
                     ]),
                     timestamp_ms: minute * 60_000,
                     unit: "Percent".into(),
-                    values: StatisticSet { sample_count: 1.0, sum: v, minimum: v, maximum: v },
+                    values: StatisticSet {
+                        sample_count: 1.0,
+                        sum: v,
+                        minimum: v,
+                        maximum: v,
+                    },
                 });
             }
         }
@@ -139,19 +145,43 @@ mod tests {
             dimensions: BTreeMap::from([("InstanceID".to_string(), "i-mem".to_string())]),
             timestamp_ms: 0,
             unit: "Percent".into(),
-            values: StatisticSet { sample_count: 1.0, sum: 1.0, minimum: 1.0, maximum: 1.0 },
+            values: StatisticSet {
+                sample_count: 1.0,
+                sum: 1.0,
+                minimum: 1.0,
+                maximum: 1.0,
+            },
         });
         b.metrics.put_metric_data("NS", data, None).await.unwrap();
-        let all = b.metrics.latest_by_series("NS", "cpu_utilization", 0, 300_000).await.unwrap();
+        let all = b
+            .metrics
+            .latest_by_series("NS", "cpu_utilization", 0, 300_000)
+            .await
+            .unwrap();
         assert_eq!(all.len(), 50, "one entry per series");
         assert_eq!(all[7].dimensions["InstanceID"], "i-000007");
         assert_eq!(all[7].minute_ms, 240_000, "the newest minute");
         assert_eq!(all[7].values.sum, 11.0);
-        let early = b.metrics.latest_by_series("NS", "cpu_utilization", 0, 120_000).await.unwrap();
-        assert_eq!(early[3].minute_ms, 60_000, "the newest minute before the window's end");
-        let none = b.metrics.latest_by_series("NS", "cpu_utilization", 600_000, 700_000).await.unwrap();
+        let early = b
+            .metrics
+            .latest_by_series("NS", "cpu_utilization", 0, 120_000)
+            .await
+            .unwrap();
+        assert_eq!(
+            early[3].minute_ms, 60_000,
+            "the newest minute before the window's end"
+        );
+        let none = b
+            .metrics
+            .latest_by_series("NS", "cpu_utilization", 600_000, 700_000)
+            .await
+            .unwrap();
         assert!(none.is_empty(), "no series has a minute in that window");
-        let mem = b.metrics.latest_by_series("NS", "memory_usage", 0, 60_000).await.unwrap();
+        let mem = b
+            .metrics
+            .latest_by_series("NS", "memory_usage", 0, 60_000)
+            .await
+            .unwrap();
         assert_eq!(mem.len(), 1);
     }
 }

@@ -144,7 +144,8 @@ fn letter_id(id: &str, line_no: u64) -> SequenceNumber {
     let mut head = [0u8; 8];
     head.copy_from_slice(&digest[..8]);
     let text = format!("{}{line_no:010}", u64::from_be_bytes(head) >> 1);
-    text.parse().unwrap_or_else(|_| SequenceNumber::before_all())
+    text.parse()
+        .unwrap_or_else(|_| SequenceNumber::before_all())
 }
 
 /// Lines of file `id` in `pending` that a killed run appended: read from the stream after the
@@ -156,7 +157,11 @@ async fn appended_lines(p: &Pipeline, id: &str, pending: &Pending) -> Result<BTr
     for shard in p.log.list_shards(stream).await? {
         let mut it = p
             .log
-            .get_shard_iterator(stream, shard.shard_id, &StartingPosition::AtTimestamp(since))
+            .get_shard_iterator(
+                stream,
+                shard.shard_id,
+                &StartingPosition::AtTimestamp(since),
+            )
             .await?;
         loop {
             let out = p.log.get_records(&it, limits::MAX_GET_RECORDS).await?;
@@ -262,8 +267,17 @@ async fn backfill_file(
                     let carried = raw.len();
                     let keep = batch.content.split_off(batch.content.len() - carried);
                     batch.last_line = line_no - 1;
-                    commit(p, &ledger, &id, &mut entry, &mut hasher, &mut batch, progress, totals)
-                        .await?;
+                    commit(
+                        p,
+                        &ledger,
+                        &id,
+                        &mut entry,
+                        &mut hasher,
+                        &mut batch,
+                        progress,
+                        totals,
+                    )
+                    .await?;
                     batch.first_line = line_no;
                     batch.last_line = line_no;
                     batch.content = keep;
@@ -277,7 +291,17 @@ async fn backfill_file(
             }
         }
     }
-    commit(p, &ledger, &id, &mut entry, &mut hasher, &mut batch, progress, totals).await
+    commit(
+        p,
+        &ledger,
+        &id,
+        &mut entry,
+        &mut hasher,
+        &mut batch,
+        progress,
+        totals,
+    )
+    .await
 }
 
 #[allow(clippy::too_many_arguments)]
