@@ -138,21 +138,15 @@ pub struct Io {
     pub cwd: PathBuf,
     progress_tx: Option<mpsc::Sender<Frame>>,
     stderr_terminal: bool,
-    cancel: watch::Receiver<bool>,
+    /// The client's going away; `None` locally, where Ctrl-C is listened for only by commands
+    /// that wait for it (others keep the default: Ctrl-C ends the process).
+    cancel: Option<watch::Receiver<bool>>,
 }
 
 impl Io {
     /// This process's standard streams; cancelled by Ctrl-C.
     pub fn local() -> Io {
         use std::io::IsTerminal;
-        let (tx, rx) = watch::channel(false);
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                let _ = tx.send(true);
-            }
-            // Keep the sender alive until the process ends, so receivers do not see a close.
-            std::future::pending::<()>().await;
-        });
         Io {
             out: Out::stdout(),
             err: Out::stderr(),
@@ -161,7 +155,7 @@ impl Io {
             cwd: std::env::current_dir().unwrap_or_default(),
             progress_tx: None,
             stderr_terminal: std::io::stderr().is_terminal(),
-            cancel: rx,
+            cancel: None,
         }
     }
 
@@ -182,7 +176,7 @@ impl Io {
             cwd,
             progress_tx: Some(tx),
             stderr_terminal,
-            cancel,
+            cancel: Some(cancel),
         }
     }
 
@@ -205,16 +199,17 @@ impl Io {
         }
     }
 
-    /// Whether the user stopped the command.
-    pub fn is_cancelled(&self) -> bool {
-        *self.cancel.borrow()
-    }
-
     /// Resolves when the user stops the command (never, if the signal source goes away). The
     /// future does not borrow `self`.
     pub fn cancelled(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
-        let mut rx = self.cancel.clone();
+        let rx = self.cancel.clone();
         async move {
+            let Some(mut rx) = rx else {
+                if tokio::signal::ctrl_c().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+                return;
+            };
             loop {
                 if *rx.borrow_and_update() {
                     return;

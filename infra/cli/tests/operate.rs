@@ -250,6 +250,30 @@ fn checkpoints_reset_asks_before_skipping_and_pauses_the_running_consumer() -> R
         "json",
     ])?;
     assert!(listed.contains(last), "{listed}");
+    // By time: every record of the shard that arrived at or after its first record's arrival.
+    let first: serde_json::Value = serde_json::from_str(
+        sh.ok(&[
+            "stream", "get", "metrics", "--shard", &shard, "--limit", "1",
+        ])?
+        .lines()
+        .next()
+        .context("a record")?,
+    )?;
+    let at = first["arrival"].as_str().context("arrival")?.to_string();
+    let by_time = sh.ok(&[
+        "checkpoints",
+        "reset",
+        "--consumer",
+        "cloudwatch",
+        "--to",
+        &at,
+        "--shard",
+        &shard,
+    ])?;
+    assert!(
+        by_time.contains(&format!("re-delivers {}", of_shard.len())),
+        "{by_time}"
+    );
     let ghost = sh.run(&["checkpoints", "reset", "--consumer", "ghost"])?;
     assert!(String::from_utf8(ghost.stderr)?.contains("has no checkpoints and is not configured"));
 
@@ -370,5 +394,103 @@ fn the_control_socket_refuses_other_users() -> Result<()> {
     );
     // The owner still gets answers.
     assert_eq!(sh.ok(&["stream", "list"])?.trim(), "metrics");
+    Ok(())
+}
+
+/// `GET path` on `addr` (HTTP/1.1, connection closed by the server after the answer).
+fn http_get(addr: &str, path: &str) -> Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(20)))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut bytes = Vec::new();
+    s.read_to_end(&mut bytes)
+        .with_context(|| format!("GET {path}: reading the answer"))?;
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .with_context(|| format!("GET {path}: no HTTP status in {text:?}"))?
+        .parse()?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|x| x.1.to_string())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+#[test]
+fn dashboard_serves_a_stopped_data_directory_and_keeps_commands_working() -> Result<()> {
+    use std::io::BufRead;
+    let sh = Shardline::with_config(&quiet_toml())?;
+    let missing = sh.run(&["dashboard"])?;
+    assert!(
+        String::from_utf8(missing.stderr)?.contains("does not exist"),
+        "a data directory that does not exist says so"
+    );
+    sh.ok(&["stream", "create", "metrics", "--shards", "2"])?;
+    let now = shardline_core::time::now_ms() / 1000;
+    let line = event("i-dash", "memory_usage", now - 120, 61.0);
+    sh.run_with_stdin(&["stream", "put", "metrics"], Some(&format!("{line}\n")))?;
+    sh.ok(&["up", "--once"])?;
+    let mut cmd = sh.command(&["dashboard"]);
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut guard = support::Running(Some(cmd.spawn()?));
+    let stdout = guard
+        .0
+        .as_mut()
+        .and_then(|c| c.stdout.take())
+        .context("stdout")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // Reads on to the end, so the dashboard never writes to a closed pipe.
+        let mut reader = std::io::BufReader::new(stdout);
+        let mut first = String::new();
+        let _ = reader.read_line(&mut first);
+        let _ = tx.send(first);
+        let _ = std::io::copy(&mut reader, &mut std::io::sink());
+    });
+    let first = rx.recv_timeout(Duration::from_secs(30))?;
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .with_context(|| format!("no address in {first:?}"))?;
+    let addr = url.trim_start_matches("http://").trim_end_matches('/');
+    let (status, page) = http_get(addr, "/")?;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("<title>Shardline dashboard</title>"),
+        "{page}"
+    );
+    let (status, js) = http_get(addr, "/app.js")?;
+    assert_eq!(status, 200);
+    // No resource outside the binary: the only URL in the script is the SVG namespace name.
+    assert!(
+        !js.contains("https://")
+            && js.matches("http://").count() == js.matches("http://www.w3.org/2000/svg").count(),
+        "no external resources"
+    );
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "{page}"
+    );
+    let (status, body) = http_get(addr, "/api/overview")?;
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body)?;
+    assert_eq!(v["live"], false, "a stopped directory");
+    assert_eq!(v["stream"]["records"], 1);
+    let (status, body) = http_get(addr, "/api/chart?metric=memory_usage&minutes=60")?;
+    assert_eq!(status, 200, "{body}");
+    let chart: serde_json::Value = serde_json::from_str(&body)?;
+    assert_eq!(chart["series"][0]["instance_id"], "i-dash", "{chart}");
+    let (status, _) = http_get(addr, "/api/chart?metric=gpu")?;
+    assert_eq!(status, 500, "an unknown metric is refused");
+    // The dashboard owns the directory; commands reach it through its control socket.
+    assert_eq!(sh.ok(&["table", "count"])?.trim(), "1");
+    assert_eq!(sh.ok(&["dashboard"])?.trim(), url.trim());
     Ok(())
 }
