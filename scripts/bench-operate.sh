@@ -5,13 +5,15 @@
 #   2. `shardline table query` of one series through the control socket of a running `up`,
 #      idle and while its synthetic collector ingests ~300k events/s: latency p50/p99/max over
 #      Q queries (default 200), each a new process as a user runs it.
-# Usage: scripts/bench-operate.sh [N] [Q]   (builds nothing: set SHARDLINE to the binary,
-#        default $CARGO_TARGET_DIR/fast/shardline or target/fast/shardline)
+# Usage: scripts/bench-operate.sh [N] [Q] [INSTANCES]   (N = 0 skips part 1; INSTANCES of the
+#        synthetic collector in part 2, default 15000 = 300k events/s at 200 ms; builds nothing:
+#        set SHARDLINE to the binary, default $CARGO_TARGET_DIR/fast/shardline or target/fast/shardline)
 # Bounded: every loop has a count, `up` runs at most 10 minutes and is stopped by its PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-2000000}
 q=${2:-200}
+instances=${3:-15000}
 bin=${SHARDLINE:-${CARGO_TARGET_DIR:-target}/fast/shardline}
 [ -x "$bin" ] || { echo "no binary at $bin: cargo build --profile fast first" >&2; exit 1; }
 work=$(mktemp -d)
@@ -35,6 +37,7 @@ interval = "1h"
 enabled = false
 TOML
 
+if [ "$n" -gt 0 ]; then
 echo "== 1. replay into Parquet from the embedded log ($n records)"
 python3 - "$n" > "$work/events.jsonl" <<'PY'
 import sys, random
@@ -55,6 +58,7 @@ for i in 1 2; do
   rm -rf "$work/data/s3/infra-monitoring-pipeline-data/bench" "$work/data/s3/infra-monitoring-pipeline-data/_manifests/bench"
   run replay --consumer s3-parquet --from TRIM_HORIZON --into-prefix bench
 done
+fi
 
 echo "== 2. table query through the control socket"
 cat > "$work/busy.toml" <<TOML
@@ -64,7 +68,7 @@ shards = 4
 interval = "200ms"
 run = ["synthetic"]
 [collectors.synthetic]
-instances = 15000
+instances = $instances
 [notifier]
 type = "outbox"
 [flow]
@@ -106,4 +110,4 @@ PY
   kill -INT "$up_pid"; wait "$up_pid" || true; up_pid=""
 }
 latency "idle up (no collectors)" "$work/quiet.toml"
-latency "up ingesting (15,000 instances x 4 metrics every 200 ms)" "$work/busy.toml"
+latency "up ingesting ($instances instances x 4 metrics every 200 ms)" "$work/busy.toml"

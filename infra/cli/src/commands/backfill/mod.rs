@@ -42,6 +42,9 @@ use crate::progress::Progress;
 /// The consumer name backfill dead letters are stored under.
 pub const DLQ_CONSUMER: &str = "backfill";
 
+/// Dead letters stored together (with the batch's records, if any).
+const MAX_LETTERS_PER_BATCH: usize = 1000;
+
 /// How often a batch whose records the stream refused is tried again.
 const PUT_ATTEMPTS: u32 = 8;
 
@@ -289,6 +292,20 @@ async fn backfill_file(
                     data,
                 });
             }
+        }
+        if batch.letters.len() >= MAX_LETTERS_PER_BATCH {
+            // A file of mostly bad lines is committed as it goes, not held whole.
+            commit(
+                p,
+                &ledger,
+                &id,
+                &mut entry,
+                &mut hasher,
+                &mut batch,
+                progress,
+                totals,
+            )
+            .await?;
         }
     }
     commit(
