@@ -56,6 +56,8 @@ pub struct StreamConfig {
     pub durability: Durability,
     /// Segment file size before rolling, e.g. "64MiB".
     pub segment_size: shardline_core::units::ByteSize,
+    /// Read handles of sealed segments the log keeps open (a cache shared by all shards).
+    pub open_sealed_segments: usize,
 }
 
 /// Log durability mode.
