@@ -28,7 +28,7 @@ use shardline_core::stream::{
 };
 use shardline_core::{Result, ShardId, ShardIterator};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -73,6 +73,8 @@ pub struct KinesisStream {
     region: String,
     retry: RetryConfig,
     shard_cache_ttl: Duration,
+    list_page: i32,
+    token_with_name: Arc<AtomicBool>,
     shard_cache: Arc<Mutex<HashMap<String, shards::Listing>>>,
     children: Arc<Mutex<HashMap<(String, ShardId), Vec<ShardId>>>>,
     stats: Arc<KinesisStats>,
@@ -86,10 +88,19 @@ impl KinesisStream {
             region: clients.region.clone(),
             retry: clients.config.retry.clone(),
             shard_cache_ttl: clients.config.kinesis.shard_cache_ttl,
+            list_page: 1000,
+            token_with_name: Arc::default(),
             shard_cache: Arc::default(),
             children: Arc::default(),
             stats: Arc::default(),
         }
+    }
+
+    /// The adapter asking ListShards for `page` shards per call instead of 1,000 (Kinesis's
+    /// most), e.g. to see its pagination at work on a small stream.
+    pub fn with_list_shards_page(mut self, page: i32) -> Self {
+        self.list_page = page.clamp(1, 10_000);
+        self
     }
 
     /// What was retried and renewed so far.

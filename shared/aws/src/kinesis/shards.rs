@@ -7,6 +7,7 @@
 use aws_sdk_kinesis::types::Shard;
 use shardline_core::stream::{HashKeyRange, ShardDescription};
 use shardline_core::{Error, Result, SequenceNumber, ShardId};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use super::KinesisStream;
@@ -82,20 +83,49 @@ fn describe(shard: &Shard, stream: &str) -> Result<ShardDescription> {
 }
 
 impl KinesisStream {
+    /// One page of ListShards: the first names the stream, the next ones pass only the token,
+    /// as Kinesis requires. An endpoint that cannot find the stream from the token alone
+    /// (moto) is asked again with both, and from then on always with both.
+    async fn list_shards_page(
+        &self,
+        name: &str,
+        token: Option<&str>,
+    ) -> Result<aws_sdk_kinesis::operation::list_shards::ListShardsOutput> {
+        let send = |with_name: bool| {
+            let request = self.client.list_shards().max_results(self.list_page);
+            let request = match token {
+                None => request.stream_name(name),
+                Some(t) if with_name => request.stream_name(name).next_token(t),
+                Some(t) => request.next_token(t),
+            };
+            request.send()
+        };
+        let both = self.token_with_name.load(Ordering::Relaxed);
+        match send(token.is_none() || both).await {
+            Ok(out) => Ok(out),
+            Err(e) => {
+                let err = map_sdk_error(&self.call("ListShards", name), e);
+                let retry_with_name = token.is_some()
+                    && !both
+                    && matches!(err, Error::NotFound { .. } | Error::InvalidArgument(_));
+                if !retry_with_name {
+                    return Err(err);
+                }
+                let out = send(true)
+                    .await
+                    .map_err(|e| map_sdk_error(&self.call("ListShards", name), e))?;
+                self.token_with_name.store(true, Ordering::Relaxed);
+                Ok(out)
+            }
+        }
+    }
+
     /// Every shard of the stream, open and closed, sorted by id (all pages).
     pub(super) async fn list_all_shards(&self, name: &str) -> Result<Vec<ShardDescription>> {
         let mut shards = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let request = self.client.list_shards().max_results(1000);
-            let request = match &token {
-                None => request.stream_name(name),
-                Some(t) => request.next_token(t),
-            };
-            let out = request
-                .send()
-                .await
-                .map_err(|e| map_sdk_error(&self.call("ListShards", name), e))?;
+            let out = self.list_shards_page(name, token.as_deref()).await?;
             for shard in out.shards() {
                 shards.push(describe(shard, name)?);
             }

@@ -1,0 +1,1 @@
+//! Error lines on the wire.
