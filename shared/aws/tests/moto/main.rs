@@ -19,5 +19,6 @@
 mod common;
 mod conformance;
 mod errors;
+mod fault_layer;
 mod faults;
 mod kinesis;
