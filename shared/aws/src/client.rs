@@ -11,7 +11,7 @@
 use aws_config::retry::RetryConfig as SdkRetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use shardline_core::{Error, Result};
 use std::sync::Arc;
@@ -24,8 +24,9 @@ use crate::counters::{ApiCounters, CountCalls};
 pub struct Overrides {
     /// The HTTP client (e.g. a fault-injecting layer over the default one).
     pub http_client: Option<SharedHttpClient>,
-    /// Static credentials (tests against moto).
-    pub credentials: Option<Credentials>,
+    /// A credentials provider instead of the chain's (static keys for moto, or a provider
+    /// that fails, to see the error a user without credentials gets).
+    pub credentials: Option<SharedCredentialsProvider>,
 }
 
 /// The service clients of one AWS backend, and their call counters.

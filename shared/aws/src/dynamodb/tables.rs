@@ -151,22 +151,19 @@ pub async fn ensure_table(
     }
     let deadline = tokio::time::Instant::now() + ACTIVE_WAIT;
     loop {
-        match describe(client, region, name).await? {
-            Some((existing, active)) => {
-                if existing.partition_key != schema.partition_key
-                    || existing.sort_key != schema.sort_key
-                {
-                    return Err(Error::InvalidArgument(format!(
-                        "DynamoDB table \"{name}\" exists with key schema {}, not {}; use another table name or delete the table",
-                        describe_schema(&existing),
-                        describe_schema(schema)
-                    )));
-                }
-                if active {
-                    return Ok(());
-                }
+        if let Some((existing, active)) = describe(client, region, name).await? {
+            if existing.partition_key != schema.partition_key
+                || existing.sort_key != schema.sort_key
+            {
+                return Err(Error::InvalidArgument(format!(
+                    "DynamoDB table \"{name}\" exists with key schema {}, not {}; use another table name or delete the table",
+                    describe_schema(&existing),
+                    describe_schema(schema)
+                )));
             }
-            None => {}
+            if active {
+                return Ok(());
+            }
         }
         if tokio::time::Instant::now() >= deadline {
             return Err(Error::Unavailable(format!(

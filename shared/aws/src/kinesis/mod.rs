@@ -38,6 +38,9 @@ use crate::error::{Call, Service};
 
 pub use put::PutStats;
 
+/// Children of fully read closed shards, by (stream, shard).
+type ChildShards = HashMap<(String, ShardId), Vec<ShardId>>;
+
 /// What the adapter retried and renewed, for tests and status lines.
 #[derive(Debug, Default)]
 pub struct KinesisStats {
@@ -76,7 +79,7 @@ pub struct KinesisStream {
     list_page: i32,
     token_with_name: Arc<AtomicBool>,
     shard_cache: Arc<Mutex<HashMap<String, shards::Listing>>>,
-    children: Arc<Mutex<HashMap<(String, ShardId), Vec<ShardId>>>>,
+    children: Arc<Mutex<ChildShards>>,
     stats: Arc<KinesisStats>,
 }
 

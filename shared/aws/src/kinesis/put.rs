@@ -218,6 +218,7 @@ impl KinesisStream {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use bytes::Bytes;
 

@@ -1,6 +1,7 @@
 //! The moto endpoint, backends on it, and a queue subscribed to an SNS topic.
 
 use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use shardline_aws::config::RetryConfig;
 use shardline_aws::{AwsBackends, AwsConfig, Overrides};
@@ -27,6 +28,10 @@ pub fn credentials() -> Credentials {
     Credentials::new("testing", "testing", None, None, "moto-tests")
 }
 
+pub fn credentials_provider() -> SharedCredentialsProvider {
+    SharedCredentialsProvider::new(credentials())
+}
+
 /// The `[aws]` block for moto: its URL for every service, short retry delays.
 pub fn config() -> AwsConfig {
     AwsConfig {
@@ -51,7 +56,7 @@ pub async fn backends_with(
         config,
         Overrides {
             http_client,
-            credentials: Some(credentials()),
+            credentials: Some(credentials_provider()),
         },
     )
     .await

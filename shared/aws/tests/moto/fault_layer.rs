@@ -54,7 +54,7 @@ pub struct FaultClient {
 }
 
 impl FaultClient {
-    pub fn new(plan: Arc<Plan>) -> SharedHttpClient {
+    pub fn shared(plan: Arc<Plan>) -> SharedHttpClient {
         SharedHttpClient::new(FaultClient {
             inner: aws_smithy_http_client::Builder::new().build_http(),
             plan,

@@ -22,7 +22,7 @@ const DAY: Duration = Duration::from_secs(24 * 3600);
 
 async fn faulty() -> (Arc<Plan>, AwsBackends) {
     let plan = Arc::new(Plan::default());
-    let b = backends_with(&config(), Some(FaultClient::new(Arc::clone(&plan)))).await;
+    let b = backends_with(&config(), Some(FaultClient::shared(Arc::clone(&plan)))).await;
     (plan, b)
 }
 
