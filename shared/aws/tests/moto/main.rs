@@ -22,3 +22,4 @@ mod errors;
 mod fault_layer;
 mod faults;
 mod kinesis;
+mod stores;
