@@ -37,6 +37,9 @@ pub struct Plan {
     pub throttle: Mutex<VecDeque<String>>,
     /// GetRecords requests to answer with ExpiredIteratorException.
     pub expire_get_records: AtomicU64,
+    /// When set, the next GetRecords is answered as Kinesis answers at a closed shard's end:
+    /// no records, no NextShardIterator, and these ChildShards.
+    pub end_with_children: Mutex<Option<Vec<String>>>,
     /// PutRecords entries failed so far.
     pub entries_failed: AtomicU64,
     /// Items left unprocessed so far.
@@ -157,6 +160,25 @@ impl FaultConnector {
         {
             plan.expired.fetch_add(1, Ordering::Relaxed);
             return error("ExpiredIteratorException", &content_type);
+        }
+        let children = if target.ends_with(".GetRecords") {
+            plan.end_with_children.lock().unwrap().take()
+        } else {
+            None
+        };
+        if let Some(children) = children {
+            let child_shards: Vec<Value> = children
+                .iter()
+                .map(|c| {
+                    json!({"ShardId": c, "ParentShards": ["shardId-000000000000"],
+                           "HashKeyRange": {"StartingHashKey": "0", "EndingHashKey": "1"}})
+                })
+                .collect();
+            return json_response(
+                200,
+                &json!({"Records": [], "MillisBehindLatest": 0, "ChildShards": child_shards}),
+                &content_type,
+            );
         }
         let body: Option<Value> = request
             .body()

@@ -290,3 +290,38 @@ async fn unprocessed_items_are_retried_until_every_item_landed() {
         "replaying a batch is idempotent"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shard_end_with_child_shards_is_followed_without_listing_shards() {
+    let _writer = kinesis_writer().await;
+    let (plan, b) = faulty().await;
+    let name = unique("ending-stream");
+    b.stream.create_stream(&name, 1, DAY).await.unwrap();
+    let it = b
+        .stream
+        .get_shard_iterator(&name, ShardId(0), &StartingPosition::TrimHorizon)
+        .await
+        .unwrap();
+    // As Kinesis answers at the end of a closed shard (moto never does).
+    *plan.end_with_children.lock().unwrap() = Some(vec![
+        "shardId-000000000001".into(),
+        "shardId-000000000002".into(),
+    ]);
+    let before = b.counters().calls("Kinesis", "ListShards");
+    let end = b.stream.get_records(&it, 100).await.unwrap();
+    assert_eq!(
+        end.next_iterator, None,
+        "no next iterator at the end of a closed shard"
+    );
+    assert_eq!(
+        b.stream.child_shards(&name, ShardId(0)).await.unwrap(),
+        vec![ShardId(1), ShardId(2)],
+        "the children come from the answer's ChildShards"
+    );
+    assert_eq!(
+        b.counters().calls("Kinesis", "ListShards") - before,
+        0,
+        "no ListShards needed"
+    );
+    b.stream.delete_stream(&name).await.unwrap();
+}
