@@ -202,7 +202,11 @@ impl ConsumerStatus {
         let mut s = self.lock();
         let running = match &s.state {
             ConsumerState::Running => return,
-            ConsumerState::Retrying { what: failing, .. } => failing == what,
+            // A failure the supervisor noted (`consumer`, `consumer start`) ends with any
+            // successful call of the restarted consumer.
+            ConsumerState::Retrying { what: failing, .. } => {
+                failing == what || failing.starts_with("consumer")
+            }
             ConsumerState::Starting | ConsumerState::Restarting { .. } => true,
             ConsumerState::Stopped | ConsumerState::Failed { .. } => false,
         };
@@ -228,4 +232,42 @@ pub struct ConsumerReport {
     pub status: StatusSnapshot,
     /// Wall time from start to stop, milliseconds.
     pub elapsed_ms: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failing_streak_ends_only_when_the_failing_call_succeeds() {
+        let status = ConsumerStatus::default();
+        status.note_success("stream");
+        assert_eq!(status.state(), ConsumerState::Running);
+        status.note_failure("sink", &"disk full", 1_000);
+        status.note_failure("sink", &"still full", 2_000);
+        status.note_success("stream");
+        assert_eq!(
+            status.state(),
+            ConsumerState::Retrying {
+                what: "sink".into(),
+                since_ms: 1_000,
+                failures: 2,
+                error: "still full".into(),
+            },
+            "a restarted consumer reading again is not a sink that works again"
+        );
+        status.note_success("sink");
+        assert_eq!(status.state(), ConsumerState::Running);
+
+        status.note_failure("consumer", &"shard has no iterator", 3_000);
+        status.note_success("stream");
+        assert_eq!(
+            status.state(),
+            ConsumerState::Running,
+            "any call of the restarted consumer ends a streak the supervisor noted"
+        );
+        status.set_state(ConsumerState::Stopped);
+        status.note_success("sink");
+        assert_eq!(status.state(), ConsumerState::Stopped);
+    }
 }
