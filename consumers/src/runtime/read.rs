@@ -229,7 +229,9 @@ impl Consumer {
             .iter()
             .map(|l| {
                 warn!(shard = %id, sequence_number = %l.sequence_number, reason = %l.reason, "record dead-lettered");
-                self.letter(id, l.sequence_number.clone(), l.partition_key.clone(), l.reason.clone(), Bytes::clone(&l.data), now)
+                let (seq, key) = (l.sequence_number.clone(), l.partition_key.clone());
+                let data = Bytes::clone(&l.data);
+                self.letter(id, seq, key, l.reason.clone(), data, now)
             })
             .collect();
         for record in &condemned {
