@@ -8,9 +8,11 @@
 //!
 //! # Layout
 //! - [`asl`]: the definition model, parsing, Choice rules, validation.
-//! - [`jsonpath`]: JSONPath selection and `ResultPath` writes.
+//! - [`jsonpath`]: JSONPath selection (filters, variables) and `ResultPath` writes.
+//! - [`jsonata`]: JSONata expressions (`{% … %}`) with `$states` and AWS's extra functions.
 //! - [`payload`]: `.$` payload templates (`Parameters`, `ResultSelector`, `ItemSelector`).
 //! - [`intrinsics`]: the 18 `States.*` intrinsic functions.
+//! - [`mock`]: Step Functions Local's MockConfigFile: test cases answering Task states.
 //! - [`registry`]: [`TaskHandler`], [`HandlerRegistry`], resource ARNs, [`TaskError`].
 //! - [`exec`]: the [`Executor`], Retry/Catch, Parallel, Map, Task invocation.
 //! - [`history`]: execution history events.
@@ -23,7 +25,9 @@ pub mod clock;
 pub mod exec;
 pub mod history;
 pub mod intrinsics;
+pub mod jsonata;
 pub mod jsonpath;
+pub mod mock;
 pub mod payload;
 pub mod registry;
 pub mod schedule;
