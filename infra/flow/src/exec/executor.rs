@@ -534,14 +534,16 @@ impl Run<'_> {
         let now = self.exec.clock.now_ms();
         let runtime = |m: String| sd.prefixed("States.Runtime", m);
         let until = |t: i64| (t - now).max(0) as u64;
-        let seconds = |v: &Value, what: &str| -> Result<u64, TaskError> {
+        // `what` names the field as AWS does ("SecondsPath parameter"); `shown` is the value
+        // as AWS prints it after the path ("$.x == -1").
+        let seconds = |v: &Value, what: &str, shown: String| -> Result<u64, TaskError> {
             match v.as_i64() {
                 Some(n) if n >= 0 => Ok(n as u64 * 1000),
                 Some(_) => Err(runtime(format!(
-                    "The {what} references a negative value: {v}"
+                    "The {what} references a negative value: {shown}"
                 ))),
                 None => Err(runtime(format!(
-                    "The {what} cannot be parsed as a long value: {v}"
+                    "The {what} cannot be parsed as a long value: {shown}"
                 ))),
             }
         };
@@ -554,7 +556,7 @@ impl Run<'_> {
                         "The SecondsPath parameter does not reference an input value: {p}"
                     ))
                 })?;
-                seconds(&v, &format!("SecondsPath parameter ({p})"))
+                seconds(&v, "SecondsPath parameter", format!("{p} == {v}"))
             }
             WaitFor::TimestampPath(p) => {
                 let v = p.select_in(eff, &sd.env()).map_err(|_| {
@@ -578,7 +580,7 @@ impl Run<'_> {
                     &json!(format!("{{% {} %}}", e.text())),
                     &sd.states(None, None),
                 )?;
-                seconds(&v, "Seconds field")
+                seconds(&v, "Seconds field", v.to_string())
             }
             WaitFor::TimestampExpr(e) => {
                 let v = sd.render_jsonata(

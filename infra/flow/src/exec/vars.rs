@@ -66,7 +66,7 @@ impl Scope {
             return Err(TaskError::new(
                 "States.DataLimitExceeded",
                 format!(
-                    "The Assign field's values are {size} bytes, over the {MAX_ASSIGN_BYTES}-byte limit."
+                    "The Assign field's values are {size} bytes, over the 256 KiB limit ({MAX_ASSIGN_BYTES} bytes)."
                 ),
             ));
         }
@@ -77,7 +77,7 @@ impl Scope {
             return Err(TaskError::new(
                 "States.DataLimitExceeded",
                 format!(
-                    "The execution's variables would be {total} bytes, over the {MAX_TOTAL_BYTES}-byte limit."
+                    "The execution's variables would be {total} bytes, over the 10 MiB limit ({MAX_TOTAL_BYTES} bytes)."
                 ),
             ));
         }
