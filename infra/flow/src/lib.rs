@@ -15,6 +15,7 @@
 //! - [`mock`]: Step Functions Local's MockConfigFile: test cases answering Task states.
 //! - [`registry`]: [`TaskHandler`], [`HandlerRegistry`], resource ARNs, [`TaskError`].
 //! - [`exec`]: the [`Executor`], Retry/Catch, Parallel, Map, Task invocation.
+//! - [`external`]: Task handlers that run a local command or POST to an HTTP endpoint.
 //! - [`history`]: execution history events.
 //! - [`clock`]: [`FlowClock`], [`RealClock`], [`VirtualClock`].
 //! - [`schedule`]: EventBridge `rate()`, `cron()` and `at()` expressions, the Scheduled
@@ -23,6 +24,7 @@
 pub mod asl;
 pub mod clock;
 pub mod exec;
+pub mod external;
 pub mod history;
 pub mod intrinsics;
 pub mod jsonata;

@@ -123,9 +123,9 @@ pub(crate) fn check_resources(
     let mut all = Vec::new();
     collect_states(m, &mut all);
     for s in all {
-        if let StateKind::Task { resource, .. } = &s.kind
+        if let StateKind::Task { resource, io, .. } = &s.kind
             && !covered(&s.name)
-            && let Err(e) = registry.check_resource(resource)
+            && let Err(e) = registry.check_task(resource, io.parameters.as_ref())
         {
             errs.push::<()>(Some(&s.name), "Resource", &e);
         }
