@@ -10,14 +10,19 @@
 //! functions AWS adds: `$partition`, `$range`, `$hash`, `$random([seed])`, `$uuid` and
 //! `$parse`; `$eval` is refused, as on AWS.
 //!
-//! Invariants: evaluation never panics; a result that is *undefined* is reported as such
+//! Invariants: evaluation never panics and ends within [`EVAL_TIMEOUT_MS`]; a result that is
+//! *undefined* is reported as such
 //! (`Ok(None)`), so callers can fail with AWS's "returned nothing (undefined)"; numbers
 //! that are whole are returned as JSON integers (`3`, not `3.0`).
 
-use jsonata_core::evaluator::{Context, Evaluator, EvaluatorError};
+use jsonata_core::evaluator::{Context, Evaluator, EvaluatorError, EvaluatorOptions};
 use jsonata_core::value::JValue;
 use rand::{RngExt as _, SeedableRng as _};
 use serde_json::{Map, Value};
+
+/// The longest one expression may evaluate (then it fails with JSONata's D1012), so a
+/// runaway expression (unbounded recursion, a huge `$range`) cannot stall an execution.
+pub const EVAL_TIMEOUT_MS: u64 = 10_000;
 
 /// A parsed `{% … %}` expression.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,7 +75,11 @@ impl Jsonata {
             context.bind(name.clone(), JValue::from(value.clone()));
         }
         context.bind("states".to_string(), JValue::from(states.clone()));
-        let mut ev = Evaluator::with_context(context);
+        let options = EvaluatorOptions {
+            timeout_ms: Some(EVAL_TIMEOUT_MS),
+            ..EvaluatorOptions::default()
+        };
+        let mut ev = Evaluator::with_options(context, options);
         register_aws_functions(&mut ev).map_err(|e| e.message().to_string())?;
         let out = ev
             .evaluate(&ast, &JValue::Null)
@@ -317,6 +326,8 @@ mod tests {
         assert_eq!(eval("$random(7) = $random(7)"), Ok(Some(json!(true))));
         assert!(eval("$eval('1')").is_err_and(|e| e.contains("$parse")));
         assert!(Jsonata::parse("1 +").is_err());
+        let endless = eval("($f := function($x){ $f($x) + 1 }; $f(1))");
+        assert!(endless.is_err(), "{endless:?}");
         assert_eq!(expression_text("{% 1 %}"), Some("1"));
         assert_eq!(expression_text(" {% 1 %} "), None);
     }

@@ -380,11 +380,7 @@ pub(crate) fn apply_step<'v>(
             (Step::Filter(f), Value::Array(a)) => {
                 next.extend(a.iter().filter(|item| f.test(item, root)))
             }
-            (Step::Filter(f), v @ Value::Object(_)) => {
-                if f.test(v, root) {
-                    next.push(v)
-                }
-            }
+            (Step::Filter(f), v @ Value::Object(_)) if f.test(v, root) => next.push(v),
             (Step::Descendant(name), v) => descendants(v, name, &mut next),
             _ => {}
         }
