@@ -36,7 +36,7 @@ if [ ! -x .tools/node_modules/.bin/asl-validator ]; then
 fi
 
 step "Lint the state machine definitions (asl-validator, statelint)"
-for def in infra/deploy/statemachine/*.asl.json; do
+for def in infra/deploy/statemachine/*.asl.json infra/deploy/mocks/*.asl.json; do
   .tools/node_modules/.bin/asl-validator --json-path "$def"
   .venv/bin/statelint --ignore=FLOAT "$def"
   echo "ok: $def"
