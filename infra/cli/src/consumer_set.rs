@@ -1,248 +1,139 @@
-//! [`ConsumerSet`]: the consumers `shardline up` runs, each stoppable and restartable on its
-//! own, so a command can pause one while it moves its checkpoints or replays into its targets.
+//! [`ConsumerSet`]: the supervised consumers `shardline up` runs, by name, so that a command
+//! run through the control API can pause one while it moves its checkpoints or replays into
+//! its targets, and the dashboard and status line can read their statuses.
 //!
-//! Each consumer runs as a task with its own stop signal; stopping the set (Ctrl-C,
-//! `--duration`) stops them all. [`ConsumerSet::pause`] stops one consumer (it flushes its sink
-//! and checkpoints what is durable, as at shutdown) and returns a [`Paused`] guard;
-//! [`Paused::resume`] starts a fresh consumer of the same configuration, which resumes from its
-//! checkpoints. Reports of a consumer's runs are added up for `up`'s final summary.
+//! Each consumer runs under its [`Supervisor`], which owns every stop and start of it:
+//! restarts after errors and panics, and pauses ([`ConsumerSet::pause`] asks the supervisor
+//! through its [`Pauser`]; the returned [`PauseGuard`] releases the consumer, which resumes
+//! from its checkpoints with a fresh sink and its seat in the shared reads). The set itself
+//! starts and stops nothing but the supervisors' tasks.
 //!
-//! Invariants: a consumer is paused by at most one command at a time; once the set is stopping
-//! no consumer is started again.
+//! Invariants: the members are fixed when the set starts; a consumer is paused by at most one
+//! command at a time; consumers draining under `up --once` are never paused (the command is
+//! refused with its next step); a pause waits at most [`PAUSE_WITHIN`] for the consumer to stop.
 
-use anyhow::{Context, Result, anyhow, bail};
-use shardline_consumers::runtime::{ConsumerError, ConsumerReport, ConsumerStatus};
+use anyhow::{Result, anyhow};
+use shardline_consumers::runtime::{
+    ConsumerError, ConsumerReport, ConsumerStatus, PauseGuard, Pauser, Supervisor,
+};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::pipeline::Pipeline;
 
+/// How long a pause waits for the consumer to flush its sink and checkpoint.
+pub const PAUSE_WITHIN: Duration = Duration::from_secs(60);
+
 type Run = JoinHandle<Result<ConsumerReport, ConsumerError>>;
 
-struct Slot {
-    stop: watch::Sender<bool>,
-    run: Option<Run>,
+struct Member {
+    pauser: Pauser,
     status: Arc<ConsumerStatus>,
-    paused: bool,
-    /// Reports of the runs that ended (pauses).
-    earlier: Vec<ConsumerReport>,
 }
 
-/// The consumers of a running `up`.
+/// The consumers of a running `up` (or `up --once`).
 pub struct ConsumerSet {
-    pipeline: Pipeline,
-    stopping: watch::Receiver<bool>,
-    slots: Mutex<BTreeMap<String, Slot>>,
+    members: BTreeMap<String, Member>,
+    runs: Mutex<Vec<(String, Run)>>,
 }
+
+/// A supervisor's failure to finish, by consumer name.
+pub type Failure = (String, ConsumerError);
 
 impl ConsumerSet {
-    /// Starts every enabled consumer of `pipeline`; they stop when `stop` becomes true.
+    /// Runs every enabled consumer of `pipeline` under its supervisor until `stop` becomes
+    /// true.
     ///
     /// # Errors
     /// When a consumer cannot be built from the configuration.
     pub fn start(pipeline: &Pipeline, stop: watch::Receiver<bool>) -> Result<Arc<ConsumerSet>> {
-        let mut slots = BTreeMap::new();
-        for consumer in pipeline.consumers()? {
-            let name = consumer.config().name.clone();
-            let (tx, rx) = watch::channel(false);
-            let status = consumer.status();
-            slots.insert(
-                name,
-                Slot {
-                    stop: tx,
-                    run: Some(tokio::spawn(consumer.run(rx))),
-                    status,
-                    paused: false,
-                    earlier: Vec::new(),
+        Self::spawn(pipeline, |s| {
+            let stop = stop.clone();
+            tokio::spawn(s.run(stop))
+        })
+    }
+
+    /// Drains every enabled consumer of `pipeline` under its supervisor (`up --once`).
+    ///
+    /// # Errors
+    /// When a consumer cannot be built from the configuration.
+    pub fn drain(pipeline: &Pipeline) -> Result<Arc<ConsumerSet>> {
+        Self::spawn(pipeline, |s| tokio::spawn(s.drain()))
+    }
+
+    fn spawn(pipeline: &Pipeline, mut go: impl FnMut(Supervisor) -> Run) -> Result<Arc<Self>> {
+        let mut members = BTreeMap::new();
+        let mut runs = Vec::new();
+        for supervisor in pipeline.supervisors()? {
+            let name = supervisor.name().to_string();
+            members.insert(
+                name.clone(),
+                Member {
+                    pauser: supervisor.pauser(),
+                    status: supervisor.status(),
                 },
             );
+            runs.push((name, go(supervisor)));
         }
-        let set = Arc::new(ConsumerSet {
-            pipeline: pipeline.clone(),
-            stopping: stop.clone(),
-            slots: Mutex::new(slots),
-        });
-        let weak = Arc::downgrade(&set);
-        let mut stop = stop;
-        tokio::spawn(async move {
-            while !*stop.borrow_and_update() {
-                if stop.changed().await.is_err() {
-                    break;
-                }
-            }
-            if let Some(set) = weak.upgrade() {
-                for slot in set.lock().values() {
-                    let _ = slot.stop.send(true);
-                }
-            }
-        });
-        Ok(set)
+        Ok(Arc::new(ConsumerSet {
+            members,
+            runs: Mutex::new(runs),
+        }))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Slot>> {
-        self.slots.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The consumers' names and live statuses (of their current runs).
+    /// The consumers' names and live statuses, by name.
     pub fn statuses(&self) -> Vec<(String, Arc<ConsumerStatus>)> {
-        self.lock()
+        self.members
             .iter()
-            .map(|(n, s)| (n.clone(), s.status.clone()))
+            .map(|(n, m)| (n.clone(), m.status.clone()))
             .collect()
     }
 
     /// Whether `name` is one of the running set's consumers.
     pub fn contains(&self, name: &str) -> bool {
-        self.lock().contains_key(name)
+        self.members.contains_key(name)
     }
 
-    /// Stops consumer `name` (its sink flushed, its checkpoints written) until
-    /// [`Paused::resume`].
+    /// Stops consumer `name` (its sink flushed, its checkpoints written) until the guard is
+    /// resumed or dropped.
     ///
     /// # Errors
-    /// When no consumer has that name, it is paused already, or it stopped with an error.
-    pub async fn pause(self: &Arc<Self>, name: &str) -> Result<Paused> {
-        let run = {
-            let mut slots = self.lock();
-            let slot = slots
-                .get_mut(name)
-                .ok_or_else(|| anyhow!("the running shardline has no consumer `{name}`"))?;
-            if slot.paused {
-                bail!("consumer `{name}` is paused by another command; try again when it is done");
-            }
-            slot.paused = true;
-            let _ = slot.stop.send(true);
-            slot.run.take()
-        };
-        let mut paused = Paused {
-            set: Some(self.clone()),
-            name: name.to_string(),
-        };
-        if let Some(run) = run {
-            let report = run
-                .await
-                .map_err(|e| anyhow!("consumer `{name}` panicked: {e}"))
-                .and_then(|r| {
-                    r.with_context(|| format!("consumer `{name}` stopped with an error"))
-                });
-            match report {
-                Ok(r) => {
-                    if let Some(slot) = self.lock().get_mut(name) {
-                        slot.earlier.push(r);
-                    }
-                }
-                Err(e) => {
-                    paused.resume().await?;
-                    return Err(e);
-                }
-            }
-        }
-        Ok(paused)
+    /// When no consumer has that name, another command holds it paused, it drains (`up
+    /// --once`), it no longer runs, or it did not stop within [`PAUSE_WITHIN`].
+    pub async fn pause(&self, name: &str) -> Result<PauseGuard> {
+        let member = self
+            .members
+            .get(name)
+            .ok_or_else(|| anyhow!("the running shardline has no consumer `{name}`"))?;
+        Ok(member.pauser.pause(PAUSE_WITHIN).await?)
     }
 
-    fn restart(&self, name: &str) -> Result<()> {
-        let mut slots = self.lock();
-        let slot = slots
-            .get_mut(name)
-            .ok_or_else(|| anyhow!("no consumer `{name}`"))?;
-        slot.paused = false;
-        if *self.stopping.borrow() {
-            return Ok(());
-        }
-        let consumer = self
-            .pipeline
-            .consumers()?
-            .into_iter()
-            .find(|c| c.config().name == name)
-            .ok_or_else(|| anyhow!("consumer `{name}` is no longer configured"))?;
-        let (tx, rx) = watch::channel(false);
-        slot.status = consumer.status();
-        slot.stop = tx;
-        slot.run = Some(tokio::spawn(consumer.run(rx)));
-        tracing::info!(consumer = name, "consumer resumed from its checkpoints");
-        Ok(())
-    }
-
-    /// Waits for every consumer to stop (after the stop signal); reports sorted by name, with
-    /// the counts of earlier runs added, and whether any failed (each failure printed).
-    pub async fn join(&self) -> (Vec<ConsumerReport>, bool) {
-        let runs: Vec<(String, Option<Run>, Vec<ConsumerReport>)> = self
-            .lock()
-            .iter_mut()
-            .map(|(n, s)| (n.clone(), s.run.take(), std::mem::take(&mut s.earlier)))
-            .collect();
+    /// Waits for every supervisor to return (after the stop signal, or drained): the reports
+    /// sorted by consumer name, and the consumers that could not finish.
+    pub async fn join(&self) -> (Vec<ConsumerReport>, Vec<Failure>) {
+        let runs = std::mem::take(&mut *self.runs.lock().unwrap_or_else(|e| e.into_inner()));
         let mut reports = Vec::new();
-        let mut failed = false;
-        for (name, run, earlier) in runs {
-            let last = match run {
-                Some(run) => match run.await {
-                    Ok(Ok(r)) => Some(r),
-                    Ok(Err(e)) => {
-                        failed = true;
-                        eprintln!("error: consumer stopped: {e}");
-                        None
-                    }
-                    Err(e) => {
-                        failed = true;
-                        eprintln!("error: consumer `{name}` panicked: {e}");
-                        None
-                    }
-                },
-                None => None,
-            };
-            if let Some(r) = merge(earlier.into_iter().chain(last)) {
-                reports.push(r);
+        let mut failed = Vec::new();
+        for (name, run) in runs {
+            match run.await {
+                Ok(Ok(r)) => reports.push(r),
+                Ok(Err(e)) => failed.push((name, e)),
+                Err(e) => failed.push((
+                    name.clone(),
+                    ConsumerError::Panicked {
+                        consumer: name,
+                        times: 1,
+                        during: "supervision".into(),
+                        message: e.to_string(),
+                    },
+                )),
             }
         }
+        reports.sort_by(|a, b| a.consumer.cmp(&b.consumer));
+        failed.sort_by(|a, b| a.0.cmp(&b.0));
         (reports, failed)
-    }
-}
-
-/// Adds up the counters of several runs of one consumer.
-fn merge(runs: impl Iterator<Item = ConsumerReport>) -> Option<ConsumerReport> {
-    runs.reduce(|mut a, b| {
-        let (s, t) = (&mut a.status, &b.status);
-        s.records_in += t.records_in;
-        s.records_shared += t.records_shared;
-        s.records_delivered += t.records_delivered;
-        s.dead_letters += t.dead_letters;
-        s.retries += t.retries;
-        s.errors += t.errors;
-        s.checkpoints += t.checkpoints;
-        s.last_checkpoint_ms = s.last_checkpoint_ms.max(t.last_checkpoint_ms);
-        s.shards = b.status.shards.clone();
-        a.elapsed_ms += b.elapsed_ms;
-        a
-    })
-}
-
-/// A paused consumer; [`Paused::resume`] starts it again (so does dropping the guard).
-pub struct Paused {
-    set: Option<Arc<ConsumerSet>>,
-    name: String,
-}
-
-impl Paused {
-    /// Starts the consumer again from its checkpoints.
-    ///
-    /// # Errors
-    /// When it cannot be built from the configuration.
-    pub async fn resume(&mut self) -> Result<()> {
-        match self.set.take() {
-            Some(set) => set.restart(&self.name),
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for Paused {
-    fn drop(&mut self) {
-        if let Some(set) = self.set.take()
-            && let Err(e) = set.restart(&self.name)
-        {
-            tracing::error!(consumer = %self.name, error = %format!("{e:#}"), "consumer not restarted");
-        }
     }
 }

@@ -101,7 +101,10 @@ impl Data {
             Command::Checkpoints(_) | Command::Replay(_) | Command::Dashboard(_) => {
                 (true, true, true)
             }
-            Command::Backfill(_) | Command::Flow(FlowCommand::Run { .. }) => (false, true, true),
+            Command::Backfill(_)
+            | Command::Flow(FlowCommand::Run { .. } | FlowCommand::Test { .. }) => {
+                (false, true, true)
+            }
             Command::Flow(_) => (false, false, false),
             Command::Up(_) | Command::Config(_) => (false, false, false),
         };

@@ -306,19 +306,20 @@ async fn reset(
         )?;
         return Ok(1);
     }
-    let mut paused = match data.consumers() {
+    let paused = match data.consumers() {
         Some(set) if set.contains(consumer) => Some(set.pause(consumer).await?),
         _ => None,
     };
     let applied = apply(&*backends.checkpoints, consumer, &stream, &plan).await;
-    if let Some(p) = paused.as_mut() {
-        p.resume().await?;
+    let was_paused = paused.is_some();
+    if let Some(p) = paused {
+        p.resume();
     }
     applied?;
     writeln!(
         io.err,
         "checkpoints of `{consumer}` moved{}",
-        if paused.is_some() {
+        if was_paused {
             " (the running consumer was paused and resumed from them)"
         } else {
             ""

@@ -99,7 +99,7 @@ fn unreachable_local() -> Result<i32> {
 pub fn uses_data_dir(command: &Command) -> bool {
     match command {
         Command::Up(_) | Command::Config(_) => false,
-        Command::Flow(FlowCommand::Run { .. }) => true,
+        Command::Flow(FlowCommand::Run { .. } | FlowCommand::Test { .. }) => true,
         Command::Flow(_) => false,
         _ => true,
     }

@@ -62,7 +62,7 @@ pub async fn run(data: &Data, io: &mut Io, args: ReplayArgs) -> Result<i32> {
         sink,
         range,
     )?;
-    let mut paused = match data.consumers() {
+    let paused = match data.consumers() {
         Some(set) if args.into_prefix.is_none() && set.contains(&args.consumer) => {
             Some(set.pause(&args.consumer).await?)
         }
@@ -81,8 +81,9 @@ pub async fn run(data: &Data, io: &mut Io, args: ReplayArgs) -> Result<i32> {
         }
     };
     progress.finish();
-    if let Some(p) = paused.as_mut() {
-        p.resume().await?;
+    let was_paused = paused.is_some();
+    if let Some(p) = paused {
+        p.resume();
     }
     let report = report
         .context("the replay task panicked")?
@@ -125,7 +126,7 @@ pub async fn run(data: &Data, io: &mut Io, args: ReplayArgs) -> Result<i32> {
             "Parquet rebuilt under s3://{}/{prefix}/ (live checkpoints untouched)",
             pipeline.config.consumers.s3.sink.bucket
         )?;
-    } else if paused.is_some() {
+    } else if was_paused {
         writeln!(
             io.err,
             "the running consumer `{}` was paused during the replay and resumed from its \

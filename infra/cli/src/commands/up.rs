@@ -1,12 +1,26 @@
 //! `shardline up`: the whole pipeline on embedded backends.
 //!
 //! Runs the collectors on their interval, the four consumers (each reading every shard from
-//! its own checkpoints), and the Step Functions flow on its EventBridge-style schedule, printing
-//! a status line every few seconds. Ctrl-C (or `--duration`) stops the collectors and the
-//! scheduler, then each consumer flushes its sink and checkpoints before the log is closed.
-//! `--once` collects once, drains every consumer and prints a summary.
+//! its own checkpoints, each under a [`Supervisor`]), and the Step Functions flow on its
+//! EventBridge-style schedule, printing a status line every few seconds that says what each
+//! consumer does (its lag; retrying since when, with the last error; restarting after a
+//! panic). Ctrl-C (or `--duration`) stops the collectors and the scheduler, then each consumer
+//! flushes its sink and checkpoints before the log is closed.
+//!
+//! A consumer whose sink (or store) keeps failing is restarted from its checkpoints, with
+//! backoff, for as long as it fails; one that panics is restarted at once, and a record that
+//! keeps making its sink panic is dead-lettered (see `shardline_consumers::runtime`).
+//!
+//! `--once` collects once, drains every consumer and prints a summary. It is bounded: a
+//! failing call gets `retry.max_attempts` tries (by default 10, the backoff ceiling doubling
+//! from 100 ms to 10 s: at most about 43 s of waiting per call), then that consumer gives up,
+//! and `--once` exits 1 naming it and the error once the others are done. A record that
+//! panics the sink is set aside as in `up`; panics at no record (in a flush) end the consumer
+//! after `retry.max_attempts` in a row.
 
-use anyhow::{Context, Result};
+mod status;
+
+use anyhow::Result;
 use shardline_consumers::runtime::ConsumerReport;
 use shardline_core::ports::DeadLetterStore;
 use shardline_flow::{Executor, RealClock, StateMachine};
@@ -30,11 +44,7 @@ pub async fn run(config: Config, args: UpArgs) -> Result<i32> {
     let pipeline = Pipeline::open(config).await?;
     print_banner(&pipeline);
     let code = if args.once {
-        // Commands run meanwhile go through the control socket.
-        let control = ControlServer::start(Arc::new(Data::owned(pipeline.clone(), None, None)))?;
-        let code = once(&pipeline).await;
-        control.stop();
-        code
+        once(&pipeline).await
     } else {
         run_until_stopped(&pipeline, args.duration).await
     };
@@ -73,23 +83,35 @@ async fn once(p: &Pipeline) -> Result<i32> {
     for f in &report.failed {
         eprintln!("not appended: {}", f.reason);
     }
-    let mut tasks = JoinSet::new();
-    for consumer in p.consumers()? {
-        tasks.spawn(consumer.drain());
-    }
-    let mut reports = Vec::new();
-    while let Some(joined) = tasks.join_next().await {
-        reports.push(joined.context("a consumer task panicked")??);
-    }
-    reports.sort_by(|a, b| a.consumer.cmp(&b.consumer));
+    let consumers = ConsumerSet::drain(p)?;
+    // Commands run meanwhile go through the control socket; the dashboard shows the drain.
+    let serving = Serving::start(p, &consumers).await?;
+    let (reports, failed) = consumers.join().await;
+    serving.stop();
+    let malformed = (report.appended.len() + report.failed.len()).saturating_sub(events.len());
+    let mixed_in = if malformed > 0 {
+        format!(" and {malformed} malformed records (collectors.synthetic.malformed_fraction)")
+    } else {
+        String::new()
+    };
     println!(
-        "collected {} events, appended {} ({} failed)",
+        "collected {} events{mixed_in}, appended {} ({} failed)",
         events.len(),
         report.appended.len(),
         report.failed.len()
     );
     print_summary(&reports);
-    Ok(if report.failed.is_empty() { 0 } else { 1 })
+    for (name, e) in &failed {
+        eprintln!(
+            "error: consumer `{name}` could not finish: {e} (it resumes from its checkpoint on the \
+             next run)"
+        );
+    }
+    Ok(if report.failed.is_empty() && failed.is_empty() {
+        0
+    } else {
+        1
+    })
 }
 
 fn print_summary(reports: &[ConsumerReport]) {
@@ -114,21 +136,7 @@ fn print_summary(reports: &[ConsumerReport]) {
 async fn run_until_stopped(p: &Pipeline, duration: Option<Duration>) -> Result<i32> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let consumers = ConsumerSet::start(p, stop_rx.clone())?;
-    let dashboard = match p.config.dashboard.enabled {
-        true => Some(dashboard::bind(&p.config.dashboard.listen).await?),
-        false => None,
-    };
-    let url = dashboard
-        .as_ref()
-        .map(|(_, addr)| format!("http://{addr}/"));
-    let data = Arc::new(Data::owned(p.clone(), Some(consumers.clone()), url.clone()));
-    let control = ControlServer::start(data.clone())?;
-    println!("  control   {}", control.path().display());
-    let dashboard = dashboard
-        .map(|(listener, _)| dashboard::serve(listener, data.clone(), Some(consumers.clone())));
-    if let Some(url) = &url {
-        println!("  dashboard {url}");
-    }
+    let serving = Serving::start(p, &consumers).await?;
     let statuses = consumers.clone();
     let mut background = JoinSet::new();
     background.spawn(collect_loop(p.clone(), stop_rx.clone()));
@@ -148,10 +156,7 @@ async fn run_until_stopped(p: &Pipeline, duration: Option<Duration>) -> Result<i
         _ = stop => eprintln!("duration reached: flushing sinks and checkpointing..."),
     }
     let _ = stop_tx.send(true);
-    control.stop();
-    if let Some(d) = dashboard {
-        d.abort();
-    }
+    serving.stop();
     // A collection waiting to retry throttled records stops waiting (they are reported).
     p.producer.close();
     while let Some(joined) = background.join_next().await {
@@ -159,10 +164,49 @@ async fn run_until_stopped(p: &Pipeline, duration: Option<Duration>) -> Result<i
             eprintln!("a background task panicked: {e}");
         }
     }
-    let (mut reports, failed) = consumers.join().await;
-    reports.sort_by(|a, b| a.consumer.cmp(&b.consumer));
+    let (reports, failed) = consumers.join().await;
+    for (name, e) in &failed {
+        eprintln!(
+            "error: consumer `{name}` stopped: {e} (it resumes from its checkpoint on the next run)"
+        );
+    }
     print_summary(&reports);
-    Ok(if failed { 1 } else { 0 })
+    Ok(if failed.is_empty() { 0 } else { 1 })
+}
+
+/// The control socket and the dashboard of a running `up` (or `up --once`).
+struct Serving {
+    control: ControlServer,
+    dashboard: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Serving {
+    /// Serves the control API and (unless disabled) the dashboard, printing where.
+    async fn start(p: &Pipeline, consumers: &Arc<ConsumerSet>) -> Result<Serving> {
+        let dashboard = match p.config.dashboard.enabled {
+            true => Some(dashboard::bind(&p.config.dashboard.listen).await?),
+            false => None,
+        };
+        let url = dashboard
+            .as_ref()
+            .map(|(_, addr)| format!("http://{addr}/"));
+        let data = Arc::new(Data::owned(p.clone(), Some(consumers.clone()), url.clone()));
+        let control = ControlServer::start(data.clone())?;
+        println!("  control   {}", control.path().display());
+        let dashboard = dashboard
+            .map(|(listener, _)| dashboard::serve(listener, data, Some(consumers.clone())));
+        if let Some(url) = &url {
+            println!("  dashboard {url}");
+        }
+        Ok(Serving { control, dashboard })
+    }
+
+    fn stop(self) {
+        self.control.stop();
+        if let Some(d) = self.dashboard {
+            d.abort();
+        }
+    }
 }
 
 async fn collect_loop(p: Pipeline, mut stop: watch::Receiver<bool>) {
@@ -255,20 +299,17 @@ async fn status_loop(p: Pipeline, consumers: Arc<ConsumerSet>, mut stop: watch::
             Ok(stats) => stats.iter().map(|s| s.next_offset).sum(),
             Err(_) => 0,
         };
-        let lags: Vec<String> = consumers
+        let states: Vec<String> = consumers
             .statuses()
             .iter()
-            .map(|(name, s)| {
-                let snap = s.snapshot();
-                format!("{name} {}ms", snap.max_millis_behind())
-            })
+            .map(|(name, s)| status::consumer_state(name, &s.snapshot()))
             .collect();
         let dlq = p.backends.dead_letters.count(None).await.unwrap_or(0);
         let alarms = handlers::alarms_in_alarm(&p).await.unwrap_or(0);
         println!(
-            "[{}] events in {events} | lag {} | dlq {dlq} | alarms {alarms}",
+            "[{}] events in {events} | {} | dlq {dlq} | alarms {alarms}",
             chrono::Utc::now().format("%H:%M:%S"),
-            lags.join(", ")
+            states.join(" | ")
         );
     }
 }
