@@ -87,4 +87,4 @@ pub use error::LogError;
 pub use log::{Log, ShardStats};
 pub use options::{DEFAULT_OPEN_SEALED_SEGMENTS, Durability, LogOptions};
 pub use retention::RetentionReport;
-pub use verify::{VerifyProblem, VerifyReport, verify};
+pub use verify::{Committed, VerifyProblem, VerifyReport, verify, verify_committed};

@@ -6,8 +6,17 @@
 //! base, that the segment starts where the previous one ended, and that the index (when
 //! present) has valid entries that point at frames with the offsets and arrival times they
 //! claim. Every problem is reported with its file and byte offset.
+//!
+//! [`verify_committed`] checks the directory of a log that is open and being written: each
+//! shard only up to the record count it had committed when the caller took its
+//! [`Log::shard_stats`](crate::Log::shard_stats), so the tail being appended meanwhile (a frame
+//! half-written, an index entry ahead of the bytes read) is not reported as damage, and a
+//! segment that retention deletes meanwhile is skipped.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+
+use shardline_core::ShardId;
 
 use crate::error::LogError;
 use crate::frame::{self, Decoded};
@@ -68,7 +77,33 @@ impl VerifyReport {
 /// # Errors
 /// [`LogError::StreamNotFound`] when `stream` names no stream; I/O errors reading the tree.
 pub fn verify(dir: impl AsRef<Path>, stream: Option<&str>) -> Result<VerifyReport, LogError> {
-    let dir = dir.as_ref();
+    verify_up_to(dir.as_ref(), stream, None)
+}
+
+/// The committed record count (next offset) of each shard of a running log, by stream name
+/// and shard, taken from [`Log::shard_stats`](crate::Log::shard_stats) before verifying.
+pub type Committed = HashMap<(String, ShardId), u64>;
+
+/// Like [`verify`], for the directory of a log open in this or another process: each shard is
+/// checked up to its offset in `committed` (what follows is being written); a shard missing
+/// from `committed` (a stream created since) is checked whole, and a segment deleted by
+/// retention meanwhile is skipped.
+///
+/// # Errors
+/// As [`verify`].
+pub fn verify_committed(
+    dir: impl AsRef<Path>,
+    stream: Option<&str>,
+    committed: &Committed,
+) -> Result<VerifyReport, LogError> {
+    verify_up_to(dir.as_ref(), stream, Some(committed))
+}
+
+fn verify_up_to(
+    dir: &Path,
+    stream: Option<&str>,
+    committed: Option<&Committed>,
+) -> Result<VerifyReport, LogError> {
     let mut report = VerifyReport::default();
     let mut streams = Vec::new();
     match stream {
@@ -109,13 +144,21 @@ pub fn verify(dir: impl AsRef<Path>, stream: Option<&str>) -> Result<VerifyRepor
         report.streams += 1;
         for s in &m.shards {
             report.shards += 1;
-            verify_shard(&sd.join(s.shard_id.to_string()), &mut report)?;
+            let live = committed.map(|c| c.get(&(m.name.clone(), s.shard_id)).copied());
+            verify_shard(&sd.join(s.shard_id.to_string()), live, &mut report)?;
         }
     }
     Ok(report)
 }
 
-fn verify_shard(dir: &Path, report: &mut VerifyReport) -> Result<(), LogError> {
+/// `live`: `None` for a closed log; `Some(limit)` for an open one, where `limit` (if known)
+/// is the shard's committed next offset.
+fn verify_shard(
+    dir: &Path,
+    live: Option<Option<u64>>,
+    report: &mut VerifyReport,
+) -> Result<(), LogError> {
+    let limit = live.flatten();
     if !dir.is_dir() {
         report.problems.push(VerifyProblem {
             path: dir.to_path_buf(),
@@ -135,11 +178,19 @@ fn verify_shard(dir: &Path, report: &mut VerifyReport) -> Result<(), LogError> {
                 detail: format!("segment starts at offset {base}, expected {exp}"),
             });
         }
-        let bytes = std::fs::read(&path).map_err(|e| LogError::io(&path, e))?;
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            // Deleted by retention since it was listed.
+            Err(e) if live.is_some() && e.kind() == std::io::ErrorKind::NotFound => {
+                report.segments -= 1;
+                continue;
+            }
+            Err(e) => return Err(LogError::io(&path, e)),
+        };
         report.bytes += bytes.len() as u64;
         let mut pos = 0usize;
         let mut next = base;
-        while pos < bytes.len() {
+        while pos < bytes.len() && limit.is_none_or(|l| next < l) {
             match frame::check(&bytes[pos..]) {
                 Decoded::Frame(h, len) if h.offset == next => {
                     report.records += 1;
@@ -176,20 +227,32 @@ fn verify_shard(dir: &Path, report: &mut VerifyReport) -> Result<(), LogError> {
             }
         }
         expected_base = Some(next);
-        verify_index(dir, base, &bytes, report);
+        verify_index(dir, base, &bytes, live, report);
     }
     Ok(())
 }
 
-fn verify_index(dir: &Path, base: u64, segment: &[u8], report: &mut VerifyReport) {
+fn verify_index(
+    dir: &Path,
+    base: u64,
+    segment: &[u8],
+    live: Option<Option<u64>>,
+    report: &mut VerifyReport,
+) {
+    let limit = live.flatten();
     let idx = segment::index_path(dir, base);
     let Ok(raw) = std::fs::read(&idx) else { return };
-    if raw.is_empty() {
+    if raw.is_empty() || (live.is_some() && raw.len() % index::ENTRY_BYTES != 0) {
+        // Empty, or (open log) an entry being appended.
         return;
     }
     match index::load(&idx, base) {
         Ok(Some(entries)) => {
             for (i, e) in entries.iter().enumerate() {
+                if limit.is_some_and(|l| e.offset >= l) {
+                    // Written after the committed count was taken.
+                    break;
+                }
                 let at = usize::try_from(e.position)
                     .ok()
                     .and_then(|p| segment.get(p..));

@@ -18,8 +18,15 @@ use crate::io::Io;
 /// Runs a `stream` subcommand.
 pub async fn run(data: &Data, io: &mut Io, command: StreamCommand) -> Result<i32> {
     if let StreamCommand::Verify { name } = &command {
+        if data.is_owned() {
+            // The running `up`'s log: checked up to what it had committed (not the tail being
+            // appended meanwhile).
+            let log = data.log().await?;
+            let committed = committed(&log, name.as_deref()).await?;
+            return verify(&data.config, io, name.as_deref(), Some(&committed));
+        }
         // Offline: opening the log would refuse the very damage verify is asked to report.
-        return verify(&data.config, io, name.as_deref());
+        return verify(&data.config, io, name.as_deref(), None);
     }
     let log = data.log().await?;
     execute(&data.config, io, &log, command).await
@@ -103,13 +110,50 @@ async fn execute(
             limit,
             follow,
         } => get(io, log, &name, &shard, &iterator, limit, follow).await,
-        StreamCommand::Verify { name } => verify(config, io, name.as_deref()),
+        StreamCommand::Verify { name } => {
+            let committed = committed(log, name.as_deref()).await?;
+            verify(config, io, name.as_deref(), Some(&committed))
+        }
     }
 }
 
-fn verify(config: &Config, io: &mut Io, name: Option<&str>) -> Result<i32> {
-    let report = shardline_log::verify(config.log_dir(), name)
-        .with_context(|| format!("cannot verify the log in {}", config.log_dir().display()))?;
+/// Each shard's committed next offset, of stream `name` or of every stream, in the open `log`.
+async fn committed(
+    log: &shardline_log::Log,
+    name: Option<&str>,
+) -> Result<shardline_log::Committed> {
+    let names = match name {
+        Some(n) => vec![n.to_string()],
+        None => log.list_streams().await?,
+    };
+    let mut committed = shardline_log::Committed::new();
+    for stream in names {
+        let stats = match log.shard_stats(&stream).await {
+            Ok(s) => s,
+            // Deleted since it was listed; verify reports what it finds on disk.
+            Err(shardline_log::LogError::StreamNotFound(_)) if name.is_none() => continue,
+            Err(e) => return Err(e.into()),
+        };
+        for s in stats {
+            committed.insert((stream.clone(), s.shard), s.next_offset);
+        }
+    }
+    Ok(committed)
+}
+
+/// Verifies the log's files; `committed` when the log is open (see
+/// [`shardline_log::verify_committed`]).
+fn verify(
+    config: &Config,
+    io: &mut Io,
+    name: Option<&str>,
+    committed: Option<&shardline_log::Committed>,
+) -> Result<i32> {
+    let report = match committed {
+        Some(c) => shardline_log::verify_committed(config.log_dir(), name, c),
+        None => shardline_log::verify(config.log_dir(), name),
+    }
+    .with_context(|| format!("cannot verify the log in {}", config.log_dir().display()))?;
     for p in &report.problems {
         writeln!(
             io.out,

@@ -131,6 +131,52 @@ async fn a_flipped_byte_mid_log_fails_open_and_verify_reports_it() {
 }
 
 #[tokio::test]
+async fn verify_of_an_open_log_ignores_the_tail_being_written_but_not_damage_before_it() {
+    let dir = tempdir();
+    let clock = ManualClock::new(T0);
+    let log = open(dir.path(), options(&clock)).await;
+    log.create_stream("s", 1, Duration::from_secs(3600))
+        .await
+        .expect("create");
+    let mut ends = Vec::new();
+    for i in 0..5 {
+        put_ok(&log, "s", vec![entry("k", payload(i))]).await;
+        ends.push(log.shard_stats("s").await.expect("stats")[0].bytes);
+    }
+    let committed: shardline_log::Committed = log
+        .shard_stats("s")
+        .await
+        .expect("stats")
+        .into_iter()
+        .map(|s| (("s".to_string(), s.shard), s.next_offset))
+        .collect();
+    // A frame being appended: half of one is on disk after the committed records.
+    let seg = first_segment(dir.path());
+    let mut bytes = std::fs::read(&seg).expect("read");
+    let half =
+        bytes[ends[3] as usize..ends[3] as usize + (ends[4] - ends[3]) as usize / 2].to_vec();
+    bytes.extend_from_slice(&half);
+    std::fs::write(&seg, &bytes).expect("write");
+
+    let offline = verify(dir.path(), None).expect("verify");
+    assert_eq!(offline.problems.len(), 1, "{:?}", offline.problems);
+    let live = shardline_log::verify_committed(dir.path(), None, &committed).expect("verify");
+    assert!(live.is_ok(), "the tail is not damage: {:?}", live.problems);
+    assert_eq!((live.streams, live.shards, live.records), (1, 1, 5));
+
+    // Damage before the committed count is still reported.
+    bytes[ends[1] as usize + 30] ^= 0x08;
+    std::fs::write(&seg, &bytes).expect("write");
+    let live = shardline_log::verify_committed(dir.path(), Some("s"), &committed).expect("verify");
+    assert_eq!(live.problems.len(), 1, "{:?}", live.problems);
+    assert_eq!(
+        (live.problems[0].path.clone(), live.problems[0].offset),
+        (seg, ends[1])
+    );
+    log.close().await.ok();
+}
+
+#[tokio::test]
 async fn damage_in_a_sealed_segment_fails_open() {
     let dir = tempdir();
     let clock = ManualClock::new(T0);
