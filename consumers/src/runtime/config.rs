@@ -9,6 +9,9 @@
 //! flush_interval = "1s"
 //! shard_refresh_interval = "10s"
 //! share_reads = true
+//! [event_time]                         # optional: the window around each record's arrival
+//! max_age = "10years"
+//! max_skew = "5m"
 //! [retry]
 //! initial_backoff = "100ms"
 //! max_backoff = "10s"
@@ -16,11 +19,13 @@
 //! ```
 //!
 //! `starting_position` applies only to shards without a checkpoint; a checkpointed shard
-//! always resumes right after its checkpoint.
+//! always resumes right after its checkpoint. `event_time`, when absent, is
+//! [`EventTimeLimits::default`] (`shardline` fills it from `[consumers.event_time]`); a run
+//! over old data (a backfill) gives its consumers a wider window.
 
 use serde::{Deserialize, Serialize};
-use shardline_core::StartingPosition;
 use shardline_core::stream::limits::MAX_GET_RECORDS;
+use shardline_core::{EventTimeLimits, StartingPosition};
 use std::time::Duration;
 
 use super::error::ConsumerError;
@@ -52,6 +57,10 @@ pub struct ConsumerConfig {
     /// Whether it reads together with the other consumers of the same stream and batch size
     /// in this process (see [`crate::runtime::SharedReads`]); `false` reads on its own.
     pub share_reads: bool,
+    /// How far an event's time may be from its record's arrival at the stream; records
+    /// outside are dead letters (`clock_skew`). `None`: [`EventTimeLimits::default`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_time: Option<EventTimeLimits>,
 }
 
 impl Default for ConsumerConfig {
@@ -66,6 +75,7 @@ impl Default for ConsumerConfig {
             shard_refresh_interval: Duration::from_secs(10),
             retry: RetryConfig::default(),
             share_reads: true,
+            event_time: None,
         }
     }
 }
@@ -78,6 +88,11 @@ impl ConsumerConfig {
             stream: stream.into(),
             ..Self::default()
         }
+    }
+
+    /// The event-time window its records are checked against.
+    pub fn event_time_limits(&self) -> EventTimeLimits {
+        self.event_time.unwrap_or_default()
     }
 
     /// Checks the values a consumer cannot run with.
@@ -106,6 +121,13 @@ impl ConsumerConfig {
                 "consumer {}: starting_position {} names a sequence number, which belongs to one \
                  shard; use TRIM_HORIZON, LATEST or AT_TIMESTAMP:<time>",
                 self.name, self.starting_position
+            ));
+        }
+        if self.event_time_limits().max_age.is_zero() {
+            return bad(format!(
+                "consumer {}: event_time.max_age is 0s, which refuses every event (each is older \
+                 than its arrival at the stream); give a duration such as \"10years\"",
+                self.name
             ));
         }
         self.retry.validate(&self.name)

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use shardline_core::ports::{CheckpointKey, DeadLetter};
 use shardline_core::stream::GetRecordsOutput;
-use shardline_core::{MetricEvent, RetryClass, SequenceNumber, ShardId, StartingPosition};
+use shardline_core::{EventTimeLimits, RetryClass, SequenceNumber, ShardId, StartingPosition};
 use std::sync::Arc;
 use tracing::{info, warn};
 
@@ -232,7 +232,7 @@ impl Consumer {
             }
             Err(e) => return Err(self.stream_error(format!("get_records on {id}"), e)),
         };
-        let batch = Arc::new(decode(id, out));
+        let batch = Arc::new(decode(id, out, &self.config.event_time_limits()));
         if let Some(seat) = &self.seat {
             seat.offer(id, after.as_ref(), &batch);
         }
@@ -251,6 +251,8 @@ impl Consumer {
             return Ok(());
         };
         let records = &batch.seqs[start..];
+        // The record handed on before this stretch, for `Sink::handed`.
+        let after = state.resume_after().cloned();
         let valid_before = batch.seqs[..start].iter().filter(|(_, ok)| *ok).count();
         let valid = &batch.valid[valid_before..];
         let letters = &batch.letters[start - valid_before..];
@@ -315,6 +317,9 @@ impl Consumer {
                 state.note_durable(&d);
             }
         }
+        if let (Some((first, _)), Some((last, _))) = (records.first(), records.last()) {
+            self.sink.handed(id, after.as_ref(), first, last);
+        }
         self.checkpoint(id).await
     }
 
@@ -354,8 +359,10 @@ impl Consumer {
     }
 }
 
-/// Validates and decodes one get_records answer.
-fn decode(id: ShardId, out: GetRecordsOutput) -> Batch {
+/// Validates and decodes one get_records answer: each record once, event time included
+/// ([`shardline_core::event::decode`] against the record's arrival), so no sink ever sees an
+/// event outside `limits`.
+fn decode(id: ShardId, out: GetRecordsOutput, limits: &EventTimeLimits) -> Batch {
     let mut batch = Batch {
         seqs: Vec::with_capacity(out.records.len()),
         valid: Vec::with_capacity(out.records.len()),
@@ -364,7 +371,7 @@ fn decode(id: ShardId, out: GetRecordsOutput) -> Batch {
         millis_behind_latest: out.millis_behind_latest,
     };
     for record in out.records {
-        match MetricEvent::from_json(&record.data) {
+        match shardline_core::event::decode(&record.data, record.approximate_arrival_ms, limits) {
             Ok(event) => {
                 batch.seqs.push((record.sequence_number.clone(), true));
                 batch.valid.push(SinkRecord {
@@ -379,7 +386,7 @@ fn decode(id: ShardId, out: GetRecordsOutput) -> Batch {
                 batch.letters.push(Letter {
                     sequence_number: record.sequence_number,
                     partition_key: record.partition_key,
-                    reason: reason.to_string(),
+                    reason: reason.reason(),
                     data: record.data,
                 });
             }
