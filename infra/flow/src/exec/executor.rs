@@ -186,7 +186,11 @@ impl Executor {
         );
         let body = run.run_machine(&self.machine, input, frame.clone());
         let outcome = match self.machine.timeout_seconds {
-            Some(secs) => self.clock.run_with_timeout(secs * 1000, body).await,
+            Some(secs) => {
+                self.clock
+                    .run_with_timeout(secs.saturating_mul(1000), body)
+                    .await
+            }
             None => Some(body.await),
         };
         let (status, output, error) = match outcome {
@@ -433,15 +437,17 @@ impl Run<'_> {
                 let now = self.exec.clock.now_ms();
                 let bad = |m: String| TaskError::new("States.Runtime", m);
                 let ms = match w {
-                    WaitFor::Seconds(s) => s * 1000,
-                    WaitFor::Timestamp(t) => (*t - now).max(0) as u64,
+                    WaitFor::Seconds(s) => s.saturating_mul(1000),
+                    WaitFor::Timestamp(t) => t.saturating_sub(now).max(0) as u64,
                     WaitFor::SecondsPath(p) => {
                         let v = p.select(&eff, &ctx).map_err(|e| bad(e.to_string()))?;
-                        v.as_u64().ok_or_else(|| {
-                            bad(format!(
-                                "SecondsPath {p} must select a non-negative integer, got {v}"
-                            ))
-                        })? * 1000
+                        v.as_u64()
+                            .ok_or_else(|| {
+                                bad(format!(
+                                    "SecondsPath {p} must select a non-negative integer, got {v}"
+                                ))
+                            })?
+                            .saturating_mul(1000)
                     }
                     WaitFor::TimestampPath(p) => {
                         let v = p.select(&eff, &ctx).map_err(|e| bad(e.to_string()))?;
@@ -453,7 +459,7 @@ impl Run<'_> {
                                     "TimestampPath {p} must select an RFC 3339 timestamp, got {v}"
                                 ))
                             })?;
-                        (t.timestamp_millis() - now).max(0) as u64
+                        t.timestamp_millis().saturating_sub(now).max(0) as u64
                     }
                 };
                 self.exec.clock.sleep_ms(ms).await;
