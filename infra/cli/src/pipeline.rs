@@ -6,7 +6,7 @@ use shardline_consumers::Sink;
 use shardline_consumers::runtime::{Consumer, ConsumerConfig, SharedReads, SharedReadsConfig};
 use shardline_consumers::sinks::{alerts, cloudwatch, dynamodb, s3_parquet};
 use shardline_core::ports::{Notifier, Stream};
-use shardline_core::{Error as PortError, MetricEvent, MetricType};
+use shardline_core::{Error as PortError, EventTimeLimits, MetricEvent, MetricType};
 use shardline_local::LocalBackends;
 use shardline_log::Log;
 use shardline_producers::{HostCollector, Producer, SendReport, SyntheticCollector};
@@ -70,6 +70,7 @@ impl Pipeline {
     pub async fn open(config: Config) -> Result<Pipeline> {
         let log = wiring::open_log(&config).await?;
         ensure_stream(&log, &config).await?;
+        check_consumer_streams(&log, &config).await?;
         let backends = wiring::open_backends(&config)?;
         let notifier = backends
             .notifier(&config.notifier)
@@ -185,6 +186,9 @@ impl Pipeline {
     }
 
     fn consumer(&self, cfg: &ConsumerConfig, sink: Box<dyn Sink>) -> Result<Consumer> {
+        let mut cfg = cfg.clone();
+        cfg.event_time
+            .get_or_insert(self.config.consumers.event_time);
         Consumer::new(
             cfg.clone(),
             self.stream(),
@@ -201,33 +205,73 @@ impl Pipeline {
     }
 }
 
-/// Consumers of the same stream and batch size (that do not opt out) share their reads.
+/// Consumers of the same stream, batch size and event-time window (that do not opt out)
+/// share their reads.
 fn share_reads(consumers: Vec<Consumer>, config: &SharedReadsConfig) -> Result<Vec<Consumer>> {
     config
         .validate()
         .context("invalid [consumers.shared_reads] configuration")?;
-    let mut groups: HashMap<(String, usize), usize> = HashMap::new();
+    type Key = (String, usize, EventTimeLimits);
+    let key_of = |c: &Consumer| -> Key {
+        (
+            c.config().stream.clone(),
+            c.config().batch_size,
+            c.config().event_time_limits(),
+        )
+    };
+    let mut groups: HashMap<Key, usize> = HashMap::new();
     for c in consumers.iter().filter(|c| c.config().share_reads) {
-        *groups
-            .entry((c.config().stream.clone(), c.config().batch_size))
-            .or_default() += 1;
+        *groups.entry(key_of(c)).or_default() += 1;
     }
-    let mut shares: HashMap<(String, usize), Arc<SharedReads>> = HashMap::new();
+    let mut shares: HashMap<Key, Arc<SharedReads>> = HashMap::new();
     consumers
         .into_iter()
         .map(|c| {
-            let key = (c.config().stream.clone(), c.config().batch_size);
+            let key = key_of(&c);
             if !c.config().share_reads || groups.get(&key).copied().unwrap_or(0) < 2 {
                 return Ok(c);
             }
-            let share = shares
-                .entry(key.clone())
-                .or_insert_with(|| Arc::new(SharedReads::new(key.0, key.1, config.clone())));
+            let share = shares.entry(key.clone()).or_insert_with(|| {
+                Arc::new(SharedReads::new(key.0, key.1, config.clone()).with_event_time(key.2))
+            });
             let name = c.config().name.clone();
             c.share_reads(share)
                 .with_context(|| format!("cannot start consumer `{name}`"))
         })
         .collect()
+}
+
+/// Every enabled consumer of a stream other than `stream.name` (which `ensure_stream` just
+/// created if missing) must find its stream in the log: `up` never creates it, and a consumer
+/// of a missing stream would only fail once running.
+async fn check_consumer_streams(log: &Log, config: &Config) -> Result<()> {
+    let mut existing: Option<Vec<String>> = None;
+    for (section, enabled, consumer) in config.consumer_sections() {
+        if !enabled || consumer.stream == config.stream.name {
+            continue;
+        }
+        if existing.is_none() {
+            existing = Some(
+                log.list_streams()
+                    .await
+                    .context("cannot list the log's streams")?,
+            );
+        }
+        let streams = existing.as_deref().unwrap_or_default();
+        if !streams.contains(&consumer.stream) {
+            anyhow::bail!(
+                "consumers.{section}.consumer.stream = {:?}: no such stream in {} (streams: {}); \
+                 set it to {:?} (stream.name, created by `up`) or create it with `shardline stream \
+                 create {}`",
+                consumer.stream,
+                config.log_dir().display(),
+                streams.join(", "),
+                config.stream.name,
+                consumer.stream
+            );
+        }
+    }
+    Ok(())
 }
 
 async fn ensure_stream(log: &Log, config: &Config) -> Result<()> {

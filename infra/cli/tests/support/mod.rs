@@ -113,6 +113,11 @@ impl Shardline {
     /// Runs `shardline args...` with `stdin` piped in, to completion; a run longer than
     /// [`RUN_TIMEOUT`] is killed and reported as an error.
     pub fn run_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Result<Output> {
+        self.run_with_input(args, stdin.map(str::as_bytes))
+    }
+
+    /// As [`Shardline::run_with_stdin`], with any bytes (not only UTF-8) on standard input.
+    pub fn run_with_input(&self, args: &[&str], stdin: Option<&[u8]>) -> Result<Output> {
         let mut cmd = self.command(args);
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         if stdin.is_some() {
@@ -122,7 +127,7 @@ impl Shardline {
         let child = guard.0.as_mut().context("child already reaped")?;
         if let Some(text) = stdin {
             let mut pipe = child.stdin.take().context("no stdin pipe")?;
-            pipe.write_all(text.as_bytes())?;
+            pipe.write_all(text)?;
         }
         let out = child.stdout.take().context("no stdout pipe")?;
         let err = child.stderr.take().context("no stderr pipe")?;
