@@ -9,6 +9,7 @@
 //! flush_interval = "1s"
 //! shard_refresh_interval = "10s"
 //! share_reads = true
+//! panic_attempts = 3
 //! [event_time]                         # optional: the window around each record's arrival
 //! max_age = "10years"
 //! max_skew = "5m"
@@ -22,6 +23,12 @@
 //! always resumes right after its checkpoint. `event_time`, when absent, is
 //! [`EventTimeLimits::default`] (`shardline` fills it from `[consumers.event_time]`); a run
 //! over old data (a backfill) gives its consumers a wider window.
+//!
+//! `retry.max_attempts` bounds the tries of one call in place. Under a
+//! [`Supervisor`](super::Supervisor)'s `run` (`shardline up`) a consumer whose call ran out of
+//! tries is restarted from its checkpoint after a backoff, for as long as it fails; under its
+//! `drain` (`shardline up --once`) it stops with the error. `panic_attempts` is how often a
+//! record that makes the sink panic is tried alone before it is dead-lettered.
 
 use serde::{Deserialize, Serialize};
 use shardline_core::stream::limits::MAX_GET_RECORDS;
@@ -57,6 +64,10 @@ pub struct ConsumerConfig {
     /// Whether it reads together with the other consumers of the same stream and batch size
     /// in this process (see [`crate::runtime::SharedReads`]); `false` reads on its own.
     pub share_reads: bool,
+    /// How many times a record that makes the sink panic is handed to it alone (after the
+    /// batch holding it was halved down to that record) before it goes to the dead-letter
+    /// store with the panic message (default 3, at least 1).
+    pub panic_attempts: u32,
     /// How far an event's time may be from its record's arrival at the stream; records
     /// outside are dead letters (`clock_skew`). `None`: [`EventTimeLimits::default`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -75,6 +86,7 @@ impl Default for ConsumerConfig {
             shard_refresh_interval: Duration::from_secs(10),
             retry: RetryConfig::default(),
             share_reads: true,
+            panic_attempts: 3,
             event_time: None,
         }
     }
@@ -130,6 +142,13 @@ impl ConsumerConfig {
                 self.name
             ));
         }
+        if self.panic_attempts == 0 {
+            return bad(format!(
+                "consumer {}: panic_attempts must be at least 1 (tries of a record that makes \
+                 the sink panic before it is dead-lettered)",
+                self.name
+            ));
+        }
         self.retry.validate(&self.name)
     }
 }
@@ -144,7 +163,8 @@ pub struct RetryConfig {
     /// The largest backoff ceiling.
     #[serde(with = "units::duration")]
     pub max_backoff: Duration,
-    /// Attempts in all (the first try included) before the error stops the consumer.
+    /// Attempts of one call in all (the first try included) before the consumer gives up on
+    /// it: a supervised `run` then restarts it from its checkpoint, a `drain` stops.
     pub max_attempts: u32,
 }
 

@@ -97,7 +97,12 @@ async fn webhook_times_out_and_refused_connections_are_retryable() {
     });
     let hook =
         WebhookNotifier::new(&format!("http://{addr}/"), Duration::from_millis(300), None).unwrap();
-    let e = hook.publish(&note("x", None)).await.unwrap_err();
+    // The notifier's own timeout must end the call; the outer bound only keeps a broken one
+    // from hanging the test.
+    let e = tokio::time::timeout(Duration::from_secs(60), hook.publish(&note("x", None)))
+        .await
+        .expect("the webhook timeout never fired")
+        .unwrap_err();
     assert!(e.to_string().contains("did not answer within 300ms"), "{e}");
     assert_eq!(e.retry_class(), RetryClass::Retryable);
     // Over https the same silent server stalls the handshake: the connect timeout ends it,
@@ -113,7 +118,10 @@ async fn webhook_times_out_and_refused_connections_are_retryable() {
         None,
     )
     .unwrap();
-    let e = hook.publish(&note("x", None)).await.unwrap_err();
+    let e = tokio::time::timeout(Duration::from_secs(60), hook.publish(&note("x", None)))
+        .await
+        .expect("the connect timeout never fired")
+        .unwrap_err();
     assert!(
         e.to_string().contains("could not connect within 200ms"),
         "{e}"

@@ -181,7 +181,7 @@ async fn wait_variants_advance_virtual_time() {
     // Input can ask for any wait: time saturates at the end of time instead of overflowing.
     let huge = json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "SecondsPath": "$.d", "End": true}}});
     let clock = Arc::new(VirtualClock::new(start));
-    let out = run_with(huge, json!({"d": u64::MAX}), registry(), clock.clone()).await;
+    let out = run_with(huge, json!({"d": i64::MAX}), registry(), clock.clone()).await;
     assert_eq!(out.status, ExecutionStatus::Succeeded);
     assert_eq!(clock.now_ms(), i64::MAX);
 }
