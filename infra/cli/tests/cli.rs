@@ -598,3 +598,46 @@ fn dead_letters_keep_bytes_that_are_not_utf8() -> Result<()> {
     assert_eq!(json[1]["data"], "{\"not\": \"an event\"}");
     Ok(())
 }
+
+/// `stream put` refuses a line whose partition key Kinesis would refuse (empty, or over 256
+/// characters) with one line naming it and the fix, appends every other line, counts the
+/// refused ones, and exits 1 so a script notices.
+#[test]
+fn stream_put_refuses_partition_keys_kinesis_refuses_and_appends_the_rest() -> Result<()> {
+    let sh = Shardline::new()?;
+    sh.ok(&["stream", "create", "metrics", "--shards", "2"])?;
+    let line = |instance: &str| {
+        format!(
+            r#"{{"metric_id":"cpu-1","metric_type":"cpu_utilization","timestamp":1,"value":1,"instance_id":"{instance}","region":"eu-west-1","collected_at":"x"}}"#
+        )
+    };
+    let input = [
+        line("i-before"),
+        line(""),
+        line(&"k".repeat(257)),
+        line(&"k".repeat(256)),
+    ]
+    .join("\n");
+    let out = sh.run_with_stdin(&["stream", "put", "metrics"], Some(&input))?;
+    let err = String::from_utf8(out.stderr)?;
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("line 2: partition key must be 1 to 256 characters, got 0"),
+        "{err}"
+    );
+    assert!(
+        err.contains("line 3: partition key must be 1 to 256 characters, got 257"),
+        "{err}"
+    );
+    assert!(
+        err.contains("or pass --partition-key K (record skipped)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("2 records appended to metrics, 2 lines refused"),
+        "{err}"
+    );
+    assert_eq!(String::from_utf8(out.stdout)?.lines().count(), 2);
+    assert_eq!(described_records(&sh)?, 2);
+    Ok(())
+}
