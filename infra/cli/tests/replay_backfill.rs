@@ -8,6 +8,8 @@
 //!   times; a re-run appends nothing; the corrupt line is a dead letter naming its file and
 //!   line; a run killed between an append and its ledger entry is completed without
 //!   duplicates.
+//! - Backfilled events older than the consumers' `event_time.max_age` land in Parquet, while
+//!   the same event put without the backfill marker is a `clock_skew` dead letter.
 
 mod running;
 mod support;
@@ -301,6 +303,65 @@ fn backfill_of_the_seeds_raw_metrics_lands_by_event_time_once() -> Result<()> {
         reason.contains("raw-metrics/2026/02/20/metrics-memory_usage-1771586709.json line 2:"),
         "{reason}"
     );
+    Ok(())
+}
+
+#[test]
+fn a_backfill_older_than_max_age_lands_in_parquet_not_in_the_dead_letters() -> Result<()> {
+    // The fixtures are from February and March 2026: months older than 30 days.
+    let toml = format!(
+        "{}\n[consumers.event_time]\nmax_age = \"30d\"\n",
+        quiet_toml()
+    );
+    let sh = Shardline::with_config(&toml)?;
+    let from = fixtures().canonicalize()?;
+    let first = sh.run(&["backfill", "--from", from.to_str().context("UTF-8 path")?])?;
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert_eq!(
+        summary(&String::from_utf8(first.stdout)?)?["APPENDED"],
+        "48"
+    );
+    // The control: one of those events put as it is, without the backfill marker.
+    let plain =
+        std::fs::read_to_string(fixtures().join("2026/02/19/metrics-disk_usage-1771500309.json"))?;
+    let plain = plain.lines().next().context("a fixture line")?;
+    sh.run_with_stdin(
+        &["stream", "put", "metrics", "--key-field", "instance_id"],
+        Some(&format!("{plain}\n")),
+    )?;
+    sh.ok(&["up", "--once"])?;
+
+    let count = sh.ok(&[
+        "query",
+        "SELECT COUNT(*) AS n FROM metrics",
+        "--format",
+        "csv",
+    ])?;
+    assert_eq!(
+        csv_rows(&count),
+        ["48"],
+        "every backfilled event in Parquet"
+    );
+    let dlq = sh.ok(&[
+        "dlq",
+        "list",
+        "--consumer",
+        "s3-parquet",
+        "--format",
+        "json",
+    ])?;
+    let letters: Vec<serde_json::Value> = dlq
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    assert_eq!(letters.len(), 1, "only the unmarked event: {dlq}");
+    let reason = letters[0]["reason"].as_str().unwrap_or("");
+    assert!(reason.starts_with("clock_skew"), "{reason}");
+    assert!(reason.contains("max_age"), "{reason}");
     Ok(())
 }
 

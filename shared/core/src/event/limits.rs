@@ -21,6 +21,11 @@
 //! a consumer that reads hours later (the seed's 3-hour cadence, a restart, a replay of the log)
 //! decides exactly as one reading at once. Events outside the window are dead letters with the
 //! code `clock_skew`; no sink ever sees them, so no watermark or `forget_after` moves on them.
+//!
+//! A backfilled record (one `shardline backfill` appended: it carries `"backfill":
+//! "<file>#<line>"`, a string) is historical by declaration: its event time may be any age,
+//! so a backfill of data older than `max_age` lands in its partitions instead of the dead
+//! letters. `max_skew` still applies to it (an event from the future is wrong however it came).
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -115,8 +120,25 @@ pub fn decode(
     limits: &EventTimeLimits,
 ) -> Result<MetricEvent, EventError> {
     let event = MetricEvent::from_json(bytes)?;
-    limits.check(&event, arrival_ms)?;
-    Ok(event)
+    match limits.check(&event, arrival_ms) {
+        Ok(()) => Ok(event),
+        // Only on this (rare) path is the record parsed a second time.
+        Err(EventError::ClockSkew { ahead: false, .. }) if is_backfill(bytes) => Ok(event),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether the record carries the marker of `shardline backfill`: a string field `backfill`.
+fn is_backfill(bytes: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Marker {
+        backfill: Option<serde_json::Value>,
+    }
+    serde_json::from_slice::<Marker>(bytes).is_ok_and(|m| {
+        m.backfill
+            .as_ref()
+            .is_some_and(serde_json::Value::is_string)
+    })
 }
 
 #[cfg(test)]
@@ -159,6 +181,36 @@ mod tests {
             .expect_err("too old");
         assert!(err.to_string().contains("max_age"), "{err}");
         assert!(err.reason().starts_with("clock_skew: event time "), "{err}");
+    }
+
+    #[test]
+    fn a_backfilled_event_may_be_any_age_but_not_ahead() {
+        let limits = EventTimeLimits {
+            max_age: Duration::from_secs(86_400),
+            max_skew: Duration::from_secs(300),
+        };
+        let s = ARRIVAL / 1000;
+        let json = |t: i64, extra: &str| {
+            let mut v = serde_json::to_value(at(t)).expect("json");
+            if !extra.is_empty() {
+                v["backfill"] = serde_json::from_str(extra).expect("extra");
+            }
+            v.to_string().into_bytes()
+        };
+        let old = s - 400 * 86_400;
+        let err = decode(&json(old, ""), ARRIVAL, &limits).expect_err("too old");
+        assert_eq!(err.code(), "clock_skew");
+        let event = decode(&json(old, r#""raw/2026/02/19/a.json#3""#), ARRIVAL, &limits)
+            .expect("a backfilled event of any age");
+        assert_eq!(event.timestamp, old);
+        for not_a_marker in ["true", "1", "null", r#"{"file":"a"}"#] {
+            let err = decode(&json(old, not_a_marker), ARRIVAL, &limits)
+                .expect_err("not the backfill marker");
+            assert_eq!(err.code(), "clock_skew", "{not_a_marker}");
+        }
+        let err = decode(&json(s + 301, r#""a.json#1""#), ARRIVAL, &limits)
+            .expect_err("ahead, backfilled or not");
+        assert_eq!(err.code(), "clock_skew");
     }
 
     #[test]
