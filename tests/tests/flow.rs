@@ -182,12 +182,22 @@ async fn stuck_consumers_fail_the_flow() -> Result<()> {
     Ok(())
 }
 
+/// `shardline flow ...` as the binary runs it over a stopped data directory: the directory
+/// opened on first use and closed after.
+async fn flow_cli(config: &shardline::config::Config, command: FlowCommand) -> Result<i32> {
+    let data = shardline::data::Data::local(config.clone());
+    let mut io = shardline::io::Io::local();
+    let code = shardline::commands::flow::run(&data, &mut io, command).await;
+    data.close().await?;
+    code
+}
+
 /// The seed's flow, unchanged, on the real clock through `shardline flow run` (its Wait
 /// really waits 5 s).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_flow_runs_for_real_through_the_cli() -> Result<()> {
     let env = TestEnv::new("")?;
-    let code = shardline::commands::flow::run(
+    let code = flow_cli(
         &env.config,
         FlowCommand::Run {
             file: None,
@@ -337,7 +347,7 @@ async fn cli_validates_runs_and_tests_user_flows_with_mocks() -> Result<()> {
     std::fs::write(&mocks, MOCKS)?;
     let def = dir.join("LambdaSQSIntegration.asl.json");
     std::fs::write(&def, LAMBDA_SQS)?;
-    let flow = |c: FlowCommand| shardline::commands::flow::run(&env.config, c);
+    let flow = |c: FlowCommand| flow_cli(&env.config, c);
     // Valid ASL whose Lambda has no handler here: a warning, exit 0.
     assert_eq!(flow(FlowCommand::Validate { file: def.clone() }).await?, 0);
     let bad = dir.join("bad.asl.json");
