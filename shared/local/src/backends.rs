@@ -5,7 +5,7 @@
 //! ```text
 //! <data>/s3/<bucket>/<key>            objects (DirObjectStore)
 //! <data>/s3/.shardline-tmp/           objects being written (emptied at open)
-//! <data>/local/checkpoints.redb       checkpoints and leases
+//! <data>/local/checkpoints.redb       checkpoints and shard leases
 //! <data>/local/table/                 item tables (an LSM-tree database; a table.redb of
 //!                                     earlier versions is imported once, see table::import)
 //! <data>/local/metrics.redb           metric minutes and watermarks
@@ -30,6 +30,7 @@ use crate::checkpoint::RedbCheckpointStore;
 use crate::db::{Db, Durability};
 use crate::dead_letters::RedbDeadLetterStore;
 use crate::error::LocalError;
+use crate::leases::RedbLeaseStore;
 use crate::metrics::RedbMetricStore;
 use crate::notify::{NotifierConfig, build_notifier};
 use crate::objects::DirObjectStore;
@@ -69,8 +70,10 @@ impl Default for LocalOptions {
 pub struct LocalBackends {
     /// The data directory.
     pub data_dir: PathBuf,
-    /// Checkpoints and leases.
+    /// Checkpoints.
     pub checkpoints: Arc<RedbCheckpointStore>,
+    /// Shard leases (in the checkpoints' file).
+    pub leases: Arc<RedbLeaseStore>,
     /// Objects under `<data>/s3`.
     pub objects: Arc<DirObjectStore>,
     /// Item tables.
@@ -95,13 +98,16 @@ impl LocalBackends {
         let cache = usize::try_from(opts.cache_size).unwrap_or(usize::MAX);
         let open = |name: &str| Db::open(&local.join(name), opts.durability, cache);
         // The checkpoint store first: a data directory in use is reported on that file.
-        let checkpoints = Arc::new(RedbCheckpointStore::new(open("checkpoints.redb")?));
+        let checkpoint_db = open("checkpoints.redb")?;
+        let leases = Arc::new(RedbLeaseStore::new(checkpoint_db.clone()));
+        let checkpoints = Arc::new(RedbCheckpointStore::new(checkpoint_db));
         let table =
             LsmItemTable::open(&local.join("table"), opts.durability, opts.table_cache_size)?;
         import_redb(&local.join("table.redb"), &table)?;
         Ok(LocalBackends {
             data_dir: data_dir.to_path_buf(),
             checkpoints,
+            leases,
             objects: Arc::new(DirObjectStore::open(&data_dir.join("s3"))?),
             table: Arc::new(table),
             metrics: Arc::new(RedbMetricStore::new(open("metrics.redb")?)),
