@@ -13,10 +13,18 @@
 //! Invariant: every valid record of the shard whose sequence number lies in an entry's
 //! `[first, last]` is in exactly one committed object. `pending` is a flush whose objects may
 //! be partly written; it is never counted as coverage until reconciled.
+//!
+//! # Fencing
+//! The protocol needs one writer per shard. Every save is a conditional put on the version
+//! read or written last (S3's `If-Match` on the ETag; `If-None-Match: *` for a shard's first
+//! manifest), so a writer that lost its shard to another (its lease expired while it was
+//! paused) cannot overwrite the new owner's manifest: its save fails with
+//! [`ManifestError::Fenced`] and the sink takes nothing more for that shard. Objects it wrote
+//! for a flush it could then not commit are deleted unless the current manifest names them.
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use shardline_core::ports::ObjectStore;
+use shardline_core::ports::{ObjectStore, PutCondition};
 use shardline_core::{Error, SequenceNumber, ShardId};
 use tracing::{info, warn};
 
@@ -47,6 +55,22 @@ pub struct ShardManifest {
     /// Committed ranges merged and sorted, for coverage checks.
     #[serde(skip)]
     coverage: Vec<(SequenceNumber, SequenceNumber)>,
+    /// The stored manifest's version tag as read or written last (`None`: none stored).
+    #[serde(skip)]
+    version: Option<String>,
+}
+
+/// The message of a save refused because another writer changed the manifest.
+pub fn fenced_message(bucket: &str, key: &str) -> String {
+    format!(
+        "manifest {bucket}/{key} was changed by another writer: this worker no longer owns \
+         the shard (fenced; its lease was taken over), so it writes nothing more for it"
+    )
+}
+
+/// Whether `e` is a save refused by the manifest's fencing.
+pub fn is_fenced(e: &Error) -> bool {
+    matches!(e, Error::Conflict(m) if m.contains("(fenced;"))
 }
 
 impl ShardManifest {
@@ -57,6 +81,7 @@ impl ShardManifest {
             entries: Vec::new(),
             pending: None,
             coverage: Vec::new(),
+            version: None,
         }
     }
 
@@ -131,7 +156,7 @@ impl ShardManifest {
         shard: ShardId,
     ) -> Result<Self, Error> {
         let key = Self::key(prefix, shard);
-        let Some(body) = store.get(bucket, &key).await? else {
+        let Some((body, version)) = store.get_versioned(bucket, &key).await? else {
             return Ok(Self::new(shard));
         };
         let mut m: ShardManifest = serde_json::from_slice(&body).map_err(|e| Error::Corrupt {
@@ -150,29 +175,80 @@ impl ShardManifest {
             });
         }
         m.rebuild_coverage();
+        m.version = Some(version);
         Ok(m)
     }
 
-    /// Writes the manifest (one atomic put).
+    /// Writes the manifest (one atomic put), only over the version this writer read or wrote
+    /// last (see Fencing in the module docs).
     ///
     /// # Errors
-    /// The store's error.
+    /// The store's error; a [`Error::Conflict`] for which [`is_fenced`] holds when another
+    /// writer changed the manifest.
     pub async fn save(
-        &self,
+        &mut self,
         store: &dyn ObjectStore,
         bucket: &str,
         prefix: &str,
     ) -> Result<(), Error> {
         let body =
             serde_json::to_vec(self).map_err(|e| Error::Internal(format!("manifest JSON: {e}")))?;
-        store
-            .put(
+        let key = Self::key(prefix, self.shard);
+        let condition = match &self.version {
+            Some(tag) => PutCondition::IfMatch(tag.clone()),
+            None => PutCondition::IfAbsent,
+        };
+        match store
+            .put_if(
                 bucket,
-                &Self::key(prefix, self.shard),
+                &key,
                 Bytes::from(body),
                 "application/json",
+                condition,
             )
             .await
+        {
+            Ok(tag) => {
+                self.version = Some(tag);
+                Ok(())
+            }
+            Err(Error::Conflict(_)) => Err(Error::Conflict(fenced_message(bucket, &key))),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// After a refused commit: deletes the objects of `entry` that the manifest as stored now
+    /// does not name (the new owner writes those records again). Best effort: errors are
+    /// logged.
+    pub async fn discard_fenced(
+        store: &dyn ObjectStore,
+        bucket: &str,
+        prefix: &str,
+        shard: ShardId,
+        entry: &ManifestEntry,
+    ) {
+        let current = match Self::load(store, bucket, prefix, shard).await {
+            Ok(m) => m,
+            Err(e) => {
+                warn!(shard = %shard, error = %e, "cannot re-read the manifest; objects of the fenced flush are left");
+                return;
+            }
+        };
+        let named = |key: &String| {
+            current
+                .entries
+                .iter()
+                .chain(current.pending.as_ref())
+                .any(|e| e.objects.contains(key))
+        };
+        for key in entry.objects.iter().filter(|k| !named(k)) {
+            match store.delete(bucket, key).await {
+                Ok(()) => warn!(shard = %shard, key = %key, "deleted an object of a fenced flush"),
+                Err(e) => {
+                    warn!(shard = %shard, key = %key, error = %e, "cannot delete an object of a fenced flush")
+                }
+            }
+        }
     }
 
     /// Settles a pending entry left by an interrupted flush: adopts it when all its objects

@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info};
 
 use super::config::S3ParquetConfig;
-use super::manifest::{ManifestEntry, ShardManifest};
+use super::manifest::{ManifestEntry, ShardManifest, is_fenced};
 use super::writer::{
     self, EncodeOptions, encode_batch, encode_json_lines, metric_batch, writer_properties,
 };
@@ -260,7 +260,15 @@ impl S3ParquetSink {
         if buf.records.is_empty() {
             return Ok(());
         }
-        let staged = stage(&cfg, store.as_ref(), shard, buf).await?;
+        let staged = match stage(&cfg, store.as_ref(), shard, buf).await {
+            Ok(staged) => staged,
+            Err(e) => {
+                if is_fenced(&e) {
+                    buf.failed = Some(e.to_string());
+                }
+                return Err(e);
+            }
+        };
         buf.bytes = 0;
         buf.opened_ms = None;
         buf.covered_through = None;
@@ -339,6 +347,13 @@ impl S3ParquetSink {
         };
         buf.manifest.commit_pending();
         if let Err(e) = buf.manifest.save(store.as_ref(), bucket, prefix).await {
+            if is_fenced(&e) {
+                // Another writer owns the shard now: it writes these records again.
+                buf.failed = Some(e.to_string());
+                ShardManifest::discard_fenced(store.as_ref(), bucket, prefix, shard, &flight.entry)
+                    .await;
+                return Err(e);
+            }
             // Not committed after all: the next flush reconciles the entry (its objects all
             // exist, so it is adopted).
             buf.manifest.uncommit_last();

@@ -22,7 +22,7 @@ use super::*;
 use crate::{Sink, SinkRecord};
 
 /// 2026-02-19T00:00:00Z.
-const DAY0_MS: i64 = 1_771_459_200_000;
+pub(super) const DAY0_MS: i64 = 1_771_459_200_000;
 
 fn seq(shard: u32, offset: u64) -> SequenceNumber {
     SequenceParts {
@@ -57,17 +57,17 @@ fn record(shard: u32, offset: u64, start_ms: i64) -> SinkRecord {
     }
 }
 
-fn records(shard: u32, range: std::ops::Range<u64>, start_ms: i64) -> Vec<SinkRecord> {
+pub(super) fn records(shard: u32, range: std::ops::Range<u64>, start_ms: i64) -> Vec<SinkRecord> {
     range.map(|o| record(shard, o, start_ms)).collect()
 }
 
-fn store() -> (tempfile::TempDir, Arc<dyn ObjectStore>) {
+pub(super) fn store() -> (tempfile::TempDir, Arc<dyn ObjectStore>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = DirObjectStore::open(dir.path()).expect("object store");
     (dir, Arc::new(store))
 }
 
-fn config(buffer_size: u64) -> S3ParquetConfig {
+pub(super) fn config(buffer_size: u64) -> S3ParquetConfig {
     S3ParquetConfig {
         buffer_size,
         ..S3ParquetConfig::default()
@@ -75,7 +75,7 @@ fn config(buffer_size: u64) -> S3ParquetConfig {
 }
 
 /// Feeds `recs` in batches of `batch` and force-flushes at the end; returns durable marks.
-async fn feed(
+pub(super) async fn feed(
     sink: &mut S3ParquetSink,
     recs: Vec<SinkRecord>,
     batch: usize,
@@ -110,7 +110,7 @@ async fn parquet_objects(store: &dyn ObjectStore) -> Vec<(String, Bytes)> {
 }
 
 /// Every (shard, sequence number) row in the bucket, with its count.
-async fn row_multiset(store: &dyn ObjectStore) -> BTreeMap<(String, String), u32> {
+pub(super) async fn row_multiset(store: &dyn ObjectStore) -> BTreeMap<(String, String), u32> {
     let mut rows = BTreeMap::new();
     for (_, body) in parquet_objects(store).await {
         let reader = ParquetRecordBatchReaderBuilder::try_new(body)
@@ -139,7 +139,10 @@ async fn row_multiset(store: &dyn ObjectStore) -> BTreeMap<(String, String), u32
     rows
 }
 
-fn expected_rows(shard: u32, range: std::ops::Range<u64>) -> BTreeMap<(String, String), u32> {
+pub(super) fn expected_rows(
+    shard: u32,
+    range: std::ops::Range<u64>,
+) -> BTreeMap<(String, String), u32> {
     range
         .map(|o| ((ShardId(shard).to_string(), seq(shard, o).to_string()), 1))
         .collect()
