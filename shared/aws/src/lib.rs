@@ -20,6 +20,7 @@
 //! - [`cloudwatch`]: [`CloudWatchPublisher`], the `MetricPublisher` port.
 //! - [`sns`]: [`SnsNotifier`], the `Notifier` port.
 //! - [`dead_letters`]: [`S3DeadLetterStore`], the `DeadLetterStore` port.
+//! - [`infra`]: what a configuration needs on AWS ([`infra::InfraPlan`]): status and bootstrap.
 //!
 //! # Where each port keeps its data on AWS
 //! | port | home |
@@ -41,6 +42,7 @@ pub mod counters;
 pub mod dead_letters;
 pub mod dynamodb;
 pub mod error;
+pub mod infra;
 pub mod kinesis;
 pub mod s3;
 pub mod sns;

@@ -67,6 +67,18 @@ impl S3ObjectStore {
         }
     }
 
+    /// Whether `bucket` exists and is reachable with these credentials (HeadBucket).
+    ///
+    /// # Errors
+    /// The SDK's, mapped (a bucket of another account is access denied).
+    pub async fn bucket_exists(&self, bucket: &str) -> Result<bool> {
+        match self.client.head_bucket().bucket(bucket).send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(false),
+            Err(e) => Err(map_sdk_error(&self.call("HeadBucket", bucket, None), e)),
+        }
+    }
+
     /// Whether `bucket/key` exists (HeadObject: no body is read).
     ///
     /// # Errors
