@@ -294,7 +294,7 @@ pub async fn sample_count_sum(p: &Pipeline, rows: &[Row]) -> Result<f64> {
 /// # Errors
 /// When the stream cannot be described.
 pub async fn log_records(p: &Pipeline) -> Result<u64> {
-    let stats = p.log.shard_stats(&p.config.stream.name).await?;
+    let stats = p.embedded_log()?.shard_stats(&p.config.stream.name).await?;
     Ok(stats.iter().map(|s| s.next_offset - s.trim_offset).sum())
 }
 

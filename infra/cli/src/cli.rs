@@ -23,6 +23,17 @@ pub struct Cli {
     /// Configuration file (TOML). Defaults to ./shardline.toml when present.
     #[arg(long, global = true, env = "SHARDLINE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Puts every port on one backend: `embedded` (this machine) or `aws` (Kinesis, S3,
+    /// DynamoDB, CloudWatch, SNS through the standard AWS configuration chain and `[aws]`).
+    /// Without it, `[backend]` in the configuration chooses port by port.
+    #[arg(
+        long,
+        global = true,
+        env = "SHARDLINE_BACKEND",
+        value_enum,
+        value_name = "BACKEND"
+    )]
+    pub backend: Option<crate::config::BackendKind>,
     /// Log verbosity filter, e.g. `info`, `debug`, `shardline_log=trace`.
     #[arg(
         long,
@@ -42,6 +53,14 @@ pub struct Cli {
 pub enum Command {
     /// Run the whole pipeline: the log, the collectors, the four consumers and the scheduled flow.
     Up(UpArgs),
+    /// Run the consumers only, sharing the stream's shards with other `consume` processes
+    /// through leases (no collectors, no flow).
+    Consume(ConsumeArgs),
+    /// Create (bootstrap) or check (status) what the configuration's AWS ports need.
+    #[command(subcommand)]
+    Infra(InfraCommand),
+    /// Price the configuration per month on AWS, each line with its formula.
+    Cost(CostArgs),
     /// Manage streams and read or write records directly.
     #[command(subcommand)]
     Stream(StreamCommand),
@@ -76,6 +95,41 @@ pub struct UpArgs {
     /// Stop after this long (e.g. `30s`); runs until Ctrl-C otherwise.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub duration: Option<std::time::Duration>,
+}
+
+/// `shardline consume`.
+#[derive(Debug, Args)]
+pub struct ConsumeArgs {
+    /// Only these consumers (by name, e.g. `s3-parquet`); every enabled one by default.
+    #[arg(long = "consumer", value_name = "NAME")]
+    pub consumers: Vec<String>,
+    /// This worker's id in the lease table (default: host, process id and a random part).
+    #[arg(long, value_name = "ID")]
+    pub worker_id: Option<String>,
+    /// Stop after this long (e.g. `30s`); runs until Ctrl-C or SIGTERM otherwise.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<std::time::Duration>,
+}
+
+/// `shardline infra ...`.
+#[derive(Debug, Subcommand)]
+pub enum InfraCommand {
+    /// Create the stream, buckets, tables and topic the configuration names on AWS (those that
+    /// exist are left as they are).
+    Bootstrap,
+    /// Say what exists and what is missing; exits 1 when something is missing.
+    Status,
+}
+
+/// `shardline cost`.
+#[derive(Debug, Args)]
+pub struct CostArgs {
+    /// A steady event rate to price instead of the configuration's collectors and flow.
+    #[arg(long, value_name = "N")]
+    pub events_per_second: Option<f64>,
+    /// Price `shardline consume` workers (their lease renewals and heartbeats) instead of `up`.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub consume_workers: u32,
 }
 
 /// `shardline stream ...`.

@@ -1,7 +1,6 @@
 //! `shardline dlq list`: records that were not valid metric events, with why.
 
 use anyhow::{Context, Result};
-use shardline_core::ports::DeadLetterStore;
 
 use crate::cli::DlqCommand;
 use crate::config::Config;
@@ -10,7 +9,7 @@ use crate::wiring;
 /// Runs a `dlq` subcommand.
 pub async fn run(config: &Config, command: DlqCommand) -> Result<i32> {
     let DlqCommand::List { consumer } = command;
-    let backends = wiring::open_backends(config)?;
+    let backends = wiring::open_backends(config).await?;
     let letters = backends
         .dead_letters
         .list(consumer.as_deref())

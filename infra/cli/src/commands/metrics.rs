@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result, bail};
 use shardline_consumers::sinks::alerts;
-use shardline_core::ports::{Datapoint, MetricPublisher, StatisticsQuery};
+use shardline_core::ports::{Datapoint, StatisticsQuery};
 use std::collections::BTreeMap;
 
 use super::table::parse_time_ms;
@@ -59,7 +59,7 @@ pub async fn run(config: &Config, command: MetricsCommand) -> Result<i32> {
         end_ms,
         period_secs: period,
     };
-    let backends = wiring::open_backends(config)?;
+    let backends = wiring::open_backends(config).await?;
     let points = backends
         .metrics
         .get_metric_statistics(&query)
@@ -95,7 +95,7 @@ fn datapoint_json(p: &Datapoint, stats: &[&str]) -> serde_json::Value {
 /// Runs an `alarms` subcommand.
 pub async fn run_alarms(config: &Config, command: AlarmsCommand) -> Result<i32> {
     let AlarmsCommand::List = command;
-    let backends = wiring::open_backends(config)?;
+    let backends = wiring::open_backends(config).await?;
     let mut cfg = config.consumers.alerts.sink.clone();
     cfg.consumer
         .clone_from(&config.consumers.alerts.consumer.name);

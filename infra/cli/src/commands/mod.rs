@@ -1,8 +1,11 @@
 //! One module per subcommand; [`run`] dispatches.
 
 pub mod config;
+pub mod consume;
+pub mod cost;
 pub mod dlq;
 pub mod flow;
+pub mod infra;
 pub mod metrics;
 pub mod query;
 pub mod stream;
@@ -16,9 +19,15 @@ use crate::config::Config;
 
 /// Runs the parsed command; returns the process exit code.
 pub async fn run(cli: Cli) -> Result<i32> {
-    let config = Config::load(cli.config.as_deref(), cli.data_dir.as_deref())?;
+    let mut config = Config::load(cli.config.as_deref(), cli.data_dir.as_deref())?;
+    if let Some(kind) = cli.backend {
+        config.set_backend(kind);
+    }
     match cli.command {
         Command::Up(args) => up::run(config, args).await,
+        Command::Consume(args) => consume::run(config, args).await,
+        Command::Infra(c) => infra::run(&config, c).await,
+        Command::Cost(args) => cost::run(&config, args),
         Command::Stream(c) => stream::run(&config, c).await,
         Command::Query(args) => query::run(&config, args).await,
         Command::Table(c) => table::run(&config, c).await,

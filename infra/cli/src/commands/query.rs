@@ -1,17 +1,19 @@
-//! `shardline query "<SQL>"`: DataFusion over the Parquet output.
+//! `shardline query "<SQL>"`: DataFusion over the Parquet output, where the objects port keeps
+//! it: the embedded directory, or S3 (read through the project's S3 client, partitions pruned
+//! by prefix).
 
 use anyhow::{Context, Result};
+use shardline_aws::AwsBackends;
 use shardline_query::{OutputFormat, QueryEngine, format_batches};
 
 use crate::cli::{Format, QueryArgs};
-use crate::config::Config;
+use crate::config::{BackendKind, Config};
 use crate::wiring;
 
 /// Runs one SQL statement and prints the result.
 pub async fn run(config: &Config, args: QueryArgs) -> Result<i32> {
-    let root = wiring::parquet_root(config);
-    let engine = QueryEngine::new(&root)
-        .with_context(|| format!("cannot open the Parquet output under {}", root.display()))?;
+    let aws = wiring::open_aws(config).await?;
+    let engine = engine(config, aws.as_ref())?;
     let batches = engine.sql(&args.sql).await.context("query failed")?;
     let format = match args.format {
         Format::Table => OutputFormat::Table,
@@ -20,4 +22,28 @@ pub async fn run(config: &Config, args: QueryArgs) -> Result<i32> {
     };
     print!("{}", format_batches(&batches, format)?);
     Ok(0)
+}
+
+/// The query engine over the S3 sink's output: the local directory of the embedded object
+/// store (read in place, without opening the data directory's stores), or its bucket on S3.
+pub fn engine(config: &Config, aws: Option<&AwsBackends>) -> Result<QueryEngine> {
+    let sink = &config.consumers.s3.sink;
+    match config.backend.objects {
+        BackendKind::Embedded => {
+            let root = wiring::parquet_root(config);
+            QueryEngine::new(&root)
+                .with_context(|| format!("cannot open the Parquet output under {}", root.display()))
+        }
+        BackendKind::Aws => {
+            let aws = aws.context("the AWS backend is not set up")?;
+            QueryEngine::over_objects(aws.object_store(), &sink.bucket, &sink.prefix).with_context(
+                || {
+                    format!(
+                        "cannot read the Parquet output in s3://{}/{}",
+                        sink.bucket, sink.prefix
+                    )
+                },
+            )
+        }
+    }
 }

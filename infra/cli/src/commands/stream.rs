@@ -11,7 +11,7 @@ use std::io::Write;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::cli::StreamCommand;
-use crate::config::Config;
+use crate::config::{BackendKind, Config};
 use crate::wiring;
 
 /// Runs a `stream` subcommand.
@@ -20,20 +20,34 @@ pub async fn run(config: &Config, command: StreamCommand) -> Result<i32> {
         // Offline: opening the log would refuse the very damage verify is asked to report.
         return verify(config, name.as_deref());
     }
+    if config.backend.stream == BackendKind::Aws {
+        let aws = wiring::open_aws(config)
+            .await?
+            .context("the AWS backend is not set up")?;
+        return execute(config, &aws.stream, None, command).await;
+    }
     let log = wiring::open_log(config).await?;
-    let result = execute(config, &log, command).await;
+    let result = execute(config, log.as_ref(), Some(&log), command).await;
     log.close().await?;
     result
 }
 
-async fn execute(config: &Config, log: &shardline_log::Log, command: StreamCommand) -> Result<i32> {
+/// Runs `command` on the stream port; `log` is the embedded log when the stream is embedded
+/// (only it counts records per shard, for `describe`).
+async fn execute(
+    config: &Config,
+    stream: &dyn Stream,
+    log: Option<&shardline_log::Log>,
+    command: StreamCommand,
+) -> Result<i32> {
     match command {
         StreamCommand::Create {
             name,
             shards,
             retention,
         } => {
-            log.create_stream(&name, shards, retention)
+            stream
+                .create_stream(&name, shards, retention)
                 .await
                 .with_context(|| format!("cannot create stream `{name}`"))?;
             println!(
@@ -43,17 +57,21 @@ async fn execute(config: &Config, log: &shardline_log::Log, command: StreamComma
             Ok(0)
         }
         StreamCommand::List => {
-            for name in log.list_streams().await? {
+            for name in stream.list_streams().await? {
                 println!("{name}");
             }
             Ok(0)
         }
         StreamCommand::Describe { name } => {
-            let d = log.describe_stream(&name).await.with_context(|| {
+            let d = stream.describe_stream(&name).await.with_context(|| {
                 format!("cannot describe stream `{name}` (see `shardline stream list`)")
             })?;
-            let stats = log.shard_stats(&name).await?;
             let mut v = serde_json::to_value(&d)?;
+            // Kinesis does not count a shard's records: only the embedded log has stats.
+            let stats = match log {
+                Some(log) => log.shard_stats(&name).await?,
+                None => Vec::new(),
+            };
             v["shard_stats"] = stats
                 .iter()
                 .map(|s| {
@@ -71,7 +89,8 @@ async fn execute(config: &Config, log: &shardline_log::Log, command: StreamComma
             Ok(0)
         }
         StreamCommand::Delete { name } => {
-            log.delete_stream(&name)
+            stream
+                .delete_stream(&name)
                 .await
                 .with_context(|| format!("cannot delete stream `{name}`"))?;
             println!("deleted stream {name}");
@@ -83,7 +102,7 @@ async fn execute(config: &Config, log: &shardline_log::Log, command: StreamComma
             key_field,
         } => {
             put(
-                log,
+                stream,
                 &name,
                 partition_key,
                 key_field.unwrap_or_else(|| "instance_id".into()),
@@ -96,7 +115,7 @@ async fn execute(config: &Config, log: &shardline_log::Log, command: StreamComma
             iterator,
             limit,
             follow,
-        } => get(log, &name, &shard, &iterator, limit, follow).await,
+        } => get(stream, &name, &shard, &iterator, limit, follow).await,
         StreamCommand::Verify { name } => verify(config, name.as_deref()),
     }
 }
@@ -129,7 +148,7 @@ fn verify(config: &Config, name: Option<&str>) -> Result<i32> {
 }
 
 async fn put(
-    log: &shardline_log::Log,
+    log: &dyn Stream,
     name: &str,
     fixed_key: Option<String>,
     key_field: String,
@@ -195,7 +214,7 @@ fn key_of(line: &str, field: &str) -> Option<String> {
 }
 
 async fn flush(
-    log: &shardline_log::Log,
+    log: &dyn Stream,
     name: &str,
     batch: &mut Vec<(usize, PutRecordsEntry)>,
     out: &mut impl Write,
@@ -230,7 +249,7 @@ async fn flush(
 }
 
 async fn get(
-    log: &shardline_log::Log,
+    log: &dyn Stream,
     name: &str,
     shard: &str,
     iterator: &str,

@@ -1,7 +1,7 @@
 //! `shardline table ...`: reads the DynamoDB-style InfraMetrics table.
 
 use anyhow::{Context, Result};
-use shardline_core::ports::{AttributeValue, Item, ItemQuery, ItemTable};
+use shardline_core::ports::{AttributeValue, Item, ItemQuery};
 
 use crate::cli::TableCommand;
 use crate::config::Config;
@@ -9,7 +9,7 @@ use crate::wiring;
 
 /// Runs a `table` subcommand.
 pub async fn run(config: &Config, command: TableCommand) -> Result<i32> {
-    let backends = wiring::open_backends(config)?;
+    let backends = wiring::open_backends(config).await?;
     let table = config.consumers.dynamodb.sink.table.clone();
     match command {
         TableCommand::Query {

@@ -10,7 +10,7 @@
 use anyhow::{Context, Result, bail};
 use shardline::config::Config;
 use shardline::pipeline::Pipeline;
-use shardline_core::ports::{ItemTable, MetricPublisher, StatisticsQuery};
+use shardline_core::ports::StatisticsQuery;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -61,6 +61,8 @@ pub const TEST_TOML: &str = include_str!("../../../../tests/fixtures/fast-pipeli
 pub struct Shardline {
     /// Holds the config file and the data directory.
     pub dir: TempDir,
+    /// Variables set in every command's environment (e.g. credentials for moto).
+    pub env: Vec<(String, String)>,
 }
 
 impl Shardline {
@@ -73,7 +75,10 @@ impl Shardline {
     pub fn with_config(toml: &str) -> Result<Shardline> {
         let dir = TempDir::new()?;
         std::fs::write(dir.path().join("shardline.toml"), toml)?;
-        Ok(Shardline { dir })
+        Ok(Shardline {
+            dir,
+            env: Vec::new(),
+        })
     }
 
     /// The config file.
@@ -102,6 +107,9 @@ impl Shardline {
             .args(args)
             .current_dir(self.dir.path())
             .stdin(Stdio::null());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
         cmd
     }
 
@@ -313,7 +321,7 @@ async fn totals_of(p: &Pipeline) -> Result<Totals> {
             samples += d.values.sample_count;
         }
     }
-    let stats = p.log.shard_stats(&p.config.stream.name).await?;
+    let stats = p.embedded_log()?.shard_stats(&p.config.stream.name).await?;
     Ok(Totals {
         parquet_rows,
         distinct_rows,
