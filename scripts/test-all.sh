@@ -67,7 +67,7 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "cargo clippy (all targets, warnings are errors)"
-cargo clippy --workspace --all-targets --locked --features shardline-aws/moto-tests -- -D warnings
+cargo clippy --workspace --all-targets --locked --features shardline-aws/moto-tests,shardline/moto-tests -- -D warnings
 
 step "cargo test"
-cargo test --workspace --locked --features shardline-aws/moto-tests
+cargo test --workspace --locked --features shardline-aws/moto-tests,shardline/moto-tests
