@@ -18,7 +18,7 @@ use shardline::config::Config;
 use shardline::pipeline::Pipeline;
 use shardline::wiring;
 use shardline_consumers::runtime::ConsumerReport;
-use shardline_core::ports::{ItemTable, MetricPublisher, StatisticsQuery};
+use shardline_core::ports::StatisticsQuery;
 use shardline_core::{PutRecordResult, PutRecordsEntry, SequenceNumber, ShardId};
 use shardline_local::{Envelope, OutboxNotifier};
 use std::collections::{BTreeMap, BTreeSet};

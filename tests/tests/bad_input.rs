@@ -2,7 +2,6 @@
 //! with its reason, and the valid ones after it still reach Parquet and the table.
 
 use anyhow::Result;
-use shardline_core::ports::DeadLetterStore;
 use shardline_tests::{TestEnv, drain_all, parquet_root, put_raw, read_parquet_dir, table_count};
 use std::collections::BTreeSet;
 

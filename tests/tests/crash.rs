@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 use shardline::pipeline::Pipeline;
-use shardline_core::ports::{CheckpointKey, CheckpointStore, DeadLetterStore, Stream};
+use shardline_core::ports::{CheckpointKey, Stream};
 use shardline_core::{SequenceNumber, StartingPosition};
 use shardline_tests::{
     TestEnv, check_unique_dedup_ids, drain_all, log_records, outbox, parquet_root, put_raw,
