@@ -309,8 +309,8 @@ async fn metrics_analyzer(p: Pipeline, input: Value, ctx: TaskContext) -> Result
     let window_ms = input
         .get("window_seconds")
         .and_then(Value::as_i64)
-        .map(|s| s * 1000);
-    let from = window_ms.map(|w| ctx.clock.now_ms() - w);
+        .map(|s| s.saturating_mul(1000));
+    let from = window_ms.map(|w| ctx.clock.now_ms().saturating_sub(w));
     let engine = crate::commands::query::engine(&p.config, p.backends.aws.as_ref())
         .map_err(|e| failed(format!("{e:#}")))?;
     let rows = engine
@@ -331,8 +331,8 @@ async fn log_processor(p: Pipeline, input: Value, ctx: TaskContext) -> Result<Va
         .get("interval_seconds")
         .and_then(Value::as_i64)
         .unwrap_or(3 * 3600)
-        * 1000;
-    let since = ctx.clock.now_ms() - interval_ms;
+        .saturating_mul(1000);
+    let since = ctx.clock.now_ms().saturating_sub(interval_ms);
     let rules: BTreeMap<MetricType, f64> = p
         .alerts_config()
         .rules

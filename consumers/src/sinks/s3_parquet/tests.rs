@@ -24,7 +24,7 @@ use crate::{Sink, SinkRecord};
 /// 2026-02-19T00:00:00Z.
 pub(super) const DAY0_MS: i64 = 1_771_459_200_000;
 
-fn seq(shard: u32, offset: u64) -> SequenceNumber {
+pub(super) fn seq(shard: u32, offset: u64) -> SequenceNumber {
     SequenceParts {
         shard_index: shard,
         offset,
@@ -36,7 +36,7 @@ fn seq(shard: u32, offset: u64) -> SequenceNumber {
 
 /// Record `offset` of `shard`: instances cycle over 7, time advances 10 minutes per record
 /// from `start_ms`.
-fn record(shard: u32, offset: u64, start_ms: i64) -> SinkRecord {
+pub(super) fn record(shard: u32, offset: u64, start_ms: i64) -> SinkRecord {
     let t_ms = start_ms + offset as i64 * 600_000 + 123;
     let metric_type = MetricType::ALL[(offset % 4) as usize];
     SinkRecord {

@@ -61,7 +61,7 @@ pub async fn run(config: Config, args: ConsumeArgs) -> Result<i32> {
     let mut workers = JoinSet::new();
     let mut statuses: Vec<(String, Arc<ConsumerStatus>)> = Vec::new();
     for kind in kinds {
-        let consumer = p.consumer_config(kind).clone();
+        let consumer = p.consumer_config(kind);
         let backends = LeaseBackends {
             stream: p.stream(),
             leases: Arc::clone(&p.backends.leases),

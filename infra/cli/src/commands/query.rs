@@ -1,10 +1,10 @@
 //! `shardline query "<SQL>"`: DataFusion over the Parquet output, where the objects port keeps
 //! it: the embedded directory, or S3 (read through the project's S3 client, partitions pruned
-//! by prefix).
+//! by prefix); read-only unless `--allow-write`.
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use shardline_aws::AwsBackends;
-use shardline_query::{OutputFormat, QueryEngine, format_batches};
+use shardline_query::{Access, OutputFormat, QueryEngine, QueryError, format_batches};
 
 use crate::cli::{Format, QueryArgs};
 use crate::config::{BackendKind, Config};
@@ -14,7 +14,20 @@ use crate::wiring;
 pub async fn run(config: &Config, args: QueryArgs) -> Result<i32> {
     let aws = wiring::open_aws(config).await?;
     let engine = engine(config, aws.as_ref())?;
-    let batches = engine.sql(&args.sql).await.context("query failed")?;
+    let access = if args.allow_write {
+        Access::ReadWrite
+    } else {
+        Access::ReadOnly
+    };
+    let batches = match engine.sql_with(&args.sql, access).await {
+        Ok(b) => b,
+        Err(QueryError::ReadOnly { detail, .. }) => bail!(
+            "statement refused: `shardline query` is read-only ({detail}); only SELECT, \
+             EXPLAIN, SHOW and DESCRIBE run without --allow-write, which also runs statements \
+             that write (COPY TO, INSERT, CREATE, DROP) or change the session (SET)"
+        ),
+        Err(e) => return Err(e).context("query failed"),
+    };
     let format = match args.format {
         Format::Table => OutputFormat::Table,
         Format::Csv => OutputFormat::Csv,
