@@ -143,11 +143,11 @@ fn on_moto(t: &toml::Table) -> Result<Shardline> {
     Ok(sh)
 }
 
-/// `n` valid events, instances `i-000..i-011` (each metric type on each), four a minute from the start of the hour before the
-/// last (CloudWatch takes data of the last two weeks only), values spread over each type's
-/// range.
+/// `n` valid events (at most 700), instances `i-000..i-011` (each metric type on each), four a
+/// minute from the start of the hour three hours back: all in the past (the consumers
+/// dead-letter events ahead of their arrival) and within CloudWatch's two weeks.
 fn fixed_events(n: usize) -> String {
-    let hour = shardline_core::time::now_ms() / 1000 / 3600 * 3600 - 3600;
+    let hour = shardline_core::time::now_ms() / 1000 / 3600 * 3600 - 3 * 3600;
     let types = [
         ("cpu_utilization", "cpu"),
         ("memory_usage", "mem"),
