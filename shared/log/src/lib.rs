@@ -8,7 +8,8 @@
 //! # On disk
 //! ```text
 //! <dir>/LOCK                                        flock held while a process has it open
-//! <dir>/<stream>/stream.json                        metadata, replaced atomically
+//! <dir>/ITERATOR_KEY                                secret authenticating shard iterators
+//! <dir>/<stream>/stream.json                        metadata and shard lineage, replaced atomically
 //! <dir>/<stream>/shardId-000000000000/
 //!     00000000000000000000.seg                      frames of offsets 0.., rolled by size
 //!     00000000000000000000.idx                      sparse index of that segment
@@ -24,10 +25,21 @@
 //! no valid frame follows is a torn tail and is cut (with a warning), damage followed by a
 //! valid frame fails the open. Missing or damaged indexes are rebuilt (see `recovery`).
 //!
+//! # Resharding
+//! Split, merge and uniform scaling close shards and create children; the lineage (parents,
+//! each closed shard's end offset) is part of `stream.json`, whose atomic replacement is the
+//! single commit point of a reshard, so a crash leaves either the old or the new lineage, and
+//! every acknowledged record in exactly one shard (see `reshard`). A closed shard reads to its
+//! end and then returns no next iterator; retention drops it once it closed longer ago than
+//! the retention period.
+//!
 //! # Layout
 //! - `log`: [`Log`]: opening, the stream registry, retention, close; directory layout.
 //! - `config`: [`LogConfig`], the serde form of [`LogOptions`] (sizes like `"64MiB"`).
-//! - `api`: the `Stream` port: limits, routing by hash key, iterators, get_records.
+//! - `api`: the `Stream` port: describing shards and lineage, iterators, get_records.
+//! - `put`: put_records: limits, routing by hash key, re-routing around closing shards.
+//! - `reshard`: split, merge, uniform scaling; lineage commits; closed shards past retention.
+//! - `tags`: stream tags.
 //! - `writer`: the per-shard group-commit writer and the active segment.
 //! - `segment`: segment files, naming, reading committed frames.
 //! - `frame`: the on-disk record frame format.
@@ -37,8 +49,8 @@
 //! - `retention`: deleting old sealed segments.
 //! - `shard`: a shard's committed view and its read path.
 //! - `meta`: stream metadata and name rules.
-//! - `iterator`: shard iterator tokens.
-//! - `throttle`: the opt-in per-shard write limits.
+//! - `iterator`: shard iterator tokens (MAC-authenticated, five-minute lifetime).
+//! - `throttle`: the opt-in per-shard write and read limits.
 //! - `verify`: the offline checker.
 //! - [`LogError`]: errors, mapped onto [`shardline_core::Error`].
 
@@ -51,11 +63,14 @@ mod iterator;
 mod log;
 mod meta;
 mod options;
+mod put;
 mod recovery;
+mod reshard;
 mod retention;
 mod segment;
 mod seqrun;
 mod shard;
+mod tags;
 mod throttle;
 mod verify;
 mod writer;

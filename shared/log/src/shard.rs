@@ -17,7 +17,7 @@ use crate::error::LogError;
 use crate::frame::{self, Frame};
 use crate::index;
 use crate::segment::{self, SegmentView};
-use crate::throttle::Throttle;
+use crate::throttle::{ReadThrottle, Throttle};
 
 /// The committed segments of a shard.
 #[derive(Debug)]
@@ -78,6 +78,8 @@ pub struct Shard {
     pub batches: AtomicU64,
     /// Write-rate limiter, used when limits are enforced.
     pub throttle: Mutex<Throttle>,
+    /// Read-rate limiter, used when limits are enforced.
+    pub read_throttle: Mutex<ReadThrottle>,
 }
 
 /// What a read returned.

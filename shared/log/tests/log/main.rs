@@ -8,4 +8,5 @@ mod group_commit;
 mod iterators;
 mod limits;
 mod properties;
+mod reshard;
 mod retention;
