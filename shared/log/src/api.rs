@@ -218,6 +218,16 @@ impl Log {
         })
     }
 
+    /// The stream and shard an iterator (issued by this log, not expired) reads.
+    ///
+    /// # Errors
+    /// [`LogError::BadIterator`], [`LogError::ExpiredIterator`].
+    pub fn iterator_target(&self, iterator: &ShardIterator) -> Result<(String, ShardId), LogError> {
+        let now = self.inner.options.clock.now_ms();
+        let pos = Position::decode(iterator, &self.inner.iterator_key, now)?;
+        Ok((pos.stream, ShardId(pos.shard)))
+    }
+
     /// Every stream's name, sorted.
     ///
     /// # Errors

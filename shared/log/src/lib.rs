@@ -80,4 +80,5 @@ pub use error::LogError;
 pub use log::{Log, ShardStats};
 pub use options::{Durability, LogOptions};
 pub use retention::RetentionReport;
+pub use tags::MAX_TAGS;
 pub use verify::{VerifyProblem, VerifyReport, verify};

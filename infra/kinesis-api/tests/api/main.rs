@@ -1,0 +1,6 @@
+//! Integration tests of the Kinesis endpoint, one module per area.
+
+mod protocol;
+mod robustness;
+mod sdk;
+mod support;
