@@ -39,6 +39,8 @@ pub struct Config {
     pub flow: FlowConfig,
     /// `shardline up`'s status line.
     pub status: StatusConfig,
+    /// The Kinesis-compatible endpoint (`shardline serve`, and `up` when enabled).
+    pub serve: shardline_kinesis_api::ServeConfig,
 }
 
 /// The stream.
@@ -56,6 +58,10 @@ pub struct StreamConfig {
     pub durability: Durability,
     /// Segment file size before rolling, e.g. "64MiB".
     pub segment_size: shardline_core::units::ByteSize,
+    /// Enforce Kinesis's per-shard limits (1 MiB/s and 1,000 records/s written, 2 MiB/s and
+    /// 5 reads/s read), so load tests see throttling as on Kinesis.
+    #[serde(default)]
+    pub enforce_limits: bool,
 }
 
 /// Log durability mode.
@@ -202,6 +208,9 @@ impl Config {
         if !(1..=8760).contains(&hours) {
             bail!("stream.retention: must be 1h to 8760h");
         }
+        self.serve
+            .validate()
+            .map_err(|e| anyhow::anyhow!("{e} (in [serve])"))?;
         for (section, consumer) in [
             ("s3", &self.consumers.s3.consumer),
             ("dynamodb", &self.consumers.dynamodb.consumer),

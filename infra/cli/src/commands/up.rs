@@ -4,7 +4,8 @@
 //! its own checkpoints), and the Step Functions flow on its EventBridge-style schedule, printing
 //! a status line every few seconds. Ctrl-C (or `--duration`) stops the collectors and the
 //! scheduler, then each consumer flushes its sink and checkpoints before the log is closed.
-//! `--once` collects once, drains every consumer and prints a summary.
+//! `--once` collects once, drains every consumer and prints a summary. Unless `--once`, the
+//! Kinesis endpoint (`[serve]`, see `serve`) runs on the pipeline's log while `up` runs.
 
 use anyhow::{Context, Result};
 use shardline_consumers::runtime::{ConsumerReport, ConsumerStatus};
@@ -25,11 +26,26 @@ use crate::wiring;
 pub async fn run(config: Config, args: UpArgs) -> Result<i32> {
     let pipeline = Pipeline::open(config).await?;
     print_banner(&pipeline);
+    // The Kinesis endpoint on the pipeline's own log, so outside producers can write into it.
+    let served = if pipeline.config.serve.enabled && !args.once {
+        let served = super::serve::start(&pipeline.config, pipeline.log.clone()).await?;
+        println!(
+            "  kinesis   {} (e.g. aws kinesis --endpoint-url {} ...)",
+            served.url(),
+            served.url()
+        );
+        Some(served)
+    } else {
+        None
+    };
     let code = if args.once {
         once(&pipeline).await
     } else {
         run_until_stopped(&pipeline, args.duration).await
     };
+    if let Some(served) = served {
+        served.stop().await;
+    }
     pipeline.close().await?;
     code
 }
