@@ -34,6 +34,7 @@ pub struct Endpoint {
     pub(crate) config: ServeConfig,
     pub(crate) account: Account,
     pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) subscriptions: Arc<crate::subscribe::Subscriptions>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -63,7 +64,7 @@ pub struct Request<'a> {
 }
 
 /// An answer for the HTTP layer to send.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct Response {
     /// HTTP status.
     pub status: u16,
@@ -71,17 +72,19 @@ pub struct Response {
     pub headers: Vec<(&'static str, String)>,
     /// The body.
     pub body: Vec<u8>,
+    /// For an event stream (SubscribeToShard): chunks sent after `body` as they come.
+    pub stream: Option<tokio::sync::mpsc::Receiver<bytes::Bytes>>,
 }
 
 /// The encoding of a request and its answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Encoding {
+pub(crate) enum Encoding {
     Json,
     Cbor,
 }
 
 impl Encoding {
-    fn content_type(self) -> &'static str {
+    pub(crate) fn content_type(self) -> &'static str {
         match self {
             Encoding::Json => AMZ_JSON,
             Encoding::Cbor => AMZ_CBOR,
@@ -105,6 +108,7 @@ fn xml_error(kind: &str, message: Option<&str>, status: u16) -> Response {
         status,
         headers: vec![("x-amzn-ErrorType", kind.to_string())],
         body: body.into_bytes(),
+        stream: None,
     }
 }
 
@@ -113,6 +117,7 @@ fn encoded(enc: Encoding, status: u16, v: &Value) -> Response {
         status,
         headers: vec![("content-type", enc.content_type().to_string())],
         body: enc.write(v),
+        stream: None,
     }
 }
 
@@ -150,6 +155,7 @@ fn deprecated(kind: &str, status: u16) -> Response {
             ("x-amzn-ErrorType", kind.to_string()),
         ],
         body: value::to_json(&v),
+        stream: None,
     }
 }
 
@@ -168,6 +174,7 @@ impl Endpoint {
             },
             config,
             clock: Arc::new(SystemClock),
+            subscriptions: Arc::default(),
         })
     }
 
@@ -216,6 +223,7 @@ impl Endpoint {
                 status: 200,
                 headers,
                 body: Vec::new(),
+                stream: None,
             };
         }
         if req.method != "POST" {
@@ -292,6 +300,13 @@ impl Endpoint {
                 return error_response(enc, &e);
             }
         }
+        if operation == "SubscribeToShard" {
+            let outcome = match self.validated(operation, &body) {
+                Ok(typed) => crate::subscribe::subscribe(self, enc, &typed).await,
+                Err(e) => Err(e),
+            };
+            return outcome.unwrap_or_else(|e| error_response(enc, &e));
+        }
         match self.run(operation, &body).await {
             Ok(v) => encoded(enc, 200, &v),
             Err(e) => {
@@ -303,10 +318,16 @@ impl Endpoint {
 
     /// Validates `body` against `action`'s shape and runs the action.
     async fn run(&self, action: &str, body: &Value) -> Result<Value, ApiError> {
+        let typed = self.validated(action, body)?;
+        actions::run(self, action, &typed).await
+    }
+
+    /// `body` type-checked and validated against `action`'s shape.
+    fn validated(&self, action: &str, body: &Value) -> Result<Value, ApiError> {
         let members =
             shape::request(action).ok_or_else(|| ApiError::bare("UnknownOperationException"))?;
         let typed = validate::check_types(body, members)?;
         validate::check_constraints(&typed, members)?;
-        actions::run(self, action, &typed).await
+        Ok(typed)
     }
 }

@@ -30,12 +30,14 @@
 //! - `shape`: every action's request members and constraints.
 //! - `validate`: type checks and constraint checks with Kinesis's messages.
 //! - [`sigv4`]: signature verification.
-//! - `actions`: the actions (streams, records, shards, tags).
+//! - `actions`: the actions (streams, records, shards, tags, enhanced fan-out consumers).
+//! - `subscribe`: SubscribeToShard's event stream; [`eventstream`]: its message encoding.
 //! - [`error`]: [`ApiError`] and the mapping of log errors.
 
 pub mod cbor;
 pub mod config;
 pub mod error;
+pub mod eventstream;
 pub mod server;
 pub mod sigv4;
 pub mod value;
@@ -43,10 +45,11 @@ pub mod value;
 mod actions;
 mod dispatch;
 mod shape;
+mod subscribe;
 mod validate;
 
 pub use config::{AccessKey, ServeConfig};
-pub use dispatch::Endpoint;
+pub use dispatch::{Endpoint, Request, Response};
 pub use error::ApiError;
 pub use server::{Running, serve};
 
@@ -63,19 +66,24 @@ pub const ACTIONS: &[&str] = &[
     "CreateStream",
     "DecreaseStreamRetentionPeriod",
     "DeleteStream",
+    "DeregisterStreamConsumer",
     "DescribeLimits",
     "DescribeStream",
+    "DescribeStreamConsumer",
     "DescribeStreamSummary",
     "GetRecords",
     "GetShardIterator",
     "IncreaseStreamRetentionPeriod",
     "ListShards",
+    "ListStreamConsumers",
     "ListStreams",
     "ListTagsForStream",
     "MergeShards",
     "PutRecord",
     "PutRecords",
+    "RegisterStreamConsumer",
     "RemoveTagsFromStream",
     "SplitShard",
+    "SubscribeToShard",
     "UpdateShardCount",
 ];

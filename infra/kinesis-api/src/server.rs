@@ -15,7 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, Limited, StreamBody};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -117,7 +118,13 @@ pub fn serve_on(listener: TcpListener, endpoint: Arc<Endpoint>) -> std::io::Resu
     Ok(Running { addr, stop, task })
 }
 
-fn plain(status: u16, kind: &str, message: String) -> http::Response<Full<Bytes>> {
+type Body = BoxBody<Bytes, Infallible>;
+
+fn full(bytes: Vec<u8>) -> Body {
+    Full::new(Bytes::from(bytes)).boxed()
+}
+
+fn plain(status: u16, kind: &str, message: String) -> http::Response<Body> {
     let body = crate::value::to_json(&crate::value::Value::map([
         ("__type", crate::value::Value::s(kind)),
         ("message", crate::value::Value::s(message)),
@@ -127,11 +134,11 @@ fn plain(status: u16, kind: &str, message: String) -> http::Response<Full<Bytes>
         .header("content-type", crate::AMZ_JSON)
         .header("x-amzn-ErrorType", kind)
         .header("connection", "close")
-        .body(Full::new(Bytes::from(body)))
-        .unwrap_or_else(|_| http::Response::new(Full::new(Bytes::new())))
+        .body(full(body))
+        .unwrap_or_else(|_| http::Response::new(full(Vec::new())))
 }
 
-async fn handle(ep: &Endpoint, req: http::Request<Incoming>) -> http::Response<Full<Bytes>> {
+async fn handle(ep: &Endpoint, req: http::Request<Incoming>) -> http::Response<Body> {
     let (parts, body) = req.into_parts();
     let max = usize::try_from(ep.config.max_request_size.bytes()).unwrap_or(usize::MAX);
     let too_large = || {
@@ -190,7 +197,22 @@ async fn handle(ep: &Endpoint, req: http::Request<Incoming>) -> http::Response<F
     for (k, v) in &r.headers {
         builder = builder.header(*k, v.as_str());
     }
+    let body = match r.stream {
+        None => full(r.body),
+        Some(rx) => {
+            // An event stream: chunks as the subscription sends them, until it ends.
+            let first = (!r.body.is_empty()).then(|| Bytes::from(r.body));
+            let chunks = futures::stream::unfold((first, rx), |(first, mut rx)| async move {
+                let next = match first {
+                    Some(b) => Some(b),
+                    None => rx.recv().await,
+                };
+                next.map(|b| (Ok::<_, Infallible>(hyper::body::Frame::data(b)), (None, rx)))
+            });
+            BodyExt::boxed(StreamBody::new(chunks))
+        }
+    };
     builder
-        .body(Full::new(Bytes::from(r.body)))
+        .body(body)
         .unwrap_or_else(|e| plain(500, "InternalFailure", format!("bad response header: {e}")))
 }

@@ -105,7 +105,10 @@ impl Log {
             let v = sh.read_view();
             (v.trim_offset(), v.next_offset())
         };
-        let at_seq = |q: &shardline_core::SequenceNumber| -> Result<u64, LogError> {
+        // A sequence number whose arrival second is before its shard's creation is a marker
+        // (see `position_marker`): it stands just before its offset, which AT and AFTER both
+        // resolve to. Any other resolves to its record: AT at it, AFTER just past it.
+        let at_seq = |q: &shardline_core::SequenceNumber| -> Result<(u64, bool), LogError> {
             let p = q
                 .parts()
                 .map_err(|e| LogError::InvalidArgument(e.to_string()))?;
@@ -115,18 +118,22 @@ impl Log {
                     p.shard_index
                 )));
             }
-            if p.offset >= next {
+            let marker = p.arrival_secs < sh.created_secs;
+            if p.offset > next || (p.offset == next && !marker) {
                 return Err(LogError::InvalidArgument(format!(
                     "sequence number {q} is past the newest record of {shard} in \"{name}\""
                 )));
             }
-            Ok(p.offset)
+            Ok((p.offset, marker))
         };
         let offset = match position {
             StartingPosition::TrimHorizon => trim,
             StartingPosition::Latest => next,
-            StartingPosition::AtSequenceNumber(q) => at_seq(q)?.max(trim),
-            StartingPosition::AfterSequenceNumber(q) => (at_seq(q)? + 1).max(trim),
+            StartingPosition::AtSequenceNumber(q) => at_seq(q)?.0.max(trim),
+            StartingPosition::AfterSequenceNumber(q) => {
+                let (o, marker) = at_seq(q)?;
+                (if marker { o } else { o + 1 }).max(trim)
+            }
             StartingPosition::AtTimestamp(ms) => {
                 let (sh2, ms) = (sh.clone(), *ms);
                 tokio::task::spawn_blocking(move || sh2.offset_at_time(ms))
@@ -153,6 +160,52 @@ impl Log {
         iterator: &ShardIterator,
         limit: usize,
     ) -> Result<GetRecordsOutput, LogError> {
+        self.read_with(iterator, limit, true).await
+    }
+
+    /// get_records for an enhanced fan-out subscription: like [`Log::read`], but not counted
+    /// against the shard's shared read limits (each subscriber has its own throughput).
+    ///
+    /// # Errors
+    /// As [`Log::read`].
+    pub async fn read_dedicated(
+        &self,
+        iterator: &ShardIterator,
+        limit: usize,
+    ) -> Result<GetRecordsOutput, LogError> {
+        self.read_with(iterator, limit, false).await
+    }
+
+    /// A sequence number standing just before the position of `iterator`: AT_SEQUENCE_NUMBER
+    /// and AFTER_SEQUENCE_NUMBER on it both resolve to that position (its arrival second is
+    /// one before the shard's creation, which no record's is). What a subscription reports as
+    /// its continuation before it has sent a record.
+    ///
+    /// # Errors
+    /// [`LogError::BadIterator`], [`LogError::ExpiredIterator`], unknown stream or shard.
+    pub fn position_marker(
+        &self,
+        iterator: &ShardIterator,
+    ) -> Result<shardline_core::SequenceNumber, LogError> {
+        let now = self.inner.options.clock.now_ms();
+        let pos = Position::decode(iterator, &self.inner.iterator_key, now)?;
+        let s = self.inner.stream(&pos.stream)?;
+        let (sh, _) = self.shard_of(&s, ShardId(pos.shard))?;
+        Ok(SequenceParts {
+            shard_index: pos.shard,
+            offset: pos.offset,
+            shard_created_secs: sh.created_secs,
+            arrival_secs: sh.created_secs.saturating_sub(1),
+        }
+        .encode())
+    }
+
+    async fn read_with(
+        &self,
+        iterator: &ShardIterator,
+        limit: usize,
+        shared_limits: bool,
+    ) -> Result<GetRecordsOutput, LogError> {
         let now = self.inner.options.clock.now_ms();
         let pos = Position::decode(iterator, &self.inner.iterator_key, now)?;
         let s = self.inner.stream(&pos.stream)?;
@@ -163,7 +216,7 @@ impl Log {
             )));
         }
         let (sh, sm) = self.shard_of(&s, ShardId(pos.shard))?;
-        let limits_on = self.inner.options.enforce_throughput_limits;
+        let limits_on = self.inner.options.enforce_throughput_limits && shared_limits;
         if limits_on {
             lock(&sh.read_throttle).admit(now).map_err(|msg| {
                 LogError::Throttled(format!("{msg} ({} of stream \"{}\")", sh.id, pos.stream))

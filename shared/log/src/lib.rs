@@ -40,6 +40,7 @@
 //! - `put`: put_records: limits, routing by hash key, re-routing around closing shards.
 //! - `reshard`: split, merge, uniform scaling; lineage commits; closed shards past retention.
 //! - `tags`: stream tags.
+//! - `consumers`: registered enhanced fan-out consumers.
 //! - `writer`: the per-shard group-commit writer and the active segment.
 //! - `segment`: segment files, naming, reading committed frames.
 //! - `frame`: the on-disk record frame format.
@@ -56,6 +57,7 @@
 
 mod api;
 mod config;
+mod consumers;
 mod error;
 mod frame;
 mod index;
@@ -76,6 +78,7 @@ mod verify;
 mod writer;
 
 pub use config::LogConfig;
+pub use consumers::{ConsumerMeta, MAX_CONSUMERS};
 pub use error::LogError;
 pub use log::{Log, ShardStats};
 pub use options::{Durability, LogOptions};

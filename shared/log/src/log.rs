@@ -413,6 +413,7 @@ impl Log {
                 .collect(),
             tags: BTreeMap::new(),
             retired_ids: 0,
+            consumers: Vec::new(),
         };
         let inner = self.inner.clone();
         let handle = tokio::task::spawn_blocking(move || {

@@ -35,6 +35,9 @@ pub struct StreamMeta {
     /// One past the highest id of a shard retention has dropped (ids are never reused).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub retired_ids: u32,
+    /// Registered enhanced fan-out consumers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub consumers: Vec<crate::consumers::ConsumerMeta>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -210,6 +213,7 @@ mod tests {
             )],
             tags: BTreeMap::new(),
             retired_ids: 0,
+            consumers: Vec::new(),
         };
         store(dir.path(), &meta).expect("store");
         assert_eq!(load(dir.path()).expect("load"), Some(meta));

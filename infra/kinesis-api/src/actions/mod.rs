@@ -8,12 +8,14 @@
 //! - `streams`: create, delete, describe, summary, list, limits, retention, tags.
 //! - `records`: PutRecord, PutRecords, GetShardIterator, GetRecords.
 //! - `shards`: ListShards, SplitShard, MergeShards, UpdateShardCount.
+//! - `consumers`: Register/Describe/List/DeregisterStreamConsumer (enhanced fan-out).
 
+pub(crate) mod consumers;
 mod records;
 mod shards;
 mod streams;
 
-use shardline_core::stream::{ShardDescription, ShardId};
+use shardline_core::stream::{Record, ShardDescription, ShardId};
 
 use crate::dispatch::Endpoint;
 use crate::error::ApiError;
@@ -42,6 +44,10 @@ pub(crate) async fn run(ep: &Endpoint, action: &str, req: &Value) -> Result<Valu
         "SplitShard" => shards::split(ep, req).await,
         "MergeShards" => shards::merge(ep, req).await,
         "UpdateShardCount" => shards::update_count(ep, req).await,
+        "RegisterStreamConsumer" => consumers::register(ep, req).await,
+        "DescribeStreamConsumer" => consumers::describe_one(ep, req),
+        "ListStreamConsumers" => consumers::list(ep, req),
+        "DeregisterStreamConsumer" => consumers::deregister(ep, req).await,
         _ => Err(ApiError::bare("UnknownOperationException")),
     }
 }
@@ -124,6 +130,40 @@ pub(crate) fn hash_range(s: &ShardDescription) -> Value {
         ),
         ("EndingHashKey", Value::s(s.hash_key_range.end.to_string())),
     ])
+}
+
+/// A record as GetRecords and SubscribeToShard show it.
+pub(crate) fn record_value(r: &Record) -> Value {
+    Value::map([
+        ("SequenceNumber", Value::s(r.sequence_number.to_string())),
+        (
+            "ApproximateArrivalTimestamp",
+            Value::Timestamp(r.approximate_arrival_ms),
+        ),
+        ("Data", Value::Bytes(r.data.to_vec())),
+        ("PartitionKey", Value::s(r.partition_key.clone())),
+    ])
+}
+
+/// The `ChildShards` of a closed shard's last answer.
+pub(crate) fn child_shards(kids: &[ShardDescription]) -> Value {
+    Value::Array(
+        kids.iter()
+            .map(|c| {
+                let parents = c
+                    .parent_shard_id
+                    .iter()
+                    .chain(&c.adjacent_parent_shard_id)
+                    .map(|p| Value::s(p.to_string()))
+                    .collect();
+                Value::map([
+                    ("ShardId", Value::s(c.shard_id.to_string())),
+                    ("ParentShards", Value::Array(parents)),
+                    ("HashKeyRange", hash_range(c)),
+                ])
+            })
+            .collect(),
+    )
 }
 
 /// The empty answer of actions that return nothing.

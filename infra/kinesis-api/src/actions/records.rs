@@ -11,7 +11,7 @@ use shardline_core::stream::{
     PutRecordResult, PutRecordsEntry, SequenceNumber, ShardIterator, StartingPosition, limits,
 };
 
-use super::{hash_range, resolve_shard, stream_name};
+use super::{resolve_shard, stream_name};
 use crate::dispatch::Endpoint;
 use crate::error::ApiError;
 use crate::value::Value;
@@ -255,46 +255,14 @@ pub(crate) async fn get_records(ep: &Endpoint, req: &Value) -> Result<Value, Api
         )),
         e => ep.account.map(&stream, e),
     })?;
-    let records = out
-        .records
-        .into_iter()
-        .map(|r| {
-            Value::map([
-                ("SequenceNumber", Value::s(r.sequence_number.to_string())),
-                (
-                    "ApproximateArrivalTimestamp",
-                    Value::Timestamp(r.approximate_arrival_ms),
-                ),
-                ("Data", Value::Bytes(r.data.to_vec())),
-                ("PartitionKey", Value::s(r.partition_key)),
-            ])
-        })
-        .collect();
+    let records = out.records.iter().map(super::record_value).collect();
     let children = match &out.next_iterator {
         Some(_) => Value::Null,
-        None => {
-            let kids = ep
-                .log
+        None => super::child_shards(
+            &ep.log
                 .children(&stream, shard)
-                .map_err(|e| ep.account.map(&stream, e))?;
-            Value::Array(
-                kids.iter()
-                    .map(|c| {
-                        let parents = c
-                            .parent_shard_id
-                            .iter()
-                            .chain(&c.adjacent_parent_shard_id)
-                            .map(|p| Value::s(p.to_string()))
-                            .collect();
-                        Value::map([
-                            ("ShardId", Value::s(c.shard_id.to_string())),
-                            ("ParentShards", Value::Array(parents)),
-                            ("HashKeyRange", hash_range(c)),
-                        ])
-                    })
-                    .collect(),
-            )
-        }
+                .map_err(|e| ep.account.map(&stream, e))?,
+        ),
     };
     Ok(Value::map([
         ("Records", Value::Array(records)),

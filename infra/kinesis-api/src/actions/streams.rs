@@ -114,6 +114,21 @@ fn v_str(v: &Value) -> String {
 
 pub(crate) async fn delete(ep: &Endpoint, req: &Value) -> Result<Value, ApiError> {
     let name = stream_name(req)?;
+    let consumers = ep
+        .log
+        .consumers(&name)
+        .map_err(|e| ep.account.map(&name, e))?;
+    if !consumers.is_empty() && req.get("EnforceConsumerDeletion") != Some(&Value::Bool(true)) {
+        return Err(ApiError::client(
+            "ResourceInUseException",
+            format!(
+                "Stream {name} under account {} has {} registered consumers; deregister them \
+                 or delete with EnforceConsumerDeletion.",
+                ep.account.id,
+                consumers.len()
+            ),
+        ));
+    }
     ep.log
         .delete(&name)
         .await

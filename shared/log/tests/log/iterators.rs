@@ -264,3 +264,36 @@ async fn bad_iterators_and_sequence_numbers_are_refused_clearly() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn position_markers_resume_at_their_position_without_skipping() {
+    let dir = tempdir();
+    let clock = ManualClock::new(T0);
+    let log = open(dir.path(), options(&clock)).await;
+    log.create_stream("s", 1, Duration::from_secs(3600))
+        .await
+        .expect("create");
+    let start = log
+        .get_shard_iterator("s", S0, &StartingPosition::TrimHorizon)
+        .await
+        .expect("iter");
+    let marker = log.position_marker(&start).expect("marker");
+    put_ok(&log, "s", vec![entry("k", "first"), entry("k", "second")]).await;
+    for position in [
+        StartingPosition::AfterSequenceNumber(marker.clone()),
+        StartingPosition::AtSequenceNumber(marker.clone()),
+    ] {
+        let records = read_all(&log, "s", S0, position).await;
+        assert_eq!(&records[0].data[..], b"first", "nothing skipped");
+    }
+    // A marker at the end stands before records written later.
+    let latest = log
+        .get_shard_iterator("s", S0, &StartingPosition::Latest)
+        .await
+        .expect("iter");
+    let end = log.position_marker(&latest).expect("marker");
+    put_ok(&log, "s", vec![entry("k", "third")]).await;
+    let records = read_all(&log, "s", S0, StartingPosition::AfterSequenceNumber(end)).await;
+    assert_eq!(records.len(), 1);
+    assert_eq!(&records[0].data[..], b"third");
+}
