@@ -225,3 +225,113 @@ proptest! {
         });
     }
 }
+
+/// Arbitrary documents of the shapes requests have: maps of known and unknown members holding
+/// every type.
+fn document() -> impl Strategy<Value = serde_json::Value> {
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::from),
+        any::<i64>().prop_map(serde_json::Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(serde_json::Value::from),
+        ".{0,12}".prop_map(serde_json::Value::from),
+        prop_oneof![
+            Just("shardId-000000000000"),
+            Just("s"),
+            Just("AAAA"),
+            Just("TRIM_HORIZON"),
+            Just("0")
+        ]
+        .prop_map(serde_json::Value::from),
+    ];
+    leaf.prop_recursive(3, 24, 6, |inner| {
+        let names = prop_oneof![
+            Just("StreamName".to_string()),
+            Just("ShardCount".to_string()),
+            Just("Records".to_string()),
+            Just("Data".to_string()),
+            Just("PartitionKey".to_string()),
+            Just("ShardId".to_string()),
+            Just("ShardIteratorType".to_string()),
+            Just("ShardIterator".to_string()),
+            Just("Tags".to_string()),
+            Just("StreamARN".to_string()),
+            Just("ShardFilter".to_string()),
+            Just("Type".to_string()),
+            "[a-zA-Z]{1,8}",
+        ];
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+            proptest::collection::btree_map(names, inner, 0..5)
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// The request pipeline (method, content type, target, JSON or CBOR body) answers every
+    /// input with a well-formed Kinesis answer in the request's encoding, and never panics.
+    #[test]
+    fn every_request_gets_a_well_formed_answer(
+        method in prop_oneof![Just("POST"), Just("GET"), Just("PUT"), Just("OPTIONS")],
+        content_type in prop_oneof![Just(JSON), Just("application/x-amz-cbor-1.1"), Just("application/json"), Just(""), Just("text/plain")],
+        action in prop_oneof![
+            proptest::sample::select(shardline_kinesis_api::ACTIONS.to_vec()).prop_map(str::to_string),
+            "[A-Za-z]{0,12}",
+        ],
+        doc in document(),
+        raw in proptest::collection::vec(any::<u8>(), 0..64),
+        use_raw in any::<bool>(),
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        rt.block_on(async {
+            let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
+            let log = std::sync::Arc::new(shardline_log::Log::open(dir.path(), LogOptions::default()).await.expect("open"));
+            log.create("s", 1, Duration::from_secs(3600)).await.expect("create");
+            let ep = shardline_kinesis_api::Endpoint::new(log.clone(), ServeConfig::default()).expect("endpoint");
+            let body = if use_raw {
+                raw.clone()
+            } else if content_type == "application/x-amz-cbor-1.1" {
+                let v: shardline_kinesis_api::value::Value =
+                    serde_json::from_value(doc.clone()).expect("json into value");
+                shardline_kinesis_api::cbor::encode(&v)
+            } else {
+                doc.to_string().into_bytes()
+            };
+            let mut headers = http::HeaderMap::new();
+            if !content_type.is_empty() {
+                headers.insert("content-type", content_type.parse().expect("header"));
+            }
+            headers.insert("x-amz-target", format!("Kinesis_20131202.{action}").parse().expect("header"));
+            let r = ep
+                .respond(&shardline_kinesis_api::Request {
+                    method, path: "/", query: None, authority: None, headers: &headers, body: &body,
+                })
+                .await;
+            assert!([200, 400, 403, 404, 500].contains(&r.status), "status {}", r.status);
+            let ctype = r.headers.iter().find(|(k, _)| *k == "content-type").map(|(_, v)| v.clone());
+            if r.stream.is_none() {
+                match ctype.as_deref() {
+                    Some("application/x-amz-json-1.1") | Some("application/json") => {
+                        let v: serde_json::Value = serde_json::from_slice(&r.body).expect("JSON answer");
+                        if r.status >= 400 {
+                            assert!(v["__type"].is_string() || v["Output"]["__type"].is_string(), "{v}");
+                        }
+                    }
+                    Some("application/x-amz-cbor-1.1") => {
+                        let v = shardline_kinesis_api::cbor::decode(&r.body).expect("CBOR answer");
+                        if r.status >= 400 {
+                            assert!(v.str("__type").is_some(), "{v:?}");
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            log.close().await.expect("close");
+        });
+    }
+}
