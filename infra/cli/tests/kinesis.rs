@@ -377,7 +377,11 @@ fn kill_9_under_load_and_resharding_loses_no_acknowledged_record() -> Result<()>
 fn split_then_merge_while_up_runs_keeps_rows_exactly_once_and_in_key_order() -> Result<()> {
     let Some(py) = python()? else { return Ok(()) };
     let sh = Shardline::with_config(
-        &support::TEST_TOML.replace("shards = 4", "shards = 2").replace(
+        &support::TEST_TOML
+            .replace("shards = 4", "shards = 2")
+            // 32 instances: every child of a split gets some of them (8 could all hash to one).
+            .replace("instances = 8", "instances = 32")
+            .replace(
             "[consumers.s3.consumer]\npoll_interval = \"20ms\"",
             "[consumers.s3.consumer]\npoll_interval = \"20ms\"\nshard_refresh_interval = \"100ms\"",
         ),

@@ -434,6 +434,7 @@ pub(crate) async fn drop_expired(inner: &Arc<crate::log::Inner>) -> Result<usize
         tokio::task::spawn_blocking(move || -> Result<(), LogError> {
             inner2.commit(&s, meta, shards)?;
             for d in dirs {
+                inner2.handles.forget_under(&d);
                 std::fs::remove_dir_all(&d).map_err(|e| LogError::io(&d, e))?;
             }
             Ok(())

@@ -337,7 +337,7 @@ impl Stream for KinesisStream {
             .map(|rec| {
                 Ok(Record {
                     sequence_number: seq(&rec.sequence_number)?,
-                    partition_key: rec.partition_key.unwrap_or_default(),
+                    partition_key: rec.partition_key,
                     explicit_hash_key: None,
                     approximate_arrival_ms: rec
                         .approximate_arrival_timestamp
