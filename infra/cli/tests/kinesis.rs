@@ -177,6 +177,126 @@ fn the_aws_cli_creates_puts_and_gets() -> Result<()> {
     Ok(())
 }
 
+#[test]
+fn botocore_signatures_verify_when_access_keys_are_configured() -> Result<()> {
+    let Some(py) = python()? else { return Ok(()) };
+    let sh = Shardline::with_config(&support::TEST_TOML.replace(
+        "[serve]\nlisten = \"127.0.0.1:0\"",
+        "[serve]\nlisten = \"127.0.0.1:0\"\n\
+         access_keys = [{ id = \"AKIDSHARDLINETEST\", secret = \"s3cret/with+chars\" }]",
+    ))?;
+    let (_serve, url) = serve(&sh)?;
+    let out = run_python(
+        &py,
+        &[
+            script("kinesis_sigv4.py").to_str().unwrap_or(""),
+            &url,
+            "AKIDSHARDLINETEST",
+            "s3cret/with+chars",
+        ],
+    )?;
+    assert!(out.contains("\"verified\": true"), "{out}");
+    Ok(())
+}
+
+/// The JSON report `shardline loadgen --json` wrote.
+fn loadgen_report(sh: &Shardline, args: &[&str]) -> Result<serde_json::Value> {
+    let file = sh.dir.path().join("report.json");
+    let _ = std::fs::remove_file(&file);
+    let mut all = vec!["loadgen"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--json", file.to_str().unwrap_or("")]);
+    let out = sh.run_within(&all, None, Duration::from_secs(120))?;
+    if !out.status.success() {
+        bail!(
+            "shardline {all:?} exited with {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("ack latency p50"),
+        "the summary names the latency: {stdout}"
+    );
+    Ok(serde_json::from_slice(&std::fs::read(&file)?)?)
+}
+
+#[test]
+fn loadgen_reports_against_serve_and_against_the_embedded_log() -> Result<()> {
+    let sh = Shardline::new()?;
+    let (mut serve_proc, url) = serve(&sh)?;
+    let common = [
+        "--stream",
+        "load",
+        "--shards",
+        "2",
+        "--duration",
+        "2s",
+        "--batch",
+        "50",
+        "--callers",
+        "2",
+        "--record-size",
+        "120",
+    ];
+    let mut args = common.to_vec();
+    args.extend_from_slice(&[
+        "--endpoint",
+        &url,
+        "--rate",
+        "300,600",
+        "--step",
+        "1s",
+        "--consumers",
+        "1",
+        "--read-back",
+    ]);
+    let r = loadgen_report(&sh, &args)?;
+    let acked = r["acknowledged"].as_u64().context("acknowledged")?;
+    assert!(acked > 0, "{r}");
+    assert_eq!(r["sent"], acked, "{r}");
+    assert_eq!(
+        (r["throttled"].as_u64(), r["failed"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert_eq!(r["target_rates"], serde_json::json!([300, 600]));
+    assert_eq!(r["record_size"], 120);
+    assert!(r["achieved_rate"].as_f64().unwrap_or(0.0) > 0.0, "{r}");
+    for p in ["p50_ms", "p90_ms", "p99_ms", "max_ms"] {
+        assert!(r["ack_latency"][p].is_number(), "{p} in {r}");
+    }
+    let consumers = r["consumers"].as_array().context("consumers")?;
+    assert_eq!(consumers.len(), 1, "{r}");
+    assert_eq!(consumers[0]["records"], acked, "{r}");
+    assert_eq!(consumers[0]["caught_up"], true, "{r}");
+    assert_eq!(
+        consumers[0]["lag"]["count"], acked,
+        "one lag per record: {r}"
+    );
+    assert_eq!(r["read_back"]["records"], acked, "{r}");
+    serve_proc.kill()?;
+
+    // The same workload straight into the data directory's log; then the log holds both runs.
+    let mut args = common.to_vec();
+    args.extend_from_slice(&["--embedded", "--rate", "500"]);
+    let r2 = loadgen_report(&sh, &args)?;
+    let acked2 = r2["acknowledged"].as_u64().context("acknowledged")?;
+    assert!(acked2 > 0, "{r2}");
+    assert_eq!(
+        (r2["sent"].as_u64(), r2["failed"].as_u64()),
+        (Some(acked2), Some(0))
+    );
+    let rt = tokio::runtime::Runtime::new()?;
+    let (_, data) = rt.block_on(read_log(&sh.data_dir().join("log"), "load"))?;
+    assert_eq!(
+        data.len() as u64,
+        acked + acked2,
+        "every acknowledged record is in the log"
+    );
+    Ok(())
+}
+
 /// Every record of every shard of `stream`, read through the library (no process has the
 /// directory open), and the shards.
 async fn read_log(dir: &Path, stream: &str) -> Result<(Vec<ShardDescription>, Vec<String>)> {
