@@ -45,7 +45,8 @@ pub enum Command {
     /// Manage streams and read or write records directly.
     #[command(subcommand)]
     Stream(StreamCommand),
-    /// Run SQL over the Parquet output (tables `metrics` and `infra_monitoring.metrics`).
+    /// Run SQL over the Parquet output (tables `metrics` and `infra_monitoring.metrics`);
+    /// read-only unless --allow-write.
     Query(QueryArgs),
     /// Read the DynamoDB-style table.
     #[command(subcommand)]
@@ -218,6 +219,10 @@ pub struct QueryArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Also run statements that write files or change the session (COPY TO, INSERT,
+    /// CREATE, DROP, SET); without it only SELECT, EXPLAIN, SHOW and DESCRIBE run.
+    #[arg(long)]
+    pub allow_write: bool,
 }
 
 /// Output formats for query results.
@@ -292,12 +297,25 @@ pub enum AlarmsCommand {
 /// `shardline dlq ...`.
 #[derive(Debug, Subcommand)]
 pub enum DlqCommand {
-    /// List dead letters with their reasons.
+    /// List dead letters with their reasons and data (as text when it is UTF-8, else base64).
     List {
         /// Only this consumer's.
         #[arg(long)]
         consumer: Option<String>,
+        /// `text` (two lines per letter, long data cut) or `json` (one object per line, the
+        /// data whole: `data` as text, or base64 with `"data_encoding": "base64"`).
+        #[arg(long, value_enum, default_value_t = DlqFormat::Text)]
+        format: DlqFormat,
     },
+}
+
+/// Output formats of `dlq list`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DlqFormat {
+    /// Readable lines.
+    Text,
+    /// One JSON object per letter.
+    Json,
 }
 
 /// `shardline flow ...`.

@@ -261,7 +261,10 @@ impl MetricPublisher for RedbMetricStore {
                 };
                 let prefix = series_prefix(&query.namespace, &query.metric_name, &query.dimensions);
                 let period_ms = i64::from(query.period_secs) * 1000;
-                let origin = query.start_ms.div_euclid(MINUTE_MS) * MINUTE_MS;
+                // Saturating: query bounds come from users (any i64).
+                let origin = query
+                    .start_ms
+                    .saturating_sub(query.start_ms.rem_euclid(MINUTE_MS));
                 let lower = minute_key(&prefix, origin);
                 let mut periods: BTreeMap<i64, StatisticSet> = BTreeMap::new();
                 for entry in minutes.range(lower.as_slice()..)? {
@@ -281,7 +284,9 @@ impl MetricPublisher for RedbMetricStore {
                         continue;
                     }
                     let stored: StoredMinute = decode_json(path, "metric minute", v.value())?;
-                    let start = origin + (minute - origin).div_euclid(period_ms) * period_ms;
+                    let offset = minute.saturating_sub(origin);
+                    let start =
+                        origin.saturating_add(offset.saturating_sub(offset.rem_euclid(period_ms)));
                     periods
                         .entry(start)
                         .and_modify(|s| *s = merge(*s, stored.values))

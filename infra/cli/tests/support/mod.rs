@@ -113,14 +113,19 @@ impl Shardline {
     /// Runs `shardline args...` with `stdin` piped in, to completion; a run longer than
     /// [`RUN_TIMEOUT`] is killed and reported as an error.
     pub fn run_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Result<Output> {
+        self.run_within(args, stdin.map(str::as_bytes), RUN_TIMEOUT)
+    }
+
+    /// As [`Shardline::run_with_stdin`], with any bytes (not only UTF-8) on standard input.
+    pub fn run_with_input(&self, args: &[&str], stdin: Option<&[u8]>) -> Result<Output> {
         self.run_within(args, stdin, RUN_TIMEOUT)
     }
 
-    /// As [`Shardline::run_with_stdin`], killed after `timeout` instead.
+    /// As [`Shardline::run_with_input`], killed after `timeout` instead.
     pub fn run_within(
         &self,
         args: &[&str],
-        stdin: Option<&str>,
+        stdin: Option<&[u8]>,
         timeout: Duration,
     ) -> Result<Output> {
         let mut cmd = self.command(args);
@@ -132,7 +137,7 @@ impl Shardline {
         let child = guard.0.as_mut().context("child already reaped")?;
         if let Some(text) = stdin {
             let mut pipe = child.stdin.take().context("no stdin pipe")?;
-            pipe.write_all(text.as_bytes())?;
+            pipe.write_all(text)?;
         }
         let out = child.stdout.take().context("no stdout pipe")?;
         let err = child.stderr.take().context("no stderr pipe")?;
