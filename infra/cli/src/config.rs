@@ -47,6 +47,8 @@ pub struct Config {
     pub flow: FlowConfig,
     /// `shardline up`'s status line.
     pub status: StatusConfig,
+    /// The Kinesis-compatible endpoint (`shardline serve`, and `up` when enabled).
+    pub serve: shardline_kinesis_api::ServeConfig,
     /// Which backend each port uses (`embedded` or `aws`).
     #[serde(default)]
     pub backend: BackendConfig,
@@ -164,6 +166,10 @@ pub struct StreamConfig {
     pub segment_size: shardline_core::units::ByteSize,
     /// Read handles of sealed segments the log keeps open (a cache shared by all shards).
     pub open_sealed_segments: usize,
+    /// Enforce Kinesis's per-shard limits (1 MiB/s and 1,000 records/s written, 2 MiB/s and
+    /// 5 reads/s read), so load tests see throttling as on Kinesis.
+    #[serde(default)]
+    pub enforce_limits: bool,
 }
 
 /// Log durability mode.
@@ -358,6 +364,9 @@ impl Config {
         if !(1..=8760).contains(&hours) {
             bail!("stream.retention: must be 1h to 8760h");
         }
+        self.serve
+            .validate()
+            .map_err(|e| anyhow::anyhow!("{e} (in [serve])"))?;
         let sections = self.consumer_sections();
         for (i, (section, _, consumer)) in sections.iter().enumerate() {
             if let Some((first, _, _)) = sections[..i]

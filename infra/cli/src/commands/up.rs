@@ -14,6 +14,8 @@
 //! With any port on AWS the summary (and the status line) also gives the API calls per
 //! service for every 1,000 events appended: AWS bills per request, so batching is a cost
 //! feature.
+//! Unless `--once`, the Kinesis endpoint (`[serve]`, see `serve`) runs on the pipeline's log
+//! while `up` runs, so outside producers can write into it.
 //!
 //! `--once` collects once, drains every consumer and prints a summary. It is bounded: a
 //! failing call gets `retry.max_attempts` tries (by default 10, the backoff ceiling doubling
@@ -42,11 +44,31 @@ use crate::wiring;
 pub async fn run(config: Config, args: UpArgs) -> Result<i32> {
     let pipeline = Pipeline::open(config).await?;
     print_banner(&pipeline);
+    // The Kinesis endpoint on the pipeline's own log, so outside producers can write into it.
+    // With the stream on Kinesis there is no embedded log to serve.
+    let served = if let (true, false, Some(log)) = (
+        pipeline.config.serve.enabled,
+        args.once,
+        pipeline.log.clone(),
+    ) {
+        let served = super::serve::start(&pipeline.config, log).await?;
+        println!(
+            "  kinesis   {} (e.g. aws kinesis --endpoint-url {} ...)",
+            served.url(),
+            served.url()
+        );
+        Some(served)
+    } else {
+        None
+    };
     let code = if args.once {
         once(&pipeline).await
     } else {
         run_until_stopped(&pipeline, args.duration).await
     };
+    if let Some(served) = served {
+        served.stop().await;
+    }
     pipeline.close().await?;
     code
 }
