@@ -23,6 +23,7 @@ pub mod backends;
 pub mod bootstrap;
 pub mod config;
 pub mod error;
+pub mod esm;
 pub mod function;
 pub mod invoke;
 pub mod kinesis;
