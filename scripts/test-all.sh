@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check and test of the workspace on a fresh machine, setting up what the tests need:
 #   - a Python venv (.venv) with pyarrow and duckdb (the Parquet output is read back by both)
-#     and statelint (ASL linting);
+#     and statelint (ASL linting), cfn-lint (the SAM template);
 #   - asl-validator from the npm registry (in .tools/, not global);
 #   - cargo fmt --check, cargo clippy -D warnings, cargo test (debug builds).
 # Usage: scripts/test-all.sh            (from anywhere; it cds to the repo root)
@@ -18,6 +18,9 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import pyarrow, duckdb' 2
   .venv/bin/pip install --quiet --disable-pip-version-check --upgrade pip
   .venv/bin/pip install --quiet --disable-pip-version-check 'pyarrow>=15' 'duckdb>=1.0' 'statelint>=3'
 fi
+if [ ! -x .venv/bin/cfn-lint ]; then
+  .venv/bin/pip install --quiet --disable-pip-version-check 'cfn-lint>=1.20'
+fi
 .venv/bin/python -c 'import pyarrow, duckdb; print("pyarrow", pyarrow.__version__, "duckdb", duckdb.__version__)'
 export SHARDLINE_TEST_PYTHON="$root/.venv/bin/python"
 
@@ -33,6 +36,10 @@ for def in infra/deploy/statemachine/*.asl.json; do
   .venv/bin/statelint --ignore=FLOAT "$def"
   echo "ok: $def"
 done
+
+step "Lint the deploy template (cfn-lint: errors and warnings fail)"
+.venv/bin/cfn-lint infra/deploy/template.yaml
+echo "ok: infra/deploy/template.yaml"
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
