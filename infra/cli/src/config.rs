@@ -39,6 +39,10 @@ pub struct Config {
     pub flow: FlowConfig,
     /// `shardline up`'s status line.
     pub status: StatusConfig,
+    /// The local Kinesis event source mappings (`shardline esm run`); `function` comes from
+    /// the command line.
+    #[serde(default)]
+    pub esm: shardline_lambda::esm::MappingConfig,
 }
 
 /// The stream.

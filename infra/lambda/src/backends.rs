@@ -136,13 +136,18 @@ impl BackendChoice {
     ) -> Result<FunctionBackends, FunctionError> {
         match self {
             BackendChoice::Embedded(dir) => FunctionBackends::open_local(dir, options, notifier),
-            BackendChoice::Aws => Err(FunctionError::of_kind(
-                ErrorKind::Permanent,
-                format!(
-                    "this build has no AWS backends (the shardline-aws adapters are not wired into \
-                     the bootstraps yet); run with {BACKEND_ENV}=embedded and {DATA_ENV}=<dir>"
-                ),
-            )),
+            BackendChoice::Aws => Err(aws_unavailable()),
         }
     }
+}
+
+/// The error of a bootstrap asked to run on AWS by a build without the AWS adapters.
+pub fn aws_unavailable() -> FunctionError {
+    FunctionError::of_kind(
+        ErrorKind::Permanent,
+        format!(
+            "this build has no AWS backends (the shardline-aws adapters are not wired into the \
+             bootstraps yet); run with {BACKEND_ENV}=embedded and {DATA_ENV}=<dir>"
+        ),
+    )
 }

@@ -2,7 +2,9 @@
 
 pub mod config;
 pub mod dlq;
+pub mod esm;
 pub mod flow;
+pub mod lambda;
 pub mod metrics;
 pub mod query;
 pub mod stream;
@@ -27,5 +29,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Dlq(c) => dlq::run(&config, c).await,
         Command::Flow(c) => flow::run(&config, c).await,
         Command::Config(c) => config::run(&config, c),
+        Command::Esm(c) => esm::run(config, c).await,
+        Command::Lambda(c) => lambda::run(config, c).await,
     }
 }
