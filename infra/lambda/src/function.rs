@@ -18,6 +18,19 @@ pub trait Function: Send + Sync {
     /// # Errors
     /// The function's error, with its `errorType`.
     async fn invoke(&self, event: Value) -> Result<Value, FunctionError>;
+
+    /// Handles one event given as JSON bytes, answering JSON bytes: what a runtime does. By
+    /// default through [`Function::invoke`]; a function may read its event type straight
+    /// from the bytes.
+    ///
+    /// # Errors
+    /// As [`Function::invoke`]; an event that is not JSON is [`crate::error::INVALID_EVENT`].
+    async fn invoke_bytes(&self, event: &[u8]) -> Result<Vec<u8>, FunctionError> {
+        let value = serde_json::from_slice(event)
+            .map_err(|e| FunctionError::invalid_event(format!("the event is not JSON: {e}")))?;
+        let answer = self.invoke(value).await?;
+        Ok(serde_json::to_vec(&answer).unwrap_or_default())
+    }
 }
 
 /// A function made from an async closure.

@@ -70,18 +70,8 @@ impl Invoker for InProcess {
     }
 
     async fn invoke(&self, event: Bytes, timeout: Duration) -> Invocation {
-        let value = match serde_json::from_slice(&event) {
-            Ok(v) => v,
-            Err(e) => {
-                return Invocation::Failed(FunctionError::invalid_event(format!(
-                    "the event is not JSON: {e}"
-                )));
-            }
-        };
-        match tokio::time::timeout(timeout, self.function.invoke(value)).await {
-            Ok(Ok(answer)) => {
-                Invocation::Answer(Bytes::from(serde_json::to_vec(&answer).unwrap_or_default()))
-            }
+        match tokio::time::timeout(timeout, self.function.invoke_bytes(&event)).await {
+            Ok(Ok(answer)) => Invocation::Answer(Bytes::from(answer)),
             Ok(Err(e)) => Invocation::Failed(e),
             Err(_) => Invocation::Failed(FunctionError::new(
                 TIMED_OUT,

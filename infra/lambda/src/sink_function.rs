@@ -319,4 +319,12 @@ impl Function for SinkFunction {
         serde_json::to_value(&response)
             .map_err(|e| FunctionError::of_kind(crate::error::ErrorKind::Permanent, e.to_string()))
     }
+
+    async fn invoke_bytes(&self, event: &[u8]) -> Result<Vec<u8>, FunctionError> {
+        let event: KinesisEvent = serde_json::from_slice(event).map_err(|e| {
+            FunctionError::invalid_event(format!("the event is not a Kinesis event: {e}"))
+        })?;
+        let response = self.handle(event).await?;
+        Ok(serde_json::to_vec(&response).unwrap_or_default())
+    }
 }
