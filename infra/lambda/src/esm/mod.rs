@@ -14,12 +14,12 @@
 //! - A child shard is read once its parents are finished.
 //!
 //! # Layout
-//! - [`config`]: [`MappingConfig`].
+//! - [`config`]: the mapping's settings, [`MappingConfig`].
 //! - [`checkpoints`]: [`MappingCheckpoints`], the mapping's own checkpoint file.
 //! - [`on_failure`]: AWS's OnFailure record and the destinations.
 //! - [`batch`]: one batch until done (retries, partial responses, bisection, record age).
 //! - [`shard`]: reading a shard, batching, parallelization, tumbling windows.
-//! - [`stats`]: [`EsmStats`].
+//! - [`stats`]: the live counters, [`EsmStats`].
 
 pub mod batch;
 pub mod checkpoints;

@@ -173,10 +173,7 @@ impl ProcessFunction {
             );
         }
         let outcome = tokio::select! {
-            a = answer => match a {
-                Ok(invocation) => Some(invocation),
-                Err(_) => None,
-            },
+            a = answer => a.ok(),
             status = env.child.wait() => {
                 let status = status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
                 // An init error posted just before exiting names the cause better.

@@ -246,7 +246,7 @@ async fn next(shared: &Shared) -> Answer {
         &format!(
             "Root=1-{:08x}-{};Sampled=0",
             p.deadline_ms / 1000,
-            p.request_id.replace('-', "")[..24].to_string()
+            &p.request_id.replace('-', "")[..24]
         ),
     );
     set("content-type", "application/json");
