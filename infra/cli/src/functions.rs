@@ -52,6 +52,7 @@ pub fn function_config(config: &Config, kind: SinkKind) -> FunctionConfig {
         alerts: c.alerts.sink.clone(),
         notifier: config.notifier.clone(),
         local: config.local.clone(),
+        ..FunctionConfig::default()
     }
     .for_lambda(kind)
 }

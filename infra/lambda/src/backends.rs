@@ -2,13 +2,22 @@
 //!
 //! `SHARDLINE_BACKEND` chooses: `embedded` opens the data directory `SHARDLINE_DATA` (what
 //! `shardline esm run` and `lambda invoke` pass to a bootstrap they start); `aws` talks to the
-//! AWS services. Unset, a process with `SHARDLINE_DATA` runs embedded and one without it (a
-//! deployed function) runs on AWS.
+//! AWS services through shardline-aws. Unset, a process with `SHARDLINE_DATA` runs embedded and
+//! one without it (a deployed function) runs on AWS.
+//!
+//! On AWS the function's `aws` settings (the `[aws]` block as JSON in
+//! `SHARDLINE_FUNCTION_CONFIG`: the state table and dead-letter bucket the template deploys)
+//! sit over the standard chain, which in Lambda gives the region (`AWS_REGION`) and the
+//! role's credentials; `AWS_ENDPOINT_URL` points every service elsewhere (moto in the tests).
+//! The sinks' bucket, table, namespace and topic come from the sink settings. Connecting
+//! sends no request: a missing resource or permission fails the first invocation that needs
+//! it, with the adapters' error naming the resource.
 //!
 //! A bootstrap under the local runner opens the sink stores of the data directory itself
 //! (objects, items, metrics, sink state, dead letters); the runner holds only the log and
 //! its own checkpoints, so the two processes never open the same file.
 
+use shardline_aws::{AwsBackends, AwsConfig, Overrides};
 use shardline_core::ports::{
     DeadLetterStore, ItemTable, MetricPublisher, Notifier, ObjectStore, StateStore,
 };
@@ -16,6 +25,7 @@ use shardline_local::{LocalBackends, LocalOptions, NotifierConfig};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::config::FunctionConfig;
 use crate::error::{ErrorKind, FunctionError};
 
 /// The variable that chooses the backends.
@@ -86,6 +96,34 @@ impl FunctionBackends {
         })?;
         Ok(Self::local(&backends, notifier))
     }
+
+    /// The AWS adapters of `backends`.
+    pub fn aws(backends: &AwsBackends) -> Self {
+        Self {
+            objects: Arc::new(backends.objects.clone()),
+            table: Arc::new(backends.table.clone()),
+            metrics: Arc::new(backends.metrics.clone()),
+            state: Arc::new(backends.state.clone()),
+            dead_letters: Arc::new(backends.dead_letters.clone()),
+            notifier: Arc::new(backends.notifier.clone()),
+        }
+    }
+
+    /// Connects the AWS adapters with `config` over the standard chain (sends no request).
+    ///
+    /// # Errors
+    /// [`crate::error::PERMANENT`] when no region is configured, naming what to set.
+    pub async fn connect_aws(config: &AwsConfig) -> Result<Self, FunctionError> {
+        let backends = AwsBackends::connect(config, Overrides::default())
+            .await
+            .map_err(|e| {
+                FunctionError::of_kind(
+                    ErrorKind::Permanent,
+                    format!("cannot set up the AWS backends: {e}"),
+                )
+            })?;
+        Ok(Self::aws(&backends))
+    }
 }
 
 /// Which backends a bootstrap runs on.
@@ -124,30 +162,29 @@ impl BackendChoice {
         }
     }
 
-    /// Opens the chosen backends.
+    /// Opens the chosen backends for a function with `config`: the embedded ones with its
+    /// `local` options and `notifier`, the AWS ones with its `aws` settings.
     ///
     /// # Errors
-    /// As [`FunctionBackends::open_local`]; on AWS, until the AWS adapters are part of the
-    /// build, a [`crate::error::PERMANENT`] error saying so.
-    pub fn open(
-        &self,
-        options: LocalOptions,
-        notifier: &NotifierConfig,
-    ) -> Result<FunctionBackends, FunctionError> {
+    /// As [`FunctionBackends::open_local`] and [`FunctionBackends::connect_aws`].
+    pub async fn open(&self, config: &FunctionConfig) -> Result<FunctionBackends, FunctionError> {
         match self {
-            BackendChoice::Embedded(dir) => FunctionBackends::open_local(dir, options, notifier),
-            BackendChoice::Aws => Err(aws_unavailable()),
+            BackendChoice::Embedded(dir) => {
+                FunctionBackends::open_local(dir, config.local.clone(), &config.notifier)
+            }
+            BackendChoice::Aws => FunctionBackends::connect_aws(&config.aws).await,
         }
     }
 }
 
-/// The error of a bootstrap asked to run on AWS by a build without the AWS adapters.
+/// The error of a flow-task bootstrap asked to run on AWS: the flow's tasks run on the
+/// pipeline's embedded backends only.
 pub fn aws_unavailable() -> FunctionError {
     FunctionError::of_kind(
         ErrorKind::Permanent,
         format!(
-            "this build has no AWS backends (the shardline-aws adapters are not wired into the \
-             bootstraps yet); run with {BACKEND_ENV}=embedded and {DATA_ENV}=<dir>"
+            "the flow's task functions run on the embedded backends only (the sink functions \
+             run on AWS); run with {BACKEND_ENV}=embedded and {DATA_ENV}=<dir>"
         ),
     )
 }

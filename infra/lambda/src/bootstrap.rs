@@ -30,7 +30,7 @@ pub const RUNTIME_API_ENV: &str = "AWS_LAMBDA_RUNTIME_API";
 pub fn run_sink(kind: SinkKind) -> ExitCode {
     run_with(kind.function_name(), async move || {
         let config = FunctionConfig::from_env()?;
-        let backends = BackendChoice::from_env()?.open(config.local.clone(), &config.notifier)?;
+        let backends = BackendChoice::from_env()?.open(&config).await?;
         let f = Arc::new(SinkFunction::new(kind, config, backends)?);
         Ok(move |event: LambdaEvent<KinesisEvent>| {
             let f = Arc::clone(&f);

@@ -8,7 +8,8 @@
 //! {"consumer": "s3-parquet", "stream": "metrics", "report_batch_item_failures": true,
 //!  "s3": {"bucket": "infra-monitoring-pipeline-data", "prefix": "metrics"},
 //!  "dynamodb": {"table": "InfraMetrics"}, "cloudwatch": {"namespace": "InfraMonitoring"},
-//!  "alerts": {"topic": "arn:aws:sns:..."}, "notifier": {"type": "outbox"}}
+//!  "alerts": {"topic": "arn:aws:sns:..."}, "notifier": {"type": "outbox"},
+//!  "aws": {"resources": {"state_table": "shardline-state", "dead_letter_bucket": "..."}}}
 //! ```
 //!
 //! The sinks' own buffering settings are overridden to write every batch through
@@ -16,6 +17,7 @@
 //! durable, since the mapping checkpoints past them when it returns.
 
 use serde::{Deserialize, Serialize};
+use shardline_aws::AwsConfig;
 use shardline_consumers::sinks::alerts::AlertsConfig;
 use shardline_consumers::sinks::cloudwatch::CloudWatchConfig;
 use shardline_consumers::sinks::dynamodb::DynamoDbConfig;
@@ -93,6 +95,9 @@ pub struct FunctionConfig {
     pub notifier: NotifierConfig,
     /// The embedded backends' settings.
     pub local: LocalOptions,
+    /// The AWS backends' settings (the `[aws]` block): the template names the state table
+    /// and the dead-letter bucket; region and credentials come from Lambda's environment.
+    pub aws: AwsConfig,
 }
 
 impl Default for FunctionConfig {
@@ -107,6 +112,7 @@ impl Default for FunctionConfig {
             alerts: AlertsConfig::default(),
             notifier: NotifierConfig::Outbox { path: None },
             local: LocalOptions::default(),
+            aws: AwsConfig::default(),
         }
     }
 }

@@ -194,3 +194,46 @@ fn every_function_is_deployed_with_its_mapping_log_group_and_own_role() {
         "only cloudwatch:PutMetricData and the state machine's log delivery"
     );
 }
+
+#[test]
+fn the_sink_functions_run_on_aws_with_the_deployed_resources_names() {
+    let t = template();
+    for (logical, name) in [
+        ("S3ParquetFunction", "s3-parquet"),
+        ("DynamodbFunction", "dynamodb"),
+        ("CloudwatchFunction", "cloudwatch"),
+        ("AlertsFunction", "alerts"),
+    ] {
+        let vars = &resource(&t, logical)["Properties"]["Environment"]["Variables"];
+        assert_eq!(vars["SHARDLINE_BACKEND"].as_str(), Some("aws"), "{name}");
+        // `!Sub '...'`: every ${Resource} stands for that resource's name.
+        let serde_yaml::Value::Tagged(sub) = &vars["SHARDLINE_FUNCTION_CONFIG"] else {
+            panic!("{name}: SHARDLINE_FUNCTION_CONFIG is not a !Sub");
+        };
+        let mut text = sub.value.as_str().unwrap().to_string();
+        while let Some(start) = text.find("${") {
+            let end = start + text[start..].find('}').unwrap();
+            let resource_name = text[start + 2..end].to_string();
+            assert!(
+                !resource(&t, &resource_name).is_null(),
+                "{name}: ${{{resource_name}}} is not a resource"
+            );
+            text.replace_range(start..=end, &resource_name);
+        }
+        let config = shardline_lambda::FunctionConfig::from_json(&text)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(config.consumer, name);
+        assert_eq!(config.stream, "MetricsStream");
+        assert_eq!(config.aws.resources.state_table, "StateTable", "{name}");
+        assert_eq!(
+            config.aws.resources.dead_letter_bucket, "DeadLetterBucket",
+            "{name}"
+        );
+        match name {
+            "s3-parquet" => assert_eq!(config.s3.bucket, "MetricsBucket"),
+            "dynamodb" => assert_eq!(config.dynamodb.table, "InfraMetricsTable"),
+            "alerts" => assert_eq!(config.alerts.topic, "AlarmTopic"),
+            _ => {}
+        }
+    }
+}
