@@ -85,6 +85,12 @@ pub enum Command {
     /// Show the effective configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Feed a Lambda function from the stream as a Kinesis event source mapping does.
+    #[command(subcommand)]
+    Esm(EsmCommand),
+    /// Package the Lambda functions' bootstraps, or invoke one locally.
+    #[command(subcommand)]
+    Lambda(LambdaCommand),
     /// Serve the log over a Kinesis-compatible HTTP endpoint (AWS JSON 1.1 and CBOR 1.1).
     Serve(ServeArgs),
     /// Generate metric load against the embedded log or any Kinesis endpoint, with a report.
@@ -423,6 +429,68 @@ pub enum FlowCommand {
 pub enum ConfigCommand {
     /// Print the effective configuration (defaults, file, environment) as TOML.
     Show,
+}
+
+/// `shardline esm ...`.
+#[derive(Debug, Subcommand)]
+pub enum EsmCommand {
+    /// Read the stream like a Kinesis event source mapping ([esm] settings) and invoke a sink
+    /// function (s3-parquet, dynamodb, cloudwatch, alerts) with KinesisEvent batches.
+    Run(EsmRunArgs),
+}
+
+/// `shardline esm run`.
+#[derive(Debug, Args)]
+pub struct EsmRunArgs {
+    /// The function: s3-parquet, dynamodb, cloudwatch or alerts.
+    #[arg(long)]
+    pub function: String,
+    /// Run this bootstrap binary under a local Lambda Runtime API instead of in-process.
+    #[arg(long, value_name = "FILE")]
+    pub binary: Option<PathBuf>,
+    /// Stop once every shard is caught up.
+    #[arg(long)]
+    pub once: bool,
+    /// Stop after this long (e.g. `30s`); runs until Ctrl-C otherwise.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<std::time::Duration>,
+    /// Records per batch (overrides [esm] batch_size).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+}
+
+/// `shardline lambda ...`.
+#[derive(Debug, Subcommand)]
+pub enum LambdaCommand {
+    /// Build every function's bootstrap and zip each as `bootstrap` into OUT/<name>.zip (the
+    /// paths infra/deploy/template.yaml names): with cargo-lambda when installed, else cargo
+    /// for this machine's target (x86_64-unknown-linux-gnu, which provided.al2023 runs).
+    Package {
+        /// Where the zips go.
+        #[arg(long, default_value = "infra/deploy/build")]
+        out: PathBuf,
+        /// The cargo profile (`release`, or `dev` for a quick local check).
+        #[arg(long, default_value = "release")]
+        profile: String,
+        /// Only these functions (default: all seven).
+        #[arg(long = "function")]
+        functions: Vec<String>,
+    },
+    /// Invoke one function once with an event file; prints its answer (or error) as JSON.
+    Invoke {
+        /// The function: s3-parquet, dynamodb, cloudwatch, alerts, data-collector,
+        /// pipeline-health or metrics-analyzer.
+        name: String,
+        /// The event (JSON), e.g. a KinesisEvent for a sink or `{"metric_type": "cpu_utilization"}`.
+        #[arg(long, value_name = "FILE")]
+        event: PathBuf,
+        /// Run this bootstrap binary under a local Lambda Runtime API instead of in-process.
+        #[arg(long, value_name = "FILE")]
+        binary: Option<PathBuf>,
+        /// The function's timeout.
+        #[arg(long, default_value = "60s", value_parser = parse_duration)]
+        timeout: std::time::Duration,
+    },
 }
 
 /// Parses `5s`, `3h`, `250ms`, `24h` with [`shardline_core::units::parse_duration`].

@@ -47,6 +47,10 @@ pub struct Config {
     pub flow: FlowConfig,
     /// `shardline up`'s status line.
     pub status: StatusConfig,
+    /// The local Kinesis event source mappings (`shardline esm run`); `function` comes from
+    /// the command line.
+    #[serde(default)]
+    pub esm: shardline_lambda::esm::MappingConfig,
     /// The Kinesis-compatible endpoint (`shardline serve`, and `up` when enabled).
     pub serve: shardline_kinesis_api::ServeConfig,
     /// Which backend each port uses (`embedded` or `aws`).

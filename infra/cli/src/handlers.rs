@@ -57,6 +57,17 @@ impl PipelineHandle {
         }
     }
 
+    /// Closes the pipeline if a handler opened it (flushes the log).
+    ///
+    /// # Errors
+    /// When the log cannot be closed.
+    pub async fn close(&self) -> Result<()> {
+        match self.cell.get() {
+            Some(p) => p.close().await,
+            None => Ok(()),
+        }
+    }
+
     async fn get(&self) -> Result<Pipeline, TaskError> {
         self.cell
             .get_or_try_init(|| Pipeline::open(Config::clone(&self.config)))
@@ -66,15 +77,24 @@ impl PipelineHandle {
     }
 }
 
+/// The Lambda functions the flow's Task resources name.
+pub const LAMBDA_TASKS: [&str; 4] = [
+    "data-collector",
+    "pipeline-health",
+    "metrics-analyzer",
+    "log-processor",
+];
+
 /// A registry with every handler the seed's flow names, bound to `pipeline`, plus the
 /// configured `[flow.tasks]` (which take precedence). A task entry that is invalid (both or
 /// neither of `command` and `url`, a bad URL) is reported by [`task_targets`].
 pub fn registry(pipeline: &PipelineHandle) -> HandlerRegistry {
     let mut r = HandlerRegistry::new();
-    r.register_lambda("data-collector", bind(pipeline, data_collector));
-    r.register_lambda("pipeline-health", bind(pipeline, pipeline_health));
-    r.register_lambda("metrics-analyzer", bind(pipeline, metrics_analyzer));
-    r.register_lambda("log-processor", bind(pipeline, log_processor));
+    for name in LAMBDA_TASKS {
+        if let Some(h) = lambda_task(pipeline, name) {
+            r.register_lambda(name, h);
+        }
+    }
     r.register_resource(SNS_PUBLISH, bind(pipeline, sns_publish));
     if let Ok(targets) = task_targets(&pipeline.config) {
         for (key, handler) in targets {
@@ -85,6 +105,18 @@ pub fn registry(pipeline: &PipelineHandle) -> HandlerRegistry {
         }
     }
     r
+}
+
+/// The handler of the flow's Lambda function `name`, bound to `pipeline` (what the flow
+/// calls, and what the function's bootstrap and `shardline lambda invoke` run).
+pub fn lambda_task(pipeline: &PipelineHandle, name: &str) -> Option<Arc<dyn TaskHandler>> {
+    Some(match name {
+        "data-collector" => bind(pipeline, data_collector),
+        "pipeline-health" => bind(pipeline, pipeline_health),
+        "metrics-analyzer" => bind(pipeline, metrics_analyzer),
+        "log-processor" => bind(pipeline, log_processor),
+        _ => return None,
+    })
 }
 
 /// The configured `[flow.tasks]` as handlers: `lambda:NAME` keys for Lambda functions

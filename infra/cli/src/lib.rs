@@ -7,12 +7,14 @@
 //! - [`pipeline`]: the collectors, consumers and flow that `shardline up` runs.
 //! - [`handlers`]: the flow's task handlers (data-collector, pipeline-health, metrics-analyzer,
 //!   log-processor, SNS publish).
+//! - [`functions`]: the pipeline's Lambda functions (sinks and flow tasks) from the configuration.
 //! - [`commands`]: one module per subcommand.
 
 pub mod alloc;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod functions;
 pub mod handlers;
 pub mod pipeline;
 pub mod wiring;

@@ -61,6 +61,10 @@ pub use kinesis::KinesisStream;
 pub use s3::S3ObjectStore;
 pub use sns::SnsNotifier;
 
+/// Whether this build runs the tests against moto (the `moto-tests` feature): other crates'
+/// moto tests check it, so that `--features shardline-aws/moto-tests` turns theirs on too.
+pub const MOTO_TESTS: bool = cfg!(feature = "moto-tests");
+
 /// Every port on AWS, sharing one set of clients and call counters.
 #[derive(Debug, Clone)]
 pub struct AwsBackends {

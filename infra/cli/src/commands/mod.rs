@@ -4,9 +4,11 @@ pub mod config;
 pub mod consume;
 pub mod cost;
 pub mod dlq;
+pub mod esm;
 pub mod flow;
 pub mod infra;
 pub mod loadgen;
+pub mod lambda;
 pub mod metrics;
 pub mod query;
 pub mod serve;
@@ -40,5 +42,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Config(c) => config::run(&config, c),
         Command::Serve(args) => serve::run(config, args).await,
         Command::Loadgen(args) => loadgen::run(&config, args).await,
+        Command::Esm(c) => esm::run(config, c).await,
+        Command::Lambda(c) => lambda::run(config, c).await,
     }
 }
