@@ -33,8 +33,8 @@ use crate::metrics::RedbMetricStore;
 use crate::notify::{NotifierConfig, build_notifier};
 use crate::objects::DirObjectStore;
 use crate::state::RedbStateStore;
-use crate::table::LsmItemTable;
 use crate::table::import::import_redb;
+use crate::table::{LsmItemTable, TableOptions};
 
 /// Settings of the embedded backends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +51,10 @@ pub struct LocalOptions {
     /// filling whatever cache there is (`table_bench`: the same query times with 4 and 16 MiB).
     #[serde(with = "shardline_core::units::size")]
     pub table_cache_size: u64,
+    /// Item table files kept open at most (at least 16); a read of one that is not opens it
+    /// again. The table has a few files per 64 MiB it holds, so without a bound its
+    /// descriptors would grow with it.
+    pub table_open_files: usize,
 }
 
 impl Default for LocalOptions {
@@ -59,6 +63,7 @@ impl Default for LocalOptions {
             durability: Durability::Fsync,
             cache_size: 16 * 1024 * 1024,
             table_cache_size: 4 * 1024 * 1024,
+            table_open_files: TableOptions::default().open_files,
         }
     }
 }
@@ -95,8 +100,15 @@ impl LocalBackends {
         let open = |name: &str| Db::open(&local.join(name), opts.durability, cache);
         // The checkpoint store first: a data directory in use is reported on that file.
         let checkpoints = Arc::new(RedbCheckpointStore::new(open("checkpoints.redb")?));
-        let table =
-            LsmItemTable::open(&local.join("table"), opts.durability, opts.table_cache_size)?;
+        let table = LsmItemTable::open_with_options(
+            &local.join("table"),
+            opts.durability,
+            TableOptions {
+                cache_bytes: opts.table_cache_size,
+                open_files: opts.table_open_files,
+                ..TableOptions::default()
+            },
+        )?;
         import_redb(&local.join("table.redb"), &table)?;
         Ok(LocalBackends {
             data_dir: data_dir.to_path_buf(),

@@ -197,7 +197,7 @@ fn options_parse_sizes_and_reject_unknown_fields() {
     assert_eq!(k.cache_size, 512 * 1024);
     assert_eq!(
         serde_json::to_value(&k).unwrap(),
-        serde_json::json!({"durability": "fsync", "cache_size": "512KiB", "table_cache_size": "4MiB"})
+        serde_json::json!({"durability": "fsync", "cache_size": "512KiB", "table_cache_size": "4MiB", "table_open_files": 128})
     );
 }
 
