@@ -3,6 +3,8 @@
 #   - a Python venv (.venv) with pyarrow and duckdb (the Parquet output is read back by both)
 #     and statelint (ASL linting);
 #   - asl-validator from the npm registry (in .tools/, not global);
+#   - moto's server (moto[server] in .venv) on 127.0.0.1 and a free port, for the AWS
+#     adapters' tests (shardline-aws's moto-tests feature); stopped on exit, also on failure;
 #   - cargo fmt --check, cargo clippy -D warnings, cargo test (debug builds).
 # Usage: scripts/test-all.sh            (from anywhere; it cds to the repo root)
 set -euo pipefail
@@ -21,6 +23,12 @@ fi
 .venv/bin/python -c 'import pyarrow, duckdb; print("pyarrow", pyarrow.__version__, "duckdb", duckdb.__version__)'
 export SHARDLINE_TEST_PYTHON="$root/.venv/bin/python"
 
+step "moto's server in .venv (AWS stand-in for shardline-aws's tests)"
+if ! .venv/bin/python -c 'import moto.server, flask' 2>/dev/null; then
+  .venv/bin/pip install --quiet --disable-pip-version-check 'moto[server]>=5.1,<6'
+fi
+.venv/bin/python -c 'import moto; print("moto", moto.__version__)'
+
 step "asl-validator (.tools/node_modules)"
 if [ ! -x .tools/node_modules/.bin/asl-validator ]; then
   mkdir -p .tools
@@ -28,17 +36,38 @@ if [ ! -x .tools/node_modules/.bin/asl-validator ]; then
 fi
 
 step "Lint the state machine definitions (asl-validator, statelint)"
-for def in infra/deploy/statemachine/*.asl.json; do
+for def in infra/deploy/statemachine/*.asl.json infra/deploy/mocks/*.asl.json; do
   .tools/node_modules/.bin/asl-validator --json-path "$def"
   .venv/bin/statelint --ignore=FLOAT "$def"
   echo "ok: $def"
 done
 
+step "Start moto on 127.0.0.1 (stopped when this script exits)"
+moto_port=$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+.venv/bin/python scripts/moto_server.py "$moto_port" >"${TMPDIR:-/tmp}/shardline-moto-$moto_port.log" 2>&1 &
+moto_pid=$!
+trap 'kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true' EXIT
+export SHARDLINE_MOTO_URL="http://127.0.0.1:$moto_port"
+for _ in $(seq 1 120); do
+  if .venv/bin/python -c "import urllib.request, sys; urllib.request.urlopen('$SHARDLINE_MOTO_URL/moto-api/', timeout=1)" 2>/dev/null; then
+    break
+  fi
+  if ! kill -0 "$moto_pid" 2>/dev/null; then
+    echo "moto did not start; its log:" >&2
+    cat "${TMPDIR:-/tmp}/shardline-moto-$moto_port.log" >&2
+    exit 1
+  fi
+  sleep 0.5
+done
+.venv/bin/python -c "import urllib.request; urllib.request.urlopen('$SHARDLINE_MOTO_URL/moto-api/', timeout=2)" \
+  || { echo "moto is not answering at $SHARDLINE_MOTO_URL" >&2; exit 1; }
+echo "moto at $SHARDLINE_MOTO_URL (pid $moto_pid)"
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "cargo clippy (all targets, warnings are errors)"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked --features shardline-aws/moto-tests -- -D warnings
 
 step "cargo test"
-cargo test --workspace --locked
+cargo test --workspace --locked --features shardline-aws/moto-tests

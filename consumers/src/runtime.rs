@@ -1,9 +1,10 @@
-//! The consumer runtime: read every shard → validate → sink → checkpoint.
+//! The consumer runtime: read every shard → validate → sink → checkpoint, supervised.
 //!
 //! A [`Consumer`] reads all shards of one stream, each from its own checkpoint
 //! (AFTER_SEQUENCE_NUMBER) or, where none exists, from the configured starting position. It
 //! lists shards again periodically to pick up new ones; a child shard (split or merge) is read
-//! only once its parents are finished.
+//! only once its parents are finished. A [`Supervisor`] keeps a consumer going: it restarts it
+//! from its checkpoints after an error or a panic.
 //!
 //! # Guarantees
 //! - **Bad input never stalls a shard.** A record that is not a valid
@@ -17,9 +18,17 @@
 //!   are stored before the batch goes to the sink.
 //! - **At-least-once delivery.** The checkpoint is written after the sink acknowledged; a crash
 //!   between the two re-delivers records, and sinks are idempotent.
-//! - **Retries.** Retryable errors (throttling, unavailability) are retried with exponential
-//!   backoff and full jitter up to `retry.max_attempts`; a permanent sink error stops the
-//!   consumer with [`ConsumerError::Sink`] — nothing is skipped.
+//! - **Retries.** A failing call is retried in place with exponential backoff and full jitter
+//!   up to `retry.max_attempts` tries: calls to the stream and the stores for retryable errors,
+//!   sink calls for any error (a sink's "permanent" error, a full disk say, may still pass
+//!   later). Then the consumer stops with the error — nothing is skipped — and its supervisor
+//!   decides: [`Supervisor::run`] starts it again from its checkpoints after a backoff, for as
+//!   long as it fails; [`Supervisor::drain`] reports the error (a drain is bounded).
+//! - **Panics.** A sink that panics is restarted from its checkpoints with the panic and the
+//!   records it held logged; a record that keeps making it panic is isolated by halving and
+//!   dead-lettered after `panic_attempts` panics alone (see [`quarantine`]).
+//! - **Status.** [`ConsumerStatus`] says at any time whether the consumer runs, retries (since
+//!   when, with the last error) or restarts.
 //! - **Shared reads keep consumers independent.** Consumers given the same
 //!   [`SharedReads`] read each batch once and share it decoded; each still hands on every
 //!   record after its own position exactly as if it had read it (dead letters under its own
@@ -34,21 +43,27 @@
 //! # Layout
 //! - [`config`] — [`ConsumerConfig`] and [`RetryConfig`].
 //! - `consumer`: [`Consumer`]: `new`, `run`, `drain`, flushing and checkpointing.
-//! - `read`: listing shards, resolving iterators, reading and dispatching batches.
+//! - `ownership`: which shards the consumer reads — the one place a lease coordinator plugs in.
+//! - `read`: resolving iterators, reading, and dispatching batches (dead letters, sink writes).
 //! - `shard`: per-shard position and checkpoint bookkeeping.
+//! - [`supervise`] — [`Supervisor`]: restarts after errors and panics.
+//! - `quarantine`: isolating and dead-lettering a record that makes the sink panic.
 //! - [`share`] — [`SharedReads`]: consumers of one stream reading each batch once.
 //! - [`retry`] — backoff with full jitter.
-//! - [`status`] — [`ConsumerStatus`] (live, shared) and [`ConsumerReport`].
+//! - [`status`] — [`ConsumerStatus`] (live, shared), [`ConsumerState`] and [`ConsumerReport`].
 //! - [`error`] — [`ConsumerError`].
 
 pub mod config;
 mod consumer;
 pub mod error;
+mod ownership;
+pub mod quarantine;
 mod read;
 pub mod retry;
 mod shard;
 pub mod share;
 pub mod status;
+pub mod supervise;
 
 #[cfg(test)]
 mod tests;
@@ -57,4 +72,7 @@ pub use config::{ConsumerConfig, RetryConfig};
 pub use consumer::Consumer;
 pub use error::ConsumerError;
 pub use share::{SharedReads, SharedReadsConfig};
-pub use status::{ConsumerReport, ConsumerStatus, ShardProgress, StatusSnapshot};
+pub use status::{
+    ConsumerReport, ConsumerState, ConsumerStatus, InFlight, ShardProgress, StatusSnapshot,
+};
+pub use supervise::{ConsumerFactory, Supervisor};

@@ -125,12 +125,15 @@ async fn a_retryable_sink_error_is_retried_then_succeeds() {
     );
 }
 
+/// A sink error of any class is retried in place (`retry.max_attempts` tries); then the
+/// consumer stops, and only a supervisor starts it again.
 #[tokio::test]
 async fn a_permanent_sink_error_stops_the_consumer_without_checkpointing() {
     let env = Env::new(1).await;
     env.put(valid(0..10)).await;
     let (mut sink, out) = CollectSink::new();
     sink.fail_permanent = true;
+    let attempts = sink.attempts.clone();
     let err = env
         .consumer(config("broken"), Box::new(sink))
         .drain()
@@ -145,6 +148,11 @@ async fn a_permanent_sink_error_stops_the_consumer_without_checkpointing() {
         "{err}"
     );
     assert!(delivered(&out).is_empty());
+    assert_eq!(
+        attempts.lock().map(|a| *a).unwrap_or(0),
+        6,
+        "retried in place"
+    );
     assert_eq!(
         env.checkpoint("broken", ShardId(0)).await,
         None,
@@ -171,7 +179,9 @@ async fn a_bad_configuration_is_refused_with_the_setting_named() {
     assert!(err.to_string().contains("batch_size 0"), "{err}");
 }
 
-#[tokio::test]
+/// On paused time: were the minute-long backoff waited out, the 20 s (virtual) bound would
+/// fire first.
+#[tokio::test(start_paused = true)]
 async fn shutdown_is_not_held_up_by_retries_of_a_failing_sink() {
     let env = Env::new(1).await;
     env.put(valid(0..10)).await;

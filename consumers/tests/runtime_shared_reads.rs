@@ -142,6 +142,7 @@ fn per_shard(records: &[SinkRecord]) -> BTreeMap<ShardId, Vec<SequenceNumber>> {
     m
 }
 
+/// Drains every consumer; a drain that does not end within two minutes fails the test.
 async fn drain_all(consumers: Vec<Consumer>) -> Vec<StatusSnapshot> {
     let tasks: Vec<_> = consumers
         .into_iter()
@@ -149,7 +150,12 @@ async fn drain_all(consumers: Vec<Consumer>) -> Vec<StatusSnapshot> {
         .collect();
     let mut out = Vec::new();
     for t in tasks {
-        out.push(t.await.expect("join").expect("drain").status);
+        let report = tokio::time::timeout(Duration::from_secs(120), t)
+            .await
+            .expect("a drain did not end within two minutes")
+            .expect("join")
+            .expect("drain");
+        out.push(report.status);
     }
     out
 }

@@ -23,6 +23,11 @@ pub struct SyntheticConfig {
     pub instances: usize,
     /// Region written on every event (default `eu-west-1`).
     pub region: String,
+    /// Share of the generated events replaced by malformed records, 0 to 1 (default 0): a
+    /// load-test setting that makes the consumers dead-letter under load. A malformed record
+    /// keeps its event's instance id as partition key and is, in turn, cut-off JSON, an unknown
+    /// metric type, or a timestamp that is not a positive epoch second.
+    pub malformed_fraction: f64,
 }
 
 impl Default for SyntheticConfig {
@@ -30,6 +35,7 @@ impl Default for SyntheticConfig {
         SyntheticConfig {
             instances: 4,
             region: "eu-west-1".to_string(),
+            malformed_fraction: 0.0,
         }
     }
 }

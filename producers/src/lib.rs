@@ -28,4 +28,4 @@ pub use host::HostCollector;
 pub use producer::{AppendedRecord, FailedRecord, Producer, SendReport};
 pub use sample::{build_event, parse_metric_selection};
 pub use shardline_core::{MetricEvent, MetricType};
-pub use synthetic::SyntheticCollector;
+pub use synthetic::{MalformedRecord, MixedCollection, SyntheticCollector};

@@ -5,8 +5,13 @@
 //!   from the random source and the same ids report on every collection;
 //! - each collection yields, for every instance and every selected metric type (seed order),
 //!   one event whose value lies in [`MetricType::seed_range`], rounded to two decimals;
-//! - the same seed and the same calls give the same events.
+//! - the same seed and the same calls give the same events;
+//! - [`SyntheticCollector::collect_mixed`] replaces each event with probability
+//!   `malformed_fraction` by a malformed record (partition key: the event's instance id), in
+//!   turn cut-off JSON, an unknown metric type, and a non-positive timestamp — each of which
+//!   a consumer dead-letters; [`SyntheticCollector::collect`] never does.
 
+use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use std::collections::BTreeSet;
@@ -26,6 +31,28 @@ pub struct SyntheticCollector {
     rng: StdRng,
     instances: Vec<String>,
     region: String,
+    malformed_fraction: f64,
+    /// Which kind of malformed record comes next.
+    next_malformed: usize,
+}
+
+/// A record that is not a valid metric event, as [`SyntheticCollector::collect_mixed`] makes
+/// them for load tests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MalformedRecord {
+    /// The partition key: the instance id of the event it replaced.
+    pub partition_key: String,
+    /// The record's bytes.
+    pub data: Bytes,
+}
+
+/// One collection with malformed records mixed in.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MixedCollection {
+    /// The valid events.
+    pub events: Vec<MetricEvent>,
+    /// The records that replaced the others.
+    pub malformed: Vec<MalformedRecord>,
 }
 
 impl SyntheticCollector {
@@ -51,6 +78,14 @@ impl SyntheticCollector {
             }
             .into());
         }
+        if !(0.0..=1.0).contains(&cfg.malformed_fraction) {
+            return Err(ConfigError::OutOfRange {
+                field: "malformed_fraction",
+                value: cfg.malformed_fraction.to_string(),
+                rule: "0 to 1 (e.g. 0.01 for one record in a hundred)",
+            }
+            .into());
+        }
         let mut rng = match seed {
             Some(s) => StdRng::seed_from_u64(s),
             None => rand::make_rng(),
@@ -67,6 +102,8 @@ impl SyntheticCollector {
             rng,
             instances,
             region: cfg.region,
+            malformed_fraction: cfg.malformed_fraction,
+            next_malformed: 0,
         })
     }
 
@@ -88,6 +125,54 @@ impl SyntheticCollector {
             }
         }
         out
+    }
+
+    /// As [`SyntheticCollector::collect`], with each event replaced by a malformed record with
+    /// probability `malformed_fraction`.
+    pub fn collect_mixed(&mut self, which: Option<MetricType>, now_ms: i64) -> MixedCollection {
+        let events = self.collect(which, now_ms);
+        if self.malformed_fraction <= 0.0 {
+            return MixedCollection {
+                events,
+                malformed: Vec::new(),
+            };
+        }
+        let mut out = MixedCollection::default();
+        for event in events {
+            if self.rng.random_bool(self.malformed_fraction) {
+                let data = malformed(&event, self.next_malformed);
+                self.next_malformed += 1;
+                out.malformed.push(MalformedRecord {
+                    partition_key: event.instance_id,
+                    data: Bytes::from(data),
+                });
+            } else {
+                out.events.push(event);
+            }
+        }
+        out
+    }
+}
+
+/// Malformed record number `n` made from `event`: cut-off JSON, an unknown metric type, or a
+/// timestamp that is not a positive epoch second, in turn.
+fn malformed(event: &MetricEvent, n: usize) -> Vec<u8> {
+    let json = event.to_json();
+    match n % 3 {
+        0 => json[..json.len() / 2].to_vec(),
+        1 => {
+            let mut v: serde_json::Value = serde_json::from_slice(&json).unwrap_or_default();
+            v["metric_type"] = "gpu_temperature".into();
+            v.to_string().into_bytes()
+        }
+        _ => {
+            let mut v: serde_json::Value = serde_json::from_slice(&json).unwrap_or_default();
+            v["timestamp"] = (-event.timestamp).into();
+            if let Some(o) = v.as_object_mut() {
+                o.remove("timestamp_ms");
+            }
+            v.to_string().into_bytes()
+        }
     }
 }
 
@@ -136,6 +221,54 @@ mod tests {
         assert!(second.iter().all(|e| e.metric_id == "cpu-2000"));
         assert_eq!(b.collect(None, 1_000_000), first);
         assert_ne!(collector(3, 43).instances(), a.instances());
+    }
+
+    #[test]
+    fn a_malformed_fraction_replaces_that_share_of_events_with_invalid_records() {
+        let mut c = SyntheticCollector::new(
+            SyntheticConfig {
+                instances: 250,
+                malformed_fraction: 0.01,
+                ..SyntheticConfig::default()
+            },
+            Some(3),
+        )
+        .expect("valid config");
+        let (mut events, mut bad) = (0, Vec::new());
+        for round in 0..10 {
+            let m = c.collect_mixed(None, 1_771_500_309_000 + round * 1000);
+            assert_eq!(
+                m.events.len() + m.malformed.len(),
+                1000,
+                "replaced, not added"
+            );
+            events += m.events.len();
+            bad.extend(m.malformed);
+        }
+        // 10,000 draws at 1 %: 100 expected; the seed fixes the count.
+        assert!((50..=150).contains(&bad.len()), "{} malformed", bad.len());
+        assert_eq!(events + bad.len(), 10_000);
+        for (i, r) in bad.iter().enumerate() {
+            assert!(r.partition_key.starts_with("i-"), "{}", r.partition_key);
+            let err = MetricEvent::from_json(&r.data).expect_err("invalid");
+            let why = err.to_string();
+            let expected = ["not a metric event", "gpu_temperature", "timestamp"][i % 3];
+            assert!(why.contains(expected), "record {i}: {why}");
+        }
+        let mut clean = collector(10, 3);
+        assert!(clean.collect_mixed(None, 1_000_000).malformed.is_empty());
+        let err = SyntheticCollector::new(
+            SyntheticConfig {
+                malformed_fraction: 1.5,
+                ..SyntheticConfig::default()
+            },
+            None,
+        )
+        .expect_err("out of range");
+        assert!(
+            err.to_string().contains("malformed_fraction = 1.5"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,12 +1,19 @@
-//! The seed's Step Functions flow with the real handlers on a virtual clock.
+//! The seed's Step Functions flow with the real handlers, on a virtual clock and for real;
+//! user flows with Step Functions Local mock files through the library and the CLI; a
+//! distributed Map on the embedded object store.
 
 use anyhow::{Context, Result};
+use shardline::cli::FlowCommand;
 use shardline::handlers::{self, PIPELINE_UNHEALTHY, PipelineHandle};
 use shardline::pipeline::Pipeline;
-use shardline_core::ports::Stream;
+use shardline_core::ports::{ObjectStore, Stream};
 use shardline_core::{MetricEvent, MetricType, StartingPosition};
-use shardline_flow::{ExecutionStatus, Executor, FlowClock, StateMachine, VirtualClock};
-use shardline_local::Envelope;
+use shardline_flow::mock::{MockConfig, TestCase};
+use shardline_flow::{
+    Execution, ExecutionStatus, Executor, FlowClock, HandlerRegistry, StateMachine, VirtualClock,
+    handler_fn,
+};
+use shardline_local::{DirObjectStore, Envelope};
 use shardline_tests::{TestEnv, drain_all, outbox};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -172,5 +179,361 @@ async fn stuck_consumers_fail_the_flow() -> Result<()> {
         "no success notification"
     );
     p.close().await?;
+    Ok(())
+}
+
+/// The seed's flow, unchanged, on the real clock through `shardline flow run` (its Wait
+/// really waits 5 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_flow_runs_for_real_through_the_cli() -> Result<()> {
+    let env = TestEnv::new("")?;
+    let code = shardline::commands::flow::run(
+        &env.config,
+        FlowCommand::Run {
+            file: None,
+            input: "{}".into(),
+            history: false,
+            mocks: None,
+            test_case: None,
+            state_machine: None,
+        },
+    )
+    .await?;
+    assert_eq!(code, 0, "the seed flow failed on the real clock");
+    let p = env.open().await?;
+    let (records, types) = metric_types_in_log(&p).await?;
+    assert_eq!(records, 32, "4 collectors x 8 instances appended");
+    assert_eq!(types, MetricType::ALL.into_iter().collect());
+    assert_eq!(flow_notifications(&p)?.len(), 1);
+    p.close().await?;
+    Ok(())
+}
+
+const MOCKS: &str = include_str!("../../infra/deploy/mocks/MockConfigFile.json");
+const LAMBDA_SQS: &str = include_str!("../../infra/deploy/mocks/LambdaSQSIntegration.asl.json");
+
+fn mock_case(name: &str) -> Result<TestCase> {
+    let cfg = MockConfig::from_json(MOCKS).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    cfg.test_case(Some("LambdaSQSIntegration"), name)
+        .map_err(|e| anyhow::anyhow!(e))
+}
+
+async fn run_mocked(
+    name: &str,
+    registry: HandlerRegistry,
+) -> Result<(Execution, Arc<VirtualClock>)> {
+    let machine = StateMachine::from_json(LAMBDA_SQS).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let case = mock_case(name)?;
+    let unresolved = machine.unresolved_resources(&registry, &|s| case.covers(s));
+    anyhow::ensure!(unresolved.is_empty(), "{unresolved:?}");
+    let clock = Arc::new(VirtualClock::new(1_700_000_000_000));
+    let exec = Executor::new(machine, Arc::new(registry), clock.clone())
+        .with_mocks(case)
+        .run(serde_json::json!({"hello": "world"}), None)
+        .await;
+    Ok((exec, clock))
+}
+
+/// AWS's Step Functions Local example (LambdaSQSIntegration with HappyPath, RetryPath and
+/// HybridPath) gives the outcomes AWS's guide describes.
+#[tokio::test]
+async fn aws_mock_example_gives_the_documented_outcomes() -> Result<()> {
+    let sqs_reply = serde_json::json!({
+        "MD5OfMessageBody": "3bcb6e8e-7h85-4375-b0bc-1a59812c6e51",
+        "MessageId": "3bcb6e8e-8b51-4375-b0bc-1a59812c6e51"});
+    // HappyPath: both tasks mocked; the output is the mocked SQS answer.
+    let (happy, clock) = run_mocked("HappyPath", HandlerRegistry::new()).await?;
+    assert_eq!(
+        happy.status,
+        ExecutionStatus::Succeeded,
+        "{:?}",
+        happy.cause
+    );
+    assert_eq!(happy.output.as_ref(), Some(&sqs_reply));
+    assert!(clock.sleeps().is_empty());
+
+    // RetryPath: invocation 0 throws ResourceNotReady, 1-2 throw Timeout, 3 returns; the
+    // state's Retry (3 attempts, 2 s doubling) absorbs the three failures.
+    let (retry, clock) = run_mocked("RetryPath", HandlerRegistry::new()).await?;
+    assert_eq!(
+        retry.status,
+        ExecutionStatus::Succeeded,
+        "{:?}",
+        retry.cause
+    );
+    assert_eq!(retry.output.as_ref(), Some(&sqs_reply));
+    let failures: Vec<String> = retry
+        .events("TaskFailed")
+        .iter()
+        .filter_map(|e| e.details.error.clone())
+        .collect();
+    assert_eq!(
+        failures,
+        [
+            "Lambda.ResourceNotReadyException",
+            "Lambda.TimeoutException",
+            "Lambda.TimeoutException"
+        ]
+    );
+    assert_eq!(
+        retry.events("TaskScheduled").len(),
+        5,
+        "4 Lambda attempts and 1 SQS call"
+    );
+    let waits: Vec<u64> = clock.sleeps().iter().map(|(_, ms)| *ms).collect();
+    assert_eq!(waits, [2_000, 4_000, 8_000]);
+    let lambda_out = retry
+        .history
+        .iter()
+        .find(|e| {
+            e.event_type == "TaskStateExited" && e.details.name.as_deref() == Some("LambdaState")
+        })
+        .and_then(|e| e.details.output.clone());
+    assert_eq!(
+        lambda_out,
+        Some(
+            serde_json::json!({"StatusCode": 200, "Payload": {"StatusCode": 200, "body": "Hello from Lambda!"}})
+        )
+    );
+
+    // HybridPath: only LambdaState is mocked; SQSState needs a real handler.
+    let case = mock_case("HybridPath")?;
+    let machine = StateMachine::from_json(LAMBDA_SQS).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let missing = machine.unresolved_resources(&HandlerRegistry::new(), &|s| case.covers(s));
+    assert_eq!(missing.len(), 1);
+    assert_eq!(missing[0].state.as_deref(), Some("SQSState"));
+    let mut reg = HandlerRegistry::new();
+    reg.register_resource(
+        "arn:aws:states:::sqs:sendMessage",
+        handler_fn(|input: serde_json::Value, _| async move {
+            Ok(serde_json::json!({"MessageId": "real", "Sent": input["MessageBody"]}))
+        }),
+    );
+    let (hybrid, _) = run_mocked("HybridPath", reg).await?;
+    assert_eq!(
+        hybrid.status,
+        ExecutionStatus::Succeeded,
+        "{:?}",
+        hybrid.cause
+    );
+    assert_eq!(
+        hybrid.output,
+        Some(
+            serde_json::json!({"MessageId": "real", "Sent": {"StatusCode": 200, "Payload": {"StatusCode": 200, "body": "Hello from Lambda!"}}})
+        )
+    );
+    Ok(())
+}
+
+/// `flow validate`, `flow run --mocks --test-case` and `flow test` on the same example, with the
+/// SQS task mapped to a local command in the configuration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_validates_runs_and_tests_user_flows_with_mocks() -> Result<()> {
+    let env = TestEnv::new(
+        "[flow.tasks.\"arn:aws:states:::sqs:sendMessage\"]\ncommand = [\"cat\"]\ntimeout = \"20s\"\n",
+    )?;
+    let dir = env.dir.path();
+    let mocks = dir.join("MockConfigFile.json");
+    std::fs::write(&mocks, MOCKS)?;
+    let def = dir.join("LambdaSQSIntegration.asl.json");
+    std::fs::write(&def, LAMBDA_SQS)?;
+    let flow = |c: FlowCommand| shardline::commands::flow::run(&env.config, c);
+    // Valid ASL whose Lambda has no handler here: a warning, exit 0.
+    assert_eq!(flow(FlowCommand::Validate { file: def.clone() }).await?, 0);
+    let bad = dir.join("bad.asl.json");
+    std::fs::write(
+        &bad,
+        r#"{"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "Nowhere"}}}"#,
+    )?;
+    assert_eq!(flow(FlowCommand::Validate { file: bad }).await?, 1);
+    // Without mocks the Lambda state has no handler: run refuses, naming it.
+    let refused = flow(FlowCommand::Run {
+        file: Some(def.clone()),
+        input: "{}".into(),
+        history: false,
+        mocks: None,
+        test_case: None,
+        state_machine: None,
+    })
+    .await;
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| format!("{e:#}").contains("have no handler")),
+        "{refused:?}"
+    );
+    let happy = flow(FlowCommand::Run {
+        file: Some(def.clone()),
+        input: "{}".into(),
+        history: false,
+        mocks: Some(mocks.clone()),
+        test_case: Some("HappyPath".into()),
+        state_machine: None,
+    })
+    .await?;
+    assert_eq!(happy, 0);
+    assert_eq!(
+        flow(FlowCommand::Test {
+            mocks: mocks.clone()
+        })
+        .await?,
+        0
+    );
+    // A wrong expectation makes `flow test` fail.
+    let wrong = MOCKS.replace(
+        "\"HybridPath\": {\n        \"Status\": \"SUCCEEDED\"",
+        "\"HybridPath\": {\n        \"Status\": \"FAILED\"",
+    );
+    assert_ne!(wrong, MOCKS);
+    std::fs::write(&mocks, wrong)?;
+    assert_eq!(flow(FlowCommand::Test { mocks }).await?, 1);
+    Ok(())
+}
+
+/// A distributed Map reading from and writing to the embedded object store.
+#[tokio::test]
+async fn distributed_map_reads_and_writes_the_object_store() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let store = Arc::new(DirObjectStore::open(dir.path())?);
+    store.ensure_bucket("input-bucket").await?;
+    for (k, body) in [
+        ("data/a.json", "{}"),
+        ("data/b.json", "{}"),
+        ("other/c.json", "{}"),
+        ("rows.csv", "id,name\n1,ann\n2,\"bo, b\"\n3,cy\n"),
+        ("items.json", "[{\"n\": 1}, {\"n\": 2}]"),
+    ] {
+        store
+            .put("input-bucket", k, bytes::Bytes::from(body), "text/plain")
+            .await?;
+    }
+    let distributed = |reader: serde_json::Value,
+                       extra: serde_json::Value,
+                       proc: serde_json::Value| {
+        let mut m = serde_json::json!({"Type": "Map", "ItemReader": reader, "End": true,
+            "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                "StartAt": "P", "States": {"P": proc}}});
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            m[k] = v.clone();
+        }
+        serde_json::json!({"StartAt": "M", "States": {"M": m}})
+    };
+    let run = |def: serde_json::Value| {
+        let store = store.clone();
+        async move {
+            let machine = StateMachine::from_value(&def).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let objects: Arc<dyn ObjectStore> = store;
+            let exec = Executor::new(
+                machine,
+                Arc::new(HandlerRegistry::new()),
+                Arc::new(VirtualClock::new(0)),
+            )
+            .with_object_store(objects)
+            .run(serde_json::json!({"prefix": "data/"}), None)
+            .await;
+            anyhow::ensure!(
+                exec.status == ExecutionStatus::Succeeded,
+                "{:?}: {:?}",
+                exec.error,
+                exec.cause
+            );
+            Ok::<_, anyhow::Error>(exec.output.unwrap_or_default())
+        }
+    };
+    let key_of = serde_json::json!({"Type": "Pass", "Parameters": {"key.$": "$.Key", "size.$": "$.Size"}, "End": true});
+    // Objects under a prefix, results written by ResultWriter.
+    let out = run(distributed(
+        serde_json::json!({"Resource": "arn:aws:states:::s3:listObjectsV2", "Parameters": {"Bucket": "input-bucket", "Prefix.$": "$.prefix"}}),
+        serde_json::json!({"ResultWriter": {"Resource": "arn:aws:states:::s3:putObject", "Parameters": {"Bucket": "results-bucket", "Prefix": "results"}}}),
+        key_of.clone(),
+    ))
+    .await?;
+    let manifest_key = out["ResultWriterDetails"]["Key"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        manifest_key.starts_with("results/") && manifest_key.ends_with("/manifest.json"),
+        "{out}"
+    );
+    assert!(
+        out["MapRunArn"]
+            .as_str()
+            .is_some_and(|a| a.contains(":mapRun:")),
+        "{out}"
+    );
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &store
+            .get("results-bucket", &manifest_key)
+            .await?
+            .unwrap_or_default(),
+    )?;
+    let succeeded_key = manifest["ResultFiles"]["SUCCEEDED"][0]["Key"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let records: Vec<serde_json::Value> = serde_json::from_slice(
+        &store
+            .get("results-bucket", &succeeded_key)
+            .await?
+            .unwrap_or_default(),
+    )?;
+    let outputs: Vec<serde_json::Value> = records
+        .iter()
+        .filter_map(|r| {
+            r["Output"]
+                .as_str()
+                .and_then(|o| serde_json::from_str(o).ok())
+        })
+        .collect();
+    assert_eq!(
+        outputs,
+        [
+            serde_json::json!({"key": "data/a.json", "size": 2}),
+            serde_json::json!({"key": "data/b.json", "size": 2})
+        ]
+    );
+    assert!(records.iter().all(|r| r["Status"] == "SUCCEEDED"));
+    // A CSV object, batched two rows at a time.
+    let out = run(distributed(
+        serde_json::json!({"Resource": "arn:aws:states:::s3:getObject", "ReaderConfig": {"InputType": "CSV", "CSVHeaderLocation": "FIRST_ROW"}, "Parameters": {"Bucket": "input-bucket", "Key": "rows.csv"}}),
+        serde_json::json!({"ItemBatcher": {"MaxItemsPerBatch": 2}}),
+        serde_json::json!({"Type": "Pass", "Parameters": {"names.$": "$.Items[*].name"}, "End": true}),
+    ))
+    .await?;
+    assert_eq!(
+        out,
+        serde_json::json!([{"names": ["ann", "bo, b"]}, {"names": ["cy"]}])
+    );
+    // A JSON array object with MaxItems.
+    let out = run(distributed(
+        serde_json::json!({"Resource": "arn:aws:states:::s3:getObject", "ReaderConfig": {"InputType": "JSON", "MaxItems": 1}, "Parameters": {"Bucket": "input-bucket", "Key": "items.json"}}),
+        serde_json::json!({}),
+        serde_json::json!({"Type": "Pass", "End": true}),
+    ))
+    .await?;
+    assert_eq!(out, serde_json::json!([{"n": 1}]));
+    // A missing object fails with States.ItemReaderFailed.
+    let machine = StateMachine::from_value(&distributed(
+        serde_json::json!({"Resource": "arn:aws:states:::s3:getObject", "ReaderConfig": {"InputType": "JSON"}, "Parameters": {"Bucket": "input-bucket", "Key": "nope.json"}}),
+        serde_json::json!({}),
+        serde_json::json!({"Type": "Pass", "End": true}),
+    ))
+    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let objects: Arc<dyn ObjectStore> = store.clone();
+    let failed = Executor::new(
+        machine,
+        Arc::new(HandlerRegistry::new()),
+        Arc::new(VirtualClock::new(0)),
+    )
+    .with_object_store(objects)
+    .run(serde_json::json!({}), None)
+    .await;
+    assert_eq!(
+        failed.error.as_deref(),
+        Some("States.ItemReaderFailed"),
+        "{:?}",
+        failed.cause
+    );
     Ok(())
 }

@@ -9,6 +9,7 @@
 //! flush_interval = "1s"
 //! shard_refresh_interval = "10s"
 //! share_reads = true
+//! panic_attempts = 3
 //! [retry]
 //! initial_backoff = "100ms"
 //! max_backoff = "10s"
@@ -17,6 +18,12 @@
 //!
 //! `starting_position` applies only to shards without a checkpoint; a checkpointed shard
 //! always resumes right after its checkpoint.
+//!
+//! `retry.max_attempts` bounds the tries of one call in place. Under a
+//! [`Supervisor`](super::Supervisor)'s `run` (`shardline up`) a consumer whose call ran out of
+//! tries is restarted from its checkpoint after a backoff, for as long as it fails; under its
+//! `drain` (`shardline up --once`) it stops with the error. `panic_attempts` is how often a
+//! record that makes the sink panic is tried alone before it is dead-lettered.
 
 use serde::{Deserialize, Serialize};
 use shardline_core::StartingPosition;
@@ -52,6 +59,10 @@ pub struct ConsumerConfig {
     /// Whether it reads together with the other consumers of the same stream and batch size
     /// in this process (see [`crate::runtime::SharedReads`]); `false` reads on its own.
     pub share_reads: bool,
+    /// How many times a record that makes the sink panic is handed to it alone (after the
+    /// batch holding it was halved down to that record) before it goes to the dead-letter
+    /// store with the panic message (default 3, at least 1).
+    pub panic_attempts: u32,
 }
 
 impl Default for ConsumerConfig {
@@ -66,6 +77,7 @@ impl Default for ConsumerConfig {
             shard_refresh_interval: Duration::from_secs(10),
             retry: RetryConfig::default(),
             share_reads: true,
+            panic_attempts: 3,
         }
     }
 }
@@ -108,6 +120,13 @@ impl ConsumerConfig {
                 self.name, self.starting_position
             ));
         }
+        if self.panic_attempts == 0 {
+            return bad(format!(
+                "consumer {}: panic_attempts must be at least 1 (tries of a record that makes \
+                 the sink panic before it is dead-lettered)",
+                self.name
+            ));
+        }
         self.retry.validate(&self.name)
     }
 }
@@ -122,7 +141,8 @@ pub struct RetryConfig {
     /// The largest backoff ceiling.
     #[serde(with = "units::duration")]
     pub max_backoff: Duration,
-    /// Attempts in all (the first try included) before the error stops the consumer.
+    /// Attempts of one call in all (the first try included) before the consumer gives up on
+    /// it: a supervised `run` then restarts it from its checkpoint, a `drain` stops.
     pub max_attempts: u32,
 }
 

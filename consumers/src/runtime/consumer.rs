@@ -4,17 +4,18 @@ use shardline_core::ports::{CheckpointKey, CheckpointStore, DeadLetterStore, Str
 use shardline_core::time::{Clock, SystemClock};
 use shardline_core::{SequenceNumber, ShardId};
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::watch;
+use tokio::time::Instant;
 use tracing::{debug, info};
 
 use super::config::ConsumerConfig;
 use super::error::{ConsumerError, Result};
-use super::retry::{self, with_retry};
+use super::quarantine::Quarantine;
+use super::retry::{self, Track, with_retry};
 use super::shard::ShardState;
 use super::share::{Seat, SharedReads};
-use super::status::{ConsumerReport, ConsumerStatus};
+use super::status::{ConsumerReport, ConsumerState, ConsumerStatus, InFlight};
 use crate::Sink;
 
 /// Reads one stream into one sink, checkpointing what the sink made durable.
@@ -33,6 +34,8 @@ pub struct Consumer {
     pub(super) stop: Option<watch::Receiver<bool>>,
     /// Its place among the consumers sharing reads, if it shares.
     pub(super) seat: Option<Seat>,
+    /// Records that made the sink panic, kept by the supervisor across restarts.
+    pub(super) quarantine: Arc<Mutex<Quarantine>>,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -73,7 +76,34 @@ impl Consumer {
             worker_id,
             stop: None,
             seat: None,
+            quarantine: Arc::default(),
         })
+    }
+
+    /// Reports into `status` and isolates panics with `quarantine`: both outlive this
+    /// consumer, so a [`Supervisor`](super::Supervisor)'s restarts carry them on.
+    pub(super) fn supervised(
+        mut self,
+        status: Arc<ConsumerStatus>,
+        quarantine: Arc<Mutex<Quarantine>>,
+    ) -> Self {
+        self.status = status;
+        self.quarantine = quarantine;
+        self
+    }
+
+    pub(super) fn quarantine(&self) -> MutexGuard<'_, Quarantine> {
+        // Every critical section leaves the quarantine consistent; a panic elsewhere does not.
+        self.quarantine.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Where a retried call to `call` reports its failures and success.
+    pub(super) fn track(&self, call: &'static str) -> Track<'_> {
+        Track {
+            status: &self.status,
+            clock: self.clock.as_ref(),
+            call,
+        }
     }
 
     /// Shares reads with the other consumers of `share` (see [`SharedReads`]), unless the
@@ -120,6 +150,11 @@ impl Consumer {
     /// The configuration.
     pub fn config(&self) -> &ConsumerConfig {
         &self.config
+    }
+
+    /// The clock handing `now_ms` to the sink.
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        Arc::clone(&self.clock)
     }
 
     /// Runs until `shutdown` becomes `true` (or its sender is dropped), then flushes the sink
@@ -220,6 +255,7 @@ impl Consumer {
             let r = self.flush(true).await;
             self.count(r)?
         }
+        self.status.set_state(ConsumerState::Stopped);
         let status = self.status.snapshot();
         info!(
             consumer = %self.config.name,
@@ -245,34 +281,48 @@ impl Consumer {
     }
 
     /// Asks the sink to write out due buffers (all when `force`) and checkpoints what advanced.
+    /// A failing flush is retried in place (any error) up to `retry.max_attempts` tries.
     async fn flush(&mut self, force: bool) -> Result<()> {
         let now = self.clock.now_ms();
-        let mut retries = 0;
         let name = self.sink.name().to_string();
         let what = format!("flush of sink {name}");
         // The sink is borrowed mutably, so retries run in a loop here rather than a closure.
         let mut attempt = 0;
         let attempt_result = loop {
-            match self.sink.flush(now, force).await {
-                Ok(advanced) => break Ok(advanced),
+            self.status.update(|s| s.in_flight = Some(InFlight::Flush));
+            let out = self.sink.flush(now, force).await;
+            self.status.update(|s| s.in_flight = None);
+            let track = Track {
+                status: &self.status,
+                clock: self.clock.as_ref(),
+                call: "sink",
+            };
+            match out {
+                Ok(advanced) => {
+                    if attempt > 0 || !advanced.is_empty() {
+                        track.succeeded();
+                    }
+                    break Ok(advanced);
+                }
                 Err(e) => {
+                    track.failed(&e);
                     if !retry::retry_after(
                         &self.config.retry,
                         self.stop.as_ref(),
                         attempt,
                         &e,
+                        true,
                         &what,
                     )
                     .await
                     {
                         break Err(e);
                     }
-                    retries += 1;
+                    track.retried();
                     attempt += 1;
                 }
             }
         };
-        self.status.update(|s| s.retries += retries);
         let advanced =
             attempt_result.map_err(|source| ConsumerError::SinkFlush { sink: name, source })?;
         for (shard, durable) in &advanced {
@@ -315,12 +365,11 @@ impl Consumer {
         };
         let store = Arc::clone(&self.checkpoints);
         let owner = self.worker_id.clone();
-        let mut retries = 0;
         let written = with_retry(
             &self.config.retry,
             self.stop.as_ref(),
+            self.track("checkpoint store"),
             "checkpoint",
-            &mut retries,
             || {
                 let (store, key, target, owner) = (
                     Arc::clone(&store),
@@ -338,7 +387,6 @@ impl Consumer {
         }
         debug!(shard = %id, sequence_number = %target, "checkpointed");
         self.status.update(|s| {
-            s.retries += retries;
             s.checkpoints += 1;
             s.last_checkpoint_ms = Some(written.updated_ms);
             s.shards.entry(id).or_default().checkpointed = Some(target);

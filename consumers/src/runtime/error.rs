@@ -49,6 +49,27 @@ pub enum ConsumerError {
         #[source]
         source: shardline_core::Error,
     },
+    /// A fresh consumer could not be built (its sink, say) when the supervisor started it.
+    #[error("cannot start consumer {consumer}: {reason}")]
+    Start {
+        /// The consumer's name.
+        consumer: String,
+        /// Why, with the setting or file involved.
+        reason: String,
+    },
+    /// The consumer panicked again and again without progress, at no record that could be set
+    /// aside (a flush, say). Nothing past its checkpoint is lost: fix the sink and restart.
+    #[error("consumer {consumer} panicked {times} times in a row, last during {during}: {message}")]
+    Panicked {
+        /// The consumer's name.
+        consumer: String,
+        /// Panics in a row.
+        times: u64,
+        /// What it was doing, e.g. `a flush of the sink's buffers`.
+        during: String,
+        /// The last panic's message.
+        message: String,
+    },
     /// Reading or writing a checkpoint failed.
     #[error("checkpoint of {shard} failed: {source}")]
     Checkpoint {

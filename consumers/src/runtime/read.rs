@@ -1,17 +1,18 @@
 //! Listing shards, resolving iterators, reading batches and handing them on.
 
 use bytes::Bytes;
-use shardline_core::ports::{CheckpointKey, DeadLetter};
+use shardline_core::ports::{DeadLetter, Stream};
 use shardline_core::stream::GetRecordsOutput;
 use shardline_core::{MetricEvent, RetryClass, SequenceNumber, ShardId, StartingPosition};
 use std::sync::Arc;
-use tracing::{info, warn};
+use tracing::warn;
 
 use super::consumer::Consumer;
 use super::error::{ConsumerError, Result};
-use super::retry::{self, with_retry};
-use super::shard::ShardState;
+use super::quarantine::{self, Piece};
+use super::retry::{self, Track, with_retry};
 use super::share::{Batch, Letter};
+use super::status::InFlight;
 use crate::SinkRecord;
 
 /// What one pass over the shards found.
@@ -24,75 +25,12 @@ pub(super) struct Pass {
 }
 
 impl Consumer {
-    fn stream_error(&self, op: String, source: shardline_core::Error) -> ConsumerError {
+    pub(super) fn stream_error(&self, op: String, source: shardline_core::Error) -> ConsumerError {
         ConsumerError::Stream {
             stream: self.config.stream.clone(),
             op,
             source,
         }
-    }
-
-    /// Lists the stream's shards; new ones start from their checkpoint or the configured
-    /// position, known ones learn whether they have closed.
-    pub(super) async fn refresh_shards(&mut self) -> Result<()> {
-        let stream = Arc::clone(&self.stream);
-        let name = self.config.stream.clone();
-        let mut retries = 0;
-        let listed = with_retry(
-            &self.config.retry,
-            self.stop.as_ref(),
-            "list_shards",
-            &mut retries,
-            || {
-                let (stream, name) = (Arc::clone(&stream), name.clone());
-                async move { stream.list_shards(&name).await }
-            },
-        )
-        .await
-        .map_err(|e| self.stream_error("list_shards".into(), e))?;
-        for desc in listed {
-            if let Some(state) = self.shards.get_mut(&desc.shard_id) {
-                state.ending = desc.ending_sequence_number;
-                continue;
-            }
-            let key = CheckpointKey {
-                consumer: self.config.name.clone(),
-                stream: self.config.stream.clone(),
-                shard: desc.shard_id,
-            };
-            let store = Arc::clone(&self.checkpoints);
-            let checkpoint = with_retry(
-                &self.config.retry,
-                self.stop.as_ref(),
-                "checkpoint get",
-                &mut retries,
-                || {
-                    let (store, key) = (Arc::clone(&store), key.clone());
-                    async move { store.get(&key).await }
-                },
-            )
-            .await
-            .map_err(|source| ConsumerError::Checkpoint {
-                shard: desc.shard_id,
-                source,
-            })?
-            .map(|c| c.sequence_number);
-            info!(shard = %desc.shard_id, checkpoint = ?checkpoint.as_ref().map(|c| c.to_string()), "shard added");
-            let parents = desc
-                .parent_shard_id
-                .into_iter()
-                .chain(desc.adjacent_parent_shard_id)
-                .collect();
-            let state = ShardState::new(parents, desc.ending_sequence_number, checkpoint.clone());
-            let finished = state.finished;
-            self.status.shard(desc.shard_id, |p| {
-                p.checkpointed = checkpoint;
-                p.finished = finished;
-            });
-            self.shards.insert(desc.shard_id, state);
-        }
-        self.status.update(|s| s.retries += retries);
-        Ok(())
     }
 
     /// Reads one batch from every readable shard.
@@ -140,12 +78,11 @@ impl Consumer {
         };
         let stream = Arc::clone(&self.stream);
         let name = self.config.stream.clone();
-        let mut retries = 0;
         let iterator = with_retry(
             &self.config.retry,
             self.stop.as_ref(),
+            self.track("stream"),
             "get_shard_iterator",
-            &mut retries,
             || {
                 let (stream, name, position) =
                     (Arc::clone(&stream), name.clone(), position.clone());
@@ -154,7 +91,6 @@ impl Consumer {
         )
         .await
         .map_err(|e| self.stream_error(format!("get_shard_iterator {position} on {id}"), e))?;
-        self.status.update(|s| s.retries += retries);
         if let Some(state) = self.shards.get_mut(&id) {
             state.iterator = Some(iterator);
         }
@@ -172,20 +108,17 @@ impl Consumer {
             .ok_or_else(|| shardline_core::Error::Internal(format!("{id} has no iterator")))?;
         let stream = Arc::clone(&self.stream);
         let limit = self.config.batch_size;
-        let mut retries = 0;
-        let out = with_retry(
+        with_retry(
             &self.config.retry,
             self.stop.as_ref(),
+            self.track("stream"),
             "get_records",
-            &mut retries,
             || {
                 let (stream, iterator) = (Arc::clone(&stream), iterator.clone());
                 async move { stream.get_records(&iterator, limit).await }
             },
         )
-        .await;
-        self.status.update(|s| s.retries += retries);
-        out
+        .await
     }
 
     /// Reads one batch from a shard and hands it on. Returns (records read, caught up).
@@ -244,26 +177,46 @@ impl Consumer {
     }
 
     /// Hands on the records of `batch` from index `start`: stores dead letters, writes valid
-    /// records to the sink, checkpoints.
+    /// records to the sink (in pieces around a suspect range, see [`quarantine`]),
+    /// checkpoints.
     async fn dispatch(&mut self, id: ShardId, batch: &Batch, start: usize) -> Result<()> {
         let now = self.clock.now_ms();
-        let Some(state) = self.shards.get_mut(&id) else {
-            return Ok(());
-        };
         let records = &batch.seqs[start..];
         let valid_before = batch.seqs[..start].iter().filter(|(_, ok)| *ok).count();
         let valid = &batch.valid[valid_before..];
         let letters = &batch.letters[start - valid_before..];
+        let suspect = self.quarantine().suspect(id).cloned();
+        let pieces = quarantine::pieces(valid, suspect.as_ref(), self.config.panic_attempts);
+        let condemned: Vec<&SinkRecord> = pieces
+            .iter()
+            .filter_map(|p| match p {
+                Piece::Condemn(r) => Some(*r),
+                Piece::Write(_) => None,
+            })
+            .collect();
+        let Some(state) = self.shards.get_mut(&id) else {
+            return Ok(());
+        };
         let count = records.len() as u64;
-        state.note_processed_all(records);
+        if condemned.is_empty() {
+            state.note_processed_all(records);
+        } else {
+            // A condemned record is a dead letter in the shard's bookkeeping.
+            let marked: Vec<(SequenceNumber, bool)> = records
+                .iter()
+                .map(|(seq, ok)| {
+                    let condemned = condemned.iter().any(|c| c.sequence_number == *seq);
+                    (seq.clone(), *ok && !condemned)
+                })
+                .collect();
+            state.note_processed_all(&marked);
+        }
         state.iterator.clone_from(&batch.next_iterator);
         if state.iterator.is_none() {
             state.end_reached = true;
         }
         let processed = state.processed.clone();
         let records_behind = records_behind(state.ending.as_ref(), processed.as_ref());
-        let delivered = valid.len() as u64;
-        let dead = letters.len() as u64;
         self.status.update(|s| {
             s.records_in += count;
             let p = s.shards.entry(id).or_default();
@@ -272,53 +225,100 @@ impl Consumer {
             p.millis_behind_latest = batch.millis_behind_latest;
             p.records_behind = records_behind;
         });
-        if !letters.is_empty() {
-            let letters: Vec<DeadLetter> = letters
-                .iter()
-                .map(|l| {
-                    warn!(shard = %id, sequence_number = %l.sequence_number, reason = %l.reason, "record dead-lettered");
-                    DeadLetter {
-                        consumer: self.config.name.clone(),
-                        stream: self.config.stream.clone(),
-                        shard: id,
-                        sequence_number: l.sequence_number.clone(),
-                        partition_key: l.partition_key.clone(),
-                        reason: l.reason.clone(),
-                        data: Bytes::clone(&l.data),
-                        at_ms: now,
-                    }
-                })
-                .collect();
+        let mut dead: Vec<DeadLetter> = letters
+            .iter()
+            .map(|l| {
+                warn!(shard = %id, sequence_number = %l.sequence_number, reason = %l.reason, "record dead-lettered");
+                let (seq, key) = (l.sequence_number.clone(), l.partition_key.clone());
+                let data = Bytes::clone(&l.data);
+                self.letter(id, seq, key, l.reason.clone(), data, now)
+            })
+            .collect();
+        for record in &condemned {
+            let reason = suspect.as_ref().map_or_else(String::new, |s| {
+                format!(
+                    "sink {} panicked on this record {} times when handed it alone: {}",
+                    self.sink.name(),
+                    s.alone,
+                    s.message
+                )
+            });
+            warn!(shard = %id, sequence_number = %record.sequence_number, reason = %reason, "record dead-lettered");
+            let stream = Arc::clone(&self.stream);
+            let (key, data) = raw_record(stream, &self.config.stream, id, record).await;
+            dead.push(self.letter(id, record.sequence_number.clone(), key, reason, data, now));
+        }
+        if !dead.is_empty() {
+            let stored = dead.len() as u64;
             let store = Arc::clone(&self.dead_letters);
-            let mut retries = 0;
             with_retry(
                 &self.config.retry,
                 self.stop.as_ref(),
+                self.track("dead-letter store"),
                 "dead-letter put",
-                &mut retries,
                 || {
-                    let (store, letters) = (Arc::clone(&store), letters.clone());
-                    async move { store.put(letters).await }
+                    let (store, dead) = (Arc::clone(&store), dead.clone());
+                    async move { store.put(dead).await }
                 },
             )
             .await
             .map_err(|source| ConsumerError::DeadLetter { shard: id, source })?;
-            self.status.update(|s| {
-                s.retries += retries;
-                s.dead_letters += dead;
-            });
+            self.status.update(|s| s.dead_letters += stored);
+            for record in &condemned {
+                self.quarantine().passed(id, &record.sequence_number);
+            }
         }
-        if !valid.is_empty() {
-            let durable = self.write_to_sink(id, valid, now).await?;
-            self.status.update(|s| s.records_delivered += delivered);
+        let writes = pieces
+            .iter()
+            .filter(|p| matches!(p, Piece::Write(r) if !r.is_empty()))
+            .count();
+        for piece in &pieces {
+            let Piece::Write(part) = piece else {
+                continue;
+            };
+            let Some(last) = part.last() else {
+                continue;
+            };
+            let durable = self.write_to_sink(id, part, now).await?;
+            self.status
+                .update(|s| s.records_delivered += part.len() as u64);
             if let (Some(d), Some(state)) = (durable, self.shards.get_mut(&id)) {
                 state.note_durable(&d);
+            }
+            if suspect.is_some() {
+                self.quarantine().passed(id, &last.sequence_number);
+            }
+            if writes > 1 {
+                // A restart after a panic in a later piece resumes after this one.
+                self.checkpoint(id).await?;
             }
         }
         self.checkpoint(id).await
     }
 
-    /// Hands a batch to the sink, retrying retryable errors with the same batch.
+    fn letter(
+        &self,
+        shard: ShardId,
+        sequence_number: SequenceNumber,
+        partition_key: String,
+        reason: String,
+        data: Bytes,
+        at_ms: i64,
+    ) -> DeadLetter {
+        DeadLetter {
+            consumer: self.config.name.clone(),
+            stream: self.config.stream.clone(),
+            shard,
+            sequence_number,
+            partition_key,
+            reason,
+            data,
+            at_ms,
+        }
+    }
+
+    /// Hands records to the sink, retrying the same records after any error, up to
+    /// `retry.max_attempts` tries. While the sink holds them, the status names them.
     async fn write_to_sink(
         &mut self,
         id: ShardId,
@@ -326,16 +326,39 @@ impl Consumer {
         now: i64,
     ) -> Result<Option<SequenceNumber>> {
         let what = format!("write to sink {} on {id}", self.sink.name());
+        let (Some(first), Some(last)) = (records.first(), records.last()) else {
+            return Ok(None);
+        };
+        let in_flight = InFlight::Write {
+            shard: id,
+            first: first.sequence_number.clone(),
+            last: last.sequence_number.clone(),
+            records: records.len(),
+        };
         let mut attempt = 0;
         loop {
-            match self.sink.write(id, records, now).await {
-                Ok(durable) => return Ok(durable),
+            self.status
+                .update(|s| s.in_flight = Some(in_flight.clone()));
+            let out = self.sink.write(id, records, now).await;
+            self.status.update(|s| s.in_flight = None);
+            let track = Track {
+                status: &self.status,
+                clock: self.clock.as_ref(),
+                call: "sink",
+            };
+            match out {
+                Ok(durable) => {
+                    track.succeeded();
+                    return Ok(durable);
+                }
                 Err(source) => {
+                    track.failed(&source);
                     if !retry::retry_after(
                         &self.config.retry,
                         self.stop.as_ref(),
                         attempt,
                         &source,
+                        true,
                         &what,
                     )
                     .await
@@ -346,12 +369,45 @@ impl Consumer {
                             source,
                         });
                     }
-                    self.status.update(|s| s.retries += 1);
+                    track.retried();
                     attempt += 1;
                 }
             }
         }
     }
+}
+
+/// The partition key and exact bytes of a record read earlier, read again from the
+/// stream; the event's JSON when the stream no longer has it (retention).
+async fn raw_record(
+    stream: Arc<dyn Stream>,
+    name: &str,
+    id: ShardId,
+    record: &SinkRecord,
+) -> (String, Bytes) {
+    let at = StartingPosition::AtSequenceNumber(record.sequence_number.clone());
+    let read = async {
+        let it = stream.get_shard_iterator(name, id, &at).await?;
+        stream.get_records(&it, 1).await
+    };
+    match read.await {
+        Ok(out) => {
+            if let Some(r) = out
+                .records
+                .into_iter()
+                .find(|r| r.sequence_number == record.sequence_number)
+            {
+                return (r.partition_key, r.data);
+            }
+        }
+        Err(e) => {
+            warn!(shard = %id, sequence_number = %record.sequence_number, error = %e, "cannot read the record again; its dead letter keeps the decoded event");
+        }
+    }
+    (
+        record.event.instance_id.clone(),
+        Bytes::from(record.event.to_json()),
+    )
 }
 
 /// Validates and decodes one get_records answer.

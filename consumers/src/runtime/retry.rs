@@ -1,10 +1,16 @@
 //! Exponential backoff with full jitter.
 //!
 //! Attempt `n` (0-based) waits a uniformly random time in `[0, min(max, initial * 2^n)]`
-//! ("full jitter"), which spreads retries of many workers apart. Only errors whose
-//! [`RetryClass`] is `Retryable` are retried, and at most `max_attempts` tries are made.
+//! ("full jitter"), which spreads retries of many workers apart. Calls to the stream and the
+//! stores are retried only for errors whose [`RetryClass`] is `Retryable`; sink calls for any
+//! error (see [`crate::runtime`]). At most `max_attempts` tries are made in place; what happens
+//! next is the [`Supervisor`](super::Supervisor)'s call.
+//!
+//! Every failed attempt shows in the consumer's [`ConsumerStatus`] as `Retrying` (with the
+//! error) until a call to the same thing succeeds.
 
 use rand::RngExt;
+use shardline_core::time::Clock;
 use shardline_core::{Error, RetryClass};
 use std::future::Future;
 use std::time::Duration;
@@ -12,6 +18,36 @@ use tokio::sync::watch;
 use tracing::warn;
 
 use super::config::RetryConfig;
+use super::status::ConsumerStatus;
+
+/// Where a retried call's failures and successes are reported.
+#[derive(Clone, Copy)]
+pub(crate) struct Track<'a> {
+    /// The consumer's live status.
+    pub status: &'a ConsumerStatus,
+    /// The clock giving the time a failing streak started.
+    pub clock: &'a dyn Clock,
+    /// What is called: `sink`, `stream`, `checkpoint store` or `dead-letter store`.
+    pub call: &'static str,
+}
+
+impl Track<'_> {
+    /// Notes a failed attempt.
+    pub fn failed(&self, error: &Error) {
+        self.status
+            .note_failure(self.call, error, self.clock.now_ms());
+    }
+
+    /// Notes a retry about to be made.
+    pub fn retried(&self) {
+        self.status.update(|s| s.retries += 1);
+    }
+
+    /// Notes a successful call.
+    pub fn succeeded(&self) {
+        self.status.note_success(self.call);
+    }
+}
 
 /// The backoff ceiling before retry `attempt` (0-based).
 pub fn backoff_ceiling(cfg: &RetryConfig, attempt: u32) -> Duration {
@@ -54,17 +90,19 @@ pub async fn pause(delay: Duration, stop: Option<&watch::Receiver<bool>>) -> boo
     }
 }
 
-/// After attempt `attempt` (0-based) failed with `error`: when the error is retryable, attempts
-/// are left and no shutdown came, waits the backoff and returns `true`; otherwise returns
-/// `false` and the caller gives up with `error`. `what` names the call in logs.
+/// After attempt `attempt` (0-based) failed with `error`: when the error is retryable (or
+/// `any_error`), attempts are left and no shutdown came, waits the backoff and returns `true`;
+/// otherwise returns `false` and the caller gives up with `error`. `what` names the call in logs.
 pub async fn retry_after(
     cfg: &RetryConfig,
     stop: Option<&watch::Receiver<bool>>,
     attempt: u32,
     error: &Error,
+    any_error: bool,
     what: &str,
 ) -> bool {
-    if error.retry_class() != RetryClass::Retryable || attempt + 1 >= cfg.max_attempts {
+    let retryable = any_error || error.retry_class() == RetryClass::Retryable;
+    if !retryable || attempt + 1 >= cfg.max_attempts {
         return false;
     }
     let delay = backoff_delay(cfg, attempt);
@@ -77,16 +115,16 @@ pub async fn retry_after(
 }
 
 /// Runs `op` until it succeeds, fails permanently, has been tried `max_attempts` times, or
-/// fails after `stop` asked for a shutdown. `retries` counts the retries made. `what` names
-/// the operation in logs.
+/// fails after `stop` asked for a shutdown. Failures, retries and the success are reported to
+/// `track`. `what` names the operation in logs.
 ///
 /// # Errors
 /// The last error.
-pub async fn with_retry<T, F, Fut>(
+pub(crate) async fn with_retry<T, F, Fut>(
     cfg: &RetryConfig,
     stop: Option<&watch::Receiver<bool>>,
+    track: Track<'_>,
     what: &str,
-    retries: &mut u64,
     mut op: F,
 ) -> Result<T, Error>
 where
@@ -96,12 +134,16 @@ where
     let mut attempt = 0u32;
     loop {
         match op().await {
-            Ok(v) => return Ok(v),
+            Ok(v) => {
+                track.succeeded();
+                return Ok(v);
+            }
             Err(e) => {
-                if !retry_after(cfg, stop, attempt, &e, what).await {
+                track.failed(&e);
+                if !retry_after(cfg, stop, attempt, &e, false, what).await {
                     return Err(e);
                 }
-                *retries += 1;
+                track.retried();
                 attempt += 1;
             }
         }
@@ -128,30 +170,62 @@ mod tests {
         }
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn retries_retryable_errors_only_up_to_the_limit() {
         let cfg = RetryConfig {
             initial_backoff: Duration::from_millis(10),
             max_backoff: Duration::from_millis(50),
             max_attempts: 3,
         };
+        let status = ConsumerStatus::default();
+        let clock = shardline_core::time::ManualClock::new(1_000);
+        let track = Track {
+            status: &status,
+            clock: clock.as_ref(),
+            call: "stream",
+        };
         let mut calls = 0;
-        let mut retries = 0;
-        let out: Result<(), Error> = with_retry(&cfg, None, "t", &mut retries, || {
+        let out: Result<(), Error> = with_retry(&cfg, None, track, "t", || {
             calls += 1;
             async { Err(Error::Throttled("busy".into())) }
         })
         .await;
         assert!(matches!(out, Err(Error::Throttled(_))));
-        assert_eq!((calls, retries), (3, 2));
+        assert_eq!((calls, status.snapshot().retries), (3, 2));
+        assert_eq!(
+            status.state(),
+            super::super::ConsumerState::Retrying {
+                what: "stream".into(),
+                since_ms: 1_000,
+                failures: 3,
+                error: "throughput exceeded: busy".into(),
+            }
+        );
 
         let mut calls = 0;
-        let out: Result<(), Error> = with_retry(&cfg, None, "t", &mut retries, || {
+        clock.advance_ms(5);
+        let out: Result<(), Error> = with_retry(&cfg, None, track, "t", || {
             calls += 1;
             async { Err(Error::InvalidArgument("no".into())) }
         })
         .await;
         assert!(out.is_err());
         assert_eq!(calls, 1);
+        assert!(
+            matches!(
+                status.state(),
+                super::super::ConsumerState::Retrying {
+                    since_ms: 1_000,
+                    failures: 4,
+                    ..
+                }
+            ),
+            "the streak goes on: {:?}",
+            status.state()
+        );
+
+        let out = with_retry(&cfg, None, track, "t", || async { Ok(7) }).await;
+        assert_eq!(out.ok(), Some(7));
+        assert_eq!(status.state(), super::super::ConsumerState::Running);
     }
 }

@@ -27,9 +27,10 @@ use serde::{Deserialize, Serialize};
 use shardline_core::{SequenceNumber, ShardId, ShardIterator, units};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::futures::Notified;
 use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
 
 use super::error::ConsumerError;
 use crate::SinkRecord;
@@ -294,7 +295,7 @@ async fn changed_or_until(
     };
     tokio::select! {
         () = notified => true,
-        () = tokio::time::sleep_until(tokio::time::Instant::from_std(until)) => true,
+        () = tokio::time::sleep_until(until) => true,
         () = stopped => false,
     }
 }

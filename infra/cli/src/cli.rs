@@ -234,7 +234,8 @@ pub enum DlqCommand {
 /// `shardline flow ...`.
 #[derive(Debug, Subcommand)]
 pub enum FlowCommand {
-    /// Check a state machine definition (ASL JSON).
+    /// Check a state machine definition (ASL JSON): errors for invalid ASL, warnings for
+    /// Task resources that have no handler here.
     Validate {
         /// The definition file.
         file: PathBuf,
@@ -249,6 +250,22 @@ pub enum FlowCommand {
         /// Print the execution history as JSON.
         #[arg(long)]
         history: bool,
+        /// A Step Functions Local mock configuration file (MockConfigFile.json).
+        #[arg(long, requires = "test_case")]
+        mocks: Option<PathBuf>,
+        /// The test case of the mock file whose mocked responses answer Task states.
+        #[arg(long, requires = "mocks")]
+        test_case: Option<String>,
+        /// The state machine of the mock file, when several have the test case.
+        #[arg(long)]
+        state_machine: Option<String>,
+    },
+    /// Run every test case of a mock configuration file and report pass/fail (waits and
+    /// retry backoffs run on a virtual clock).
+    Test {
+        /// The mock configuration file; definitions are `NAME.asl.json` beside it (or its
+        /// "Definitions" section), expectations its "Expectations" section.
+        mocks: PathBuf,
     },
     /// The next firing times of a schedule expression.
     Next {

@@ -56,6 +56,8 @@ pub struct StreamConfig {
     pub durability: Durability,
     /// Segment file size before rolling, e.g. "64MiB".
     pub segment_size: shardline_core::units::ByteSize,
+    /// Read handles of sealed segments the log keeps open (a cache shared by all shards).
+    pub open_sealed_segments: usize,
 }
 
 /// Log durability mode.
@@ -139,6 +141,32 @@ pub struct FlowConfig {
     /// pipeline-health fails when a consumer is further behind than this.
     #[serde(with = "shardline_core::units::duration")]
     pub max_consumer_lag: std::time::Duration,
+    /// Task resources served by a local command or an HTTP endpoint, keyed by resource ARN
+    /// (or Lambda function name); they take precedence over the built-in handlers.
+    #[serde(default)]
+    pub tasks: std::collections::BTreeMap<String, FlowTaskTarget>,
+}
+
+/// Where a Task resource is served: exactly one of `command` and `url`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FlowTaskTarget {
+    /// A program and its arguments: the task input on stdin, the result (JSON) on stdout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    /// An `http://` URL the task input is POSTed to as JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// How long one invocation may take.
+    #[serde(
+        default = "default_task_timeout",
+        with = "shardline_core::units::duration"
+    )]
+    pub timeout: std::time::Duration,
+}
+
+fn default_task_timeout() -> std::time::Duration {
+    std::time::Duration::from_secs(60)
 }
 
 /// Status line.

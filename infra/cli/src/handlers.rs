@@ -7,6 +7,9 @@
 //! | `function:metrics-analyzer` | the seed's per-instance aggregate for `metric_type`, through the query engine |
 //! | `function:log-processor` | the seed's threshold check over the events of the last interval, read from the stream |
 //! | `arn:aws:states:::sns:publish` | the configured notifier |
+//!
+//! `[flow.tasks]` entries in the configuration add (or replace) handlers that run a local
+//! command or POST to an HTTP endpoint (see `default.toml`).
 
 use anyhow::Result;
 use serde_json::{Value, json};
@@ -15,6 +18,7 @@ use shardline_core::ports::{
 };
 use shardline_core::stream::limits::MAX_GET_RECORDS;
 use shardline_core::{MetricEvent, MetricType, StartingPosition};
+use shardline_flow::external::{CommandHandler, HttpHandler};
 use shardline_flow::{
     HandlerRegistry, SNS_PUBLISH, SnsPublish, TaskContext, TaskError, TaskHandler, handler_fn,
 };
@@ -66,7 +70,9 @@ impl PipelineHandle {
     }
 }
 
-/// A registry with every handler the seed's flow names, bound to `pipeline`.
+/// A registry with every handler the seed's flow names, bound to `pipeline`, plus the
+/// configured `[flow.tasks]` (which take precedence). A task entry that is invalid (both or
+/// neither of `command` and `url`, a bad URL) is reported by [`task_targets`].
 pub fn registry(pipeline: &PipelineHandle) -> HandlerRegistry {
     let mut r = HandlerRegistry::new();
     r.register_lambda("data-collector", bind(pipeline, data_collector));
@@ -74,7 +80,64 @@ pub fn registry(pipeline: &PipelineHandle) -> HandlerRegistry {
     r.register_lambda("metrics-analyzer", bind(pipeline, metrics_analyzer));
     r.register_lambda("log-processor", bind(pipeline, log_processor));
     r.register_resource(SNS_PUBLISH, bind(pipeline, sns_publish));
+    if let Ok(targets) = task_targets(&pipeline.config) {
+        for (key, handler) in targets {
+            match key.strip_prefix("lambda:") {
+                Some(name) => r.register_lambda(name, handler),
+                None => r.register_resource(key, handler),
+            };
+        }
+    }
     r
+}
+
+/// The configured `[flow.tasks]` as handlers: `lambda:NAME` keys for Lambda functions
+/// (given as a name or a function ARN), resource ARNs otherwise.
+///
+/// # Errors
+/// One line per invalid entry, naming it and what to fix.
+pub fn task_targets(config: &Config) -> Result<Vec<(String, Arc<dyn TaskHandler>)>> {
+    let mut out = Vec::new();
+    let mut problems = Vec::new();
+    for (key, t) in &config.flow.tasks {
+        let handler: Arc<dyn TaskHandler> = match (&t.command, &t.url) {
+            (Some(argv), None) if !argv.is_empty() => Arc::new(CommandHandler {
+                argv: argv.clone(),
+                timeout: t.timeout,
+            }),
+            (None, Some(url)) => match HttpHandler::new(url, t.timeout) {
+                Ok(h) => Arc::new(h),
+                Err(e) => {
+                    problems.push(format!("flow.tasks.{key:?}: {e}"));
+                    continue;
+                }
+            },
+            _ => {
+                problems.push(format!(
+                    "flow.tasks.{key:?}: set exactly one of command = [\"program\", ...] and url = \"http://...\""
+                ));
+                continue;
+            }
+        };
+        let lambda = if key.starts_with("arn:") {
+            let parts: Vec<&str> = key.split(':').collect();
+            match parts.as_slice() {
+                ["arn", _, "lambda", _, _, "function", name, ..] => Some(name.to_string()),
+                _ => None,
+            }
+        } else {
+            Some(key.clone())
+        };
+        match lambda {
+            Some(name) => out.push((format!("lambda:{name}"), handler)),
+            None => out.push((key.clone(), handler)),
+        }
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        anyhow::bail!("{}", problems.join("\n"))
+    }
 }
 
 fn bind<F, Fut>(pipeline: &PipelineHandle, f: F) -> Arc<dyn TaskHandler>

@@ -3,13 +3,17 @@
 
 use anyhow::{Context, Result};
 use shardline_consumers::Sink;
-use shardline_consumers::runtime::{Consumer, ConsumerConfig, SharedReads, SharedReadsConfig};
+use shardline_consumers::runtime::{
+    Consumer, ConsumerConfig, ConsumerError, ConsumerFactory, SharedReads, Supervisor,
+};
 use shardline_consumers::sinks::{alerts, cloudwatch, dynamodb, s3_parquet};
 use shardline_core::ports::{Notifier, Stream};
 use shardline_core::{Error as PortError, MetricEvent, MetricType};
 use shardline_local::LocalBackends;
 use shardline_log::Log;
-use shardline_producers::{HostCollector, Producer, SendReport, SyntheticCollector};
+use shardline_producers::{
+    HostCollector, MalformedRecord, Producer, SendReport, SyntheticCollector,
+};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::Mutex;
@@ -62,6 +66,29 @@ impl Collectors {
         }
         Ok(events)
     }
+
+    /// As [`Collectors::collect`], with the malformed records the synthetic collector's
+    /// `malformed_fraction` mixes in (a load-test setting) in place of some of its events.
+    pub async fn collect_mixed(
+        &mut self,
+        which: Option<MetricType>,
+        now_ms: i64,
+    ) -> Result<(Vec<MetricEvent>, Vec<MalformedRecord>)> {
+        let (mut events, mut malformed) = (Vec::new(), Vec::new());
+        if let Some(s) = self.synthetic.as_mut() {
+            let mixed = s.collect_mixed(which, now_ms);
+            events.extend(mixed.events);
+            malformed.extend(mixed.malformed);
+        }
+        if let Some(h) = self.host.as_mut() {
+            events.extend(
+                h.collect(which, now_ms)
+                    .await
+                    .context("host collector failed")?,
+            );
+        }
+        Ok((events, malformed))
+    }
 }
 
 impl Pipeline {
@@ -108,56 +135,173 @@ impl Pipeline {
         self.log.clone()
     }
 
-    /// Collects once from every enabled collector and appends the events.
+    /// Collects once from every enabled collector and appends the events, then the malformed
+    /// records `collectors.synthetic.malformed_fraction` asks for (a load-test setting): the
+    /// report covers the events, then those records.
     pub async fn collect_once(
         &self,
         which: Option<MetricType>,
     ) -> Result<(Vec<MetricEvent>, SendReport)> {
         let now = shardline_core::time::now_ms();
-        let events = self.collectors.lock().await.collect(which, now).await?;
-        let report =
-            self.producer.send(events.clone()).await.with_context(|| {
-                format!("cannot append to stream `{}`", self.config.stream.name)
-            })?;
+        let (events, malformed) = self
+            .collectors
+            .lock()
+            .await
+            .collect_mixed(which, now)
+            .await?;
+        let context = || format!("cannot append to stream `{}`", self.config.stream.name);
+        let mut report = self
+            .producer
+            .send(events.clone())
+            .await
+            .with_context(context)?;
+        if !malformed.is_empty() {
+            let records = malformed
+                .into_iter()
+                .map(|m| (m.partition_key, m.data))
+                .collect();
+            let bad = self
+                .producer
+                .send_records(records)
+                .await
+                .with_context(context)?;
+            report.extend(bad, events.len());
+        }
         Ok((events, report))
     }
 
-    /// The enabled consumers, each with its own sink and checkpoints.
+    /// The enabled consumers, each with its own sink and checkpoints; consumers of one stream
+    /// and batch size share their reads.
     pub fn consumers(&self) -> Result<Vec<Consumer>> {
+        let shares = self.shares()?;
+        self.enabled()
+            .into_iter()
+            .map(|kind| {
+                let consumer = self.build(kind)?;
+                match share_of(&shares, consumer.config()) {
+                    Some(share) => {
+                        let name = consumer.config().name.clone();
+                        consumer
+                            .share_reads(&share)
+                            .with_context(|| format!("cannot start consumer `{name}`"))
+                    }
+                    None => Ok(consumer),
+                }
+            })
+            .collect()
+    }
+
+    /// A [`Supervisor`] per enabled consumer: each builds its consumer again (a fresh sink,
+    /// the same shared reads) whenever it restarts it.
+    pub fn supervisors(&self) -> Result<Vec<Supervisor>> {
+        let shares = self.shares()?;
+        self.enabled()
+            .into_iter()
+            .map(|kind| {
+                let config = self.consumer_config(kind).clone();
+                let name = config.name.clone();
+                let share = share_of(&shares, &config);
+                let pipeline = self.clone();
+                let factory: ConsumerFactory = Box::new(move || {
+                    let start = |e: anyhow::Error| ConsumerError::Start {
+                        consumer: config.name.clone(),
+                        reason: format!("{e:#}"),
+                    };
+                    let consumer = pipeline.build(kind).map_err(start)?;
+                    match &share {
+                        Some(share) => consumer.share_reads(share),
+                        None => Ok(consumer),
+                    }
+                });
+                Supervisor::new(factory).with_context(|| format!("cannot start consumer `{name}`"))
+            })
+            .collect()
+    }
+
+    /// The enabled consumers, in the order `up` lists them.
+    fn enabled(&self) -> Vec<ConsumerKind> {
+        let c = &self.config.consumers;
+        [
+            (c.s3.enabled, ConsumerKind::S3),
+            (c.dynamodb.enabled, ConsumerKind::DynamoDb),
+            (c.cloudwatch.enabled, ConsumerKind::CloudWatch),
+            (c.alerts.enabled, ConsumerKind::Alerts),
+        ]
+        .into_iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, kind)| kind)
+        .collect()
+    }
+
+    fn consumer_config(&self, kind: ConsumerKind) -> &ConsumerConfig {
+        let c = &self.config.consumers;
+        match kind {
+            ConsumerKind::S3 => &c.s3.consumer,
+            ConsumerKind::DynamoDb => &c.dynamodb.consumer,
+            ConsumerKind::CloudWatch => &c.cloudwatch.consumer,
+            ConsumerKind::Alerts => &c.alerts.consumer,
+        }
+    }
+
+    /// One consumer with a fresh sink.
+    fn build(&self, kind: ConsumerKind) -> Result<Consumer> {
         let c = &self.config.consumers;
         let b = &self.backends;
-        let mut out = Vec::new();
-        if c.s3.enabled {
-            let sink = s3_parquet::S3ParquetSink::new(c.s3.sink.clone(), b.objects.clone())
-                .context("invalid [consumers.s3.sink] configuration")?;
-            out.push(self.consumer(&c.s3.consumer, Box::new(sink))?);
+        let sink: Box<dyn Sink> = match kind {
+            ConsumerKind::S3 => Box::new(
+                s3_parquet::S3ParquetSink::new(c.s3.sink.clone(), b.objects.clone())
+                    .context("invalid [consumers.s3.sink] configuration")?,
+            ),
+            ConsumerKind::DynamoDb => Box::new(
+                dynamodb::DynamoDbSink::new(b.table.clone(), c.dynamodb.sink.clone())
+                    .context("invalid [consumers.dynamodb.sink] configuration")?,
+            ),
+            ConsumerKind::CloudWatch => {
+                let mut cfg = c.cloudwatch.sink.clone();
+                cfg.consumer.clone_from(&c.cloudwatch.consumer.name);
+                cfg.stream.clone_from(&c.cloudwatch.consumer.stream);
+                Box::new(
+                    cloudwatch::CloudWatchSink::new(b.metrics.clone(), cfg)
+                        .context("invalid [consumers.cloudwatch.sink] configuration")?,
+                )
+            }
+            ConsumerKind::Alerts => Box::new(
+                alerts::AlertsSink::new(
+                    self.notifier.clone(),
+                    b.state.clone(),
+                    self.alerts_config(),
+                )
+                .context("invalid [consumers.alerts.sink] configuration")?,
+            ),
+        };
+        self.consumer(self.consumer_config(kind), sink)
+    }
+
+    /// The reads shared by consumers of one stream and batch size (two or more of them that
+    /// do not opt out), when sharing is enabled.
+    fn shares(&self) -> Result<HashMap<(String, usize), Arc<SharedReads>>> {
+        let config = &self.config.consumers.shared_reads;
+        if !config.enabled {
+            return Ok(HashMap::new());
         }
-        if c.dynamodb.enabled {
-            let sink = dynamodb::DynamoDbSink::new(b.table.clone(), c.dynamodb.sink.clone())
-                .context("invalid [consumers.dynamodb.sink] configuration")?;
-            out.push(self.consumer(&c.dynamodb.consumer, Box::new(sink))?);
+        config
+            .validate()
+            .context("invalid [consumers.shared_reads] configuration")?;
+        let mut groups: HashMap<(String, usize), usize> = HashMap::new();
+        for kind in self.enabled() {
+            let c = self.consumer_config(kind);
+            if c.share_reads {
+                *groups.entry((c.stream.clone(), c.batch_size)).or_default() += 1;
+            }
         }
-        if c.cloudwatch.enabled {
-            let mut cfg = c.cloudwatch.sink.clone();
-            cfg.consumer.clone_from(&c.cloudwatch.consumer.name);
-            cfg.stream.clone_from(&c.cloudwatch.consumer.stream);
-            let sink = cloudwatch::CloudWatchSink::new(b.metrics.clone(), cfg)
-                .context("invalid [consumers.cloudwatch.sink] configuration")?;
-            out.push(self.consumer(&c.cloudwatch.consumer, Box::new(sink))?);
-        }
-        if c.alerts.enabled {
-            let sink = alerts::AlertsSink::new(
-                self.notifier.clone(),
-                b.state.clone(),
-                self.alerts_config(),
-            )
-            .context("invalid [consumers.alerts.sink] configuration")?;
-            out.push(self.consumer(&c.alerts.consumer, Box::new(sink))?);
-        }
-        if c.shared_reads.enabled {
-            out = share_reads(out, &c.shared_reads)?;
-        }
-        Ok(out)
+        Ok(groups
+            .into_iter()
+            .filter(|(_, n)| *n >= 2)
+            .map(|((stream, batch), _)| {
+                let share = SharedReads::new(stream.clone(), batch, config.clone());
+                ((stream, batch), Arc::new(share))
+            })
+            .collect())
     }
 
     /// The alerts sink's configuration with its consumer and stream names filled in.
@@ -171,17 +315,10 @@ impl Pipeline {
 
     /// Names of the enabled consumers.
     pub fn consumer_names(&self) -> Vec<String> {
-        let c = &self.config.consumers;
-        [
-            (c.s3.enabled, &c.s3.consumer.name),
-            (c.dynamodb.enabled, &c.dynamodb.consumer.name),
-            (c.cloudwatch.enabled, &c.cloudwatch.consumer.name),
-            (c.alerts.enabled, &c.alerts.consumer.name),
-        ]
-        .into_iter()
-        .filter(|(on, _)| *on)
-        .map(|(_, n)| n.clone())
-        .collect()
+        self.enabled()
+            .into_iter()
+            .map(|kind| self.consumer_config(kind).name.clone())
+            .collect()
     }
 
     fn consumer(&self, cfg: &ConsumerConfig, sink: Box<dyn Sink>) -> Result<Consumer> {
@@ -201,33 +338,26 @@ impl Pipeline {
     }
 }
 
-/// Consumers of the same stream and batch size (that do not opt out) share their reads.
-fn share_reads(consumers: Vec<Consumer>, config: &SharedReadsConfig) -> Result<Vec<Consumer>> {
-    config
-        .validate()
-        .context("invalid [consumers.shared_reads] configuration")?;
-    let mut groups: HashMap<(String, usize), usize> = HashMap::new();
-    for c in consumers.iter().filter(|c| c.config().share_reads) {
-        *groups
-            .entry((c.config().stream.clone(), c.config().batch_size))
-            .or_default() += 1;
+/// The consumers `up` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ConsumerKind {
+    S3,
+    DynamoDb,
+    CloudWatch,
+    Alerts,
+}
+
+/// The shared reads `config`'s consumer takes part in, if any.
+fn share_of(
+    shares: &HashMap<(String, usize), Arc<SharedReads>>,
+    config: &ConsumerConfig,
+) -> Option<Arc<SharedReads>> {
+    if !config.share_reads {
+        return None;
     }
-    let mut shares: HashMap<(String, usize), Arc<SharedReads>> = HashMap::new();
-    consumers
-        .into_iter()
-        .map(|c| {
-            let key = (c.config().stream.clone(), c.config().batch_size);
-            if !c.config().share_reads || groups.get(&key).copied().unwrap_or(0) < 2 {
-                return Ok(c);
-            }
-            let share = shares
-                .entry(key.clone())
-                .or_insert_with(|| Arc::new(SharedReads::new(key.0, key.1, config.clone())));
-            let name = c.config().name.clone();
-            c.share_reads(share)
-                .with_context(|| format!("cannot start consumer `{name}`"))
-        })
-        .collect()
+    shares
+        .get(&(config.stream.clone(), config.batch_size))
+        .cloned()
 }
 
 async fn ensure_stream(log: &Log, config: &Config) -> Result<()> {

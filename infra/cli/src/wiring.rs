@@ -17,6 +17,7 @@ pub async fn open_log(config: &Config) -> Result<Arc<Log>> {
             Durability::Buffered => shardline_log::Durability::Buffered,
         },
         segment_bytes: config.stream.segment_size.bytes(),
+        open_sealed_segments: config.stream.open_sealed_segments,
         ..LogOptions::default()
     };
     let dir = config.log_dir();

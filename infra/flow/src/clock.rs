@@ -41,6 +41,19 @@ pub fn format_ms(ms: i64) -> String {
         .unwrap_or_else(|| ms.to_string())
 }
 
+/// Parses an ISO-8601 extended offset date-time as Step Functions requires it
+/// (`2016-03-14T01:59:00Z`, `…T01:59:00.123+01:00`): the `T` separator, seconds and an offset
+/// are all required (`2016-12-05 21:29:29Z` and `2016-12-05T21:29:29` are refused).
+pub fn parse_timestamp(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b.get(10) != Some(&b'T') {
+        return None;
+    }
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.timestamp_millis())
+}
+
 /// The system clock; sleeps really sleep.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct RealClock;

@@ -8,11 +8,14 @@
 //!
 //! # Layout
 //! - [`asl`]: the definition model, parsing, Choice rules, validation.
-//! - [`jsonpath`]: JSONPath selection and `ResultPath` writes.
+//! - [`jsonpath`]: JSONPath selection (filters, variables) and `ResultPath` writes.
+//! - [`jsonata`]: JSONata expressions (`{% … %}`) with `$states` and AWS's extra functions.
 //! - [`payload`]: `.$` payload templates (`Parameters`, `ResultSelector`, `ItemSelector`).
 //! - [`intrinsics`]: the 18 `States.*` intrinsic functions.
+//! - [`mock`]: Step Functions Local's MockConfigFile: test cases answering Task states.
 //! - [`registry`]: [`TaskHandler`], [`HandlerRegistry`], resource ARNs, [`TaskError`].
 //! - [`exec`]: the [`Executor`], Retry/Catch, Parallel, Map, Task invocation.
+//! - [`external`]: Task handlers that run a local command or POST to an HTTP endpoint.
 //! - [`history`]: execution history events.
 //! - [`clock`]: [`FlowClock`], [`RealClock`], [`VirtualClock`].
 //! - [`schedule`]: EventBridge `rate()`, `cron()` and `at()` expressions, the Scheduled
@@ -21,9 +24,12 @@
 pub mod asl;
 pub mod clock;
 pub mod exec;
+pub mod external;
 pub mod history;
 pub mod intrinsics;
+pub mod jsonata;
 pub mod jsonpath;
+pub mod mock;
 pub mod payload;
 pub mod registry;
 pub mod schedule;

@@ -5,7 +5,7 @@
 //! Other values are copied. Objects nested in objects and arrays are processed the same way.
 
 use crate::intrinsics::Call;
-use crate::jsonpath::JsonPath;
+use crate::jsonpath::{Env, JsonPath};
 use crate::registry::TaskError;
 use serde_json::{Map, Value};
 
@@ -39,12 +39,20 @@ impl Expr {
     /// `States.Runtime` for a path that selects nothing, `States.IntrinsicFailure` for a
     /// failing call.
     pub fn eval(&self, data: &Value, ctx: &Value) -> Result<Value, TaskError> {
+        self.eval_in(data, &Env::context_only(ctx))
+    }
+
+    /// Evaluates with the variables of `env` in scope.
+    ///
+    /// # Errors
+    /// As [`Expr::eval`].
+    pub fn eval_in(&self, data: &Value, env: &Env<'_>) -> Result<Value, TaskError> {
         match self {
             Expr::Path(p) => p
-                .select(data, ctx)
+                .select_in(data, env)
                 .map_err(|e| TaskError::new("States.Runtime", e.to_string())),
             Expr::Call(c) => c
-                .eval(data, ctx)
+                .eval_in(data, env)
                 .map_err(|e| TaskError::new("States.IntrinsicFailure", e.to_string())),
         }
     }
@@ -61,6 +69,14 @@ fn walk_check(v: &Value, out: &mut Vec<(String, String)>) {
     match v {
         Value::Object(m) => {
             for (k, v) in m {
+                if let Some(plain) = k.strip_suffix(".$")
+                    && m.contains_key(plain)
+                {
+                    out.push((
+                        k.clone(),
+                        format!("cannot be combined with {plain:?}: a field is either a literal or a path"),
+                    ));
+                }
                 if k.ends_with(".$") {
                     match v.as_str() {
                         Some(text) => {
@@ -89,6 +105,14 @@ fn walk_check(v: &Value, out: &mut Vec<(String, String)>) {
 /// # Errors
 /// As [`Expr::eval`]; the message names the key.
 pub fn render(template: &Value, data: &Value, ctx: &Value) -> Result<Value, TaskError> {
+    render_in(template, data, &Env::context_only(ctx))
+}
+
+/// Renders a template with the variables of `env` in scope.
+///
+/// # Errors
+/// As [`render`].
+pub fn render_in(template: &Value, data: &Value, ctx: &Env<'_>) -> Result<Value, TaskError> {
     match template {
         Value::Object(m) => {
             let mut out = Map::with_capacity(m.len());
@@ -98,20 +122,20 @@ pub fn render(template: &Value, data: &Value, ctx: &Value) -> Result<Value, Task
                     let expr = Expr::parse(text).map_err(|e| {
                         TaskError::new("States.Runtime", format!("field {k:?}: {e}"))
                     })?;
-                    let value = expr.eval(data, ctx).map_err(|mut e| {
+                    let value = expr.eval_in(data, ctx).map_err(|mut e| {
                         e.cause = format!("field {k:?}: {}", e.cause);
                         e
                     })?;
                     out.insert(key.to_string(), value);
                 } else {
-                    out.insert(k.clone(), render(v, data, ctx)?);
+                    out.insert(k.clone(), render_in(v, data, ctx)?);
                 }
             }
             Ok(Value::Object(out))
         }
         Value::Array(a) => a
             .iter()
-            .map(|v| render(v, data, ctx))
+            .map(|v| render_in(v, data, ctx))
             .collect::<Result<Vec<_>, _>>()
             .map(Value::Array),
         other => Ok(other.clone()),

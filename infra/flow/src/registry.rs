@@ -233,6 +233,30 @@ impl HandlerRegistry {
         ))
     }
 
+    /// As [`HandlerRegistry::check_resource`], and for [`LAMBDA_INVOKE`] also checks the
+    /// function its `Parameters`/`Arguments` name literally (`"FunctionName": "name or ARN"`);
+    /// a name that comes from a path or an expression is checked at run time.
+    ///
+    /// # Errors
+    /// A message saying what to register.
+    pub fn check_task(&self, resource: &str, parameters: Option<&Value>) -> Result<(), String> {
+        self.check_resource(resource)?;
+        if resource != LAMBDA_INVOKE {
+            return Ok(());
+        }
+        match parameters
+            .and_then(|p| p.get("FunctionName"))
+            .and_then(Value::as_str)
+            .filter(|n| !n.starts_with("{%"))
+            .and_then(lambda_name)
+        {
+            Some(name) if !self.lambdas.contains_key(name) => Err(format!(
+                "no handler for Lambda function {name:?} (called through {LAMBDA_INVOKE}); register it with register_lambda"
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// Finds the handler for a call and shapes its input.
     pub(crate) fn resolve(&self, resource: &str, input: Value) -> Result<Resolved, TaskError> {
         let missing = |m: String| TaskError::new("States.Runtime", m);

@@ -106,24 +106,45 @@ impl Producer {
     /// (the report inside lists what was appended before); [`ProducerError::Closed`] after
     /// [`Producer::close`].
     pub async fn send(&self, events: Vec<MetricEvent>) -> Result<SendReport, ProducerError> {
+        let records = events
+            .into_iter()
+            .map(|e| {
+                let data = bytes::Bytes::from(e.to_json());
+                (e.instance_id, data)
+            })
+            .collect();
+        self.send_records(records).await
+    }
+
+    /// As [`Producer::send`] for records given as (partition key, data), whatever the data
+    /// holds (load tests append malformed records this way).
+    ///
+    /// # Errors
+    /// As [`Producer::send`].
+    pub async fn send_records(
+        &self,
+        records: Vec<(String, bytes::Bytes)>,
+    ) -> Result<SendReport, ProducerError> {
         let mut report = SendReport::default();
-        let mut records = Vec::with_capacity(events.len());
         let mut total = 0u64;
-        for (index, e) in events.into_iter().enumerate() {
-            let data = bytes::Bytes::from(e.to_json());
-            if let Err(why) = check_record_limits(&e.instance_id, data.len()) {
-                report.failed.push(FailedRecord {
-                    index,
-                    partition_key: e.instance_id,
-                    error_code: "ValidationException".into(),
-                    reason: why,
-                    attempts: 0,
-                });
-                continue;
-            }
-            total += (data.len() + e.instance_id.len()) as u64;
-            records.push((index, e.instance_id, data));
-        }
+        let records: Vec<(usize, String, bytes::Bytes)> = records
+            .into_iter()
+            .enumerate()
+            .filter_map(|(index, (key, data))| {
+                if let Err(why) = check_record_limits(&key, data.len()) {
+                    report.failed.push(FailedRecord {
+                        index,
+                        partition_key: key,
+                        error_code: "ValidationException".into(),
+                        reason: why,
+                        attempts: 0,
+                    });
+                    return None;
+                }
+                total += (data.len() + key.len()) as u64;
+                Some((index, key, data))
+            })
+            .collect();
         let want = u32::try_from(total).unwrap_or(u32::MAX).min(self.capacity);
         let _permit = self
             .in_flight

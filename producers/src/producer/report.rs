@@ -52,6 +52,23 @@ impl SendReport {
         self.failed.is_empty()
     }
 
+    /// Adds the report of a later send whose input followed this one's `offset` records
+    /// (indexes are shifted by `offset`).
+    pub fn extend(&mut self, other: SendReport, offset: usize) {
+        self.appended
+            .extend(other.appended.into_iter().map(|mut a| {
+                a.index += offset;
+                a
+            }));
+        self.failed.extend(other.failed.into_iter().map(|mut f| {
+            f.index += offset;
+            f
+        }));
+        self.retries += other.retries;
+        self.calls += other.calls;
+        self.bytes += other.bytes;
+    }
+
     pub(crate) fn sort(&mut self) {
         self.appended.sort_by_key(|a| a.index);
         self.failed.sort_by_key(|f| f.index);

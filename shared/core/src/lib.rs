@@ -10,6 +10,7 @@
 //! - [`stream`]: stream vocabulary shared by every `Stream` backend: shard ids, hash-key ranges,
 //!   sequence numbers (Kinesis version-2 layout), starting positions, records, put results, limits.
 //! - [`item`]: [`item::Item`], the DynamoDB-style item the `ItemTable` port stores.
+//! - [`lease`]: shard leases in the KCL schema and the `LeaseStore` port a lease coordinator uses.
 //! - [`ports`]: the traits `Stream`, `CheckpointStore`, `ObjectStore`, `ItemTable`,
 //!   `MetricPublisher`, `Notifier`, `DeadLetterStore` and their value types.
 //! - [`error`]: the one error type every port returns, with a retry class.
@@ -19,6 +20,7 @@
 pub mod error;
 pub mod event;
 pub mod item;
+pub mod lease;
 pub mod ports;
 pub mod schema;
 pub mod stream;

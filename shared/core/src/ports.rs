@@ -10,6 +10,7 @@
 //! | [`Notifier`] | stdout / JSON Lines outbox / webhook | SNS |
 //! | [`DeadLetterStore`] | redb | S3 objects |
 //! | [`StateStore`] | redb | DynamoDB |
+//! | [`crate::lease::LeaseStore`] | in memory | DynamoDB lease table (KCL schema) |
 //!
 //! Every method is async and returns [`crate::Error`], whose retry class tells the caller
 //! whether to try again. Implementations are `Send + Sync` and shared behind `Arc<dyn _>`.
@@ -56,6 +57,21 @@ pub trait Stream: Send + Sync {
     /// Reads up to `limit` records (at most 10,000 and 10 MiB) from an iterator.
     async fn get_records(&self, iterator: &ShardIterator, limit: usize)
     -> Result<GetRecordsOutput>;
+    /// The shards that continue `shard` once it is closed (two after a split, one after a
+    /// merge); empty while it is open. By default read from the lineage in
+    /// [`Stream::list_shards`]; a backend that learns the children as a reader reaches the
+    /// shard's end (Kinesis's ChildShards) answers from that.
+    async fn child_shards(&self, name: &str, shard: ShardId) -> Result<Vec<ShardId>> {
+        Ok(self
+            .list_shards(name)
+            .await?
+            .into_iter()
+            .filter(|s| {
+                s.parent_shard_id == Some(shard) || s.adjacent_parent_shard_id == Some(shard)
+            })
+            .map(|s| s.shard_id)
+            .collect())
+    }
 }
 
 /// Identifies one consumer's progress in one shard of one stream.

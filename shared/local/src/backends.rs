@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! <data>/s3/<bucket>/<key>            objects (DirObjectStore)
+//! <data>/s3/.shardline-tmp/           objects being written (emptied at open)
 //! <data>/local/checkpoints.redb       checkpoints and leases
 //! <data>/local/table/                 item tables (an LSM-tree database; a table.redb of
 //!                                     earlier versions is imported once, see table::import)

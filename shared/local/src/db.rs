@@ -8,13 +8,18 @@
 //!   ([`Durability::Fsync`]) a call that returned `Ok` survives a crash.
 //! - redb holds an exclusive lock on the file; a second process opening it gets
 //!   [`LocalError::InUse`].
+//! - After an I/O error (a full disk, a failed fsync) redb refuses every later call until the
+//!   file is reopened. The handle is then dropped and the next call reopens the file (redb
+//!   repairs it to its last commit), so the store takes writes again once the disk does,
+//!   without a restart. Such errors are retryable ([`Error::Unavailable`]) and name the file.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use shardline_core::{Error, Result};
+use tracing::{info, warn};
 
 use crate::error::{LocalError, TxError};
 
@@ -32,15 +37,50 @@ pub enum Durability {
 /// A redb database shared by one store.
 #[derive(Clone)]
 pub(crate) struct Db {
-    db: Arc<Database>,
-    path: Arc<PathBuf>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
     durability: Durability,
+    cache_bytes: usize,
+    /// The open database; `None` after an I/O error until the next call reopens it.
+    db: RwLock<Option<Arc<Database>>>,
 }
 
 impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Db").field("path", &self.path).finish()
+        f.debug_struct("Db")
+            .field("path", &self.inner.path)
+            .finish()
     }
+}
+
+/// Opens (creating if missing) the database file at `path`.
+fn open_file(path: &Path, cache_bytes: usize) -> Result<Database, LocalError> {
+    redb::Builder::new()
+        .set_cache_size(cache_bytes)
+        .create(path)
+        .map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => LocalError::InUse {
+                path: path.to_path_buf(),
+            },
+            redb::DatabaseError::Storage(redb::StorageError::Io(source)) => {
+                LocalError::io(path, source)
+            }
+            other => LocalError::Database {
+                path: path.to_path_buf(),
+                detail: other.to_string(),
+            },
+        })
+}
+
+/// Whether redb refuses every later call after this error until the file is reopened.
+fn poisons(e: &TxError) -> bool {
+    matches!(
+        e,
+        TxError::Redb(redb::Error::Io(_) | redb::Error::PreviousIo)
+    )
 }
 
 impl Db {
@@ -53,26 +93,72 @@ impl Db {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| LocalError::io(parent, e))?;
         }
+        let db = open_file(path, cache_bytes)?;
+        Ok(Db::with(path, durability, cache_bytes, db))
+    }
+
+    fn with(path: &Path, durability: Durability, cache_bytes: usize, db: Database) -> Db {
+        Db {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                durability,
+                cache_bytes,
+                db: RwLock::new(Some(Arc::new(db))),
+            }),
+        }
+    }
+
+    /// Opens the database at `path` over `backend` (a test's I/O shim over the file); a
+    /// reopen after an I/O error opens the file itself.
+    #[cfg(test)]
+    pub(crate) fn open_with_backend(
+        path: &Path,
+        backend: impl redb::StorageBackend,
+        durability: Durability,
+    ) -> Result<Self, LocalError> {
         let db = redb::Builder::new()
-            .set_cache_size(cache_bytes)
-            .create(path)
-            .map_err(|e| match e {
-                redb::DatabaseError::DatabaseAlreadyOpen => LocalError::InUse {
-                    path: path.to_path_buf(),
-                },
-                redb::DatabaseError::Storage(redb::StorageError::Io(source)) => {
-                    LocalError::io(path, source)
-                }
-                other => LocalError::Database {
-                    path: path.to_path_buf(),
-                    detail: other.to_string(),
-                },
+            .create_with_backend(backend)
+            .map_err(|e| LocalError::Database {
+                path: path.to_path_buf(),
+                detail: e.to_string(),
             })?;
-        Ok(Db {
-            db: Arc::new(db),
-            path: Arc::new(path.to_path_buf()),
-            durability,
-        })
+        Ok(Db::with(path, durability, 1 << 20, db))
+    }
+
+    /// The open database, reopening the file if an I/O error closed it.
+    fn database(&self) -> Result<Arc<Database>> {
+        let slot = &self.inner.db;
+        if let Some(db) = slot.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            return Ok(db.clone());
+        }
+        let mut w = slot.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(db) = w.as_ref() {
+            return Ok(db.clone());
+        }
+        let path = &self.inner.path;
+        let db = open_file(path, self.inner.cache_bytes).map_err(|e| {
+            Error::Unavailable(format!(
+                "{} is being reopened after an I/O error and could not be yet ({e}); retry",
+                path.display()
+            ))
+        })?;
+        info!(file = %path.display(), "database reopened after an I/O error");
+        let db = Arc::new(db);
+        *w = Some(db.clone());
+        Ok(db)
+    }
+
+    /// After `e` from `db`: if redb now refuses every call, drop our handle so the next call
+    /// reopens the file (once calls still holding it have ended and redb released its lock).
+    fn after_error(&self, db: &Arc<Database>, e: &TxError) {
+        if !poisons(e) {
+            return;
+        }
+        let mut w = self.inner.db.write().unwrap_or_else(|p| p.into_inner());
+        if w.as_ref().is_some_and(|cur| Arc::ptr_eq(cur, db)) {
+            warn!(file = %self.inner.path.display(), "database closed after an I/O error; the next call reopens it");
+            *w = None;
+        }
     }
 
     /// Runs `f` in one write transaction and commits it if `f` succeeds.
@@ -83,16 +169,21 @@ impl Db {
     {
         let this = self.clone();
         blocking(move || {
+            let db = this.database()?;
+            let path = &this.inner.path;
             let run = || -> Result<T, TxError> {
-                let mut txn = this.db.begin_write()?;
-                if this.durability == Durability::Buffered {
+                let mut txn = db.begin_write()?;
+                if this.inner.durability == Durability::Buffered {
                     txn.set_durability(redb::Durability::None)?;
                 }
-                let out = f(&txn, &this.path)?;
+                let out = f(&txn, path)?;
                 txn.commit()?;
                 Ok(out)
             };
-            run().map_err(|e| e.into_port(&this.path))
+            run().map_err(|e| {
+                this.after_error(&db, &e);
+                e.into_port(path)
+            })
         })
         .await
     }
@@ -105,11 +196,16 @@ impl Db {
     {
         let this = self.clone();
         blocking(move || {
+            let db = this.database()?;
+            let path = &this.inner.path;
             let run = || -> Result<T, TxError> {
-                let txn = this.db.begin_read()?;
-                f(&txn, &this.path)
+                let txn = db.begin_read()?;
+                f(&txn, path)
             };
-            run().map_err(|e| e.into_port(&this.path))
+            run().map_err(|e| {
+                this.after_error(&db, &e);
+                e.into_port(path)
+            })
         })
         .await
     }

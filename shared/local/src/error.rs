@@ -100,7 +100,16 @@ impl TxError {
     pub(crate) fn into_port(self, path: &Path) -> Error {
         match self {
             TxError::Port(e) => e,
-            TxError::Redb(redb::Error::Io(source)) => Error::io(path, source),
+            // The database reopens itself after these (see `crate::db`): retrying may succeed.
+            TxError::Redb(redb::Error::Io(source)) => Error::Unavailable(format!(
+                "I/O error on {}: {source}; free disk space or check the disk: the store \
+                 reopens and retries by itself",
+                path.display()
+            )),
+            TxError::Redb(redb::Error::PreviousIo) => Error::Unavailable(format!(
+                "{} had an I/O error and is being reopened; retry",
+                path.display()
+            )),
             TxError::Redb(redb::Error::Corrupted(detail)) => Error::Corrupt {
                 file: path.to_path_buf(),
                 offset: 0,

@@ -7,7 +7,8 @@
 //! # Layout
 //! - [`backends`]: [`LocalBackends`], [`LocalOptions`], the data directory layout.
 //! - [`checkpoint`]: [`RedbCheckpointStore`] — KCL-style checkpoints with conditional writes.
-//! - [`objects`]: [`DirObjectStore`] — objects as files, atomic puts (temp + fsync + rename).
+//! - [`objects`]: [`DirObjectStore`] — objects as files, atomic puts (temp + fsync + rename);
+//!   temporary files of interrupted puts removed at open.
 //! - [`table`]: [`LsmItemTable`] — DynamoDB-style tables on an LSM tree; [`table::keys`] is
 //!   the order-preserving key encoding.
 //! - [`metrics`]: [`RedbMetricStore`] — minute statistic sets, merged, with watermarks
@@ -16,6 +17,12 @@
 //! - [`dead_letters`]: the dead-letter store, [`RedbDeadLetterStore`].
 //! - [`state`]: the sink state store, [`RedbStateStore`].
 //! - [`error`]: [`LocalError`], for opening and configuration.
+//! - `db`: one redb file per store; reopened by itself after an I/O error.
+//! - `checkpoint_faults` (unit tests only): the checkpoint store over a failing redb backend.
+//!
+//! Files written by write-then-rename: only objects (temporary files in `<data>/s3/.shardline-tmp`,
+//! removed at open). The redb files, the item table's LSM tree and the notifier ledgers
+//! (appended, torn final line cut at open) keep no temporary files of their own making.
 //!
 //! Every port call is one redb transaction, one LSM write batch or one file operation, on a
 //! blocking thread.
@@ -24,6 +31,8 @@
 
 pub mod backends;
 pub mod checkpoint;
+#[cfg(test)]
+mod checkpoint_faults;
 mod db;
 pub mod dead_letters;
 pub mod error;

@@ -2,12 +2,18 @@
 //! `<root>/<bucket>/<key>`, `/` in keys being directory separators.
 //!
 //! Invariants:
-//! - A put writes `<dir>/.shardline-tmp-<uuid>` in the object's own directory, fsyncs it,
-//!   renames it over the object and fsyncs the directory (and any directory it had to create).
-//!   Readers therefore see the old object or the new one, never part of one, and an
+//! - A put writes `<root>/.shardline-tmp/.shardline-tmp-<uuid>`, fsyncs it, renames it over the
+//!   object and fsyncs the object's directory (and the parent of any directory it had to
+//!   create). Readers therefore see the old object or the new one, never part of one, and an
 //!   acknowledged put survives a crash.
+//! - Temporary files of puts a crash interrupted are removed by [`DirObjectStore::open`]: all of
+//!   [`TEMP_DIR`] (one directory, whatever the number of objects). Versions before it kept them
+//!   beside the objects; the first open that finds no [`TEMP_DIR`] sweeps the buckets once for
+//!   those, before creating it. Open is therefore for the one owner of the data directory,
+//!   before its first put.
 //! - Temporary files (names starting with [`TEMP_PREFIX`]) are never listed nor readable as
-//!   objects; keys may not contain a segment starting with that prefix.
+//!   objects; keys may not contain a segment starting with that prefix. [`TEMP_DIR`] cannot be
+//!   a bucket (bucket names start with a letter or digit).
 //! - Keys are 1..=1024 bytes of `/`-separated segments, none empty, `.` or `..`, no leading `/`,
 //!   no NUL or backslash. Bucket names follow S3's rules (3..=63 of `a-z 0-9 . -`).
 //! - Listing is sorted by key (byte order), like S3; `last_modified_ms` is the file's mtime.
@@ -23,12 +29,14 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use shardline_core::ports::{ObjectMeta, ObjectStore};
 use shardline_core::{Error, Result};
-use tracing::debug;
+use tracing::{debug, warn};
 
 use crate::db::blocking;
 
 /// Name prefix of in-flight temporary files.
 pub const TEMP_PREFIX: &str = ".shardline-tmp-";
+/// The directory under the root where puts write their temporary files.
+pub const TEMP_DIR: &str = ".shardline-tmp";
 
 /// Objects as files under a root directory (`<data>/s3`).
 #[derive(Debug, Clone)]
@@ -37,12 +45,25 @@ pub struct DirObjectStore {
 }
 
 impl DirObjectStore {
-    /// A store rooted at `root`, which is created if missing.
+    /// A store rooted at `root`, which is created if missing. Removes the temporary files of
+    /// puts a crash interrupted (see the module doc).
     ///
     /// # Errors
-    /// [`Error::Io`] when the directory cannot be created.
+    /// [`Error::Io`] when the directory cannot be created or a leftover not removed.
     pub fn open(root: &Path) -> Result<Self> {
         fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
+        let temp = root.join(TEMP_DIR);
+        let removed = if temp.is_dir() {
+            remove_temp_files(&temp, false)?
+        } else {
+            let swept = remove_temp_files(root, true)?;
+            fs::create_dir(&temp).map_err(|e| Error::io(&temp, e))?;
+            sync_dir(root)?;
+            swept
+        };
+        if removed > 0 {
+            warn!(root = %root.display(), files = removed, "removed temporary files of interrupted object writes");
+        }
         Ok(DirObjectStore {
             root: root.to_path_buf(),
         })
@@ -125,7 +146,28 @@ fn sync_dir(dir: &Path) -> Result<()> {
         .map_err(|e| Error::io(dir, e))
 }
 
-fn write_atomically(bucket_dir: &Path, path: &Path, body: &[u8]) -> Result<()> {
+/// Removes files named [`TEMP_PREFIX`]`*` in `dir` (and, when `deep`, in every directory
+/// under it, skipping [`TEMP_DIR`]); returns how many.
+fn remove_temp_files(dir: &Path, deep: bool) -> Result<usize> {
+    let mut removed = 0;
+    for entry in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let path = entry.path();
+        let name = entry.file_name();
+        let file_type = entry.file_type().map_err(|e| Error::io(&path, e))?;
+        if file_type.is_dir() {
+            if deep && name != TEMP_DIR {
+                removed += remove_temp_files(&path, true)?;
+            }
+        } else if name.to_string_lossy().starts_with(TEMP_PREFIX) {
+            fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+fn write_atomically(root: &Path, bucket_dir: &Path, path: &Path, body: &[u8]) -> Result<()> {
     let dir = path
         .parent()
         .ok_or_else(|| Error::Internal(format!("{} has no parent", path.display())))?;
@@ -139,24 +181,35 @@ fn write_atomically(bucket_dir: &Path, path: &Path, body: &[u8]) -> Result<()> {
             None => break,
         };
     }
-    let tmp = dir.join(format!("{TEMP_PREFIX}{}", uuid::Uuid::new_v4().simple()));
+    let tmp = root
+        .join(TEMP_DIR)
+        .join(format!("{TEMP_PREFIX}{}", uuid::Uuid::new_v4().simple()));
     let result = (|| {
-        // A concurrent delete may prune the directory between its creation and the create
-        // of the temporary file; try again a bounded number of times.
-        let mut attempts = 0;
-        let mut file = loop {
-            fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-            match File::create(&tmp) {
-                Ok(f) => break f,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempts < 3 => {
-                    attempts += 1;
-                }
-                Err(e) => return Err(Error::io(&tmp, e)),
+        let mut file = match File::create(&tmp) {
+            Ok(f) => f,
+            // The temporary directory was removed behind our back: make it again.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let temp = root.join(TEMP_DIR);
+                fs::create_dir_all(&temp).map_err(|e| Error::io(&temp, e))?;
+                File::create(&tmp).map_err(|e| Error::io(&tmp, e))?
             }
+            Err(e) => return Err(Error::io(&tmp, e)),
         };
         file.write_all(body).map_err(|e| Error::io(&tmp, e))?;
         file.sync_all().map_err(|e| Error::io(&tmp, e))?;
-        fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+        // A concurrent delete may prune the directory between its creation and the rename;
+        // try again a bounded number of times.
+        let mut attempts = 0;
+        loop {
+            fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            match fs::rename(&tmp, path) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempts < 3 => {
+                    attempts += 1;
+                }
+                Err(e) => return Err(Error::io(path, e)),
+            }
+        }
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
@@ -231,7 +284,8 @@ impl ObjectStore for DirObjectStore {
         validate_key(key)?;
         let path = bucket_dir.join(key);
         debug!(bucket, key, bytes = body.len(), "put object");
-        blocking(move || write_atomically(&bucket_dir, &path, &body)).await
+        let root = self.root.clone();
+        blocking(move || write_atomically(&root, &bucket_dir, &path, &body)).await
     }
 
     async fn get(&self, bucket: &str, key: &str) -> Result<Option<Bytes>> {

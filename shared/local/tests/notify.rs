@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use shardline_core::ports::{Notification, Notifier};
 use shardline_core::{Error, RetryClass};
@@ -97,13 +97,12 @@ async fn webhook_times_out_and_refused_connections_are_retryable() {
     });
     let hook =
         WebhookNotifier::new(&format!("http://{addr}/"), Duration::from_millis(300), None).unwrap();
-    let started = Instant::now();
-    let e = hook.publish(&note("x", None)).await.unwrap_err();
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        started.elapsed()
-    );
+    // The notifier's own timeout must end the call; the outer bound only keeps a broken one
+    // from hanging the test.
+    let e = tokio::time::timeout(Duration::from_secs(60), hook.publish(&note("x", None)))
+        .await
+        .expect("the webhook timeout never fired")
+        .unwrap_err();
     assert!(e.to_string().contains("did not answer within 300ms"), "{e}");
     assert_eq!(e.retry_class(), RetryClass::Retryable);
     silent.abort();

@@ -5,6 +5,7 @@
 //! segment_size = "64MiB"
 //! index_interval = "4KiB"
 //! enforce_throughput_limits = false
+//! open_sealed_segments = 64       # read handles of sealed segments kept open
 //! ```
 //! Sizes are read by [`shardline_core::units::parse_size`]: `B`, `KiB`, `MiB`, `GiB` (powers of
 //! 1024), `KB`, `MB`, `GB` (powers of 1000), or a plain number of bytes.
@@ -30,6 +31,8 @@ pub struct LogConfig {
     pub index_interval: String,
     /// Enforce Kinesis's per-shard write limits.
     pub enforce_throughput_limits: bool,
+    /// Read handles of sealed segments kept open (see [`LogOptions::open_sealed_segments`]).
+    pub open_sealed_segments: usize,
 }
 
 impl Default for LogConfig {
@@ -39,6 +42,7 @@ impl Default for LogConfig {
             segment_size: "64MiB".into(),
             index_interval: "4KiB".into(),
             enforce_throughput_limits: false,
+            open_sealed_segments: crate::options::DEFAULT_OPEN_SEALED_SEGMENTS,
         }
     }
 }
@@ -54,6 +58,7 @@ impl LogConfig {
             segment_bytes: size("segment_size", &self.segment_size)?,
             index_interval_bytes: size("index_interval", &self.index_interval)?,
             enforce_throughput_limits: self.enforce_throughput_limits,
+            open_sealed_segments: self.open_sealed_segments,
             clock,
         };
         options.validate()?;
@@ -105,6 +110,14 @@ mod tests {
         assert_eq!(
             o.index_interval_bytes,
             LogOptions::default().index_interval_bytes
+        );
+        assert_eq!(o.open_sealed_segments, 64);
+        let c: LogConfig = serde_json::from_str(r#"{"open_sealed_segments":3}"#).expect("parse");
+        assert_eq!(
+            c.to_options(Arc::new(SystemClock))
+                .expect("options")
+                .open_sealed_segments,
+            3
         );
         assert!(serde_json::from_str::<LogConfig>(r#"{"segment_bytes":"1"}"#).is_err());
         let tiny = LogConfig {

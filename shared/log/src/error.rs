@@ -3,7 +3,7 @@
 //! Every variant names the input it is about (stream, shard, file and byte offset) so the
 //! message alone tells an operator what failed and where.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// An error from the embedded log.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +51,18 @@ pub enum LogError {
     /// The log was closed, or another process holds its directory.
     #[error("log unavailable: {0}")]
     Unavailable(String),
+    /// The disk refused an append (full, over quota or a file size limit, out of descriptors,
+    /// or failing): nothing of the request was stored or acknowledged. The writer cuts what it
+    /// wrote back and keeps taking requests, so the same put succeeds once the cause is gone.
+    #[error("append to {shard} of stream \"{stream}\" not stored: {detail}")]
+    AppendRefused {
+        /// The stream.
+        stream: String,
+        /// The shard id.
+        shard: String,
+        /// What failed, on which file, and what to do (see [`LogError::refusal_detail`]).
+        detail: String,
+    },
 }
 
 impl LogError {
@@ -59,6 +71,34 @@ impl LogError {
         LogError::Io {
             path: path.into(),
             source,
+        }
+    }
+
+    /// What an [`LogError::AppendRefused`] says about `e`, met writing `path` of the log in
+    /// `log_dir`: the cause, the file, and the remedy for the usual causes.
+    pub fn refusal_detail(e: &std::io::Error, path: &Path, log_dir: &Path) -> String {
+        use std::io::ErrorKind;
+        let (path, dir) = (path.display(), log_dir.display());
+        match (e.kind(), e.raw_os_error()) {
+            (ErrorKind::StorageFull | ErrorKind::QuotaExceeded, _) => format!(
+                "the disk is full ({e}) writing {path}; free disk space on the file system of \
+                 the log directory {dir}: appends resume by themselves once there is room"
+            ),
+            (ErrorKind::FileTooLarge, _) => format!(
+                "the file size limit was reached ({e}) writing {path}; raise it (ulimit -f) or \
+                 lower the segment size, and free disk space under {dir} if it is short: \
+                 appends resume by themselves once a write fits"
+            ),
+            // EMFILE, ENFILE.
+            (_, Some(24 | 23)) => format!(
+                "too many open files ({e}) writing {path}; raise the descriptor limit \
+                 (ulimit -n) or lower open_sealed_segments: appends resume by themselves"
+            ),
+            _ => format!(
+                "{e} writing {path}; check the disk holding the log directory {dir} (free disk \
+                 space, errors in the kernel log): appends resume by themselves once writes \
+                 succeed"
+            ),
         }
     }
 
@@ -96,6 +136,7 @@ impl From<LogError> for shardline_core::Error {
             },
             LogError::Io { path, source } => Error::Io { path, source },
             LogError::Unavailable(m) => Error::Unavailable(m),
+            LogError::AppendRefused { .. } => Error::Unavailable(e.to_string()),
         }
     }
 }
@@ -118,5 +159,36 @@ mod tests {
         }
         let e: shardline_core::Error = LogError::InvalidArgument("too many".into()).into();
         assert!(matches!(e, shardline_core::Error::InvalidArgument(_)));
+    }
+
+    #[test]
+    fn refusals_name_the_file_the_log_directory_and_the_remedy() {
+        let (file, dir) = (
+            Path::new("/d/log/s/shardId-000000000000/1.seg"),
+            Path::new("/d/log"),
+        );
+        let detail =
+            |code| LogError::refusal_detail(&std::io::Error::from_raw_os_error(code), file, dir);
+        let full = detail(28);
+        assert!(
+            full.contains("free disk space")
+                && full.contains("log directory /d/log")
+                && full.contains("1.seg"),
+            "{full}"
+        );
+        assert!(detail(27).contains("ulimit -f"), "EFBIG");
+        assert!(detail(24).contains("ulimit -n"), "EMFILE");
+        assert!(detail(5).contains("check the disk"), "EIO");
+        let e: shardline_core::Error = LogError::AppendRefused {
+            stream: "m".into(),
+            shard: "shardId-000000000000".into(),
+            detail: full,
+        }
+        .into();
+        assert_eq!(
+            e.retry_class(),
+            shardline_core::error::RetryClass::Retryable,
+            "{e}"
+        );
     }
 }

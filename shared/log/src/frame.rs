@@ -9,7 +9,7 @@
 //! | 8 | offset of the record in its shard (u64) |
 //! | 8 | arrival time, epoch milliseconds (i64) |
 //! | 2 | partition key length in bytes (u16) |
-//! | 1 | flags: bit 0 set when an explicit hash key follows |
+//! | 1 | flags: bit 0 set when an explicit hash key follows; bit 1 ([`SYNCED_BEFORE`]) see below |
 //! | 0 or 16 | explicit hash key (u128) |
 //! | n | partition key, UTF-8 |
 //! | rest | data |
@@ -17,6 +17,14 @@
 //! A frame is valid when its header is complete, `body_len` lies in
 //! [`MIN_BODY`]..=[`MAX_BODY`], the whole body is present, the CRC matches, and the key is
 //! UTF-8 and fits the body. Frames never span segment files.
+//!
+//! Flag bit 1, *synced before*, is set on a frame when every byte of its segment before it
+//! was durable (`fdatasync` had returned) before the frame was written: the first frame of a
+//! segment, and the first frame of each group-commit batch written after a sync. Recovery uses
+//! it to tell damage in synced bytes (a later frame says they were synced: refuse to open)
+//! from damage in the unsynced suffix a power loss can leave (cut it). Segments written
+//! before the flag existed carry no frame with it; recovery recognises them by their first
+//! frame and applies the older rule to them (see `crate::recovery`).
 
 use bytes::Bytes;
 
@@ -28,6 +36,9 @@ pub const MIN_BODY: usize = 19;
 pub const MAX_BODY: usize = 2 * 1024 * 1024;
 
 const FLAG_EXPLICIT_HASH_KEY: u8 = 1;
+/// Flag bit: every byte of the segment before this frame was synced before it was written.
+pub const SYNCED_BEFORE: u8 = 2;
+const KNOWN_FLAGS: u8 = FLAG_EXPLICIT_HASH_KEY | SYNCED_BEFORE;
 
 /// One decoded frame; `data` shares the buffer it was read from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,7 +74,7 @@ pub fn encoded_len(partition_key: &str, explicit_hash_key: Option<u128>, data_le
     HEADER + MIN_BODY + partition_key.len() + explicit_hash_key.map_or(0, |_| 16) + data_len
 }
 
-/// Appends one frame to `out`.
+/// Appends one frame to `out`; `synced_before` sets the [`SYNCED_BEFORE`] flag.
 pub fn encode(
     out: &mut Vec<u8>,
     offset: u64,
@@ -71,7 +82,9 @@ pub fn encode(
     partition_key: &str,
     explicit_hash_key: Option<u128>,
     data: &[u8],
+    synced_before: bool,
 ) {
+    let extra = if synced_before { SYNCED_BEFORE } else { 0 };
     let start = out.len();
     let body_len = encoded_len(partition_key, explicit_hash_key, data.len()) - HEADER;
     out.extend_from_slice(&(body_len as u32).to_le_bytes());
@@ -81,10 +94,10 @@ pub fn encode(
     out.extend_from_slice(&(partition_key.len() as u16).to_le_bytes());
     match explicit_hash_key {
         Some(k) => {
-            out.push(FLAG_EXPLICIT_HASH_KEY);
+            out.push(FLAG_EXPLICIT_HASH_KEY | extra);
             out.extend_from_slice(&k.to_le_bytes());
         }
-        None => out.push(0),
+        None => out.push(extra),
     }
     out.extend_from_slice(partition_key.as_bytes());
     out.extend_from_slice(data);
@@ -99,6 +112,8 @@ pub struct FrameHead {
     pub offset: u64,
     /// Arrival time, epoch milliseconds.
     pub arrival_ms: i64,
+    /// Whether the frame carries the [`SYNCED_BEFORE`] flag.
+    pub synced_before: bool,
 }
 
 fn u64_at(b: &[u8], at: usize) -> u64 {
@@ -132,7 +147,7 @@ pub fn check(buf: &[u8]) -> Decoded<FrameHead> {
     }
     let key_len = usize::from(u16::from_le_bytes([body[16], body[17]]));
     let flags = body[18];
-    if flags & !FLAG_EXPLICIT_HASH_KEY != 0 {
+    if flags & !KNOWN_FLAGS != 0 {
         return Decoded::Bad("unknown frame flags");
     }
     let ehk = if flags & FLAG_EXPLICIT_HASH_KEY != 0 {
@@ -147,6 +162,7 @@ pub fn check(buf: &[u8]) -> Decoded<FrameHead> {
         FrameHead {
             offset: u64_at(body, 0),
             arrival_ms: u64_at(body, 8) as i64,
+            synced_before: flags & SYNCED_BEFORE != 0,
         },
         total,
     )
@@ -218,7 +234,15 @@ mod tests {
     #[test]
     fn round_trips_with_and_without_hash_key() {
         let mut out = Vec::new();
-        encode(&mut out, 7, 1_700_000_000_123, "host-1", None, b"hello");
+        encode(
+            &mut out,
+            7,
+            1_700_000_000_123,
+            "host-1",
+            None,
+            b"hello",
+            true,
+        );
         encode(
             &mut out,
             8,
@@ -226,6 +250,7 @@ mod tests {
             "k",
             Some(u128::MAX - 3),
             b"",
+            false,
         );
         let buf = Bytes::from(out);
         let Decoded::Frame(a, la) = decode(&buf, 0) else {
@@ -236,17 +261,25 @@ mod tests {
             (7, "host-1", &b"hello"[..])
         );
         assert_eq!(la, encoded_len("host-1", None, 5));
+        let Decoded::Frame(head, _) = check(&buf) else {
+            panic!("first head")
+        };
+        assert!(head.synced_before);
         let Decoded::Frame(b, lb) = decode(&buf, la) else {
             panic!("second frame")
         };
         assert_eq!(b.explicit_hash_key, Some(u128::MAX - 3));
+        let Decoded::Frame(head, _) = check(&buf[la..]) else {
+            panic!("second head")
+        };
+        assert!(!head.synced_before);
         assert_eq!(la + lb, buf.len());
     }
 
     #[test]
     fn detects_damage_and_truncation() {
         let mut out = Vec::new();
-        encode(&mut out, 1, 2, "key", None, b"payload");
+        encode(&mut out, 1, 2, "key", None, b"payload", true);
         for cut in 0..out.len() {
             assert!(
                 matches!(check(&out[..cut]), Decoded::Incomplete { .. }),

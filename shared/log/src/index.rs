@@ -14,6 +14,10 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::error::LogError;
+use crate::fault::{self, Point};
+
+/// Extension of an index being written (`<base>.idx.tmp`).
+pub const TEMP_EXTENSION: &str = "idx.tmp";
 
 /// Bytes per index entry on disk.
 pub const ENTRY_BYTES: usize = 28;
@@ -91,7 +95,8 @@ pub fn load(path: &Path, base_offset: u64) -> Result<Option<Vec<IndexEntry>>, Lo
     Ok(Some(entries))
 }
 
-/// Writes a whole index file atomically (temporary file, then rename).
+/// Writes a whole index file atomically (temporary file `<base>.idx.tmp`, then rename). On
+/// failure the temporary file is removed; one left by a crash is removed when the log opens.
 ///
 /// # Errors
 /// I/O errors naming the file.
@@ -100,11 +105,19 @@ pub fn store(path: &Path, entries: &[IndexEntry]) -> Result<(), LogError> {
     for e in entries {
         e.encode(&mut buf);
     }
-    let tmp = path.with_extension("idx.tmp");
-    let mut f = File::create(&tmp).map_err(|e| LogError::io(&tmp, e))?;
-    f.write_all(&buf).map_err(|e| LogError::io(&tmp, e))?;
-    f.sync_data().map_err(|e| LogError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| LogError::io(path, e))
+    let tmp = path.with_extension(TEMP_EXTENSION);
+    let write = || -> Result<(), LogError> {
+        let mut f = File::create(&tmp).map_err(|e| LogError::io(&tmp, e))?;
+        fault::hit(Point::IndexWrite, &tmp).map_err(|e| LogError::io(&tmp, e))?;
+        f.write_all(&buf).map_err(|e| LogError::io(&tmp, e))?;
+        f.sync_data().map_err(|e| LogError::io(&tmp, e))?;
+        std::fs::rename(&tmp, path).map_err(|e| LogError::io(path, e))
+    };
+    let r = write();
+    if r.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    r
 }
 
 /// The entry to start a scan from when looking for `offset`: the last one at or below it.

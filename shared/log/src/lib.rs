@@ -15,24 +15,38 @@
 //! ```
 //! A frame is `body_len u32 · crc32c(body) u32 · offset u64 · arrival_ms i64 · key_len u16 ·
 //! flags u8 · [explicit hash key u128] · partition key · data` (little-endian; see `frame`).
-//! An index entry is `offset u64 · arrival_ms i64 · position u64 · crc32c u32`, one every
-//! `index_interval_bytes` of segment (see `index`).
+//! The flag *synced before* marks the first frame of a batch written when every earlier byte
+//! of its segment was durable. An index entry is `offset u64 · arrival_ms i64 · position u64 ·
+//! crc32c u32`, one every `index_interval_bytes` of segment (see `index`); the active
+//! segment's index is kept in memory and written when the segment is sealed or closed.
 //!
 //! # Recovery
 //! On open, sealed segments are checked frame by frame and any damage fails the open, naming
-//! the file and byte offset. The newest segment of each shard is scanned; damage after which
-//! no valid frame follows is a torn tail and is cut (with a warning), damage followed by a
-//! valid frame fails the open. Missing or damaged indexes are rebuilt (see `recovery`).
+//! the file and byte offset. The newest segment of each shard is scanned; damage that no frame
+//! written after a later sync follows is the unsynced suffix a crash or power loss leaves, and
+//! is cut back to the last whole record (with a warning); damage followed by such a frame fails
+//! the open. Empty segments left by failed rolls, temporary files of interrupted writes, and
+//! missing or damaged indexes are removed or rebuilt (see `recovery`).
+//!
+//! # Failing disks
+//! A write or sync that fails refuses its whole batch ([`LogError::AppendRefused`], naming the
+//! file, the log directory and the remedy), is cut back, and the log keeps appending once the
+//! disk takes writes again. A failed segment roll changes nothing and is retried. Open
+//! descriptors: one per shard plus at most [`LogOptions::open_sealed_segments`] cached read
+//! handles of sealed segments (see `handles`).
 //!
 //! # Layout
 //! - `log`: [`Log`]: opening, the stream registry, retention, close; directory layout.
 //! - `config`: [`LogConfig`], the serde form of [`LogOptions`] (sizes like `"64MiB"`).
 //! - `api`: the `Stream` port: limits, routing by hash key, iterators, get_records.
-//! - `writer`: the per-shard group-commit writer and the active segment.
+//! - `writer`: the per-shard group-commit writer, segment rolls, refusing failed batches.
+//! - `active`: the active segment: positional writes, sync, cutting back a failed write.
 //! - `segment`: segment files, naming, reading committed frames.
+//! - `handles`: the bounded cache of sealed segments' read handles.
 //! - `frame`: the on-disk record frame format.
 //! - `index`: the sparse index format and its binary searches.
-//! - `recovery`: what open does to each shard; torn tail versus mid-log damage.
+//! - `scan`: a segment's valid prefix, and what follows damage.
+//! - `recovery`: what open does to each shard; unsynced suffix versus mid-log damage.
 //! - `seqrun`: sequence numbers of consecutive offsets by decimal addition.
 //! - `retention`: deleting old sealed segments.
 //! - `shard`: a shard's committed view and its read path.
@@ -40,12 +54,17 @@
 //! - `iterator`: shard iterator tokens.
 //! - `throttle`: the opt-in per-shard write limits.
 //! - `verify`: the offline checker.
+//! - `fault`: fault injection on every I/O path, compiled only into the crate's unit tests
+//!   (`tests`: the scenarios that use it).
 //! - [`LogError`]: errors, mapped onto [`shardline_core::Error`].
 
+mod active;
 mod api;
 mod config;
 mod error;
+mod fault;
 mod frame;
+mod handles;
 mod index;
 mod iterator;
 mod log;
@@ -53,9 +72,12 @@ mod meta;
 mod options;
 mod recovery;
 mod retention;
+mod scan;
 mod segment;
 mod seqrun;
 mod shard;
+#[cfg(test)]
+mod tests;
 mod throttle;
 mod verify;
 mod writer;
@@ -63,6 +85,6 @@ mod writer;
 pub use config::LogConfig;
 pub use error::LogError;
 pub use log::{Log, ShardStats};
-pub use options::{Durability, LogOptions};
+pub use options::{DEFAULT_OPEN_SEALED_SEGMENTS, Durability, LogOptions};
 pub use retention::RetentionReport;
 pub use verify::{VerifyProblem, VerifyReport, verify};

@@ -7,7 +7,9 @@
 //! <dir>/<stream>/shardId-000000000000/<base>.seg, <base>.idx
 //! ```
 //! A stream being deleted is first renamed to `<dir>/~deleted~<stream>~<ms>` (`~` cannot occur
-//! in a stream name), then removed; leftovers of an interrupted delete are removed on open.
+//! in a stream name), then removed; leftovers of an interrupted delete are removed on open,
+//! as are temporary files of interrupted metadata and index writes (`stream.json.tmp`,
+//! `<base>.idx.tmp`: the log's only write-then-rename files).
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -21,6 +23,7 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use crate::error::LogError;
+use crate::handles::SealedHandles;
 use crate::meta::{self, ShardMeta, StreamMeta};
 use crate::options::LogOptions;
 use crate::recovery;
@@ -47,6 +50,8 @@ pub(crate) struct Inner {
     pub(crate) streams: RwLock<BTreeMap<String, Arc<StreamHandle>>>,
     pub(crate) admin: tokio::sync::Mutex<()>,
     pub(crate) closed: AtomicBool,
+    /// Read handles of sealed segments, shared by every shard.
+    pub(crate) handles: Arc<SealedHandles>,
     _lock: File,
 }
 
@@ -129,12 +134,14 @@ impl Inner {
                 appends: AtomicU64::new(0),
                 batches: AtomicU64::new(0),
                 throttle: Mutex::new(Throttle::default()),
+                handles: self.handles.clone(),
             });
             let (tx, rx) = mpsc::channel(writer::QUEUE_DEPTH);
             let (s, opts, active) = (shard.clone(), self.options.clone(), r.active);
+            let log_dir = self.dir.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("log-writer-{}", sm.shard_id.index()))
-                .spawn(move || writer::run(s, active, rx, opts))
+                .spawn(move || writer::run(s, active, rx, opts, log_dir))
                 .map_err(|e| LogError::io(&dir, e))?;
             shards.push(ShardHandle {
                 shard,
@@ -350,9 +357,11 @@ impl Log {
                 .ok_or_else(|| LogError::StreamNotFound(name.to_string()))?
         };
         let root = self.inner.dir.clone();
+        let handles = self.inner.handles.clone();
         let now = self.inner.options.clock.now_ms();
         tokio::task::spawn_blocking(move || {
             handle.stop();
+            handles.forget_under(&handle.dir);
             let trash = root.join(format!("~deleted~{}~{now}", handle.meta.name));
             std::fs::rename(&handle.dir, &trash).map_err(|e| LogError::io(&handle.dir, e))?;
             meta::sync_dir(&root)?;
@@ -375,12 +384,14 @@ fn open_blocking(dir: PathBuf, options: LogOptions) -> Result<Inner, LogError> {
             dir.display()
         ))
     })?;
+    let options_handles = options.open_sealed_segments;
     let inner = Inner {
         dir: dir.clone(),
         options,
         streams: RwLock::new(BTreeMap::new()),
         admin: tokio::sync::Mutex::new(()),
         closed: AtomicBool::new(false),
+        handles: Arc::new(SealedHandles::new(options_handles)),
         _lock: lock_file,
     };
     let mut streams = BTreeMap::new();
@@ -396,6 +407,7 @@ fn open_blocking(dir: PathBuf, options: LogOptions) -> Result<Inner, LogError> {
             std::fs::remove_dir_all(&path).map_err(|e| LogError::io(&path, e))?;
             continue;
         }
+        meta::remove_temp(&path)?;
         let Some(meta) = meta::load(&path)? else {
             continue;
         };

@@ -1,7 +1,8 @@
 //! Stream metadata (`<dir>/<stream>/stream.json`) and stream-name rules.
 //!
-//! The file is JSON, written atomically: a temporary file in the same directory is written,
-//! `fdatasync`ed and renamed over the old one, then the directory is synced. A stream exists
+//! The file is JSON, written atomically: a temporary file in the same directory
+//! (`stream.json.tmp`) is written, `fdatasync`ed and renamed over the old one, then the
+//! directory is synced. A temporary file left by a crash is removed when the log opens. A stream exists
 //! exactly when its `stream.json` does.
 
 use std::fs::File;
@@ -12,9 +13,12 @@ use serde::{Deserialize, Serialize};
 use shardline_core::stream::{HashKeyRange, ShardId};
 
 use crate::error::LogError;
+use crate::fault::{self, Point};
 
 /// The metadata file's name inside a stream directory.
 pub const META_FILE: &str = "stream.json";
+/// The temporary file a metadata write renames over [`META_FILE`].
+pub const META_TEMP: &str = "stream.json.tmp";
 
 /// A stream's persisted description.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,20 +67,45 @@ pub fn validate_name(name: &str) -> Result<(), LogError> {
     Ok(())
 }
 
-/// Writes `meta` to `<stream_dir>/stream.json` atomically.
+/// Writes `meta` to `<stream_dir>/stream.json` atomically (through [`META_TEMP`], removed on
+/// failure; one left by a crash is removed when the log opens).
 ///
 /// # Errors
 /// I/O errors naming the file.
 pub fn store(stream_dir: &Path, meta: &StreamMeta) -> Result<(), LogError> {
     let path = stream_dir.join(META_FILE);
-    let tmp = stream_dir.join("stream.json.tmp");
+    let tmp = stream_dir.join(META_TEMP);
     let json = serde_json::to_vec_pretty(meta)
         .map_err(|e| LogError::InvalidArgument(format!("stream metadata: {e}")))?;
-    let mut f = File::create(&tmp).map_err(|e| LogError::io(&tmp, e))?;
-    f.write_all(&json).map_err(|e| LogError::io(&tmp, e))?;
-    f.sync_data().map_err(|e| LogError::io(&tmp, e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| LogError::io(&path, e))?;
+    let write = || -> Result<(), LogError> {
+        let mut f = File::create(&tmp).map_err(|e| LogError::io(&tmp, e))?;
+        fault::hit(Point::MetaWrite, &tmp).map_err(|e| LogError::io(&tmp, e))?;
+        f.write_all(&json).map_err(|e| LogError::io(&tmp, e))?;
+        f.sync_data().map_err(|e| LogError::io(&tmp, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| LogError::io(&path, e))
+    };
+    let r = write();
+    if r.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    r?;
     sync_dir(stream_dir)
+}
+
+/// Removes a [`META_TEMP`] file an interrupted [`store`] left in `stream_dir`.
+///
+/// # Errors
+/// I/O errors naming the file.
+pub fn remove_temp(stream_dir: &Path) -> Result<(), LogError> {
+    let tmp = stream_dir.join(META_TEMP);
+    match std::fs::remove_file(&tmp) {
+        Ok(()) => {
+            tracing::warn!(file = %tmp.display(), "removed stream metadata an interrupted write left");
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(LogError::io(&tmp, e)),
+    }
 }
 
 /// Reads `<stream_dir>/stream.json`; `Ok(None)` when there is none.
@@ -105,6 +134,7 @@ pub fn load(stream_dir: &Path) -> Result<Option<StreamMeta>, LogError> {
 /// # Errors
 /// I/O errors naming the directory.
 pub fn sync_dir(dir: &Path) -> Result<(), LogError> {
+    fault::hit(Point::DirSync, dir).map_err(|e| LogError::io(dir, e))?;
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| LogError::io(dir, e))

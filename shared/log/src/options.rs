@@ -1,4 +1,5 @@
-//! How a [`crate::Log`] is opened: durability, segment size, index density, limits, clock.
+//! How a [`crate::Log`] is opened: durability, segment size, index density, limits, open
+//! handles, clock.
 
 use std::sync::Arc;
 
@@ -17,6 +18,10 @@ pub enum Durability {
     Buffered,
 }
 
+/// Default of [`LogOptions::open_sealed_segments`]: enough for a few readers per shard of a
+/// few streams reading old data at once, far below usual descriptor limits.
+pub const DEFAULT_OPEN_SEALED_SEGMENTS: usize = 64;
+
 /// Options for [`crate::Log::open`].
 #[derive(Debug, Clone)]
 pub struct LogOptions {
@@ -28,6 +33,10 @@ pub struct LogOptions {
     pub index_interval_bytes: u64,
     /// Enforce Kinesis's per-shard write limits (1 MiB/s and 1,000 records/s).
     pub enforce_throughput_limits: bool,
+    /// Read handles of sealed segments kept open (a least-recently-used cache shared by every
+    /// shard). The log holds at most this many descriptors for sealed segments, plus one per
+    /// shard (its active segment) and those of reads in progress. 0 opens a handle per read.
+    pub open_sealed_segments: usize,
     /// The source of arrival times and of "now" for retention.
     pub clock: Arc<dyn Clock>,
 }
@@ -39,6 +48,7 @@ impl Default for LogOptions {
             segment_bytes: 64 * 1024 * 1024,
             index_interval_bytes: 4096,
             enforce_throughput_limits: false,
+            open_sealed_segments: DEFAULT_OPEN_SEALED_SEGMENTS,
             clock: Arc::new(SystemClock),
         }
     }

@@ -1,111 +1,71 @@
 //! Recovery: bringing a shard directory back to a consistent state on open.
 //!
 //! Rules, per shard:
-//! 1. Segments are listed by base offset. Each segment must start where the previous one
-//!    ended (dense offsets); a gap is mid-log damage.
-//! 2. Sealed segments (all but the newest) are scanned whole: every frame must be valid
+//! 1. Temporary files of interrupted index writes (`*.idx.tmp`) are removed.
+//! 2. Segments are listed by base offset. An empty segment file holds no record: one that is
+//!    not the newest is a leftover of a roll that failed after creating it, and is removed
+//!    (with its index). The newest, when empty, is the active segment if the one before it
+//!    ends exactly at its base; if the one before holds records at or past that base, the
+//!    roll failed and the writer went on appending there: the empty file is removed and the
+//!    one before is the tail.
+//! 3. Each segment must start where the previous one ended (dense offsets); a gap is
+//!    mid-log damage.
+//! 4. Sealed segments (all but the tail) are scanned whole: every frame must be valid
 //!    (complete, CRC matching) and carry the next offset, up to the exact end of the file. Any
 //!    bad frame in a sealed segment is mid-log damage: sealed segments were synced before the
 //!    next one was created, so no crash can leave them torn. (Open therefore reads every
 //!    retained byte once, sequentially.) The index is loaded and compared with the one the
 //!    scan builds; a missing, damaged or disagreeing index is rewritten from the scan.
-//! 3. The tail segment (the newest) is scanned frame by frame from the start. At the first
-//!    position `p` where a frame is incomplete, fails its CRC, or does not carry the next
-//!    offset, the rest of the file is searched for any valid frame carrying a later offset.
-//!    - None found: `p..EOF` is a **torn tail** (an append that never completed, so never
-//!      acknowledged). The file is cut at `p`, synced, and a warning names the bytes cut.
-//!    - One found: valid data follows the damage, so this is **mid-log damage** and open fails
-//!      with [`LogError::Corrupt`] naming the file and `p`. Nothing is changed on disk.
-//! 4. The tail segment's index is rebuilt from the scan and written.
+//! 5. The tail segment is scanned frame by frame from the start. At the first position `p`
+//!    where a frame is incomplete, fails its CRC, or does not carry the next offset, the rest
+//!    of the file is searched for a valid frame flagged *synced before*
+//!    ([`frame::SYNCED_BEFORE`]) with a later offset:
+//!    - None found: `p..EOF` is the **unsynced suffix**: bytes written after the last
+//!      `fdatasync` that the disk kept only in part (zeroed or missing pages, frames cut
+//!      short, bytes of a write that failed). Nothing in it was acknowledged in `Fsync`
+//!      mode, since a batch is acknowledged only after its sync. The file is cut at `p` (the
+//!      end of the last whole record), synced, and a warning names the bytes cut.
+//!    - One found at `q`: the writer had synced every byte before `q`, so the damage at `p` is
+//!      in data that was durable (and acknowledged): **mid-log damage**. Open fails with
+//!      [`LogError::Corrupt`] naming the file and `p`; nothing is changed on disk.
 //!
-//! Damage in the final frame of the tail segment is therefore indistinguishable from a torn
-//! write and is cut; damage anywhere before a valid frame is refused. A process crash (even
-//! SIGKILL mid-`write`) leaves a prefix of the last batch, always a torn tail. After power loss
-//! a device could persist a later page of an unacknowledged batch without an earlier one; that
-//! also reads as "valid frame after damage" and is refused rather than guessed at: `verify`
-//! lists the damage, and cutting the segment at the reported offset loses only records that
-//! were never acknowledged if the damage lies in the last batch. `crate::verify` checks
-//! every frame of every segment without changing anything.
+//!    A segment whose first frame lacks the flag was written before the flag existed; for it
+//!    any valid frame with a later offset after `p` counts as proof (the older, stricter rule:
+//!    only damage in its final frame is cut).
+//! 6. The tail is synced (so the writer may flag its next frame *synced before*) and its index
+//!    rebuilt from the scan and written (a failure to write it is only a warning: the index is
+//!    a cache).
+//!
+//! What this cannot tell apart: damage in the synced bytes of the *last* batch (after its
+//! first frame) looks like a torn unsynced suffix and is cut; only a frame written after a
+//! later sync proves data synced. In `Buffered` mode no batch after a segment's first is
+//! flagged, so damage anywhere in the active segment is cut: that mode promises nothing across
+//! a power loss. `crate::verify` checks every frame of every segment without changing anything.
 
 use std::path::Path;
 
 use tracing::warn;
 
+use crate::active::{ActiveSegment, open_rw};
 use crate::error::LogError;
-use crate::frame::{self, Decoded, FrameHead};
-use crate::index::{self, IndexEntry};
+use crate::index;
 use crate::meta;
+use crate::scan::{Scan, scan, synced_frame_after, valid_frame_after};
 use crate::segment::{self, SegmentView};
-use crate::writer::ActiveSegment;
-
-/// The outcome of scanning a segment's bytes from the start.
-#[derive(Debug, Default)]
-pub struct Scan {
-    /// Index entries for the valid prefix.
-    pub index: Vec<IndexEntry>,
-    /// Length of the valid prefix.
-    pub valid_len: u64,
-    /// One past the last valid offset.
-    pub next_offset: u64,
-    /// Arrival of the last valid record.
-    pub last_arrival_ms: Option<i64>,
-    /// Where and why the valid prefix ends early, if it does.
-    pub damage: Option<(u64, &'static str)>,
-}
-
-/// Scans `bytes` (a whole segment with base `base`) frame by frame.
-pub fn scan(bytes: &[u8], base: u64, index_interval: u64) -> Scan {
-    let mut s = Scan {
-        next_offset: base,
-        ..Scan::default()
-    };
-    let mut pos = 0usize;
-    let mut last_index: Option<usize> = None;
-    while pos < bytes.len() {
-        let (head, len): (FrameHead, usize) = match frame::check(&bytes[pos..]) {
-            Decoded::Frame(h, len) => (h, len),
-            Decoded::Incomplete { .. } => {
-                s.damage = Some((pos as u64, "incomplete frame"));
-                break;
-            }
-            Decoded::Bad(why) => {
-                s.damage = Some((pos as u64, why));
-                break;
-            }
-        };
-        if head.offset != s.next_offset {
-            s.damage = Some((pos as u64, "frame does not carry the next offset"));
-            break;
-        }
-        if last_index.is_none_or(|p| (pos - p) as u64 >= index_interval) {
-            s.index.push(IndexEntry {
-                offset: head.offset,
-                arrival_ms: head.arrival_ms,
-                position: pos as u64,
-            });
-            last_index = Some(pos);
-        }
-        s.next_offset += 1;
-        s.last_arrival_ms = Some(head.arrival_ms);
-        pos += len;
-    }
-    s.valid_len = pos as u64;
-    s
-}
-
-/// Whether a valid frame with an offset of at least `min_offset` starts anywhere after `from`.
-pub fn valid_frame_after(bytes: &[u8], from: usize, min_offset: u64) -> Option<usize> {
-    (from + 1..bytes.len().saturating_sub(frame::HEADER + frame::MIN_BODY - 1)).find(|&q| {
-        matches!(frame::check(&bytes[q..]), Decoded::Frame(h, _) if h.offset >= min_offset)
-    })
-}
+use std::sync::Arc;
 
 /// A recovered shard: its read view's segments and the writer's active segment.
 pub struct Recovered {
-    /// Segments, oldest first; the last is active.
+    /// Segments, oldest first; the last is active (and shares the writer's handle).
     pub segments: Vec<SegmentView>,
     /// The active segment for the writer.
     pub active: ActiveSegment,
+}
+
+/// Which shard is being recovered, for messages.
+struct Names<'a> {
+    stream: &'a str,
+    shard: &'a str,
 }
 
 /// Recovers one shard directory (creating it, with an empty first segment, if needed).
@@ -118,94 +78,182 @@ pub fn recover_shard(
     shard: &str,
     index_interval: u64,
 ) -> Result<Recovered, LogError> {
+    let names = Names { stream, shard };
     std::fs::create_dir_all(dir).map_err(|e| LogError::io(dir, e))?;
-    let bases = segment::list_segments(dir)?;
-    if bases.is_empty() {
+    remove_temp_files(dir)?;
+    let mut bases = drop_empty_leftovers(dir, segment::list_segments(dir)?, &names)?;
+    let Some(&newest) = bases.last() else {
         let active = ActiveSegment::create(dir, 0)?;
-        let view = SegmentView::open(&active.path, 0)?;
         return Ok(Recovered {
-            segments: vec![view],
+            segments: vec![active_view(&active)],
             active,
         });
+    };
+    if bases.len() > 1 && file_len(dir, newest)? == 0 {
+        let before = bases[bases.len() - 2];
+        let path = segment::segment_path(dir, before);
+        let bytes = std::fs::read(&path).map_err(|e| LogError::io(&path, e))?;
+        let s = scan(&bytes, before, index_interval);
+        let clean_end = s.damage.is_none() && s.next_offset == newest;
+        if !clean_end && s.next_offset >= newest {
+            warn!(stream, shard, file = %segment::segment_path(dir, newest).display(), "removing an empty segment left by a failed roll");
+            remove_segment(dir, newest)?;
+            bases.pop();
+        }
     }
-    let mut segments = Vec::with_capacity(bases.len());
     let (tail_base, sealed) = bases.split_last().unwrap_or((&0, &[]));
+    let mut segments = Vec::with_capacity(bases.len());
     for &base in sealed {
         let view = recover_sealed(dir, base, index_interval)?;
+        if let Some(prev) = segments.last() {
+            check_dense(prev, &view.path, base)?;
+        }
         segments.push(view);
     }
     let tail_path = segment::segment_path(dir, *tail_base);
-    if let Some(prev) = segments.last()
-        && prev.next_offset != *tail_base
-    {
-        {
-            return Err(LogError::corrupt(
-                &tail_path,
-                0,
-                format!(
-                    "segment starts at offset {tail_base} but the previous one ends before {}",
-                    prev.next_offset
-                ),
-            ));
-        }
+    if let Some(prev) = segments.last() {
+        check_dense(prev, &tail_path, *tail_base)?;
     }
-    let bytes = std::fs::read(&tail_path).map_err(|e| LogError::io(&tail_path, e))?;
-    let s = scan(&bytes, *tail_base, index_interval);
-    if let Some((at, why)) = s.damage {
-        if let Some(q) = valid_frame_after(&bytes, at as usize, s.next_offset) {
-            return Err(LogError::corrupt(
-                &tail_path,
-                at,
-                format!(
-                    "{why}, followed by a valid frame at byte {q}: damage in the middle of the log"
-                ),
-            ));
-        }
-        let bytes_cut = bytes.len() as u64 - at;
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&tail_path)
-            .map_err(|e| LogError::io(&tail_path, e))?;
-        f.set_len(at)
-            .and_then(|()| f.sync_all())
-            .map_err(|e| LogError::io(&tail_path, e))?;
-        warn!(stream, shard, bytes_cut, file = %tail_path.display(), offset = at, reason = why, "torn tail truncated");
-    }
-    let idx = segment::index_path(dir, *tail_base);
-    index::store(&idx, &s.index)?;
-    let file = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&tail_path)
-        .map_err(|e| LogError::io(&tail_path, e))?;
-    let index_file = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&idx)
-        .map_err(|e| LogError::io(&idx, e))?;
+    let active = recover_tail(dir, *tail_base, index_interval, &names)?;
     meta::sync_dir(dir)?;
-    let mut view = SegmentView::open(&tail_path, *tail_base)?;
-    view.index = s.index.clone();
-    view.end = s.valid_len;
-    view.next_offset = s.next_offset;
-    view.last_arrival_ms = s.last_arrival_ms;
-    segments.push(view);
-    let active = ActiveSegment {
-        base_offset: *tail_base,
-        path: tail_path,
-        file,
-        index_file,
+    segments.push(active_view(&active));
+    Ok(Recovered { segments, active })
+}
+
+/// The read view of the active segment, sharing its handle.
+fn active_view(active: &ActiveSegment) -> SegmentView {
+    let mut view = SegmentView::new(&active.path, active.base_offset);
+    view.file = Some(Arc::clone(&active.file));
+    view.index = active.index.clone();
+    view.end = active.size;
+    view.next_offset = active.next_offset;
+    view.last_arrival_ms = active.last_arrival_ms;
+    view
+}
+
+fn check_dense(prev: &SegmentView, path: &Path, base: u64) -> Result<(), LogError> {
+    if prev.next_offset == base {
+        return Ok(());
+    }
+    Err(LogError::corrupt(
+        path,
+        0,
+        format!(
+            "segment starts at offset {base} but the previous one ends before {}",
+            prev.next_offset
+        ),
+    ))
+}
+
+fn file_len(dir: &Path, base: u64) -> Result<u64, LogError> {
+    let path = segment::segment_path(dir, base);
+    Ok(std::fs::metadata(&path)
+        .map_err(|e| LogError::io(&path, e))?
+        .len())
+}
+
+fn remove_segment(dir: &Path, base: u64) -> Result<(), LogError> {
+    let path = segment::segment_path(dir, base);
+    std::fs::remove_file(&path).map_err(|e| LogError::io(&path, e))?;
+    let idx = segment::index_path(dir, base);
+    match std::fs::remove_file(&idx) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(LogError::io(&idx, e)),
+        _ => Ok(()),
+    }
+}
+
+/// Removes `*.idx.tmp` files left by index writes a crash interrupted.
+fn remove_temp_files(dir: &Path) -> Result<(), LogError> {
+    let suffix = format!(".{}", index::TEMP_EXTENSION);
+    for entry in std::fs::read_dir(dir).map_err(|e| LogError::io(dir, e))? {
+        let path = entry.map_err(|e| LogError::io(dir, e))?.path();
+        if path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.ends_with(&suffix))
+        {
+            warn!(file = %path.display(), "removing the temporary file of an interrupted index write");
+            std::fs::remove_file(&path).map_err(|e| LogError::io(&path, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes empty segment files other than the newest (rule 2); returns the bases left.
+fn drop_empty_leftovers(dir: &Path, bases: Vec<u64>, names: &Names) -> Result<Vec<u64>, LogError> {
+    let newest = bases.last().copied();
+    let mut kept = Vec::with_capacity(bases.len());
+    for base in bases {
+        if Some(base) != newest && file_len(dir, base)? == 0 {
+            warn!(stream = names.stream, shard = names.shard, file = %segment::segment_path(dir, base).display(), "removing an empty segment left by a failed roll");
+            remove_segment(dir, base)?;
+        } else {
+            kept.push(base);
+        }
+    }
+    Ok(kept)
+}
+
+/// Recovers the tail segment (rules 5 and 6) and opens it for the writer.
+fn recover_tail(
+    dir: &Path,
+    base: u64,
+    index_interval: u64,
+    names: &Names,
+) -> Result<ActiveSegment, LogError> {
+    let path = segment::segment_path(dir, base);
+    let file = open_rw(&path, false).map_err(|e| LogError::io(&path, e))?;
+    let bytes = std::fs::read(&path).map_err(|e| LogError::io(&path, e))?;
+    let s: Scan = scan(&bytes, base, index_interval);
+    if let Some((at, why)) = s.damage {
+        let legacy = s.first_synced_before == Some(false);
+        let later = if legacy {
+            valid_frame_after(&bytes, at as usize, s.next_offset)
+        } else {
+            synced_frame_after(&bytes, at as usize, s.next_offset)
+        };
+        if let Some(q) = later {
+            let what = if legacy {
+                "a valid frame"
+            } else {
+                "a frame written after a sync"
+            };
+            return Err(LogError::corrupt(
+                &path,
+                at,
+                format!("{why}, followed by {what} at byte {q}: damage in the middle of the log"),
+            ));
+        }
+        file.set_len(at).map_err(|e| LogError::io(&path, e))?;
+        warn!(
+            stream = names.stream, shard = names.shard, file = %path.display(), offset = at,
+            bytes_cut = bytes.len() as u64 - at, next_offset = s.next_offset, reason = why,
+            "unsynced tail cut back to the last whole record"
+        );
+    }
+    file.sync_data().map_err(|e| LogError::io(&path, e))?;
+    let idx = segment::index_path(dir, base);
+    if let Err(e) = index::store(&idx, &s.index) {
+        warn!(file = %idx.display(), error = %e, "could not write the tail segment's index; the next open rebuilds it");
+    }
+    Ok(ActiveSegment {
+        base_offset: base,
+        path,
+        file: Arc::new(file),
         index: s.index,
         size: s.valid_len,
         next_offset: s.next_offset,
         last_arrival_ms: s.last_arrival_ms,
-    };
-    Ok(Recovered { segments, active })
+        synced: true,
+        dirty: false,
+    })
 }
 
-/// Recovers a sealed segment: every frame verified, index loaded or rebuilt.
+/// Recovers a sealed segment: every frame verified, index loaded or rebuilt. Holds no handle.
 fn recover_sealed(dir: &Path, base: u64, index_interval: u64) -> Result<SegmentView, LogError> {
     let path = segment::segment_path(dir, base);
     let idx = segment::index_path(dir, base);
-    let mut view = SegmentView::open(&path, base)?;
+    let mut view = SegmentView::new(&path, base);
     let bytes = std::fs::read(&path).map_err(|e| LogError::io(&path, e))?;
     let s = scan(&bytes, base, index_interval);
     if let Some((at, why)) = s.damage {
@@ -231,7 +279,9 @@ fn recover_sealed(dir: &Path, base: u64, index_interval: u64) -> Result<SegmentV
                 "missing or damaged"
             };
             warn!(file = %idx.display(), entries = s.index.len(), reason = why, "segment index rebuilt");
-            index::store(&idx, &s.index)?;
+            if let Err(e) = index::store(&idx, &s.index) {
+                warn!(file = %idx.display(), error = %e, "could not write a rebuilt index; the next open rebuilds it");
+            }
             s.index
         }
     };
@@ -239,86 +289,4 @@ fn recover_sealed(dir: &Path, base: u64, index_interval: u64) -> Result<SegmentV
     view.next_offset = s.next_offset;
     view.last_arrival_ms = s.last_arrival_ms;
     Ok(view)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    fn segment(n: u64) -> Vec<u8> {
-        let mut out = Vec::new();
-        for i in 0..n {
-            frame::encode(
-                &mut out,
-                10 + i,
-                1000 + i as i64,
-                "key",
-                None,
-                &vec![i as u8; (i % 40) as usize],
-            );
-        }
-        out
-    }
-
-    #[test]
-    fn scan_builds_the_index_and_finds_the_end() {
-        let bytes = segment(50);
-        let s = scan(&bytes, 10, 256);
-        assert_eq!(
-            (s.valid_len, s.next_offset, s.last_arrival_ms),
-            (bytes.len() as u64, 60, Some(1049))
-        );
-        assert!(s.damage.is_none());
-        assert_eq!(
-            s.index[0],
-            IndexEntry {
-                offset: 10,
-                arrival_ms: 1000,
-                position: 0
-            }
-        );
-        assert!(
-            s.index
-                .windows(2)
-                .all(|w| w[1].position - w[0].position >= 256)
-        );
-    }
-
-    proptest! {
-        #[test]
-        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2000)) {
-            let s = scan(&bytes, 0, 64);
-            prop_assert!(s.valid_len <= bytes.len() as u64);
-            let _ = valid_frame_after(&bytes, 0, 0);
-        }
-
-        #[test]
-        fn damage_is_found_at_the_damaged_frame(n in 2u64..40, victim in 0u64..40, bit in 0u8..8, at in 0usize..1000) {
-            let victim = victim % n;
-            let clean = segment(n);
-            let start = scan(&clean[..], 10, 1 << 20);
-            let frame_starts: Vec<usize> = {
-                let mut v = Vec::new();
-                let mut p = 0;
-                while p < clean.len() {
-                    v.push(p);
-                    let Decoded::Frame(_, len) = frame::check(&clean[p..]) else { break };
-                    p += len;
-                }
-                v
-            };
-            prop_assert_eq!(start.next_offset, 10 + n);
-            let begin = frame_starts[victim as usize];
-            let end = frame_starts.get(victim as usize + 1).copied().unwrap_or(clean.len());
-            let mut bytes = clean.clone();
-            let pos = begin + at % (end - begin);
-            bytes[pos] ^= 1 << bit;
-            let s = scan(&bytes, 10, 1 << 20);
-            prop_assert_eq!(s.damage.map(|d| d.0), Some(begin as u64));
-            prop_assert_eq!(s.next_offset, 10 + victim);
-            let later = valid_frame_after(&bytes, begin, s.next_offset);
-            prop_assert_eq!(later.is_some(), victim + 1 < n, "a later valid frame exists iff the damage is mid-log");
-        }
-    }
 }

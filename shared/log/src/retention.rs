@@ -6,7 +6,8 @@
 //! clock; the trim horizon is then the base offset of the oldest remaining segment. Segments
 //! leave the shard's view under its lock before their files are removed, so a reader either
 //! finds a segment whole (an unlinked file stays readable through an open handle) or moves on
-//! to the trim horizon.
+//! to the trim horizon. A deleted segment's cached read handle is closed before its file is
+//! unlinked, so its disk space is given back once reads in progress end.
 
 use std::sync::Weak;
 use std::sync::atomic::Ordering;
@@ -59,6 +60,7 @@ pub(crate) fn enforce(inner: &Inner) -> Result<RetentionReport, LogError> {
                 report.records_deleted += seg.next_offset - seg.base_offset;
                 report.bytes_deleted += seg.end;
                 let idx = seg.path.with_extension("idx");
+                h.shard.handles.forget(&seg.path);
                 std::fs::remove_file(&*seg.path).map_err(|e| LogError::io(&*seg.path, e))?;
                 if let Err(e) = std::fs::remove_file(&idx) {
                     warn!(file = %idx.display(), error = %e, "could not remove index of a deleted segment");

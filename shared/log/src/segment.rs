@@ -9,6 +9,8 @@
 //!
 //! Readers only read below a segment's committed end ([`SegmentView::end`]), which the writer
 //! moves forward after a batch is durable, so a reader never sees an unacknowledged record.
+//! The active segment's handle is shared by its writer and readers; sealed segments are
+//! opened on demand through the log's bounded [`SealedHandles`] cache.
 //!
 //! Integrity on read: a walk copies a region of the file into memory with one positional read
 //! and checks every frame in it (length, CRC32C of the body, flags, key bounds) before handing
@@ -27,6 +29,7 @@ use bytes::Bytes;
 
 use crate::error::LogError;
 use crate::frame::{self, Decoded, FrameHead};
+use crate::handles::SealedHandles;
 use crate::index::IndexEntry;
 
 /// Smallest read a walk makes (unless the committed end is nearer).
@@ -71,8 +74,9 @@ pub struct SegmentView {
     pub base_offset: u64,
     /// Its file.
     pub path: Arc<Path>,
-    /// A read-only handle, shared by readers (positional reads, no seeking).
-    pub file: Arc<File>,
+    /// The active segment's handle, shared with its writer (positional reads only). `None`
+    /// for a sealed segment: readers take its handle from the log's [`SealedHandles`].
+    pub file: Option<Arc<File>>,
     /// Sparse index of committed frames.
     pub index: Vec<IndexEntry>,
     /// Committed bytes: every frame below this is acknowledged.
@@ -84,30 +88,34 @@ pub struct SegmentView {
 }
 
 impl SegmentView {
-    /// Opens a read handle on a segment file.
-    ///
-    /// # Errors
-    /// I/O errors naming the file.
-    pub fn open(path: &Path, base_offset: u64) -> Result<SegmentView, LogError> {
-        let file = File::open(path).map_err(|e| LogError::io(path, e))?;
-        Ok(SegmentView {
+    /// A view of the segment at `path`, with nothing committed yet and no handle (sealed).
+    pub fn new(path: &Path, base_offset: u64) -> SegmentView {
+        SegmentView {
             base_offset,
             path: Arc::from(path),
-            file: Arc::new(file),
+            file: None,
             index: Vec::new(),
             end: 0,
             next_offset: base_offset,
             last_arrival_ms: None,
-        })
+        }
     }
 
-    /// A cheap handle for reading outside the shard lock.
-    pub fn reader(&self) -> SegmentReader {
-        SegmentReader {
+    /// A cheap handle for reading outside the shard lock. Take it while holding the lock: a
+    /// sealed segment's file is opened (or found in `handles`) here, while it surely exists.
+    ///
+    /// # Errors
+    /// I/O errors naming the file when a sealed segment cannot be opened.
+    pub fn reader(&self, handles: &SealedHandles) -> Result<SegmentReader, LogError> {
+        let file = match &self.file {
+            Some(f) => f.clone(),
+            None => handles.get(&self.path)?,
+        };
+        Ok(SegmentReader {
             path: self.path.clone(),
-            file: self.file.clone(),
+            file,
             end: self.end,
-        }
+        })
     }
 }
 
@@ -213,6 +221,7 @@ mod tests {
                 &format!("key-{i}"),
                 None,
                 &data,
+                i == 0,
             );
             payloads.push(data);
         }
@@ -221,9 +230,9 @@ mod tests {
     }
 
     fn reader(path: &Path) -> SegmentReader {
-        let mut view = SegmentView::open(path, 0).expect("open");
+        let mut view = SegmentView::new(path, 0);
         view.end = std::fs::metadata(path).expect("stat").len();
-        view.reader()
+        view.reader(&SealedHandles::new(1)).expect("reader")
     }
 
     /// Walks everything with `chunk`, collecting each frame as parsed from its buffer.

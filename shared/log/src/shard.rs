@@ -5,16 +5,19 @@
 //! first segment's base offset. Offsets are dense: segment `i + 1` starts at segment `i`'s
 //! `next_offset`. Arrival times never decrease along a shard (the writer clamps them), so
 //! "first record at or after time t" is a binary search over segments and index entries.
+//! A read takes its segment's handle while holding the view lock (from the active segment, or
+//! opened through the log's [`SealedHandles`] cache for a sealed one), then reads without it.
 
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use shardline_core::stream::{HashKeyRange, ShardId};
 
 use crate::error::LogError;
 use crate::frame::{self, Frame};
+use crate::handles::SealedHandles;
 use crate::index;
 use crate::segment::{self, SegmentView};
 use crate::throttle::Throttle;
@@ -78,6 +81,8 @@ pub struct Shard {
     pub batches: AtomicU64,
     /// Write-rate limiter, used when limits are enforced.
     pub throttle: Mutex<Throttle>,
+    /// The log's cache of sealed segments' read handles.
+    pub handles: Arc<SealedHandles>,
 }
 
 /// What a read returned.
@@ -119,7 +124,7 @@ impl Shard {
                 return Ok(view.next_offset());
             };
             let pos = index::seek_time(&seg.index, ms).map_or(0, |e| e.position);
-            (seg.reader(), pos, seg.next_offset)
+            (seg.reader(&self.handles)?, pos, seg.next_offset)
         };
         let mut found = None;
         reader.walk(pos, segment::MIN_READ_CHUNK, |_, _, head, _, _| {
@@ -170,7 +175,13 @@ impl Shard {
                 let want = limit.saturating_sub(frames.len());
                 let records = (next - from).saturating_add(want as u64);
                 let chunk = read_chunk(seg, records, max_bytes.saturating_sub(bytes));
-                (seg.reader(), pos, chunk, view.last_arrival_ms(), shard_next)
+                (
+                    seg.reader(&self.handles)?,
+                    pos,
+                    chunk,
+                    view.last_arrival_ms(),
+                    shard_next,
+                )
             };
             if frames.capacity() == 0 {
                 frames.reserve_exact(limit.min(INITIAL_FRAMES));

@@ -13,7 +13,7 @@ use crate::error::LogError;
 use crate::frame::{self, Decoded};
 use crate::index;
 use crate::meta;
-use crate::recovery;
+use crate::scan;
 use crate::segment;
 
 /// One problem found by [`verify`].
@@ -161,7 +161,7 @@ fn verify_shard(dir: &Path, report: &mut VerifyReport) -> Result<(), LogError> {
                         offset: pos as u64,
                         detail,
                     });
-                    match recovery::valid_frame_after(&bytes, pos, next) {
+                    match scan::valid_frame_after(&bytes, pos, next) {
                         Some(q) => {
                             let h = match frame::check(&bytes[q..]) {
                                 Decoded::Frame(h, _) => h.offset,

@@ -1,13 +1,27 @@
 //! `shardline up`: the whole pipeline on embedded backends.
 //!
 //! Runs the collectors on their interval, the four consumers (each reading every shard from
-//! its own checkpoints), and the Step Functions flow on its EventBridge-style schedule, printing
-//! a status line every few seconds. Ctrl-C (or `--duration`) stops the collectors and the
-//! scheduler, then each consumer flushes its sink and checkpoints before the log is closed.
-//! `--once` collects once, drains every consumer and prints a summary.
+//! its own checkpoints, each under a [`Supervisor`]), and the Step Functions flow on its
+//! EventBridge-style schedule, printing a status line every few seconds that says what each
+//! consumer does (its lag; retrying since when, with the last error; restarting after a
+//! panic). Ctrl-C (or `--duration`) stops the collectors and the scheduler, then each consumer
+//! flushes its sink and checkpoints before the log is closed.
+//!
+//! A consumer whose sink (or store) keeps failing is restarted from its checkpoints, with
+//! backoff, for as long as it fails; one that panics is restarted at once, and a record that
+//! keeps making its sink panic is dead-lettered (see `shardline_consumers::runtime`).
+//!
+//! `--once` collects once, drains every consumer and prints a summary. It is bounded: a
+//! failing call gets `retry.max_attempts` tries (by default 10, the backoff ceiling doubling
+//! from 100 ms to 10 s: at most about 43 s of waiting per call), then that consumer gives up,
+//! and `--once` exits 1 naming it and the error once the others are done. A record that
+//! panics the sink is set aside as in `up`; panics at no record (in a flush) end the consumer
+//! after `retry.max_attempts` in a row.
+
+mod status;
 
 use anyhow::{Context, Result};
-use shardline_consumers::runtime::{ConsumerReport, ConsumerStatus};
+use shardline_consumers::runtime::{ConsumerReport, ConsumerStatus, Supervisor};
 use shardline_core::ports::DeadLetterStore;
 use shardline_flow::{Executor, RealClock, StateMachine};
 use std::sync::Arc;
@@ -66,22 +80,45 @@ async fn once(p: &Pipeline) -> Result<i32> {
         eprintln!("not appended: {}", f.reason);
     }
     let mut tasks = JoinSet::new();
-    for consumer in p.consumers()? {
-        tasks.spawn(consumer.drain());
+    for supervisor in p.supervisors()? {
+        let name = supervisor.name().to_string();
+        tasks.spawn(async move { (name, supervisor.drain().await) });
     }
     let mut reports = Vec::new();
+    let mut failed = Vec::new();
     while let Some(joined) = tasks.join_next().await {
-        reports.push(joined.context("a consumer task panicked")??);
+        let (name, out) = joined.context("a consumer's supervisor panicked")?;
+        match out {
+            Ok(r) => reports.push(r),
+            Err(e) => failed.push((name, e)),
+        }
     }
     reports.sort_by(|a, b| a.consumer.cmp(&b.consumer));
+    failed.sort_by(|a, b| a.0.cmp(&b.0));
+    let malformed = (report.appended.len() + report.failed.len()).saturating_sub(events.len());
+    let mixed_in = if malformed > 0 {
+        format!(" and {malformed} malformed records (collectors.synthetic.malformed_fraction)")
+    } else {
+        String::new()
+    };
     println!(
-        "collected {} events, appended {} ({} failed)",
+        "collected {} events{mixed_in}, appended {} ({} failed)",
         events.len(),
         report.appended.len(),
         report.failed.len()
     );
     print_summary(&reports);
-    Ok(if report.failed.is_empty() { 0 } else { 1 })
+    for (name, e) in &failed {
+        eprintln!(
+            "error: consumer `{name}` could not finish: {e} (it resumes from its checkpoint on the \
+             next run)"
+        );
+    }
+    Ok(if report.failed.is_empty() && failed.is_empty() {
+        0
+    } else {
+        1
+    })
 }
 
 fn print_summary(reports: &[ConsumerReport]) {
@@ -107,9 +144,9 @@ async fn run_until_stopped(p: &Pipeline, duration: Option<Duration>) -> Result<i
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut consumers = JoinSet::new();
     let mut statuses: Vec<(String, Arc<ConsumerStatus>)> = Vec::new();
-    for consumer in p.consumers()? {
-        statuses.push((consumer.config().name.clone(), consumer.status()));
-        consumers.spawn(consumer.run(stop_rx.clone()));
+    for supervisor in p.supervisors()? {
+        statuses.push((supervisor.name().to_string(), supervisor.status()));
+        consumers.spawn(run_supervised(supervisor, stop_rx.clone()));
     }
     let mut background = JoinSet::new();
     background.spawn(collect_loop(p.clone(), stop_rx.clone()));
@@ -139,17 +176,31 @@ async fn run_until_stopped(p: &Pipeline, duration: Option<Duration>) -> Result<i
     let mut reports = Vec::new();
     let mut failed = false;
     while let Some(joined) = consumers.join_next().await {
-        match joined.context("a consumer task panicked")? {
-            Ok(r) => reports.push(r),
-            Err(e) => {
+        match joined.context("a consumer's supervisor panicked")? {
+            (_, Ok(r)) => reports.push(r),
+            (name, Err(e)) => {
                 failed = true;
-                eprintln!("error: consumer stopped: {e}");
+                eprintln!(
+                    "error: consumer `{name}` stopped: {e} (it resumes from its checkpoint on \
+                     the next run)"
+                );
             }
         }
     }
     reports.sort_by(|a, b| a.consumer.cmp(&b.consumer));
     print_summary(&reports);
     Ok(if failed { 1 } else { 0 })
+}
+
+async fn run_supervised(
+    supervisor: Supervisor,
+    stop: watch::Receiver<bool>,
+) -> (
+    String,
+    shardline_consumers::runtime::error::Result<ConsumerReport>,
+) {
+    let name = supervisor.name().to_string();
+    (name, supervisor.run(stop).await)
 }
 
 async fn collect_loop(p: Pipeline, mut stop: watch::Receiver<bool>) {
@@ -245,19 +296,16 @@ async fn status_loop(
             Ok(stats) => stats.iter().map(|s| s.next_offset).sum(),
             Err(_) => 0,
         };
-        let lags: Vec<String> = statuses
+        let consumers: Vec<String> = statuses
             .iter()
-            .map(|(name, s)| {
-                let snap = s.snapshot();
-                format!("{name} {}ms", snap.max_millis_behind())
-            })
+            .map(|(name, s)| status::consumer_state(name, &s.snapshot()))
             .collect();
         let dlq = p.backends.dead_letters.count(None).await.unwrap_or(0);
         let alarms = handlers::alarms_in_alarm(&p).await.unwrap_or(0);
         println!(
-            "[{}] events in {events} | lag {} | dlq {dlq} | alarms {alarms}",
+            "[{}] events in {events} | {} | dlq {dlq} | alarms {alarms}",
             chrono::Utc::now().format("%H:%M:%S"),
-            lags.join(", ")
+            consumers.join(" | ")
         );
     }
 }

@@ -113,6 +113,16 @@ impl Shardline {
     /// Runs `shardline args...` with `stdin` piped in, to completion; a run longer than
     /// [`RUN_TIMEOUT`] is killed and reported as an error.
     pub fn run_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Result<Output> {
+        self.run_within(args, stdin, RUN_TIMEOUT)
+    }
+
+    /// As [`Shardline::run_with_stdin`], killed after `timeout` instead.
+    pub fn run_within(
+        &self,
+        args: &[&str],
+        stdin: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Output> {
         let mut cmd = self.command(args);
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         if stdin.is_some() {
@@ -134,14 +144,14 @@ impl Shardline {
             })
         };
         let (out, err) = (read(Box::new(out)), read(Box::new(err)));
-        let deadline = Instant::now() + RUN_TIMEOUT;
+        let deadline = Instant::now() + timeout;
         let status = loop {
             if let Some(status) = child.try_wait()? {
                 break status;
             }
             if Instant::now() >= deadline {
                 guard.kill()?;
-                bail!("shardline {args:?} did not finish within {RUN_TIMEOUT:?}");
+                bail!("shardline {args:?} did not finish within {timeout:?}");
             }
             std::thread::sleep(Duration::from_millis(10));
         };
@@ -170,6 +180,17 @@ impl Shardline {
     pub fn spawn(&self, args: &[&str]) -> Result<Running> {
         let mut cmd = self.command(args);
         cmd.stdout(Stdio::null()).stderr(Stdio::null());
+        Ok(Running(Some(
+            cmd.spawn().context("cannot start shardline")?,
+        )))
+    }
+
+    /// Starts `shardline args...` in the background, standard output and error to `log`.
+    pub fn spawn_logged(&self, args: &[&str], log: &Path) -> Result<Running> {
+        let file = std::fs::File::create(log)
+            .with_context(|| format!("cannot create {}", log.display()))?;
+        let mut cmd = self.command(args);
+        cmd.stdout(file.try_clone()?).stderr(file);
         Ok(Running(Some(
             cmd.spawn().context("cannot start shardline")?,
         )))
@@ -333,4 +354,29 @@ pub fn outbox_lines_unique(sh: &Shardline) -> Result<usize> {
         }
     }
     Ok(lines)
+}
+
+/// Seeded pseudo-random moments (splitmix64), so a run that fails can be replayed with its
+/// seed.
+pub struct Moments(u64);
+
+impl Moments {
+    /// Moments drawn from `seed`.
+    pub fn new(seed: u64) -> Moments {
+        Moments(seed)
+    }
+
+    /// The next draw.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A duration in `[lo, hi)` milliseconds.
+    pub fn between_ms(&mut self, lo: u64, hi: u64) -> Duration {
+        Duration::from_millis(lo + self.next_u64() % (hi - lo).max(1))
+    }
 }

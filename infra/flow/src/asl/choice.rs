@@ -5,7 +5,7 @@
 //! under `IsPresent`, which is then false.
 
 use super::parse::Errors;
-use crate::jsonpath::JsonPath;
+use crate::jsonpath::{Env, JsonPath};
 use crate::registry::TaskError;
 use serde_json::Value;
 
@@ -76,6 +76,8 @@ pub enum Rule {
     Or(Vec<Rule>),
     /// `Not`.
     Not(Box<Rule>),
+    /// `Condition` (JSONata): the expression must yield a boolean.
+    Condition(crate::jsonata::Jsonata),
     /// `Variable` + operator + operand.
     Test {
         /// `Variable`.
@@ -182,7 +184,8 @@ pub(super) fn parse_rule(
         }
         None => return errs.push(Some(state), &format!("{field}.Variable"), "is required"),
     };
-    let allowed = |k: &str| k == "Variable" || k == "Comment" || (top && k == "Next");
+    let allowed =
+        |k: &str| k == "Variable" || k == "Comment" || (top && (k == "Next" || k == "Assign"));
     let ops: Vec<(&String, &Value)> = obj.iter().filter(|(k, _)| !allowed(k)).collect();
     let [(name, operand)] = ops.as_slice() else {
         let names: Vec<&str> = ops.iter().map(|(k, _)| k.as_str()).collect();
@@ -227,9 +230,7 @@ pub(super) fn parse_rule(
 }
 
 fn timestamp(s: &str) -> Option<i64> {
-    chrono::DateTime::parse_from_rfc3339(s)
-        .ok()
-        .map(|t| t.timestamp_millis())
+    crate::clock::parse_timestamp(s)
 }
 
 fn ordering_holds(rel: Rel, o: std::cmp::Ordering) -> bool {
@@ -281,10 +282,23 @@ impl Rule {
     /// # Errors
     /// `States.Runtime` when a path selects nothing (except under `IsPresent`).
     pub fn eval(&self, data: &Value, ctx: &Value) -> Result<bool, TaskError> {
+        self.eval_in(data, &Env::context_only(ctx))
+    }
+
+    /// Evaluates a JSONPath rule with variables in scope. A `Condition` is evaluated by the
+    /// executor, which knows `$states`; here it is an error.
+    ///
+    /// # Errors
+    /// As [`Rule::eval`].
+    pub fn eval_in(&self, data: &Value, ctx: &Env<'_>) -> Result<bool, TaskError> {
         match self {
+            Rule::Condition(e) => Err(TaskError::new(
+                "States.Runtime",
+                format!("the Condition {e} needs a JSONata state"),
+            )),
             Rule::And(rs) => {
                 for r in rs {
-                    if !r.eval(data, ctx)? {
+                    if !r.eval_in(data, ctx)? {
                         return Ok(false);
                     }
                 }
@@ -292,13 +306,13 @@ impl Rule {
             }
             Rule::Or(rs) => {
                 for r in rs {
-                    if r.eval(data, ctx)? {
+                    if r.eval_in(data, ctx)? {
                         return Ok(true);
                     }
                 }
                 Ok(false)
             }
-            Rule::Not(r) => Ok(!r.eval(data, ctx)?),
+            Rule::Not(r) => Ok(!r.eval_in(data, ctx)?),
             Rule::Test {
                 variable,
                 op,
@@ -310,14 +324,14 @@ impl Rule {
                         format!("Invalid path in a Choice rule: {e}"),
                     )
                 };
-                let var = match variable.select(data, ctx) {
+                let var = match variable.select_in(data, ctx) {
                     Ok(v) => Some(v),
                     Err(_) if *op == Op::IsPresent => None,
                     Err(e) => return Err(runtime(e)),
                 };
                 let rhs = match operand {
                     Operand::Value(v) => v.clone(),
-                    Operand::Path(p) => p.select(data, ctx).map_err(runtime)?,
+                    Operand::Path(p) => p.select_in(data, ctx).map_err(runtime)?,
                 };
                 let Some(var) = var else {
                     return Ok(rhs == Value::Bool(false));

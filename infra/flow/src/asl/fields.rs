@@ -12,6 +12,7 @@ pub(super) struct Fields<'a, 'e> {
     pub state: &'a str,
     pub obj: &'a Map<String, Value>,
     pub errs: &'e mut Errors,
+    pub lang: QueryLanguage,
 }
 
 impl Fields<'_, '_> {
@@ -60,15 +61,54 @@ impl Fields<'_, '_> {
                 .unwrap_or(ResultPath::Discard),
         }
     }
+    /// A payload template: `.$` keys in JSONPath states, `{% %}` strings in JSONata states.
+    /// JSONPath templates must be objects or arrays (AWS accepts both).
     pub(super) fn template(&mut self, f: &str) -> Option<Value> {
         let v = self.obj.get(f)?.clone();
-        if !v.is_object() {
-            return self.err(f, "must be a JSON object");
-        }
-        for (key, problem) in check_template(&v) {
-            self.err::<()>(&format!("{f}.{key}"), &problem);
+        match self.lang {
+            QueryLanguage::JsonPath => {
+                if !v.is_object() && !v.is_array() {
+                    return self.err(f, "must be a JSON object or array");
+                }
+                for (key, problem) in check_template(&v) {
+                    self.err::<()>(&format!("{f}.{key}"), &problem);
+                }
+            }
+            QueryLanguage::Jsonata => {
+                for (at, problem) in crate::jsonata::check_template(f, &v) {
+                    self.err::<()>(&at, &problem);
+                }
+            }
         }
         Some(v)
+    }
+
+    /// `Assign`: an object of variable names (JSONPath keys may end in `.$`).
+    pub(super) fn assign(&mut self, f: &str) -> Option<Value> {
+        let v = self.obj.get(f)?;
+        let Some(m) = v.as_object() else {
+            return self.err(f, "must be a JSON object of variable names and values");
+        };
+        for k in m.keys() {
+            let name = match self.lang {
+                QueryLanguage::JsonPath => k.strip_suffix(".$").unwrap_or(k),
+                QueryLanguage::Jsonata => k,
+            };
+            let valid = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                self.err::<()>(
+                    &format!("{f}.{k}"),
+                    "is not a valid variable name (letters, digits and '_', not starting with a digit)",
+                );
+            } else if name == "states" {
+                self.err::<()>(
+                    &format!("{f}.{k}"),
+                    "\"states\" is reserved by Step Functions",
+                );
+            }
+        }
+        self.template(f)
     }
     pub(super) fn error_list(&mut self, f: &str, v: Option<&Value>) -> Vec<String> {
         let list: Option<Vec<String>> = v
@@ -191,8 +231,12 @@ impl Fields<'_, '_> {
                 self.err::<()>(&f, "must be an object");
                 continue;
             };
+            let own = match self.lang {
+                QueryLanguage::JsonPath => "ResultPath",
+                QueryLanguage::Jsonata => "Output",
+            };
             for k in o.keys() {
-                if !["ErrorEquals", "ResultPath", "Next", "Comment"].contains(&k.as_str()) {
+                if !["ErrorEquals", own, "Next", "Comment", "Assign"].contains(&k.as_str()) {
                     self.err::<()>(&format!("{f}.{k}"), "unknown field");
                 }
             }
@@ -201,8 +245,11 @@ impl Fields<'_, '_> {
                 state: self.state,
                 obj: o,
                 errs: self.errs,
+                lang: self.lang,
             };
             let result_path = sub.result_path("ResultPath");
+            let assign = sub.assign("Assign");
+            let output = sub.template("Output");
             let next = match o.get("Next") {
                 Some(Value::String(s)) => s.clone(),
                 _ => {
@@ -214,6 +261,8 @@ impl Fields<'_, '_> {
                 error_equals,
                 result_path,
                 next,
+                assign,
+                output,
             });
         }
         self.all_last("Catch", out.iter().map(|c| &c.error_equals));
@@ -235,8 +284,12 @@ impl Fields<'_, '_> {
         }
     }
     pub(super) fn io(&mut self) -> Io {
+        let params = match self.lang {
+            QueryLanguage::JsonPath => "Parameters",
+            QueryLanguage::Jsonata => "Arguments",
+        };
         Io {
-            parameters: self.template("Parameters"),
+            parameters: self.template(params),
             result_selector: self.template("ResultSelector"),
             result_path: self.result_path("ResultPath"),
             retry: self.retry(),
@@ -246,7 +299,6 @@ impl Fields<'_, '_> {
     pub(super) fn source(&mut self, lit: &str, path: &str) -> Option<Source> {
         match (self.obj.contains_key(lit), self.obj.contains_key(path)) {
             (true, true) => self.err(path, &format!("cannot be combined with {lit:?}")),
-            (true, false) => self.string(lit).map(Source::Literal),
             (false, true) => {
                 let s = self.string(path)?;
                 match Expr::parse(&s) {
@@ -254,12 +306,51 @@ impl Fields<'_, '_> {
                     Err(e) => self.err(path, &e),
                 }
             }
+            (true, false) if self.lang == QueryLanguage::Jsonata => {
+                let s = self.string(lit)?;
+                match crate::jsonata::expression_text(&s) {
+                    Some(text) => match crate::jsonata::Jsonata::parse(text) {
+                        Ok(e) => Some(Source::Jsonata(e)),
+                        Err(e) => self.err(lit, &e),
+                    },
+                    None => Some(Source::Literal(s)),
+                }
+            }
+            (true, false) => self.string(lit).map(Source::Literal),
             (false, false) => None,
         }
     }
 }
 
 impl Fields<'_, '_> {
+    /// A JSONata expression field (`{% … %}`), or `None` with an error if it is not one.
+    pub(super) fn expr(&mut self, f: &str) -> Option<crate::jsonata::Jsonata> {
+        let s = self.string(f)?;
+        match crate::jsonata::expression_text(&s) {
+            Some(text) => crate::jsonata::Jsonata::parse(text)
+                .map_err(|e| self.err::<()>(f, &e))
+                .ok(),
+            None => self.err(f, "must be a number or a JSONata expression \"{% … %}\""),
+        }
+    }
+
+    /// A count field: a number, its `…Path` (JSONPath) or a `{% %}` string (JSONata).
+    pub(super) fn count(&mut self, f: &str, path: &str) -> Option<Count> {
+        match (self.obj.get(f), self.obj.get(path)) {
+            (Some(_), Some(_)) => self.err(path, &format!("cannot be combined with {f:?}")),
+            (Some(Value::Number(n)), None) => match n.as_f64().filter(|n| *n >= 0.0) {
+                Some(n) => Some(Count::Fixed(n)),
+                None => self.err(f, &format!("must be a non-negative number, got {n}")),
+            },
+            (Some(Value::String(_)), None) if self.lang == QueryLanguage::Jsonata => {
+                self.expr(f).map(Count::Expr)
+            }
+            (Some(v), None) => self.err(f, &format!("must be a non-negative number, got {v}")),
+            (None, Some(_)) => self.path(path, true).map(Count::Path),
+            (None, None) => None,
+        }
+    }
+
     pub(super) fn io_without_parameters(&mut self) -> Io {
         Io {
             parameters: None,

@@ -4,8 +4,11 @@
 //! `Ok`: `start_at` and every `Next`/`Default`/catcher target name a state of the same
 //! machine (or branch), every state is reachable from `start_at`, every path parsed, every
 //! payload template's `.$` value is a valid path or intrinsic call, and `States.ALL` appears
-//! only alone and last in a Retry or Catch list.
+//! only alone and last in a Retry or Catch list; every `{% … %}` string parsed as JSONata;
+//! state names are unique across the whole definition (branches and item processors
+//! included) and at most 80 characters long.
 
+use crate::jsonata::Jsonata;
 use crate::jsonpath::JsonPath;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -21,6 +24,18 @@ pub struct StateMachine {
     pub states: BTreeMap<String, State>,
     /// `TimeoutSeconds` of the whole machine, if set.
     pub timeout_seconds: Option<u64>,
+    /// `QueryLanguage` (default `JSONPath`), inherited by states that set none.
+    pub query_language: QueryLanguage,
+}
+
+/// How a state's fields are written and evaluated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QueryLanguage {
+    /// `JSONPath`: InputPath, Parameters, ResultSelector, ResultPath, OutputPath, `.$` keys.
+    #[default]
+    JsonPath,
+    /// `JSONata`: Arguments, Output, `{% … %}` expressions with `$states`.
+    Jsonata,
 }
 
 /// One state.
@@ -36,6 +51,12 @@ pub struct State {
     pub next: Option<String>,
     /// The type-specific part.
     pub kind: StateKind,
+    /// The state's query language (its own `QueryLanguage` or the machine's).
+    pub query_language: QueryLanguage,
+    /// `Assign`: variables set when the state succeeds.
+    pub assign: Option<Value>,
+    /// `Output` (JSONata states).
+    pub output: Option<Value>,
 }
 
 /// Where a result goes.
@@ -73,12 +94,16 @@ pub struct Catcher {
     pub result_path: ResultPath,
     /// `Next`.
     pub next: String,
+    /// `Assign`: variables set when the catcher is taken.
+    pub assign: Option<Value>,
+    /// `Output` (JSONata): the state's output when the catcher is taken.
+    pub output: Option<Value>,
 }
 
 /// The fields shared by Task, Parallel and Map.
 #[derive(Debug, Clone)]
 pub struct Io {
-    /// `Parameters` (for Map, also `ItemSelector`'s legacy spelling is kept separately).
+    /// `Parameters` (JSONPath) or `Arguments` (JSONata); unused for Map.
     pub parameters: Option<Value>,
     /// `ResultSelector`.
     pub result_selector: Option<Value>,
@@ -97,6 +122,8 @@ pub enum Timeout {
     Seconds(u64),
     /// `TimeoutSecondsPath`.
     Path(JsonPath),
+    /// `TimeoutSeconds` as a JSONata expression.
+    Expr(Jsonata),
 }
 
 /// What a Wait state waits for.
@@ -110,6 +137,116 @@ pub enum WaitFor {
     SecondsPath(JsonPath),
     /// `TimestampPath`.
     TimestampPath(JsonPath),
+    /// `Seconds` as a JSONata expression.
+    SecondsExpr(Jsonata),
+    /// `Timestamp` as a JSONata expression.
+    TimestampExpr(Jsonata),
+}
+
+/// One Choice rule with where it leads.
+#[derive(Debug, Clone)]
+pub struct ChoiceRule {
+    /// The test (`Variable` + operator, `And`/`Or`/`Not`, or a JSONata `Condition`).
+    pub rule: super::choice::Rule,
+    /// `Next`.
+    pub next: String,
+    /// `Assign` when this rule matches.
+    pub assign: Option<Value>,
+    /// `Output` (JSONata) when this rule matches.
+    pub output: Option<Value>,
+}
+
+/// A number a Map field takes: a literal, a path (`…Path`) or a JSONata expression.
+#[derive(Debug, Clone)]
+pub enum Count {
+    /// A literal.
+    Fixed(f64),
+    /// A `…Path` field.
+    Path(JsonPath),
+    /// A JSONata expression.
+    Expr(Jsonata),
+}
+
+/// How an `ItemReader` reads its items.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReaderFormat {
+    /// `arn:aws:states:::s3:listObjectsV2`: one item per object under `Bucket`/`Prefix`.
+    ListObjects,
+    /// `s3:getObject` with `InputType: JSON`: the object is a JSON array.
+    Json,
+    /// `InputType: JSONL`: one JSON value per line.
+    JsonLines,
+    /// `InputType: CSV`: one object per row keyed by the header.
+    Csv {
+        /// `CSVHeaders` when `CSVHeaderLocation` is `GIVEN`; `None` reads the first line.
+        headers: Option<Vec<String>>,
+        /// `CSVDelimiter` (`COMMA`, `PIPE`, `SEMICOLON`, `SPACE`, `TAB`).
+        delimiter: char,
+    },
+}
+
+/// `ItemReader`: items read from the object store instead of the state input.
+#[derive(Debug, Clone)]
+pub struct ItemReader {
+    /// `Resource`.
+    pub resource: String,
+    /// `Parameters`/`Arguments` (`Bucket`, `Key` or `Prefix`).
+    pub parameters: Value,
+    /// The format, from the resource and `ReaderConfig.InputType`.
+    pub format: ReaderFormat,
+    /// `ReaderConfig.MaxItems`/`MaxItemsPath`.
+    pub max_items: Option<Count>,
+}
+
+/// `ItemBatcher`: iterations receive `{"Items": [...], "BatchInput": ...}`.
+#[derive(Debug, Clone)]
+pub struct ItemBatcher {
+    /// `MaxItemsPerBatch`/`MaxItemsPerBatchPath`.
+    pub max_items: Option<Count>,
+    /// `MaxInputBytesPerBatch`/`MaxInputBytesPerBatchPath`.
+    pub max_bytes: Option<Count>,
+    /// `BatchInput`, a payload template added to every batch.
+    pub batch_input: Option<Value>,
+}
+
+/// `ResultWriter`: the Map's results written to the object store.
+#[derive(Debug, Clone)]
+pub struct ResultWriter {
+    /// `Resource` (`arn:aws:states:::s3:putObject`).
+    pub resource: String,
+    /// `Parameters`/`Arguments` (`Bucket`, `Prefix`).
+    pub parameters: Value,
+}
+
+/// A Map state's fields.
+#[derive(Debug, Clone)]
+pub struct MapState {
+    /// `ItemProcessor` (or legacy `Iterator`).
+    pub processor: StateMachine,
+    /// `ItemProcessor.ProcessorConfig.Mode` is `DISTRIBUTED`.
+    pub distributed: bool,
+    /// `ItemsPath` (JSONPath; default `$`).
+    pub items_path: JsonPath,
+    /// `Items` (JSONata): an array or an expression.
+    pub items: Option<Value>,
+    /// `ItemSelector` (or legacy `Parameters`).
+    pub item_selector: Option<Value>,
+    /// `MaxConcurrency`/`MaxConcurrencyPath` (0 = unlimited).
+    pub max_concurrency: Count,
+    /// `ToleratedFailureCount`/`…Path`.
+    pub tolerated_count: Option<Count>,
+    /// `ToleratedFailurePercentage`/`…Path`.
+    pub tolerated_percentage: Option<Count>,
+    /// `ItemReader`.
+    pub item_reader: Option<ItemReader>,
+    /// `ItemBatcher`.
+    pub item_batcher: Option<ItemBatcher>,
+    /// `ResultWriter`.
+    pub result_writer: Option<ResultWriter>,
+    /// `Label`.
+    pub label: Option<String>,
+    /// ResultSelector, ResultPath, Retry, Catch.
+    pub io: Io,
 }
 
 /// The type-specific part of a state.
@@ -138,7 +275,7 @@ pub enum StateKind {
     /// `Type: Choice`.
     Choice {
         /// `Choices`, each with its `Next`.
-        choices: Vec<(super::choice::Rule, String)>,
+        choices: Vec<ChoiceRule>,
         /// `Default`.
         default: Option<String>,
     },
@@ -160,19 +297,8 @@ pub enum StateKind {
         /// Parameters, ResultSelector, ResultPath, Retry, Catch.
         io: Io,
     },
-    /// `Type: Map` (inline).
-    Map {
-        /// `ItemProcessor` or `Iterator`.
-        processor: Box<StateMachine>,
-        /// `ItemsPath` (default `$`).
-        items_path: JsonPath,
-        /// `ItemSelector` (or legacy `Parameters`, stored here too).
-        item_selector: Option<Value>,
-        /// `MaxConcurrency` (0 = unlimited).
-        max_concurrency: u64,
-        /// ResultSelector, ResultPath, Retry, Catch (`parameters` is unused for Map).
-        io: Io,
-    },
+    /// `Type: Map`.
+    Map(Box<MapState>),
 }
 
 /// A Fail state's Error/Cause: literal text or a path.
@@ -182,6 +308,8 @@ pub enum Source {
     Literal(String),
     /// A path into the state input (or `$$`) or an intrinsic call.
     Path(crate::payload::Expr),
+    /// A JSONata expression.
+    Jsonata(Jsonata),
 }
 
 impl StateKind {
@@ -195,7 +323,7 @@ impl StateKind {
             StateKind::Succeed => "Succeed",
             StateKind::Fail { .. } => "Fail",
             StateKind::Parallel { .. } => "Parallel",
-            StateKind::Map { .. } => "Map",
+            StateKind::Map(_) => "Map",
         }
     }
 }

@@ -1,9 +1,11 @@
 //! Whole-definition checks: transition targets, reachability, and resources.
 //!
 //! Targets resolve within the machine (or branch) that holds the state; a branch cannot
-//! jump into its parent. Every state must be reachable from `StartAt`.
+//! jump into its parent. Every state must be reachable from `StartAt`. State names are
+//! unique across the whole definition, Parallel branches and Map item processors included
+//! (AWS refuses a name reused inside a Map's iterator).
 
-use super::model::{StateKind, StateMachine};
+use super::model::{State, StateKind, StateMachine};
 use super::parse::Errors;
 use crate::registry::HandlerRegistry;
 use std::collections::BTreeSet;
@@ -16,19 +18,55 @@ fn targets(kind: &StateKind, next: &Option<String>) -> Vec<(String, String)> {
         .collect();
     match kind {
         StateKind::Choice { choices, default } => {
-            for (i, (_, n)) in choices.iter().enumerate() {
-                out.push((format!("Choices[{i}].Next"), n.clone()));
+            for (i, c) in choices.iter().enumerate() {
+                out.push((format!("Choices[{i}].Next"), c.next.clone()));
             }
             out.extend(default.iter().map(|d| ("Default".to_string(), d.clone())));
         }
-        StateKind::Task { io, .. } | StateKind::Parallel { io, .. } | StateKind::Map { io, .. } => {
+        StateKind::Task { io, .. } | StateKind::Parallel { io, .. } => {
             for (i, c) in io.catch.iter().enumerate() {
+                out.push((format!("Catch[{i}].Next"), c.next.clone()));
+            }
+        }
+        StateKind::Map(m) => {
+            for (i, c) in m.io.catch.iter().enumerate() {
                 out.push((format!("Catch[{i}].Next"), c.next.clone()));
             }
         }
         _ => {}
     }
     out
+}
+
+/// Every state of `m` and its nested machines.
+pub(crate) fn collect_states<'m>(m: &'m StateMachine, out: &mut Vec<&'m State>) {
+    for s in m.states.values() {
+        out.push(s);
+        match &s.kind {
+            StateKind::Parallel { branches, .. } => {
+                branches.iter().for_each(|b| collect_states(b, out))
+            }
+            StateKind::Map(map) => collect_states(&map.processor, out),
+            _ => {}
+        }
+    }
+}
+
+/// Reports every state name used more than once in the whole definition.
+pub(crate) fn check_unique_names(m: &StateMachine, errs: &mut Errors) {
+    let mut all = Vec::new();
+    collect_states(m, &mut all);
+    let mut seen = BTreeSet::new();
+    let mut reported = BTreeSet::new();
+    for s in all {
+        if !seen.insert(s.name.as_str()) && reported.insert(s.name.as_str()) {
+            errs.push::<()>(
+                Some(&s.name),
+                "Type",
+                "the state name is used more than once; names must be unique across the whole definition, branches and Map item processors included",
+            );
+        }
+    }
 }
 
 /// Checks targets and reachability of `m` and its nested machines.
@@ -50,7 +88,7 @@ pub(crate) fn check_graph(m: &StateMachine, owner: Option<&str>, errs: &mut Erro
             StateKind::Parallel { branches, .. } => branches
                 .iter()
                 .for_each(|b| check_graph(b, Some(name), errs)),
-            StateKind::Map { processor, .. } => check_graph(processor, Some(name), errs),
+            StateKind::Map(map) => check_graph(&map.processor, Some(name), errs),
             _ => {}
         }
     }
@@ -75,20 +113,21 @@ pub(crate) fn check_graph(m: &StateMachine, owner: Option<&str>, errs: &mut Erro
     }
 }
 
-/// Checks that every Task resource has a handler.
-pub(crate) fn check_resources(m: &StateMachine, registry: &HandlerRegistry, errs: &mut Errors) {
-    for (name, s) in &m.states {
-        match &s.kind {
-            StateKind::Task { resource, .. } => {
-                if let Err(e) = registry.check_resource(resource) {
-                    errs.push::<()>(Some(name), "Resource", &e);
-                }
-            }
-            StateKind::Parallel { branches, .. } => branches
-                .iter()
-                .for_each(|b| check_resources(b, registry, errs)),
-            StateKind::Map { processor, .. } => check_resources(processor, registry, errs),
-            _ => {}
+/// Checks that every Task resource (of a state `covered` does not answer) has a handler.
+pub(crate) fn check_resources(
+    m: &StateMachine,
+    registry: &HandlerRegistry,
+    covered: &dyn Fn(&str) -> bool,
+    errs: &mut Errors,
+) {
+    let mut all = Vec::new();
+    collect_states(m, &mut all);
+    for s in all {
+        if let StateKind::Task { resource, io, .. } = &s.kind
+            && !covered(&s.name)
+            && let Err(e) = registry.check_task(resource, io.parameters.as_ref())
+        {
+            errs.push::<()>(Some(&s.name), "Resource", &e);
         }
     }
 }

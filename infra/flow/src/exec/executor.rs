@@ -5,15 +5,18 @@
 //! exited unless its error leaves the machine; an execution performs at most
 //! `max_transitions` state transitions (then fails with `States.Runtime`).
 
-use crate::asl::{ResultPath, Source, State, StateKind, StateMachine, WaitFor};
+use super::dataflow::{Finished, StateData};
+use super::vars::Scope;
+use crate::asl::{ResultPath, Source, StateKind, StateMachine, WaitFor};
 use crate::clock::{FlowClock, format_ms};
 use crate::history::{EventDetails, HistoryEvent, HistoryRecorder};
-use crate::jsonpath::JsonPath;
+use crate::jsonpath::{Env, JsonPath};
 use crate::registry::{HandlerRegistry, TaskError};
 use futures::FutureExt as _;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use shardline_core::ports::ObjectStore;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tracing::{debug, warn};
@@ -28,7 +31,8 @@ pub struct ExecutorConfig {
     pub account: String,
     /// AWS region used in ARNs.
     pub region: String,
-    /// `$$.Execution.RoleArn`, if any.
+    /// `$$.Execution.RoleArn`; `arn:aws:iam::<account>:role/<state machine name>-role` when
+    /// unset (every AWS execution has a role).
     pub role_arn: Option<String>,
     /// Upper bound on state transitions per execution.
     pub max_transitions: u64,
@@ -98,13 +102,27 @@ pub struct Executor {
     registry: Arc<HandlerRegistry>,
     clock: Arc<dyn FlowClock>,
     config: ExecutorConfig,
+    objects: Option<Arc<dyn ObjectStore>>,
+    mocks: Option<Arc<crate::mock::TestCase>>,
 }
 
-/// Per-branch position: the last event recorded and the Map item being processed.
-#[derive(Debug, Clone, Default)]
+/// Per-branch position: the last event recorded, the Map item being processed and the
+/// variable scope.
+#[derive(Debug, Clone)]
 pub(super) struct Frame {
     pub prev: u64,
     pub map_item: Option<(usize, Value)>,
+    pub vars: Arc<Scope>,
+}
+
+impl Default for Frame {
+    fn default() -> Self {
+        Frame {
+            prev: 0,
+            map_item: None,
+            vars: Scope::root(),
+        }
+    }
 }
 
 /// One execution in progress.
@@ -138,11 +156,35 @@ impl Executor {
             registry,
             clock,
             config,
+            objects: None,
+            mocks: None,
         }
+    }
+
+    /// The object store a distributed Map's `ItemReader` and `ResultWriter` use (buckets
+    /// are the store's buckets).
+    pub fn with_object_store(mut self, store: Arc<dyn ObjectStore>) -> Self {
+        self.objects = Some(store);
+        self
+    }
+
+    /// Answers Task states from a mock test case (Step Functions Local's MockConfigFile):
+    /// a state the case names never calls its handler.
+    pub fn with_mocks(mut self, case: crate::mock::TestCase) -> Self {
+        self.mocks = Some(Arc::new(case));
+        self
     }
 
     pub(super) fn registry(&self) -> &HandlerRegistry {
         &self.registry
+    }
+
+    pub(super) fn objects(&self) -> Option<&Arc<dyn ObjectStore>> {
+        self.objects.as_ref()
+    }
+
+    pub(super) fn mocks(&self) -> Option<&crate::mock::TestCase> {
+        self.mocks.as_deref()
     }
 
     pub(super) fn clock(&self) -> &Arc<dyn FlowClock> {
@@ -162,12 +204,16 @@ impl Executor {
             "arn:aws:states:{}:{}:execution:{}:{}",
             c.region, c.account, c.state_machine_name, name
         );
-        let mut execution = json!({
-            "Id": exec_arn, "Input": input, "Name": name, "StartTime": start_date,
+        let role = c.role_arn.clone().unwrap_or_else(|| {
+            format!(
+                "arn:aws:iam::{}:role/{}-role",
+                c.account, c.state_machine_name
+            )
         });
-        if let (Some(role), Some(obj)) = (&c.role_arn, execution.as_object_mut()) {
-            obj.insert("RoleArn".to_string(), json!(role));
-        }
+        let execution = json!({
+            "Id": exec_arn, "Input": input, "Name": name, "RoleArn": role,
+            "StartTime": start_date, "RedriveCount": 0,
+        });
         let run = Run {
             exec: self,
             history: HistoryRecorder::default(),
@@ -249,12 +295,12 @@ impl Executor {
 pub(super) fn io_path(
     path: &Option<JsonPath>,
     data: &Value,
-    ctx: &Value,
+    env: &Env<'_>,
 ) -> Result<Value, TaskError> {
     match path {
         None => Ok(json!({})),
         Some(p) => p
-            .select(data, ctx)
+            .select_in(data, env)
             .map_err(|e| TaskError::new("States.Runtime", e.to_string())),
     }
 }
@@ -333,22 +379,32 @@ impl Run<'_> {
                     },
                 );
                 debug!(execution = %self.execution_name, state = %name, "state entered");
-                let (output, next) = self.run_state(state, data, entered, &mut frame).await?;
+                let sd = StateData {
+                    state,
+                    ctx: self.context(&state.name, entered, 0, &frame),
+                    raw: data,
+                    vars: frame.vars.snapshot(),
+                    entered_id: frame.prev,
+                };
+                let (done, next) = self.run_state(&sd, entered, &mut frame).await?;
+                if let Some(assigned) = done.assigned {
+                    frame.vars.assign(assigned)?;
+                }
                 self.record(
                     &mut frame.prev,
                     &format!("{ty}StateExited"),
                     EventDetails {
                         name: Some(name.clone()),
-                        output: Some(output.clone()),
+                        output: Some(done.output.clone()),
                         ..Default::default()
                     },
                 );
                 match next {
                     Some(n) => {
                         name = n;
-                        data = output;
+                        data = done.output;
                     }
-                    None => return Ok(output),
+                    None => return Ok(done.output),
                 }
             }
         }
@@ -357,50 +413,57 @@ impl Run<'_> {
 
     async fn run_state(
         &self,
-        state: &State,
-        raw: Value,
+        sd: &StateData<'_>,
         entered: i64,
         frame: &mut Frame,
-    ) -> Result<(Value, Option<String>), TaskError> {
-        let ctx = self.context(&state.name, entered, 0, frame);
-        let finish = |result: Value, rp: &ResultPath| -> Result<Value, TaskError> {
-            let merged = result_path(rp, &raw, result)?;
-            io_path(&state.output_path, &merged, &ctx)
-        };
+    ) -> Result<(Finished, Option<String>), TaskError> {
+        let state = sd.state;
+        let next = state.next.clone();
+        let assign = state.assign.as_ref();
+        let output = state.output.as_ref();
         match &state.kind {
             StateKind::Pass {
                 result,
                 parameters,
                 result_path: rp,
             } => {
-                let eff = io_path(&state.input_path, &raw, &ctx)?;
-                let eff = match parameters {
-                    Some(t) => crate::payload::render(t, &eff, &ctx)?,
-                    None => eff,
-                };
+                let eff = sd.effective()?;
+                let eff = sd.arguments(&eff, parameters.as_ref())?;
+                let has_result = !sd.jsonata();
                 let r = result.clone().unwrap_or(eff);
-                Ok((finish(r, rp)?, state.next.clone()))
+                let done = sd.finish(r, None, Some(rp), assign, output, has_result)?;
+                Ok((done, next))
             }
-            StateKind::Succeed => Ok((
-                io_path(
-                    &state.output_path,
-                    &io_path(&state.input_path, &raw, &ctx)?,
-                    &ctx,
-                )?,
-                None,
-            )),
+            StateKind::Succeed => {
+                let eff = sd.effective()?;
+                Ok((sd.finish(eff, None, None, None, output, false)?, None))
+            }
             StateKind::Fail { error, cause } => {
                 let text = |s: &Option<Source>, field: &str| -> Result<String, TaskError> {
-                    match s {
-                        None => Ok(String::new()),
-                        Some(Source::Literal(t)) => Ok(t.clone()),
-                        Some(Source::Path(e)) => match e.eval(&raw, &ctx)? {
-                            Value::String(s) => Ok(s),
-                            v => Err(TaskError::new(
-                                "States.Runtime",
-                                format!("{field} must select a string, got {v}"),
-                            )),
-                        },
+                    let v = match s {
+                        None => return Ok(String::new()),
+                        Some(Source::Literal(t)) => return Ok(t.clone()),
+                        Some(Source::Path(e)) => e.eval_in(&sd.raw, &sd.env()).map_err(|e| {
+                            if e.error == "States.Runtime" {
+                                sd.prefixed(
+                                    "States.Runtime",
+                                    format!("The JSONPath specified for the field '{field}' could not be found in the input: {}", e.cause),
+                                )
+                            } else {
+                                e
+                            }
+                        })?,
+                        Some(Source::Jsonata(e)) => {
+                            let f = if field == "ErrorPath" { "Error" } else { "Cause" };
+                            sd.render_jsonata(f, &json!(format!("{{% {} %}}", e.text())), &sd.states(None, None))?
+                        }
+                    };
+                    match v {
+                        Value::String(s) => Ok(s),
+                        v => Err(sd.prefixed(
+                            "States.Runtime",
+                            format!("The field '{field}' must select a string, got {v}"),
+                        )),
                     }
                 };
                 Err(TaskError::new(
@@ -409,59 +472,132 @@ impl Run<'_> {
                 ))
             }
             StateKind::Choice { choices, default } => {
-                let eff = io_path(&state.input_path, &raw, &ctx)?;
-                let mut next = None;
-                for (rule, target) in choices {
-                    if rule.eval(&eff, &ctx)? {
-                        next = Some(target.clone());
+                let eff = sd.effective()?;
+                let mut chosen = None;
+                for c in choices {
+                    let hit = match &c.rule {
+                        crate::asl::choice::Rule::Condition(e) => {
+                            let cond = json!(format!("{{% {} %}}", e.text()));
+                            match sd.render_jsonata("Condition", &cond, &sd.states(None, None))? {
+                                Value::Bool(b) => b,
+                                v => {
+                                    return Err(sd.prefixed(
+                                        "States.QueryEvaluationError",
+                                        format!("The JSONata expression '{}' specified for the field 'Condition' returned an unexpected result type. Expected 'boolean', but was '{}' for value: {v}", e.text(), crate::jsonpath::type_name(&v)),
+                                    ));
+                                }
+                            }
+                        }
+                        rule => rule.eval_in(&eff, &sd.env())?,
+                    };
+                    if hit {
+                        chosen = Some(c);
                         break;
                     }
                 }
-                let next = next.or_else(|| default.clone()).ok_or_else(|| {
-                    TaskError::new(
-                        "States.NoChoiceMatched",
-                        format!(
-                            "no choice rule of state {:?} matched and it has no Default",
-                            state.name
-                        ),
-                    )
-                })?;
-                Ok((io_path(&state.output_path, &eff, &ctx)?, Some(next)))
+                let (target, rule_assign, rule_output) = match chosen {
+                    Some(c) => (
+                        c.next.clone(),
+                        c.assign.as_ref().or(assign),
+                        c.output.as_ref().or(output),
+                    ),
+                    None => match default {
+                        Some(d) => (d.clone(), assign, output),
+                        None => {
+                            return Err(TaskError::new(
+                                "States.NoChoiceMatched",
+                                format!(
+                                    "no choice rule of state {:?} matched and it has no Default",
+                                    state.name
+                                ),
+                            ));
+                        }
+                    },
+                };
+                let done = sd.finish(eff, None, None, rule_assign, rule_output, false)?;
+                Ok((done, Some(target)))
             }
             StateKind::Wait(w) => {
-                let eff = io_path(&state.input_path, &raw, &ctx)?;
-                let now = self.exec.clock.now_ms();
-                let bad = |m: String| TaskError::new("States.Runtime", m);
-                let ms = match w {
-                    WaitFor::Seconds(s) => s * 1000,
-                    WaitFor::Timestamp(t) => (*t - now).max(0) as u64,
-                    WaitFor::SecondsPath(p) => {
-                        let v = p.select(&eff, &ctx).map_err(|e| bad(e.to_string()))?;
-                        v.as_u64().ok_or_else(|| {
-                            bad(format!(
-                                "SecondsPath {p} must select a non-negative integer, got {v}"
-                            ))
-                        })? * 1000
-                    }
-                    WaitFor::TimestampPath(p) => {
-                        let v = p.select(&eff, &ctx).map_err(|e| bad(e.to_string()))?;
-                        let t = v
-                            .as_str()
-                            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-                            .ok_or_else(|| {
-                                bad(format!(
-                                    "TimestampPath {p} must select an RFC 3339 timestamp, got {v}"
-                                ))
-                            })?;
-                        (t.timestamp_millis() - now).max(0) as u64
-                    }
-                };
+                let eff = sd.effective()?;
+                let ms = self.wait_ms(sd, w, &eff)?;
                 self.exec.clock.sleep_ms(ms).await;
-                Ok((io_path(&state.output_path, &eff, &ctx)?, state.next.clone()))
+                Ok((sd.finish(eff, None, None, assign, output, false)?, next))
             }
-            StateKind::Task { io, .. }
-            | StateKind::Parallel { io, .. }
-            | StateKind::Map { io, .. } => self.guarded(state, io, raw, entered, frame).await,
+            StateKind::Task { .. } | StateKind::Parallel { .. } | StateKind::Map(_) => {
+                self.guarded(sd, entered, frame).await
+            }
+        }
+    }
+
+    /// How long a Wait state waits, with AWS's errors for bad paths and values.
+    fn wait_ms(&self, sd: &StateData<'_>, w: &WaitFor, eff: &Value) -> Result<u64, TaskError> {
+        let now = self.exec.clock.now_ms();
+        let runtime = |m: String| sd.prefixed("States.Runtime", m);
+        let until = |t: i64| (t - now).max(0) as u64;
+        // `what` names the field as AWS does ("SecondsPath parameter"); `shown` is the value
+        // as AWS prints it after the path ("$.x == -1").
+        let seconds = |v: &Value, what: &str, shown: String| -> Result<u64, TaskError> {
+            match v.as_i64() {
+                Some(n) if n >= 0 => Ok(n as u64 * 1000),
+                Some(_) => Err(runtime(format!(
+                    "The {what} references a negative value: {shown}"
+                ))),
+                None => Err(runtime(format!(
+                    "The {what} cannot be parsed as a long value: {shown}"
+                ))),
+            }
+        };
+        match w {
+            WaitFor::Seconds(s) => Ok(s * 1000),
+            WaitFor::Timestamp(t) => Ok(until(*t)),
+            WaitFor::SecondsPath(p) => {
+                let v = p.select_in(eff, &sd.env()).map_err(|_| {
+                    runtime(format!(
+                        "The SecondsPath parameter does not reference an input value: {p}"
+                    ))
+                })?;
+                seconds(&v, "SecondsPath parameter", format!("{p} == {v}"))
+            }
+            WaitFor::TimestampPath(p) => {
+                let v = p.select_in(eff, &sd.env()).map_err(|_| {
+                    runtime(format!(
+                        "The TimestampPath parameter does not reference an input value: {p}"
+                    ))
+                })?;
+                match v.as_str().and_then(crate::clock::parse_timestamp) {
+                    Some(t) => Ok(until(t)),
+                    None => Err(runtime(format!(
+                        "The TimestampPath parameter does not reference a valid ISO-8601 extended offset date-time format string: {p} == {}",
+                        v.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| v.to_string())
+                    ))),
+                }
+            }
+            WaitFor::SecondsExpr(e) => {
+                let v = sd.render_jsonata(
+                    "Seconds",
+                    &json!(format!("{{% {} %}}", e.text())),
+                    &sd.states(None, None),
+                )?;
+                seconds(&v, "Seconds field", v.to_string())
+            }
+            WaitFor::TimestampExpr(e) => {
+                let v = sd.render_jsonata(
+                    "Timestamp",
+                    &json!(format!("{{% {} %}}", e.text())),
+                    &sd.states(None, None),
+                )?;
+                match v.as_str().and_then(crate::clock::parse_timestamp) {
+                    Some(t) => Ok(until(t)),
+                    None => Err(runtime(format!(
+                        "The Timestamp field cannot be parsed as an ISO-8601 extended offset date-time format string: {}",
+                        v.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| v.to_string())
+                    ))),
+                }
+            }
         }
     }
 }

@@ -1,39 +1,56 @@
 //! Retry and Catch around Task, Parallel and Map states.
 //!
-//! One attempt = Parameters → the work → ResultSelector → ResultPath → OutputPath. A failed
-//! attempt is matched against `Retry` in order: the first retrier whose `ErrorEquals`
-//! matches decides; if it has attempts left the state waits its backoff (on the execution's
-//! clock) and runs again with `$$.State.RetryCount` one higher, otherwise `Catch` is tried.
-//! The first matching catcher writes `{"Error", "Cause"}` at its ResultPath into the raw
-//! input and transitions to its `Next`.
+//! One attempt = the effective input → Parameters/Arguments → the work → the state's data
+//! flow (see `dataflow`). A failed attempt is matched against `Retry` in order: the first
+//! retrier whose `ErrorEquals` matches decides; if it has attempts left the state waits its
+//! backoff (on the execution's clock) and runs again with `$$.State.RetryCount` one higher,
+//! otherwise `Catch` is tried. The first matching catcher produces the state's output from
+//! `{"Error", "Cause"}` (its ResultPath in JSONPath, its Output in JSONata), assigns its
+//! variables and transitions to its `Next`.
 
-use super::executor::{Frame, Run, io_path, result_path};
+use super::dataflow::{Finished, StateData};
+use super::executor::{Frame, Run};
 use super::retry::{any_matches, delay_ms};
-use crate::asl::{Io, State, StateKind};
+use crate::asl::{Io, StateKind};
 use crate::history::EventDetails;
-use crate::payload::render;
 use crate::registry::TaskError;
-use serde_json::{Value, json};
+use serde_json::json;
 use tracing::info;
+
+fn io_of(kind: &StateKind) -> Option<&Io> {
+    match kind {
+        StateKind::Task { io, .. } | StateKind::Parallel { io, .. } => Some(io),
+        StateKind::Map(m) => Some(&m.io),
+        _ => None,
+    }
+}
 
 impl Run<'_> {
     pub(super) async fn guarded(
         &self,
-        state: &State,
-        io: &Io,
-        raw: Value,
+        sd: &StateData<'_>,
         entered: i64,
         frame: &mut Frame,
-    ) -> Result<(Value, Option<String>), TaskError> {
+    ) -> Result<(Finished, Option<String>), TaskError> {
+        let state = sd.state;
+        let Some(io) = io_of(&state.kind) else {
+            return Err(TaskError::new(
+                "States.Runtime",
+                "state type has no Retry/Catch",
+            ));
+        };
         let mut used = vec![0u64; io.retry.len()];
         let mut retry_count = 0u64;
         loop {
-            let ctx = self.context(&state.name, entered, retry_count, frame);
-            let attempt = self
-                .attempt(state, io, &raw, &ctx, retry_count, frame)
-                .await;
-            let err = match attempt {
-                Ok(out) => return Ok((out, state.next.clone())),
+            let attempt_sd = StateData {
+                state,
+                raw: sd.raw.clone(),
+                ctx: self.context(&state.name, entered, retry_count, frame),
+                vars: sd.vars.clone(),
+                entered_id: sd.entered_id,
+            };
+            let err = match self.attempt(&attempt_sd, io, retry_count, frame).await {
+                Ok(done) => return Ok((done, state.next.clone())),
                 Err(e) => e,
             };
             if let Some(i) = io
@@ -70,12 +87,8 @@ impl Run<'_> {
                 .find(|c| any_matches(&c.error_equals, &err.error))
             {
                 info!(state = %state.name, error = %err.error, next = %c.next, "error caught");
-                let out = result_path(
-                    &c.result_path,
-                    &raw,
-                    json!({"Error": err.error, "Cause": err.cause}),
-                )?;
-                return Ok((out, Some(c.next.clone())));
+                let done = attempt_sd.caught(json!({"Error": err.error, "Cause": err.cause}), c)?;
+                return Ok((done, Some(c.next.clone())));
             }
             return Err(err);
         }
@@ -83,60 +96,26 @@ impl Run<'_> {
 
     async fn attempt(
         &self,
-        state: &State,
+        sd: &StateData<'_>,
         io: &Io,
-        raw: &Value,
-        ctx: &Value,
         retry_count: u64,
         frame: &mut Frame,
-    ) -> Result<Value, TaskError> {
-        let eff = io_path(&state.input_path, raw, ctx)?;
+    ) -> Result<Finished, TaskError> {
+        let state = sd.state;
+        let eff = sd.effective()?;
         let result = match &state.kind {
             StateKind::Task {
                 resource, timeout, ..
             } => {
-                let params = match &io.parameters {
-                    Some(t) => render(t, &eff, ctx)?,
-                    None => eff.clone(),
-                };
-                self.task(
-                    state,
-                    resource,
-                    timeout,
-                    &eff,
-                    params,
-                    ctx,
-                    retry_count,
-                    frame,
-                )
-                .await?
+                let params = sd.arguments(&eff, io.parameters.as_ref())?;
+                self.task(sd, resource, timeout, &eff, params, retry_count, frame)
+                    .await?
             }
             StateKind::Parallel { branches, .. } => {
-                let params = match &io.parameters {
-                    Some(t) => render(t, &eff, ctx)?,
-                    None => eff.clone(),
-                };
+                let params = sd.arguments(&eff, io.parameters.as_ref())?;
                 self.parallel(state, branches, params, frame).await?
             }
-            StateKind::Map {
-                processor,
-                items_path,
-                item_selector,
-                max_concurrency,
-                ..
-            } => {
-                self.map(
-                    state,
-                    processor,
-                    items_path,
-                    item_selector.as_ref(),
-                    *max_concurrency,
-                    &eff,
-                    ctx,
-                    frame,
-                )
-                .await?
-            }
+            StateKind::Map(m) => self.map(sd, m, &eff, frame).await?,
             _ => {
                 return Err(TaskError::new(
                     "States.Runtime",
@@ -144,11 +123,13 @@ impl Run<'_> {
                 ));
             }
         };
-        let result = match &io.result_selector {
-            Some(t) => render(t, &result, ctx)?,
-            None => result,
-        };
-        let merged = result_path(&io.result_path, raw, result)?;
-        io_path(&state.output_path, &merged, ctx)
+        sd.finish(
+            result,
+            io.result_selector.as_ref(),
+            Some(&io.result_path),
+            state.assign.as_ref(),
+            state.output.as_ref(),
+            true,
+        )
     }
 }

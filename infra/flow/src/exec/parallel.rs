@@ -1,6 +1,7 @@
 //! Parallel states: every branch gets the same input and runs concurrently; the result is
 //! the branches' outputs as an array in branch order. The first branch error fails the
-//! state and drops (cancels) the branches still running.
+//! state and drops (cancels) the branches still running. Each branch has a variable scope
+//! of its own that reads the enclosing one.
 
 use super::executor::{Frame, Run};
 use crate::asl::{State, StateMachine};
@@ -25,6 +26,7 @@ impl Run<'_> {
             let f = Frame {
                 prev: frame.prev,
                 map_item: frame.map_item.clone(),
+                vars: frame.vars.child(),
             };
             self.run_machine(b, input.clone(), f)
         });

@@ -1,8 +1,11 @@
 //! One Task attempt: resolve the resource, invoke the handler (with the Task's timeout),
 //! record `TaskScheduled`, `TaskStarted` and `TaskSucceeded`/`TaskFailed`/`TaskTimedOut`.
+//! When the run has a mock test case that names the state, its mocked answer replaces the
+//! handler (and is recorded the same way).
 
+use super::dataflow::StateData;
 use super::executor::{Frame, Run};
-use crate::asl::{State, Timeout};
+use crate::asl::Timeout;
 use crate::history::EventDetails;
 use crate::registry::{TaskContext, TaskError};
 use futures::FutureExt as _;
@@ -12,15 +15,15 @@ impl Run<'_> {
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn task(
         &self,
-        state: &State,
+        sd: &StateData<'_>,
         resource: &str,
         timeout: &Option<Timeout>,
         eff: &Value,
         params: Value,
-        ctx: &Value,
         retry_count: u64,
         frame: &mut Frame,
     ) -> Result<Value, TaskError> {
+        let state = sd.state;
         let details = |f: fn(&mut EventDetails)| {
             let mut d = EventDetails {
                 name: Some(state.name.clone()),
@@ -33,9 +36,22 @@ impl Run<'_> {
         let timeout_s = match timeout {
             None => None,
             Some(Timeout::Seconds(s)) => Some(*s),
+            Some(Timeout::Expr(e)) => {
+                let v = sd.render_jsonata(
+                    "TimeoutSeconds",
+                    &json!(format!("{{% {} %}}", e.text())),
+                    &sd.states(None, None),
+                )?;
+                Some(v.as_u64().filter(|n| *n > 0).ok_or_else(|| {
+                    sd.prefixed(
+                        "States.Runtime",
+                        format!("TimeoutSeconds must be a positive integer, got {v}"),
+                    )
+                })?)
+            }
             Some(Timeout::Path(p)) => {
                 let v = p
-                    .select(eff, ctx)
+                    .select_in(eff, &sd.env())
                     .map_err(|e| TaskError::new("States.Runtime", e.to_string()))?;
                 Some(v.as_u64().filter(|n| *n > 0).ok_or_else(|| {
                     TaskError::new(
@@ -48,6 +64,23 @@ impl Run<'_> {
         let mut scheduled = details(|_| {});
         scheduled.input = Some(params.clone());
         self.record(&mut frame.prev, "TaskScheduled", scheduled);
+        if let Some(answer) = self.exec.mocks().and_then(|m| m.next_answer(&state.name)) {
+            self.record(&mut frame.prev, "TaskStarted", details(|_| {}));
+            let mut d = details(|_| {});
+            return match answer {
+                Ok(out) => {
+                    d.output = Some(out.clone());
+                    self.record(&mut frame.prev, "TaskSucceeded", d);
+                    Ok(out)
+                }
+                Err(e) => {
+                    d.error = Some(e.error.clone());
+                    d.cause = Some(e.cause.clone());
+                    self.record(&mut frame.prev, "TaskFailed", d);
+                    Err(e)
+                }
+            };
+        }
         let resolved = match self.exec.registry().resolve(resource, params) {
             Ok(r) => r,
             Err(e) => {

@@ -1,12 +1,12 @@
 //! Evaluation of the 18 intrinsic functions, with AWS's argument checks.
 
 use super::{Arg, Call, IntrinsicError, unescape};
-use crate::jsonpath::type_name;
+use crate::jsonpath::{Env, type_name};
 use base64::Engine as _;
 use rand::{RngExt as _, SeedableRng as _};
 use serde_json::{Map, Value, json};
 
-pub(super) fn eval(call: &Call, data: &Value, ctx: &Value) -> Result<Value, IntrinsicError> {
+pub(super) fn eval(call: &Call, data: &Value, ctx: &Env<'_>) -> Result<Value, IntrinsicError> {
     let name = call.name.as_str();
     let fail = |reason: String| IntrinsicError::Failure {
         function: name.to_string(),
@@ -30,12 +30,12 @@ enum Err2 {
     Msg(String),
 }
 
-fn arg_value(a: &Arg, data: &Value, ctx: &Value) -> Result<Value, Err2> {
+fn arg_value(a: &Arg, data: &Value, ctx: &Env<'_>) -> Result<Value, Err2> {
     match a {
         Arg::Str { raw } => Ok(Value::String(unescape(raw))),
         Arg::Literal(v) => Ok(v.clone()),
-        Arg::Path(p) => p.select(data, ctx).map_err(|e| Err2::Msg(e.to_string())),
-        Arg::Call(c) => c.eval(data, ctx).map_err(Err2::Nested),
+        Arg::Path(p) => p.select_in(data, ctx).map_err(|e| Err2::Msg(e.to_string())),
+        Arg::Call(c) => c.eval_in(data, ctx).map_err(Err2::Nested),
     }
 }
 
@@ -57,6 +57,39 @@ fn int(v: &Value, what: &str) -> Result<i64, String> {
         .ok_or_else(|| format!("{what} must be an integer, got {} {v}", type_name(v)))
 }
 
+/// A number rounded half up (towards positive infinity), as AWS's math functions take
+/// their arguments: 1.5 → 2, -1.5 → -1, -1.51 → -2.
+fn rounded(v: &Value, what: &str) -> Result<i64, String> {
+    if let Some(i) = v.as_i64() {
+        return Ok(i);
+    }
+    v.as_f64()
+        .map(|f| (f + 0.5).floor())
+        .filter(|f| f.abs() < 9.0e15)
+        .map(|f| f as i64)
+        .ok_or_else(|| format!("{what} must be a number, got {} {v}", type_name(v)))
+}
+
+/// How `States.Format` prints a value: strings bare, objects as `{k=v, k2=v2}` and arrays as
+/// `[a, b]` (Java's `toString`, which AWS's answers show), other values as JSON.
+fn java_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(java_text).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Object(m) => format!(
+            "{{{}}}",
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", java_text(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        other => other.to_string(),
+    }
+}
+
 fn string<'a>(v: &'a Value, what: &str) -> Result<&'a str, String> {
     v.as_str()
         .ok_or_else(|| format!("{what} must be a string, got {} {v}", type_name(v)))
@@ -67,7 +100,7 @@ fn array<'a>(v: &'a Value, what: &str) -> Result<&'a Vec<Value>, String> {
         .ok_or_else(|| format!("{what} must be an array, got {}", type_name(v)))
 }
 
-fn format(call: &Call, data: &Value, ctx: &Value) -> Result<Value, String> {
+fn format(call: &Call, data: &Value, ctx: &Env<'_>) -> Result<Value, String> {
     let Some(Arg::Str { raw }) = call.args.first() else {
         return Err("the first argument must be a string literal template".to_string());
     };
@@ -77,13 +110,7 @@ fn format(call: &Call, data: &Value, ctx: &Value) -> Result<Value, String> {
             Err2::Nested(e) => e.to_string(),
             Err2::Msg(m) => m,
         })?;
-        values.push(match v {
-            Value::String(s) => s,
-            Value::Array(_) | Value::Object(_) => {
-                return Err(format!("cannot format a {} argument", type_name(&v)));
-            }
-            other => other.to_string(),
-        });
+        values.push(java_text(&v));
     }
     let mut out = String::new();
     let mut next = values.iter();
@@ -119,6 +146,10 @@ fn apply(name: &str, a: &[Value]) -> Result<Value, String> {
         "States.StringToJson" => {
             count(a, 1, 1)?;
             let s = string(&a[0], "the argument")?;
+            if s.trim().is_empty() {
+                // AWS answers null for an empty or blank string.
+                return Ok(Value::Null);
+            }
             serde_json::from_str(s).map_err(|e| format!("the string is not JSON: {e}"))
         }
         "States.JsonToString" => {
@@ -233,13 +264,13 @@ fn apply(name: &str, a: &[Value]) -> Result<Value, String> {
         }
         "States.MathRandom" => {
             count(a, 2, 3)?;
-            let (start, end) = (int(&a[0], "start")?, int(&a[1], "end")?);
+            let (start, end) = (rounded(&a[0], "start")?, rounded(&a[1], "end")?);
             if start >= end {
                 return Err(format!("start ({start}) must be less than end ({end})"));
             }
             let v = match a.get(2) {
                 Some(seed) => {
-                    let seed = int(seed, "seed")?;
+                    let seed = rounded(seed, "seed")?;
                     rand::rngs::StdRng::seed_from_u64(seed as u64).random_range(start..end)
                 }
                 None => rand::rng().random_range(start..end),
@@ -248,8 +279,8 @@ fn apply(name: &str, a: &[Value]) -> Result<Value, String> {
         }
         "States.MathAdd" => {
             count(a, 2, 2)?;
-            let s = int(&a[0], "the first number")?
-                .checked_add(int(&a[1], "the second number")?)
+            let s = rounded(&a[0], "the first number")?
+                .checked_add(rounded(&a[1], "the second number")?)
                 .ok_or_else(|| "the sum overflows".to_string())?;
             Ok(json!(s))
         }
@@ -275,7 +306,7 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn hash(data: &[u8], algorithm: &str) -> Result<String, String> {
+pub(crate) fn hash(data: &[u8], algorithm: &str) -> Result<String, String> {
     use sha2::Digest as _;
     Ok(match algorithm {
         "MD5" => hex(&md5::Md5::digest(data)),

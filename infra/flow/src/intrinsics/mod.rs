@@ -2,12 +2,22 @@
 //!
 //! An intrinsic call is parsed once ([`Call::parse`]) and evaluated against the state's data
 //! and context ([`Call::eval`]). Arguments are string literals in single quotes (escapes
-//! `\'`, `\{`, `\}`, `\\`), numbers, `true`/`false`/`null`, JSONPaths (`$…`, `$$…`) and nested
+//! `\'`, `\{`, `\}`, `\\`; any other escape, such as `\"`, makes the definition invalid as on
+//! AWS), numbers, `true`/`false`/`null`, JSONPaths (`$…`, `$$…`, `$variable…`) and nested
 //! calls. Every runtime failure is reported as `States.IntrinsicFailure`.
 
 mod functions;
 
-use crate::jsonpath::JsonPath;
+/// The hex digest of `data` with an AWS algorithm name (`MD5`, `SHA-1`, `SHA-256`, `SHA-384`,
+/// `SHA-512`), shared with JSONata's `$hash`.
+///
+/// # Errors
+/// A message naming an unsupported algorithm.
+pub fn hash_hex(data: &[u8], algorithm: &str) -> Result<String, String> {
+    functions::hash(data, algorithm)
+}
+
+use crate::jsonpath::{Env, JsonPath};
 use serde_json::Value;
 
 /// Names of all supported intrinsic functions.
@@ -129,7 +139,15 @@ impl Call {
     /// # Errors
     /// [`IntrinsicError::Failure`] with the function name and reason.
     pub fn eval(&self, data: &Value, context: &Value) -> Result<Value, IntrinsicError> {
-        functions::eval(self, data, context)
+        functions::eval(self, data, &Env::context_only(context))
+    }
+
+    /// Evaluates the call with variables in scope.
+    ///
+    /// # Errors
+    /// [`IntrinsicError::Failure`] with the function name and reason.
+    pub fn eval_in(&self, data: &Value, env: &Env<'_>) -> Result<Value, IntrinsicError> {
+        functions::eval(self, data, env)
     }
 }
 
@@ -205,6 +223,13 @@ impl<'a> Parser<'a> {
             let mut escaped = false;
             for (i, c) in body.char_indices() {
                 if escaped {
+                    // AWS accepts only these escapes in a string literal; `\"` and the
+                    // like make the definition invalid.
+                    if !matches!(c, '\'' | '{' | '}' | '\\') {
+                        return Err(self.err(&format!(
+                            "the escape \\{c} is not allowed in a string literal (only \\', \\{{, \\}} and \\\\)"
+                        )));
+                    }
                     escaped = false;
                 } else if c == '\\' {
                     escaped = true;

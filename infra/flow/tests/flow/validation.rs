@@ -16,7 +16,7 @@ fn collects_every_problem_with_state_and_field() {
         "CollectCPUMetrics": {"Type": "Task", "Resource": "arn:aws:lambda:eu-west-1:1:function:data-collector", "Next": "Foo",
             "Retry": [{"ErrorEquals": ["States.ALL"]}, {"ErrorEquals": ["Other"]}],
             "Catch": [{"ErrorEquals": ["States.ALL", "Other"], "Next": "Done"}],
-            "Parameters": {"x.$": "$.a[?(@.x > 1)]", "y.$": "States.Nope($.a)"}},
+            "Parameters": {"x.$": "$.a[?(@.x >)]", "y.$": "States.Nope($.a)"}},
         "Both": {"Type": "Pass", "Next": "Done", "End": true},
         "Neither": {"Type": "Pass"},
         "Done": {"Type": "Succeed", "Next": "X"},
@@ -88,7 +88,6 @@ fn unreachable_states_and_missing_start_are_reported() {
         errs,
         [
             "state \"A\": field \"TimeoutSeconds\": must be a positive integer",
-            "field \"QueryLanguage\": \"JSONata\" is not supported; only \"JSONPath\" definitions run here",
             "field \"TimeoutSeconds\": must be a positive integer, got 0",
         ]
     );

@@ -18,9 +18,11 @@
 //!   caller-supplied reader of what was delivered).
 //! - [`dead_letter_store`] checks [`crate::ports::DeadLetterStore`].
 //! - [`state_store`] checks [`crate::ports::StateStore`].
+//! - [`lease_store`] checks [`crate::lease::LeaseStore`].
 
 mod checkpoints;
 mod dead_letters;
+mod leases;
 mod metrics;
 mod notifier;
 mod objects;
@@ -31,6 +33,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use checkpoints::checkpoint_store;
 pub use dead_letters::dead_letter_store;
+pub use leases::lease_store;
 pub use metrics::metric_publisher;
 pub use notifier::notifier;
 pub use objects::object_store;

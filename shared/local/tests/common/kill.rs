@@ -7,8 +7,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Starts this test binary running only the test `child` with `env` set to `dir`, reads its
-/// `ACK <n>` lines until `n` reaches `until` or `timeout` passes, then kills it (SIGKILL) while
-/// it works on the next step. Returns the last acknowledged `n` (0 when none).
+/// `ACK <n>` lines until `n` reaches `until` or `timeout` passes (whether or not the child
+/// prints anything meanwhile), then kills it (SIGKILL) while it works on the next step.
+/// Returns the last acknowledged `n` (0 when none).
 pub async fn run_and_kill(
     child: &str,
     env: &str,
@@ -24,25 +25,35 @@ pub async fn run_and_kill(
         .spawn()
         .unwrap();
     let stdout = process.stdout.take().unwrap();
+    let (tx, acks) = std::sync::mpsc::channel::<u64>();
     let reader = std::thread::spawn(move || {
-        let mut last = 0u64;
-        let started = Instant::now();
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
-            if let Some(n) = line.strip_prefix("ACK ") {
-                last = n.trim().parse().unwrap();
-                if last >= until || started.elapsed() > timeout {
-                    break;
-                }
+            // The harness prints "test <name> ... " before the child's first line.
+            if let Some((_, n)) = line.split_once("ACK ")
+                && tx.send(n.trim().parse().unwrap()).is_err()
+            {
+                break;
+            }
+        }
+    });
+    let acked = tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + timeout;
+        let mut last = 0u64;
+        while last < until {
+            match acks.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(n) => last = n,
+                Err(_) => break,
             }
         }
         last
-    });
-    let acked = tokio::task::spawn_blocking(move || reader.join().unwrap())
-        .await
-        .unwrap();
+    })
+    .await
+    .unwrap();
     process.kill().unwrap();
     process.wait().unwrap();
+    // The child's stdout closed with it, so the reader ends.
+    reader.join().unwrap();
     acked
 }
 

@@ -19,19 +19,6 @@ fn first_segment(root: &Path) -> PathBuf {
     shard_dir(root).join(format!("{:020}.seg", 0))
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for e in std::fs::read_dir(from).expect("read_dir") {
-        let e = e.expect("entry");
-        let target = to.join(e.file_name());
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else if e.file_name() != "LOCK" {
-            std::fs::copy(e.path(), target).expect("copy");
-        }
-    }
-}
-
 fn payload(i: usize) -> String {
     format!("record number {i} {}", "z".repeat(i * 3))
 }
@@ -67,7 +54,7 @@ async fn last_frame_cut_at_every_byte_recovers_the_whole_records() {
     let whole: Vec<Vec<u8>> = (0..4).map(|i| payload(i).into_bytes()).collect();
     for cut in ends[3]..ends[4] {
         let work = tempdir();
-        copy_dir(src.path(), work.path());
+        copy_tree(src.path(), work.path());
         let seg = first_segment(work.path());
         std::fs::OpenOptions::new()
             .write(true)
@@ -85,7 +72,7 @@ async fn last_frame_cut_at_every_byte_recovers_the_whole_records() {
     // Garbage after the last frame (a torn write that extended the file) is cut too, and the
     // log continues from the next offset.
     let work = tempdir();
-    copy_dir(src.path(), work.path());
+    copy_tree(src.path(), work.path());
     let seg = first_segment(work.path());
     let mut bytes = std::fs::read(&seg).expect("read");
     bytes.extend_from_slice(&[0u8; 300]);

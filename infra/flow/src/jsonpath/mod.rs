@@ -1,16 +1,43 @@
 //! JSONPath as Step Functions uses it.
 //!
-//! A path starts with `$` (the state's data) or `$$` (the context object) and continues with
-//! `.name`, `['name']`, `[index]`, `[-index]`, `[start:end]`, `[*]`, `.*` or `..name` steps
-//! (filter expressions `[?(...)]` are not supported and rejected). A *reference path*
-//! (required by `ResultPath`, Choice `Variable`, `*Path` fields) may only name fields and
-//! non-negative indices, so it identifies at most one node. A path with a wildcard, slice or
-//! `..` returns every match as an array (in document order).
+//! A path starts with `$` (the state's data), `$$` (the context object) or `$name` (the
+//! workflow variable `name`) and continues with `.name`, `['name']`, `[index]`, `[-index]`,
+//! `[start:end]`, `[*]`, `.*`, `..name`, filter (`[?(@.status == 0)]`) or script index
+//! (`[(@.length-1)]`) steps (see [`filter`]). A *reference path* (required by `ResultPath`,
+//! Choice `Variable`, `*Path` fields) may only name fields and non-negative indices, so it
+//! identifies at most one node. A path with a wildcard, slice, filter or `..` returns every
+//! match as an array (in document order).
+//!
+//! Layout: this module (parsing, selection, `ResultPath` writes) and [`filter`] (filter
+//! expressions and script indexes).
 //!
 //! Invariants: [`JsonPath::parse`] accepts exactly the grammar above; evaluation never
-//! panics and reports a missing node as [`PathError::NoMatch`].
+//! panics and reports a missing node (or an undefined variable) as [`PathError::NoMatch`].
+
+pub mod filter;
 
 use serde_json::{Map, Value};
+
+/// What a path can reach besides the state's data: the context object and the variables.
+#[derive(Debug, Clone, Copy)]
+pub struct Env<'a> {
+    /// The context object (`$$`).
+    pub context: &'a Value,
+    /// The workflow variables in scope (`$name`).
+    pub vars: &'a Map<String, Value>,
+}
+
+static NO_VARS: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);
+
+impl<'a> Env<'a> {
+    /// An environment with a context object and no variables.
+    pub fn context_only(context: &'a Value) -> Self {
+        Env {
+            context,
+            vars: &NO_VARS,
+        }
+    }
+}
 
 /// One step of a parsed path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,15 +54,21 @@ pub enum Step {
     Descendant(String),
     /// `[*]` or `.*`.
     Wildcard,
+    /// `[?( … )]`: the elements (or the object) passing a filter; selects several nodes.
+    Filter(Box<filter::Filter>),
+    /// `[(@.length-N)]`: the element at the array's length plus this offset.
+    Script(i64),
 }
 
 /// Where a path is rooted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Root {
     /// `$`: the state's data.
     Data,
     /// `$$`: the context object.
     Context,
+    /// `$name`: a workflow variable.
+    Variable(String),
 }
 
 /// A parsed JSONPath.
@@ -94,7 +127,16 @@ impl JsonPath {
         let (root, mut rest) = if let Some(r) = text.strip_prefix("$$") {
             (Root::Context, r)
         } else if let Some(r) = text.strip_prefix('$') {
-            (Root::Data, r)
+            if r.starts_with(|c: char| c.is_alphabetic() || c == '_') {
+                let end = r.find(['.', '[']).unwrap_or(r.len());
+                let name = &r[..end];
+                if !name.chars().all(|c| c.is_alphanumeric() || c == '_') {
+                    return Err(syntax(&format!("{name:?} is not a variable name")));
+                }
+                (Root::Variable(name.to_string()), &r[end..])
+            } else {
+                (Root::Data, r)
+            }
         } else {
             return Err(syntax("a path must start with '$' or '$$'"));
         };
@@ -138,7 +180,7 @@ impl JsonPath {
                     steps.push(Step::Field(name.to_string()));
                     2 + end
                 } else {
-                    let end = r.find(']').ok_or_else(|| syntax("missing ']'"))?;
+                    let end = closing_bracket(r).ok_or_else(|| syntax("missing ']'"))?;
                     let inner = r[..end].trim();
                     let bound = |b: &str| -> Result<Option<i64>, PathError> {
                         let b = b.trim();
@@ -151,8 +193,20 @@ impl JsonPath {
                     };
                     if inner == "*" {
                         steps.push(Step::Wildcard);
-                    } else if inner.starts_with('?') {
-                        return Err(syntax("filter expressions [?(...)] are not supported"));
+                    } else if let Some(f) = inner.strip_prefix('?') {
+                        let body = f
+                            .trim()
+                            .strip_prefix('(')
+                            .and_then(|b| b.strip_suffix(')'))
+                            .ok_or_else(|| syntax("a filter is written [?( … )]"))?;
+                        let parsed = filter::parse_filter(body).map_err(|e| syntax(&e))?;
+                        steps.push(Step::Filter(Box::new(parsed)));
+                    } else if let Some(body) =
+                        inner.strip_prefix('(').and_then(|b| b.strip_suffix(')'))
+                    {
+                        steps.push(Step::Script(
+                            filter::parse_script(body).map_err(|e| syntax(&e))?,
+                        ));
                     } else if let Some((a, b)) = inner.split_once(':') {
                         steps.push(Step::Slice(bound(a)?, bound(b)?));
                     } else if let Some(n) = inner.strip_prefix('-') {
@@ -204,60 +258,45 @@ impl JsonPath {
 
     /// True if the path selects at most one node (no wildcard, slice or `..`).
     pub fn is_definite(&self) -> bool {
-        self.steps
-            .iter()
-            .all(|s| matches!(s, Step::Field(_) | Step::Index(_) | Step::FromEnd(_)))
+        self.steps.iter().all(|s| {
+            matches!(
+                s,
+                Step::Field(_) | Step::Index(_) | Step::FromEnd(_) | Step::Script(_)
+            )
+        })
     }
 
-    /// Selects from `data` (for `$`) or `context` (for `$$`).
+    /// Selects from `data` (for `$`) or `context` (for `$$`); no variables are defined.
     ///
     /// # Errors
-    /// [`PathError::NoMatch`] if a reference path selects nothing.
+    /// [`PathError::NoMatch`] if a definite path selects nothing.
     pub fn select(&self, data: &Value, context: &Value) -> Result<Value, PathError> {
-        let doc = match self.root {
+        self.select_in(data, &Env::context_only(context))
+    }
+
+    /// Selects from `data`, the context object or a variable of `env`.
+    ///
+    /// # Errors
+    /// [`PathError::NoMatch`] if a definite path selects nothing or names an undefined
+    /// variable.
+    pub fn select_in(&self, data: &Value, env: &Env<'_>) -> Result<Value, PathError> {
+        let doc = match &self.root {
             Root::Data => data,
-            Root::Context => context,
+            Root::Context => env.context,
+            Root::Variable(name) => env
+                .vars
+                .get(name)
+                .ok_or_else(|| PathError::NoMatch(self.text.clone()))?,
         };
-        if self.is_definite() {
-            let mut cur = doc;
-            for step in &self.steps {
-                cur = match (step, cur) {
-                    (Step::Field(n), Value::Object(m)) => m.get(n),
-                    (Step::Index(i), Value::Array(a)) => a.get(*i),
-                    (Step::FromEnd(n), Value::Array(a)) => {
-                        a.len().checked_sub(*n).and_then(|i| a.get(i))
-                    }
-                    _ => None,
-                }
-                .ok_or_else(|| PathError::NoMatch(self.text.clone()))?;
-            }
-            return Ok(cur.clone());
-        }
         let mut nodes: Vec<&Value> = vec![doc];
         for step in &self.steps {
-            let mut next = Vec::new();
-            for n in nodes {
-                match (step, n) {
-                    (Step::Field(f), Value::Object(m)) => next.extend(m.get(f)),
-                    (Step::Index(i), Value::Array(a)) => next.extend(a.get(*i)),
-                    (Step::Wildcard, Value::Array(a)) => next.extend(a.iter()),
-                    (Step::Wildcard, Value::Object(m)) => next.extend(m.values()),
-                    (Step::FromEnd(k), Value::Array(a)) => {
-                        next.extend(a.len().checked_sub(*k).and_then(|i| a.get(i)))
-                    }
-                    (Step::Slice(from, to), Value::Array(a)) => {
-                        let len = a.len() as i64;
-                        let clamp = |b: i64| if b < 0 { (len + b).max(0) } else { b.min(len) };
-                        let (s, e) = (clamp(from.unwrap_or(0)), clamp(to.unwrap_or(len)));
-                        if s < e {
-                            next.extend(&a[s as usize..e as usize]);
-                        }
-                    }
-                    (Step::Descendant(name), v) => descendants(v, name, &mut next),
-                    _ => {}
-                }
-            }
-            nodes = next;
+            nodes = apply_step(step, nodes, doc);
+        }
+        if self.is_definite() {
+            return nodes
+                .first()
+                .map(|v| (*v).clone())
+                .ok_or_else(|| PathError::NoMatch(self.text.clone()));
         }
         Ok(Value::Array(nodes.into_iter().cloned().collect()))
     }
@@ -308,6 +347,64 @@ impl JsonPath {
         *cur = value;
         Ok(root)
     }
+}
+
+/// The nodes one step selects from each of `nodes`, in order.
+pub(crate) fn apply_step<'v>(
+    step: &Step,
+    nodes: Vec<&'v Value>,
+    root: &'v Value,
+) -> Vec<&'v Value> {
+    let mut next = Vec::new();
+    for n in nodes {
+        match (step, n) {
+            (Step::Field(f), Value::Object(m)) => next.extend(m.get(f)),
+            (Step::Index(i), Value::Array(a)) => next.extend(a.get(*i)),
+            (Step::Wildcard, Value::Array(a)) => next.extend(a.iter()),
+            (Step::Wildcard, Value::Object(m)) => next.extend(m.values()),
+            (Step::FromEnd(k), Value::Array(a)) => {
+                next.extend(a.len().checked_sub(*k).and_then(|i| a.get(i)))
+            }
+            (Step::Script(off), Value::Array(a)) => {
+                let i = a.len() as i64 + off;
+                next.extend(usize::try_from(i).ok().and_then(|i| a.get(i)))
+            }
+            (Step::Slice(from, to), Value::Array(a)) => {
+                let len = a.len() as i64;
+                let clamp = |b: i64| if b < 0 { (len + b).max(0) } else { b.min(len) };
+                let (s, e) = (clamp(from.unwrap_or(0)), clamp(to.unwrap_or(len)));
+                if s < e {
+                    next.extend(&a[s as usize..e as usize]);
+                }
+            }
+            (Step::Filter(f), Value::Array(a)) => {
+                next.extend(a.iter().filter(|item| f.test(item, root)))
+            }
+            (Step::Filter(f), v @ Value::Object(_)) if f.test(v, root) => next.push(v),
+            (Step::Descendant(name), v) => descendants(v, name, &mut next),
+            _ => {}
+        }
+    }
+    next
+}
+
+/// The index of the `]` closing a bracket whose content starts `r`, skipping quoted text and
+/// nested brackets.
+fn closing_bracket(r: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut quote = None;
+    for (i, c) in r.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '[') => depth += 1,
+            (None, ']') if depth == 0 => return Some(i),
+            (None, ']') => depth -= 1,
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Collects every field called `name` below `v`, in document order.
@@ -377,7 +474,8 @@ mod tests {
             "$[x]",
             "$['a'",
             "$.a b",
-            "$.a[?(@.x)]",
+            "$.a[?(@.x ==)]",
+            "$.a[(@.size)]",
             "$..",
             "$.a[1:x]",
             "$.a[-0]",
