@@ -15,6 +15,8 @@
 #                       (default: a new directory under ${TMPDIR:-/tmp}); removed at the end
 #                       unless --keep
 #   --keep              keep the data directory
+#   --min-free GIB      stop early once the disk holding OUT has less than this free (default 3):
+#                       every store is on disk, so the data directory grows with the events
 # Anything else in the environment reaches `up`, e.g. SHARDLINE__CONSUMERS__S3__ENABLED=false.
 #
 # Bounded: `up` stops itself after --duration; the script stops it (SIGINT, then SIGKILL after
@@ -30,6 +32,7 @@ instances=5000
 every=1s
 out=""
 keep=0
+min_free=3
 while [ $# -gt 0 ]; do
   case "$1" in
     --bin) bin=$2; shift 2 ;;
@@ -39,6 +42,7 @@ while [ $# -gt 0 ]; do
     --every) every=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --keep) keep=1; shift ;;
+    --min-free) min_free=$2; shift 2 ;;
     *) echo "soak-memory: unknown option $1 (see the usage at the top of $0)" >&2; exit 2 ;;
   esac
 done
@@ -123,6 +127,11 @@ while kill -0 "$pid" 2>/dev/null; do
   wait $! || true
   kill -0 "$pid" 2>/dev/null || break
   sample || break
+  free_kib=$(df --output=avail -k "$out" | tail -n 1 | tr -d ' ')
+  if [ "$free_kib" -lt $((min_free * 1048576)) ]; then
+    echo "soak-memory: less than ${min_free} GiB free on the disk of $out; stopping early" >&2
+    break
+  fi
 done
 stop
 echo "soak-memory: done; up's output in $out/up.log, samples in $out/samples.md" >&2
