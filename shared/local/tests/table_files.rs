@@ -130,9 +130,27 @@ async fn the_table_keeps_at_most_its_bound_of_table_files_open() {
 #[test]
 fn a_bound_below_sixteen_open_files_is_refused_with_the_setting_named() {
     let dir = tempfile::tempdir().unwrap();
-    let err = LsmItemTable::open_with_options(dir.path(), Durability::Buffered, options(8, 3))
-        .err()
-        .expect("refused");
+    let Err(err) = LsmItemTable::open_with_options(dir.path(), Durability::Buffered, options(8, 3))
+    else {
+        panic!("a bound of 8 open files was accepted");
+    };
     let text = err.to_string();
     assert!(text.contains("open_files") && text.contains('8'), "{text}");
+}
+
+#[tokio::test]
+async fn no_index_block_stays_in_memory_however_many_tables_the_runs_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let table =
+        LsmItemTable::open_with_options(dir.path(), Durability::Buffered, options(256, 100))
+            .unwrap();
+    table.ensure_table(&schema()).await.unwrap();
+    let mut model = BTreeMap::new();
+    fill(&table, &mut model, 30).await;
+    // Runs are not merged (100 per merge): one or more tables per run. Index blocks are
+    // read through the block cache, so memory does not grow with the tables.
+    let tables = table.table_files();
+    assert!(tables >= 8, "the test needs tables: {tables}");
+    assert_eq!(table.pinned_bytes(), 0, "bytes pinned in {tables} tables");
+    assert_eq!(contents(&table, SERIES).await, model);
 }

@@ -52,8 +52,11 @@
 //!   descriptor cache; a read of an evicted one opens it again). A run merged away is
 //!   emptied before its keyspace is deleted, so its files leave the disk and the cache at
 //!   once (see [`retire`]).
-//! - Memory: memtables (the active one and those sealed, waiting to be sorted onto disk) hold
-//!   at most about [`TableMemory::write_buffer_bytes`] plus one batch. The background worker
+//! - Memory: no index or filter block is kept in memory outside the block cache
+//!   ([`LsmItemTable::pinned_bytes`] is 0), so memory does not grow with the items held (a
+//!   run created by an earlier version keeps the pinning it was created with until it is
+//!   merged away). Memtables (the active one and those sealed, waiting to be sorted onto
+//!   disk) hold at most about [`TableMemory::write_buffer_bytes`] plus one batch. The background worker
 //!   seals and flushes memtables between compactions, so while it compacts they would grow;
 //!   a `batch_put` finding them over the bound waits for the flush (up to
 //!   [`WRITE_BUFFER_WAIT`], then writes anyway and logs a warning).
@@ -75,7 +78,7 @@ use std::time::Duration;
 
 use encode::Encoded;
 use fjall::compaction::Leveled;
-use fjall::config::{BlockSizePolicy, FilterPolicy};
+use fjall::config::{BlockSizePolicy, FilterPolicy, PinningPolicy};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions};
 use runs::{Merger, RunPolicy, RunStore};
 use shardline_core::ports::TableSchema;
@@ -275,6 +278,12 @@ impl LsmItemTable {
         self.inner.runs.table_files()
     }
 
+    /// Bytes of index and filter blocks held in memory outside the block cache (none: see
+    /// the module docs).
+    pub fn pinned_bytes(&self) -> u64 {
+        self.inner.runs.pinned_bytes()
+    }
+
     /// Bytes the memtables (active and sealed) hold now.
     pub fn write_buffer_bytes(&self) -> u64 {
         self.inner.db.write_buffer_size()
@@ -376,11 +385,16 @@ impl LsmItemTable {
                 // filters would be built and written on every flush and compaction
                 // and never consulted.
                 .filter_policy(FilterPolicy::disabled())
-                // The index blocks of levels 0 and 1 (most of the table) stay in memory:
-                // with 16 KiB data blocks instead of 4 they take a quarter of the space
-                // (5M items: peak RSS 212-235 instead of 244 MiB in `pipeline_bench`), and
-                // a series' items span a few blocks either way.
+                // 16 KiB data blocks instead of 4: a quarter of the index blocks (5M items:
+                // peak RSS 212-235 instead of 244 MiB in `pipeline_bench`), and a series'
+                // items span a few blocks either way.
                 .data_block_size_policy(BlockSizePolicy::all(DATA_BLOCK_BYTES))
+                // No index block stays in memory (fjall pins those of levels 0 and 1 by
+                // default, most of a run): they are read through the block cache, so the
+                // table's memory does not grow with the items it holds (one index entry
+                // per 16 KiB block: tens of MiB after an hour at 20,000 items/s).
+                .index_block_pinning_policy(PinningPolicy::all(false))
+                .filter_block_pinning_policy(PinningPolicy::all(false))
                 // Every flushed table spans the whole key range (writes interleave all
                 // series), so each L0 -> L1 compaction rewrites L1; a run (see [`runs`])
                 // closes before it holds this many tables, so fjall leaves it as written.

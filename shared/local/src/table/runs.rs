@@ -34,7 +34,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard};
 use std::thread::JoinHandle;
 
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use fjall::{AbstractTree, Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use serde::{Deserialize, Serialize};
 use shardline_core::{Error, Result};
 
@@ -278,6 +278,21 @@ impl RunStore {
     pub fn table_files(&self) -> usize {
         self.read()
             .map(|r| r.list.iter().map(|r| r.keyspace.table_count()).sum())
+            .unwrap_or_default()
+    }
+
+    /// Bytes of index and filter blocks every run holds in memory outside the block cache.
+    pub fn pinned_bytes(&self) -> u64 {
+        self.read()
+            .map(|r| {
+                r.list
+                    .iter()
+                    .map(|r| {
+                        let tree = &r.keyspace.tree;
+                        (tree.pinned_block_index_size() + tree.pinned_filter_size()) as u64
+                    })
+                    .sum()
+            })
             .unwrap_or_default()
     }
 
