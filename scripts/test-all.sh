@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check and test of the workspace on a fresh machine, setting up what the tests need:
-#   - a Python venv (.venv) with pyarrow and duckdb (the Parquet output is read back by both)
-#     and statelint (ASL linting);
+#   - a Python venv (.venv) with pyarrow and duckdb (the Parquet output is read back by both),
+#     statelint (ASL linting), and boto3, awscli and cbor2 (the Kinesis endpoint's clients);
 #   - asl-validator from the npm registry (in .tools/, not global);
 #   - moto's server (moto[server] in .venv) on 127.0.0.1 and a free port, for the AWS
 #     adapters' tests (shardline-aws's moto-tests feature); stopped on exit, also on failure;
@@ -13,14 +13,17 @@ root=$(pwd)
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "Python venv with pyarrow, duckdb and statelint (.venv)"
+step "Python venv with pyarrow, duckdb, statelint, boto3, awscli and cbor2 (.venv)"
 py=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import pyarrow, duckdb' 2>/dev/null; then
   "$py" -m venv .venv
-  .venv/bin/pip install --quiet --disable-pip-version-check --upgrade pip
-  .venv/bin/pip install --quiet --disable-pip-version-check 'pyarrow>=15' 'duckdb>=1.0' 'statelint>=3'
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check 'pyarrow>=15' 'duckdb>=1.0' 'statelint>=3'
 fi
-.venv/bin/python -c 'import pyarrow, duckdb; print("pyarrow", pyarrow.__version__, "duckdb", duckdb.__version__)'
+if ! .venv/bin/python -c 'import boto3, awscli, cbor2' 2>/dev/null || [ ! -x .venv/bin/aws ]; then
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check 'boto3>=1.34' 'awscli>=1.32' 'cbor2>=5.6'
+fi
+.venv/bin/python -c 'import pyarrow, duckdb, boto3, cbor2; print("pyarrow", pyarrow.__version__, "duckdb", duckdb.__version__, "boto3", boto3.__version__, "cbor2 ok")'
 export SHARDLINE_TEST_PYTHON="$root/.venv/bin/python"
 
 step "moto's server in .venv (AWS stand-in for shardline-aws's tests)"

@@ -65,6 +65,25 @@ pub trait Sink: Send {
     /// # Errors
     /// As [`Sink::write`].
     async fn flush(&mut self, now_ms: i64, force: bool) -> Result<Vec<(ShardId, SequenceNumber)>>;
+
+    /// Tells the sink that the records of `shard` from `first` through `last` have been handed
+    /// on, in order: the valid ones were accepted by [`Sink::write`] (there may be none) and
+    /// the others dead-lettered. `after` is the record handed on just before `first` (the
+    /// checkpoint, when the consumer resumed there), or `None` when the consumer started the
+    /// shard from its configured starting position; no record lies between `after` and
+    /// `first`. The runtime reports every stretch it hands on.
+    ///
+    /// A sink that keeps coverage of sequence ranges (the S3 sink's manifest) joins its ranges
+    /// across dead letters with it; the default ignores it.
+    fn handed(
+        &mut self,
+        shard: ShardId,
+        after: Option<&SequenceNumber>,
+        first: &SequenceNumber,
+        last: &SequenceNumber,
+    ) {
+        let _ = (shard, after, first, last);
+    }
 }
 
 #[cfg(test)]

@@ -576,3 +576,51 @@ async fn with_forget_after_zero_silent_instances_keep_their_alarms() {
     let both = vec!["i-gone".to_string(), "i-stays".to_string()];
     assert_eq!(alarmed_instances(&env, &sink).await, (both.clone(), both));
 }
+
+/// The reported panic: one sample stamped 9223372036854775 s ("attempt to add with overflow"
+/// when its period's end was computed). The consumers' decoder keeps such times out; the sink
+/// itself must not panic or wrap whatever it is given.
+#[tokio::test]
+async fn extreme_event_times_neither_panic_nor_wrap() {
+    let env = Env::new();
+    // With a grace period the corrupt sample's period stays open until the forced flush,
+    // which computed its end.
+    let mut sink = env.sink(AlertsConfig {
+        grace: Duration::from_secs(10),
+        ..config(vec![cpu_rule(1, 1)])
+    });
+    let mut s = Script::new();
+    let mut records = s.cpu_series("i-normal", &[Some(95.0)]);
+    records.push(s.sample(
+        "i-corrupt",
+        MetricType::CpuUtilization,
+        9_223_372_036_854_775_000,
+        95.0,
+    ));
+    feed(&mut sink, records, 10).await;
+    sink.flush(i64::MAX, true)
+        .await
+        .expect("forced flush at the end of time");
+    let at_max = vec![s.sample("i-max", MetricType::CpuUtilization, i64::MAX, 95.0)];
+    feed(&mut sink, at_max, 10).await;
+    sink.flush(i64::MAX, true)
+        .await
+        .expect("forced flush at the end of time");
+    // Periods at the end of time close at i64::MAX, not at a wrapped negative time. (The
+    // shard's event time moved there, so the normal instance's alarm was forgotten as silent:
+    // what the decoder's event-time window prevents, see tests/bad_input.rs.)
+    let states = sink.alarm_states();
+    let extreme: Vec<_> = states
+        .iter()
+        .filter(|a| a.instance_id != "i-normal")
+        .map(|a| (a.instance_id.as_str(), a.state, a.since_ms))
+        .collect();
+    assert_eq!(
+        extreme,
+        [
+            ("i-corrupt", AlarmState::Alarm, Some(i64::MAX)),
+            ("i-max", AlarmState::Alarm, Some(i64::MAX))
+        ],
+        "{states:?}"
+    );
+}

@@ -419,3 +419,41 @@ async fn a_consumer_of_another_stream_or_batch_size_cannot_share() {
     .expect("opting out is not an error");
     assert!(!c.shares_reads());
 }
+
+/// A batch is validated once, against one event-time window: consumers with another window
+/// read on their own.
+#[tokio::test]
+async fn consumers_with_different_event_time_windows_do_not_share() {
+    let env = Env::new(1).await;
+    let (sink, _) = CollectSink::new();
+    let mut cfg = config("wide");
+    cfg.batch_size = 100;
+    cfg.event_time = Some(shardline_core::EventTimeLimits::unbounded());
+    let consumer = env.consumer(cfg, Box::new(sink));
+    let err = consumer
+        .share_reads(&share(1000, Duration::from_secs(2)))
+        .expect_err("another window");
+    assert!(err.to_string().contains("event_time window"), "{err}");
+    let wide = Arc::new(
+        SharedReads::new(
+            STREAM,
+            100,
+            SharedReadsConfig {
+                enabled: true,
+                window_records: 1000,
+                stall: Duration::from_secs(2),
+            },
+        )
+        .with_event_time(shardline_core::EventTimeLimits::unbounded()),
+    );
+    let (sink, _) = CollectSink::new();
+    let mut cfg = config("wide");
+    cfg.batch_size = 100;
+    cfg.event_time = Some(shardline_core::EventTimeLimits::unbounded());
+    assert!(
+        env.consumer(cfg, Box::new(sink))
+            .share_reads(&wide)
+            .expect("same window")
+            .shares_reads()
+    );
+}

@@ -221,3 +221,50 @@ async fn consumer_to_parquet_is_exactly_once_across_replays() {
         "mid-object replay added no row"
     );
 }
+
+/// The runtime reports every stretch it hands on (`Sink::handed`), dead letters included, so
+/// the manifest joins its ranges across them: a shard read to its end, in many flushes and
+/// over restarts, keeps one range.
+#[tokio::test]
+async fn the_manifest_keeps_one_range_across_dead_letters_and_restarts() {
+    use shardline_consumers::sinks::s3_parquet::ShardManifest;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = Arc::new(
+        Log::open(dir.path().join("log"), LogOptions::default())
+            .await
+            .expect("log"),
+    );
+    log.create_stream(STREAM, 1, Duration::from_secs(86_400))
+        .await
+        .expect("stream");
+    let local =
+        LocalBackends::open(&dir.path().join("data"), LocalOptions::default()).expect("local");
+    let objects: Arc<dyn ObjectStore> = local.objects.clone();
+    // Whole batches of dead letters (batch_size 5): records 50..55 and 120..125 of each round.
+    let mut valid = 0;
+    for round in 0..3u64 {
+        let entries: Vec<PutRecordsEntry> = (0..150u64)
+            .map(|i| PutRecordsEntry {
+                partition_key: "k".into(),
+                explicit_hash_key: None,
+                data: if (50..55).contains(&i) || (120..125).contains(&i) {
+                    Bytes::from_static(b"{\"not\": \"an event\"}")
+                } else {
+                    valid += 1;
+                    Bytes::from(event(round * 150 + i))
+                },
+            })
+            .collect();
+        log.put_records(STREAM, entries).await.expect("put");
+        // A buffer of one byte: every batch is a flush of its own.
+        drain(&log, &local, 5, 1).await;
+        let m = ShardManifest::load(objects.as_ref(), BUCKET, "metrics", ShardId(0))
+            .await
+            .expect("manifest");
+        assert_eq!(m.ranges().len(), 1, "round {round}: {:?}", m.ranges());
+        assert_eq!(m.rows(), valid);
+    }
+    let rows = rows(objects.as_ref()).await;
+    assert_eq!(rows.len() as u64, valid);
+    assert!(rows.values().all(|&n| n == 1));
+}

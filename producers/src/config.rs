@@ -26,7 +26,8 @@ pub struct SyntheticConfig {
     /// Share of the generated events replaced by malformed records, 0 to 1 (default 0): a
     /// load-test setting that makes the consumers dead-letter under load. A malformed record
     /// keeps its event's instance id as partition key and is, in turn, cut-off JSON, an unknown
-    /// metric type, or a timestamp that is not a positive epoch second.
+    /// metric type, a timestamp that is not a positive epoch second, or a timestamp in the year
+    /// 2100 (dead-lettered as `clock_skew`).
     pub malformed_fraction: f64,
 }
 

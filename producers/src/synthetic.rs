@@ -8,8 +8,10 @@
 //! - the same seed and the same calls give the same events;
 //! - [`SyntheticCollector::collect_mixed`] replaces each event with probability
 //!   `malformed_fraction` by a malformed record (partition key: the event's instance id), in
-//!   turn cut-off JSON, an unknown metric type, and a non-positive timestamp — each of which
-//!   a consumer dead-letters; [`SyntheticCollector::collect`] never does.
+//!   turn cut-off JSON, an unknown metric type, a non-positive timestamp, and a timestamp in
+//!   the year 2100 (a host clock far ahead: well-formed, but outside every event-time window,
+//!   so a consumer dead-letters it as `clock_skew`) — each of which a consumer dead-letters;
+//!   [`SyntheticCollector::collect`] never does.
 
 use bytes::Bytes;
 use rand::rngs::StdRng;
@@ -154,26 +156,34 @@ impl SyntheticCollector {
     }
 }
 
-/// Malformed record number `n` made from `event`: cut-off JSON, an unknown metric type, or a
-/// timestamp that is not a positive epoch second, in turn.
+/// 2100-01-01T00:00:00Z in epoch seconds: the clock of a host that is decades ahead.
+pub const CLOCK_SKEW_TIMESTAMP: i64 = 4_102_444_800;
+
+/// Malformed record number `n` made from `event`: cut-off JSON, an unknown metric type, a
+/// timestamp that is not a positive epoch second, or one in the year 2100
+/// ([`CLOCK_SKEW_TIMESTAMP`]), in turn.
 fn malformed(event: &MetricEvent, n: usize) -> Vec<u8> {
     let json = event.to_json();
-    match n % 3 {
+    match n % 4 {
         0 => json[..json.len() / 2].to_vec(),
         1 => {
             let mut v: serde_json::Value = serde_json::from_slice(&json).unwrap_or_default();
             v["metric_type"] = "gpu_temperature".into();
             v.to_string().into_bytes()
         }
-        _ => {
-            let mut v: serde_json::Value = serde_json::from_slice(&json).unwrap_or_default();
-            v["timestamp"] = (-event.timestamp).into();
-            if let Some(o) = v.as_object_mut() {
-                o.remove("timestamp_ms");
-            }
-            v.to_string().into_bytes()
-        }
+        2 => with_timestamp(&json, -event.timestamp),
+        _ => with_timestamp(&json, CLOCK_SKEW_TIMESTAMP),
     }
+}
+
+/// `json` with its `timestamp` replaced by `timestamp` (and no `timestamp_ms`).
+fn with_timestamp(json: &[u8], timestamp: i64) -> Vec<u8> {
+    let mut v: serde_json::Value = serde_json::from_slice(json).unwrap_or_default();
+    v["timestamp"] = timestamp.into();
+    if let Some(o) = v.as_object_mut() {
+        o.remove("timestamp_ms");
+    }
+    v.to_string().into_bytes()
 }
 
 #[cfg(test)]
@@ -248,13 +258,24 @@ mod tests {
         // 10,000 draws at 1 %: 100 expected; the seed fixes the count.
         assert!((50..=150).contains(&bad.len()), "{} malformed", bad.len());
         assert_eq!(events + bad.len(), 10_000);
+        let arrival_ms = 1_771_500_319_000;
+        let limits = shardline_core::EventTimeLimits::default();
         for (i, r) in bad.iter().enumerate() {
             assert!(r.partition_key.starts_with("i-"), "{}", r.partition_key);
-            let err = MetricEvent::from_json(&r.data).expect_err("invalid");
-            let why = err.to_string();
-            let expected = ["not a metric event", "gpu_temperature", "timestamp"][i % 3];
+            let err =
+                shardline_core::event::decode(&r.data, arrival_ms, &limits).expect_err("invalid");
+            let why = err.reason();
+            let expected = [
+                "not a metric event",
+                "gpu_temperature",
+                "timestamp",
+                "clock_skew: event time",
+            ][i % 4];
             assert!(why.contains(expected), "record {i}: {why}");
+            // Only the clock-skewed kind is a well-formed event on its own.
+            assert_eq!(MetricEvent::from_json(&r.data).is_ok(), i % 4 == 3, "{why}");
         }
+        assert!(bad.len() >= 4, "every kind made");
         let mut clean = collector(10, 3);
         assert!(clean.collect_mixed(None, 1_000_000).malformed.is_empty());
         let err = SyntheticCollector::new(

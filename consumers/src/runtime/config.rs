@@ -10,6 +10,9 @@
 //! shard_refresh_interval = "10s"
 //! share_reads = true
 //! panic_attempts = 3
+//! [event_time]                         # optional: the window around each record's arrival
+//! max_age = "10years"
+//! max_skew = "5m"
 //! [retry]
 //! initial_backoff = "100ms"
 //! max_backoff = "10s"
@@ -17,7 +20,9 @@
 //! ```
 //!
 //! `starting_position` applies only to shards without a checkpoint; a checkpointed shard
-//! always resumes right after its checkpoint.
+//! always resumes right after its checkpoint. `event_time`, when absent, is
+//! [`EventTimeLimits::default`] (`shardline` fills it from `[consumers.event_time]`); a run
+//! over old data (a backfill) gives its consumers a wider window.
 //!
 //! `retry.max_attempts` bounds the tries of one call in place. Under a
 //! [`Supervisor`](super::Supervisor)'s `run` (`shardline up`) a consumer whose call ran out of
@@ -26,8 +31,8 @@
 //! record that makes the sink panic is tried alone before it is dead-lettered.
 
 use serde::{Deserialize, Serialize};
-use shardline_core::StartingPosition;
 use shardline_core::stream::limits::MAX_GET_RECORDS;
+use shardline_core::{EventTimeLimits, StartingPosition};
 use std::time::Duration;
 
 use super::error::ConsumerError;
@@ -63,6 +68,10 @@ pub struct ConsumerConfig {
     /// batch holding it was halved down to that record) before it goes to the dead-letter
     /// store with the panic message (default 3, at least 1).
     pub panic_attempts: u32,
+    /// How far an event's time may be from its record's arrival at the stream; records
+    /// outside are dead letters (`clock_skew`). `None`: [`EventTimeLimits::default`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_time: Option<EventTimeLimits>,
 }
 
 impl Default for ConsumerConfig {
@@ -78,6 +87,7 @@ impl Default for ConsumerConfig {
             retry: RetryConfig::default(),
             share_reads: true,
             panic_attempts: 3,
+            event_time: None,
         }
     }
 }
@@ -90,6 +100,11 @@ impl ConsumerConfig {
             stream: stream.into(),
             ..Self::default()
         }
+    }
+
+    /// The event-time window its records are checked against.
+    pub fn event_time_limits(&self) -> EventTimeLimits {
+        self.event_time.unwrap_or_default()
     }
 
     /// Checks the values a consumer cannot run with.
@@ -118,6 +133,13 @@ impl ConsumerConfig {
                 "consumer {}: starting_position {} names a sequence number, which belongs to one \
                  shard; use TRIM_HORIZON, LATEST or AT_TIMESTAMP:<time>",
                 self.name, self.starting_position
+            ));
+        }
+        if self.event_time_limits().max_age.is_zero() {
+            return bad(format!(
+                "consumer {}: event_time.max_age is 0s, which refuses every event (each is older \
+                 than its arrival at the stream); give a duration such as \"10years\"",
+                self.name
             ));
         }
         if self.panic_attempts == 0 {

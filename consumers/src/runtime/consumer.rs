@@ -127,6 +127,13 @@ impl Consumer {
                 share.batch_size()
             )));
         }
+        if share.event_time() != self.config.event_time_limits() {
+            return Err(ConsumerError::Config(format!(
+                "consumer {}: its event_time window differs from that of the consumers it \
+                 would share reads with; give them the same window or set share_reads = false",
+                self.config.name
+            )));
+        }
         self.seat = Some(share.seat()?);
         Ok(self)
     }

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use shardline_core::ports::{DeadLetter, Stream};
 use shardline_core::stream::GetRecordsOutput;
-use shardline_core::{MetricEvent, RetryClass, SequenceNumber, ShardId, StartingPosition};
+use shardline_core::{EventTimeLimits, RetryClass, SequenceNumber, ShardId, StartingPosition};
 use std::sync::Arc;
 use tracing::warn;
 
@@ -165,7 +165,7 @@ impl Consumer {
             }
             Err(e) => return Err(self.stream_error(format!("get_records on {id}"), e)),
         };
-        let batch = Arc::new(decode(id, out));
+        let batch = Arc::new(decode(id, out, &self.config.event_time_limits()));
         if let Some(seat) = &self.seat {
             seat.offer(id, after.as_ref(), &batch);
         }
@@ -197,6 +197,8 @@ impl Consumer {
         let Some(state) = self.shards.get_mut(&id) else {
             return Ok(());
         };
+        // The record handed on before this stretch, for `Sink::handed`.
+        let after = state.resume_after().cloned();
         let count = records.len() as u64;
         if condemned.is_empty() {
             state.note_processed_all(records);
@@ -292,6 +294,9 @@ impl Consumer {
                 // A restart after a panic in a later piece resumes after this one.
                 self.checkpoint(id).await?;
             }
+        }
+        if let (Some((first, _)), Some((last, _))) = (records.first(), records.last()) {
+            self.sink.handed(id, after.as_ref(), first, last);
         }
         self.checkpoint(id).await
     }
@@ -410,8 +415,10 @@ async fn raw_record(
     )
 }
 
-/// Validates and decodes one get_records answer.
-fn decode(id: ShardId, out: GetRecordsOutput) -> Batch {
+/// Validates and decodes one get_records answer: each record once, event time included
+/// ([`shardline_core::event::decode`] against the record's arrival), so no sink ever sees an
+/// event outside `limits`.
+fn decode(id: ShardId, out: GetRecordsOutput, limits: &EventTimeLimits) -> Batch {
     let mut batch = Batch {
         seqs: Vec::with_capacity(out.records.len()),
         valid: Vec::with_capacity(out.records.len()),
@@ -420,7 +427,7 @@ fn decode(id: ShardId, out: GetRecordsOutput) -> Batch {
         millis_behind_latest: out.millis_behind_latest,
     };
     for record in out.records {
-        match MetricEvent::from_json(&record.data) {
+        match shardline_core::event::decode(&record.data, record.approximate_arrival_ms, limits) {
             Ok(event) => {
                 batch.seqs.push((record.sequence_number.clone(), true));
                 batch.valid.push(SinkRecord {
@@ -435,7 +442,7 @@ fn decode(id: ShardId, out: GetRecordsOutput) -> Batch {
                 batch.letters.push(Letter {
                     sequence_number: record.sequence_number,
                     partition_key: record.partition_key,
-                    reason: reason.to_string(),
+                    reason: reason.reason(),
                     data: record.data,
                 });
             }

@@ -19,12 +19,12 @@
 //! a shard that starts from TRIM_HORIZON shares from before the first record, so fresh
 //! consumers share their first batches as well.
 //!
-//! Only consumers of the same stream with the same `batch_size` share (a batch is what one
-//! get_records call returned).
+//! Only consumers of the same stream with the same `batch_size` and event-time window share (a
+//! batch is what one get_records call returned, validated against that window).
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use shardline_core::{SequenceNumber, ShardId, ShardIterator, units};
+use shardline_core::{EventTimeLimits, SequenceNumber, ShardId, ShardIterator, units};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -128,6 +128,7 @@ impl Batch {
 pub struct SharedReads {
     stream: String,
     batch_size: usize,
+    event_time: EventTimeLimits,
     config: SharedReadsConfig,
     inner: Mutex<Inner>,
     changed: Notify,
@@ -178,15 +179,28 @@ impl SharedReads {
         Self {
             stream: stream.into(),
             batch_size,
+            event_time: EventTimeLimits::default(),
             config,
             inner: Mutex::new(Inner::default()),
             changed: Notify::new(),
         }
     }
 
+    /// The same, for consumers whose records are checked against `limits` (the default
+    /// window otherwise).
+    pub fn with_event_time(mut self, limits: EventTimeLimits) -> Self {
+        self.event_time = limits;
+        self
+    }
+
     /// The stream.
     pub fn stream(&self) -> &str {
         &self.stream
+    }
+
+    /// The event-time window of the consumers sharing.
+    pub fn event_time(&self) -> EventTimeLimits {
+        self.event_time
     }
 
     /// Records per get_records call of the consumers sharing.

@@ -45,7 +45,8 @@ pub enum Command {
     /// Manage streams and read or write records directly.
     #[command(subcommand)]
     Stream(StreamCommand),
-    /// Run SQL over the Parquet output (tables `metrics` and `infra_monitoring.metrics`).
+    /// Run SQL over the Parquet output (tables `metrics` and `infra_monitoring.metrics`);
+    /// read-only unless --allow-write.
     Query(QueryArgs),
     /// Read the DynamoDB-style table.
     #[command(subcommand)]
@@ -65,6 +66,75 @@ pub enum Command {
     /// Show the effective configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Serve the log over a Kinesis-compatible HTTP endpoint (AWS JSON 1.1 and CBOR 1.1).
+    Serve(ServeArgs),
+    /// Generate metric load against the embedded log or any Kinesis endpoint, with a report.
+    Loadgen(LoadgenArgs),
+}
+
+/// `shardline serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (overrides [serve] listen), e.g. 127.0.0.1:4567.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Enforce Kinesis's per-shard limits (overrides [stream] enforce_limits).
+    #[arg(long)]
+    pub limits: bool,
+}
+
+/// `shardline loadgen`.
+#[derive(Debug, Args)]
+pub struct LoadgenArgs {
+    /// Records per second; several comma-separated rates run as steps of --step each
+    /// (e.g. 1000,5000,20000). 0 = as fast as the callers go.
+    #[arg(long, default_value = "1000", value_delimiter = ',')]
+    pub rate: Vec<u64>,
+    /// How long each rate step lasts (needed with several rates).
+    #[arg(long, value_parser = parse_duration)]
+    pub step: Option<std::time::Duration>,
+    /// How long to write.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub duration: std::time::Duration,
+    /// Simulated instances (distinct partition keys).
+    #[arg(long, default_value_t = 100)]
+    pub instances: usize,
+    /// Bytes per record (metric events padded to this size).
+    #[arg(long, default_value_t = 200)]
+    pub record_size: usize,
+    /// Records per PutRecords call (1 to 500).
+    #[arg(long, default_value_t = 500)]
+    pub batch: usize,
+    /// Concurrent PutRecords callers.
+    #[arg(long, default_value_t = 16)]
+    pub callers: usize,
+    /// Readers measuring end-to-end lag (each reads every shard).
+    #[arg(long, default_value_t = 0)]
+    pub consumers: usize,
+    /// After writing, read every shard back from TRIM_HORIZON (measures GetRecords).
+    #[arg(long)]
+    pub read_back: bool,
+    /// A Kinesis endpoint (shardline serve, kinesalite, AWS). Default: the embedded log.
+    #[arg(long, value_name = "URL", conflicts_with = "embedded")]
+    pub endpoint: Option<String>,
+    /// Write the embedded log of the data directory directly (the default).
+    #[arg(long)]
+    pub embedded: bool,
+    /// The stream (default: [stream] name).
+    #[arg(long)]
+    pub stream: Option<String>,
+    /// Create the stream with this many shards when it does not exist (default: [stream] shards).
+    #[arg(long)]
+    pub shards: Option<u32>,
+    /// Region to sign for (with --endpoint); default AWS_REGION or us-east-1.
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Write the report as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Seed of the generated values.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 }
 
 /// `shardline up`.
@@ -149,6 +219,10 @@ pub struct QueryArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Also run statements that write files or change the session (COPY TO, INSERT,
+    /// CREATE, DROP, SET); without it only SELECT, EXPLAIN, SHOW and DESCRIBE run.
+    #[arg(long)]
+    pub allow_write: bool,
 }
 
 /// Output formats for query results.
@@ -223,12 +297,25 @@ pub enum AlarmsCommand {
 /// `shardline dlq ...`.
 #[derive(Debug, Subcommand)]
 pub enum DlqCommand {
-    /// List dead letters with their reasons.
+    /// List dead letters with their reasons and data (as text when it is UTF-8, else base64).
     List {
         /// Only this consumer's.
         #[arg(long)]
         consumer: Option<String>,
+        /// `text` (two lines per letter, long data cut) or `json` (one object per line, the
+        /// data whole: `data` as text, or base64 with `"data_encoding": "base64"`).
+        #[arg(long, value_enum, default_value_t = DlqFormat::Text)]
+        format: DlqFormat,
     },
+}
+
+/// Output formats of `dlq list`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DlqFormat {
+    /// Readable lines.
+    Text,
+    /// One JSON object per letter.
+    Json,
 }
 
 /// `shardline flow ...`.

@@ -3,7 +3,15 @@
 //! Every key has a default in `default.toml` (shipped inside the binary), so an empty or missing
 //! `shardline.toml` runs the whole pipeline. Environment variables override single keys:
 //! `SHARDLINE__STREAM__SHARDS=8` sets `stream.shards` (sections joined by double underscores,
-//! values parsed as TOML, falling back to a string). Unknown keys are errors that name the key.
+//! values parsed as TOML, falling back to a string).
+//!
+//! Errors caught at load, each one line naming the key and the fix: unknown keys (with the
+//! nearest valid one), bad values, two consumers with one name (their checkpoints, dead letters
+//! and state would mix). A consumer pointed at a stream other than `stream.name` is checked when
+//! the pipeline opens the log ([`crate::pipeline::Pipeline::open`]): that stream must exist
+//! already, as only `stream.name` is created by `up`.
+
+mod explain;
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
@@ -39,6 +47,8 @@ pub struct Config {
     pub flow: FlowConfig,
     /// `shardline up`'s status line.
     pub status: StatusConfig,
+    /// The Kinesis-compatible endpoint (`shardline serve`, and `up` when enabled).
+    pub serve: shardline_kinesis_api::ServeConfig,
 }
 
 /// The stream.
@@ -58,6 +68,10 @@ pub struct StreamConfig {
     pub segment_size: shardline_core::units::ByteSize,
     /// Read handles of sealed segments the log keeps open (a cache shared by all shards).
     pub open_sealed_segments: usize,
+    /// Enforce Kinesis's per-shard limits (1 MiB/s and 1,000 records/s written, 2 MiB/s and
+    /// 5 reads/s read), so load tests see throttling as on Kinesis.
+    #[serde(default)]
+    pub enforce_limits: bool,
 }
 
 /// Log durability mode.
@@ -110,6 +124,10 @@ pub struct ConsumersConfig {
     /// Consumers of the same stream read each batch once and share it.
     #[serde(default)]
     pub shared_reads: shardline_consumers::runtime::SharedReadsConfig,
+    /// How far an event's time may be from its record's arrival at the stream, for every
+    /// consumer that does not set its own `event_time`.
+    #[serde(default)]
+    pub event_time: shardline_core::EventTimeLimits,
 }
 
 /// A consumer: its switch, how it reads, and its sink's settings.
@@ -196,7 +214,7 @@ impl Config {
                 )
             })?;
             let overlay: toml::Table = toml::from_str(&text)
-                .with_context(|| format!("config file {} is not valid TOML", path.display()))?;
+                .map_err(|e| anyhow::anyhow!(explain::syntax(&e, &text, path)))?;
             merge(&mut merged, overlay);
         }
         for (key, value) in std::env::vars() {
@@ -215,11 +233,29 @@ impl Config {
             .as_ref()
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| "the built-in defaults".into());
-        let config: Config = toml::Value::Table(merged).try_into().with_context(|| {
-            format!("invalid configuration (from {origin} and SHARDLINE__* variables)")
-        })?;
+        let origin = format!("{origin} and SHARDLINE__* variables");
+        let config: Config = toml::Value::Table(merged)
+            .try_into()
+            .map_err(|e| anyhow::anyhow!(explain::explain(&e, &origin)))?;
         config.check()?;
         Ok(config)
+    }
+
+    /// The four consumer sections, by section name.
+    pub fn consumer_sections(
+        &self,
+    ) -> [(
+        &'static str,
+        bool,
+        &shardline_consumers::runtime::ConsumerConfig,
+    ); 4] {
+        let c = &self.consumers;
+        [
+            ("s3", c.s3.enabled, &c.s3.consumer),
+            ("dynamodb", c.dynamodb.enabled, &c.dynamodb.consumer),
+            ("cloudwatch", c.cloudwatch.enabled, &c.cloudwatch.consumer),
+            ("alerts", c.alerts.enabled, &c.alerts.consumer),
+        ]
     }
 
     fn check(&self) -> Result<()> {
@@ -230,20 +266,28 @@ impl Config {
         if !(1..=8760).contains(&hours) {
             bail!("stream.retention: must be 1h to 8760h");
         }
-        for (section, consumer) in [
-            ("s3", &self.consumers.s3.consumer),
-            ("dynamodb", &self.consumers.dynamodb.consumer),
-            ("cloudwatch", &self.consumers.cloudwatch.consumer),
-            ("alerts", &self.consumers.alerts.consumer),
-        ] {
-            if consumer.stream != self.stream.name {
+        self.serve
+            .validate()
+            .map_err(|e| anyhow::anyhow!("{e} (in [serve])"))?;
+        let sections = self.consumer_sections();
+        for (i, (section, _, consumer)) in sections.iter().enumerate() {
+            if let Some((first, _, _)) = sections[..i]
+                .iter()
+                .find(|(_, _, other)| other.name == consumer.name)
+            {
                 bail!(
-                    "consumers.{section}.consumer.stream = {:?} but stream.name = {:?}: \
-                     a consumer must read the pipeline's stream",
-                    consumer.stream,
-                    self.stream.name
+                    "consumers.{section}.consumer.name = {:?} is also consumers.{first}.consumer.name: \
+                     checkpoints, dead letters and sink state are kept per consumer name, so give \
+                     consumers.{section}.consumer a name of its own",
+                    consumer.name
                 );
             }
+        }
+        if self.consumers.event_time.max_age.is_zero() {
+            bail!(
+                "consumers.event_time.max_age = \"0s\" refuses every event (each is older than \
+                 its arrival at the stream): give a duration such as \"10years\""
+            );
         }
         Ok(())
     }

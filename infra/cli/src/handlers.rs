@@ -290,8 +290,8 @@ async fn metrics_analyzer(p: Pipeline, input: Value, ctx: TaskContext) -> Result
     let window_ms = input
         .get("window_seconds")
         .and_then(Value::as_i64)
-        .map(|s| s * 1000);
-    let from = window_ms.map(|w| ctx.clock.now_ms() - w);
+        .map(|s| s.saturating_mul(1000));
+    let from = window_ms.map(|w| ctx.clock.now_ms().saturating_sub(w));
     let engine = QueryEngine::new(&wiring::parquet_root(&p.config)).map_err(failed)?;
     let rows = engine
         .metric_summary(which, from, None)
@@ -311,8 +311,8 @@ async fn log_processor(p: Pipeline, input: Value, ctx: TaskContext) -> Result<Va
         .get("interval_seconds")
         .and_then(Value::as_i64)
         .unwrap_or(3 * 3600)
-        * 1000;
-    let since = ctx.clock.now_ms() - interval_ms;
+        .saturating_mul(1000);
+    let since = ctx.clock.now_ms().saturating_sub(interval_ms);
     let rules: BTreeMap<MetricType, f64> = p
         .alerts_config()
         .rules

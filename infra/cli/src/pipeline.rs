@@ -8,7 +8,7 @@ use shardline_consumers::runtime::{
 };
 use shardline_consumers::sinks::{alerts, cloudwatch, dynamodb, s3_parquet};
 use shardline_core::ports::{Notifier, Stream};
-use shardline_core::{Error as PortError, MetricEvent, MetricType};
+use shardline_core::{Error as PortError, EventTimeLimits, MetricEvent, MetricType};
 use shardline_local::LocalBackends;
 use shardline_log::Log;
 use shardline_producers::{
@@ -97,6 +97,7 @@ impl Pipeline {
     pub async fn open(config: Config) -> Result<Pipeline> {
         let log = wiring::open_log(&config).await?;
         ensure_stream(&log, &config).await?;
+        check_consumer_streams(&log, &config).await?;
         let backends = wiring::open_backends(&config)?;
         let notifier = backends
             .notifier(&config.notifier)
@@ -198,7 +199,7 @@ impl Pipeline {
         self.enabled()
             .into_iter()
             .map(|kind| {
-                let config = self.consumer_config(kind).clone();
+                let config = self.consumer_config(kind);
                 let name = config.name.clone();
                 let share = share_of(&shares, &config);
                 let pipeline = self.clone();
@@ -233,14 +234,19 @@ impl Pipeline {
         .collect()
     }
 
-    fn consumer_config(&self, kind: ConsumerKind) -> &ConsumerConfig {
+    /// A consumer's configuration, its event-time window filled from
+    /// `[consumers.event_time]` unless it sets its own.
+    fn consumer_config(&self, kind: ConsumerKind) -> ConsumerConfig {
         let c = &self.config.consumers;
-        match kind {
+        let mut config = match kind {
             ConsumerKind::S3 => &c.s3.consumer,
             ConsumerKind::DynamoDb => &c.dynamodb.consumer,
             ConsumerKind::CloudWatch => &c.cloudwatch.consumer,
             ConsumerKind::Alerts => &c.alerts.consumer,
         }
+        .clone();
+        config.event_time.get_or_insert(c.event_time);
+        config
     }
 
     /// One consumer with a fresh sink.
@@ -274,12 +280,12 @@ impl Pipeline {
                 .context("invalid [consumers.alerts.sink] configuration")?,
             ),
         };
-        self.consumer(self.consumer_config(kind), sink)
+        self.consumer(&self.consumer_config(kind), sink)
     }
 
-    /// The reads shared by consumers of one stream and batch size (two or more of them that
-    /// do not opt out), when sharing is enabled.
-    fn shares(&self) -> Result<HashMap<(String, usize), Arc<SharedReads>>> {
+    /// The reads shared by consumers of one stream, batch size and event-time window (two or
+    /// more of them that do not opt out), when sharing is enabled.
+    fn shares(&self) -> Result<HashMap<ShareKey, Arc<SharedReads>>> {
         let config = &self.config.consumers.shared_reads;
         if !config.enabled {
             return Ok(HashMap::new());
@@ -287,19 +293,20 @@ impl Pipeline {
         config
             .validate()
             .context("invalid [consumers.shared_reads] configuration")?;
-        let mut groups: HashMap<(String, usize), usize> = HashMap::new();
+        let mut groups: HashMap<ShareKey, usize> = HashMap::new();
         for kind in self.enabled() {
             let c = self.consumer_config(kind);
             if c.share_reads {
-                *groups.entry((c.stream.clone(), c.batch_size)).or_default() += 1;
+                *groups.entry(share_key(&c)).or_default() += 1;
             }
         }
         Ok(groups
             .into_iter()
             .filter(|(_, n)| *n >= 2)
-            .map(|((stream, batch), _)| {
-                let share = SharedReads::new(stream.clone(), batch, config.clone());
-                ((stream, batch), Arc::new(share))
+            .map(|((stream, batch, window), _)| {
+                let share =
+                    SharedReads::new(stream.clone(), batch, config.clone()).with_event_time(window);
+                ((stream, batch, window), Arc::new(share))
             })
             .collect())
     }
@@ -347,17 +354,59 @@ enum ConsumerKind {
     Alerts,
 }
 
+/// What consumers sharing reads have in common: stream, batch size, event-time window.
+type ShareKey = (String, usize, EventTimeLimits);
+
+fn share_key(config: &ConsumerConfig) -> ShareKey {
+    (
+        config.stream.clone(),
+        config.batch_size,
+        config.event_time_limits(),
+    )
+}
+
 /// The shared reads `config`'s consumer takes part in, if any.
 fn share_of(
-    shares: &HashMap<(String, usize), Arc<SharedReads>>,
+    shares: &HashMap<ShareKey, Arc<SharedReads>>,
     config: &ConsumerConfig,
 ) -> Option<Arc<SharedReads>> {
     if !config.share_reads {
         return None;
     }
-    shares
-        .get(&(config.stream.clone(), config.batch_size))
-        .cloned()
+    shares.get(&share_key(config)).cloned()
+}
+
+/// Every enabled consumer of a stream other than `stream.name` (which `ensure_stream` just
+/// created if missing) must find its stream in the log: `up` never creates it, and a consumer
+/// of a missing stream would only fail once running.
+async fn check_consumer_streams(log: &Log, config: &Config) -> Result<()> {
+    let mut existing: Option<Vec<String>> = None;
+    for (section, enabled, consumer) in config.consumer_sections() {
+        if !enabled || consumer.stream == config.stream.name {
+            continue;
+        }
+        if existing.is_none() {
+            existing = Some(
+                log.list_streams()
+                    .await
+                    .context("cannot list the log's streams")?,
+            );
+        }
+        let streams = existing.as_deref().unwrap_or_default();
+        if !streams.contains(&consumer.stream) {
+            anyhow::bail!(
+                "consumers.{section}.consumer.stream = {:?}: no such stream in {} (streams: {}); \
+                 set it to {:?} (stream.name, created by `up`) or create it with `shardline stream \
+                 create {}`",
+                consumer.stream,
+                config.log_dir().display(),
+                streams.join(", "),
+                config.stream.name,
+                consumer.stream
+            );
+        }
+    }
+    Ok(())
 }
 
 async fn ensure_stream(log: &Log, config: &Config) -> Result<()> {

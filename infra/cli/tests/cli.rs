@@ -459,3 +459,185 @@ fn flow_run_keeps_standard_output_for_its_json() -> Result<()> {
     );
     Ok(())
 }
+
+/// Configuration mistakes are caught when the configuration loads (or, for a stream that
+/// must exist, when `up` opens the log), each in one line naming the key and the fix.
+#[test]
+fn configuration_errors_name_the_key_and_the_fix() -> Result<()> {
+    let one_line = |out: &std::process::Output| -> Result<String> {
+        assert!(!out.status.success());
+        let err = String::from_utf8(out.stderr.clone())?;
+        assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+        Ok(err)
+    };
+    let typo = Shardline::with_config("[consumers.s3.consumer]\nbatchsize = 5\n")?;
+    let err = one_line(&typo.run(&["config", "show"])?)?;
+    assert!(
+        err.contains("unknown key `consumers.s3.consumer.batchsize`"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `batch_size`?"), "{err}");
+
+    let notifier = Shardline::with_config("[notifier]\ntype = \"webhok\"\nurl = \"http://x/\"\n")?;
+    let err = one_line(&notifier.run(&["config", "show"])?)?;
+    assert!(err.contains("unknown value `webhok`"), "{err}");
+    assert!(err.contains("did you mean `webhook`?"), "{err}");
+
+    let broken = Shardline::with_config("[stream]\nshards = 4\n[stream]\nshards = 2\n")?;
+    let err = one_line(&broken.run(&["config", "show"])?)?;
+    assert!(err.contains("not valid TOML"), "{err}");
+    assert!(err.contains("at line 3, column"), "{err}");
+
+    let twins = Shardline::with_config(&support::TEST_TOML.replace(
+        "[consumers.alerts.consumer]\n",
+        "[consumers.alerts.consumer]\nname = \"s3-parquet\"\n",
+    ))?;
+    let err = one_line(&twins.run(&["config", "show"])?)?;
+    assert!(
+        err.contains(
+            "consumers.alerts.consumer.name = \"s3-parquet\" is also consumers.s3.consumer.name"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("give consumers.alerts.consumer a name of its own"),
+        "{err}"
+    );
+
+    // A consumer of another stream: loads, but `up` refuses a stream that does not exist...
+    let other = Shardline::with_config(&support::TEST_TOML.replace(
+        "[consumers.dynamodb.consumer]\n",
+        "[consumers.dynamodb.consumer]\nstream = \"metrix\"\n",
+    ))?;
+    other.ok(&["config", "show"])?;
+    let err = one_line(&other.run(&["up", "--once"])?)?;
+    assert!(
+        err.contains("consumers.dynamodb.consumer.stream = \"metrix\": no such stream"),
+        "{err}"
+    );
+    assert!(err.contains("shardline stream create metrix"), "{err}");
+    // ...and reads it once it does.
+    other.ok(&["stream", "create", "metrix", "--shards", "1"])?;
+    other.ok(&["up", "--once"])?;
+    Ok(())
+}
+
+/// `shardline query` only reads unless told otherwise.
+#[test]
+fn query_is_read_only_unless_allow_write() -> Result<()> {
+    let sh = Shardline::new()?;
+    sh.ok(&["up", "--once"])?;
+    let target = sh.dir.path().join("copy.csv");
+    let copy = format!(
+        "COPY (SELECT instance_id FROM metrics) TO '{}' STORED AS CSV",
+        target.display()
+    );
+    for sql in [
+        copy.as_str(),
+        "CREATE TABLE t AS SELECT 1",
+        "DROP TABLE metrics",
+    ] {
+        let out = sh.run(&["query", sql])?;
+        assert!(!out.status.success(), "{sql}");
+        let err = String::from_utf8(out.stderr)?;
+        assert!(
+            err.contains("read-only") && err.contains("--allow-write"),
+            "{err}"
+        );
+    }
+    assert!(!target.exists());
+    for sql in [
+        "SELECT COUNT(*) FROM metrics",
+        "EXPLAIN SELECT * FROM metrics",
+        "SHOW TABLES",
+        "DESCRIBE metrics",
+    ] {
+        sh.ok(&["query", sql])?;
+    }
+    sh.ok(&["query", &copy, "--allow-write"])?;
+    assert!(target.exists(), "COPY ran with --allow-write");
+    Ok(())
+}
+
+/// Dead letters keep the record's exact bytes: `dlq list` shows text when it is UTF-8 and
+/// base64, marked, when not.
+#[test]
+fn dead_letters_keep_bytes_that_are_not_utf8() -> Result<()> {
+    let sh = Shardline::new()?;
+    sh.ok(&["stream", "create", "metrics", "--shards", "4"])?;
+    let mut input = b"{\"metric_id\":\"x\",\"region\":\"\xff\xfe\"}\n".to_vec();
+    input.extend_from_slice(b"{\"not\": \"an event\"}\n");
+    let out = sh.run_with_input(
+        &["stream", "put", "metrics", "--partition-key", "k"],
+        Some(&input),
+    )?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    sh.ok(&["up", "--once"])?;
+    let text = sh.ok(&["dlq", "list", "--consumer", "dynamodb"])?;
+    assert!(
+        text.contains("    data (base64): eyJtZXRyaWNfaWQiOiJ4IiwicmVnaW9uIjoi//4ifQ==\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("    data: {\"not\": \"an event\"}\n"),
+        "{text}"
+    );
+    let json =
+        json_lines(&sh.ok(&["dlq", "list", "--consumer", "dynamodb", "--format", "json"])?)?;
+    assert_eq!(json.len(), 2);
+    assert_eq!(json[0]["data_encoding"], "base64");
+    assert_eq!(
+        json[0]["data"],
+        "eyJtZXRyaWNfaWQiOiJ4IiwicmVnaW9uIjoi//4ifQ=="
+    );
+    assert!(json[1].get("data_encoding").is_none());
+    assert_eq!(json[1]["data"], "{\"not\": \"an event\"}");
+    Ok(())
+}
+
+/// `stream put` refuses a line whose partition key Kinesis would refuse (empty, or over 256
+/// characters) with one line naming it and the fix, appends every other line, counts the
+/// refused ones, and exits 1 so a script notices.
+#[test]
+fn stream_put_refuses_partition_keys_kinesis_refuses_and_appends_the_rest() -> Result<()> {
+    let sh = Shardline::new()?;
+    sh.ok(&["stream", "create", "metrics", "--shards", "2"])?;
+    let line = |instance: &str| {
+        format!(
+            r#"{{"metric_id":"cpu-1","metric_type":"cpu_utilization","timestamp":1,"value":1,"instance_id":"{instance}","region":"eu-west-1","collected_at":"x"}}"#
+        )
+    };
+    let input = [
+        line("i-before"),
+        line(""),
+        line(&"k".repeat(257)),
+        line(&"k".repeat(256)),
+    ]
+    .join("\n");
+    let out = sh.run_with_stdin(&["stream", "put", "metrics"], Some(&input))?;
+    let err = String::from_utf8(out.stderr)?;
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("line 2: partition key must be 1 to 256 characters, got 0"),
+        "{err}"
+    );
+    assert!(
+        err.contains("line 3: partition key must be 1 to 256 characters, got 257"),
+        "{err}"
+    );
+    assert!(
+        err.contains("or pass --partition-key K (record skipped)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("2 records appended to metrics, 2 lines refused"),
+        "{err}"
+    );
+    assert_eq!(String::from_utf8(out.stdout)?.lines().count(), 2);
+    assert_eq!(described_records(&sh)?, 2);
+    Ok(())
+}

@@ -3,7 +3,8 @@
 //! 50 times at seeded random moments — from while it still opens its stores to a few seconds
 //! into the load — then drained with `up --once`. Counted against the log itself: every valid
 //! record is exactly once in the Parquet output, in the table and in SampleCount; every
-//! malformed one is in the dead-letter store exactly once per consumer.
+//! malformed one is in the dead-letter store exactly once per consumer, and those timed in the
+//! year 2100 (well-formed, but outside the event-time window) with reason `clock_skew`.
 //!
 //! A run takes two to three minutes in a debug build on two busy cores; it is bounded (each
 //! `up` lives at most 4 s, the drain at most ten minutes). The seed is printed;
@@ -14,8 +15,8 @@ mod support;
 use anyhow::{Context, Result, bail};
 use shardline::pipeline::Pipeline;
 use shardline_core::ports::{DeadLetterStore, Stream};
-use shardline_core::{MetricEvent, StartingPosition};
-use std::collections::BTreeSet;
+use shardline_core::{MetricEvent, StartingPosition, event};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 use support::{Moments, Shardline, totals};
 
@@ -73,17 +74,29 @@ async fn sigkilled_50_times_under_load_every_event_lands_exactly_once() -> Resul
         String::from_utf8_lossy(&drain.stderr)
     );
 
-    let (good, bad, parquet, letters) = census(&sh).await?;
+    let Census {
+        good,
+        bad,
+        skewed,
+        parquet,
+        letters,
+    } = census(&sh).await?;
     let t = totals(&sh).await?;
     eprintln!(
-        "soak: {KILLS} kills in {killed:?}, drained in {:?}; {} valid and {} malformed records",
+        "soak: {KILLS} kills in {killed:?}, drained in {:?}; {} valid and {} malformed records \
+         ({} of them clock-skewed)",
         started.elapsed() - killed,
         good.len(),
-        bad.len()
+        bad.len(),
+        skewed.len()
     );
     // 50 runs of about a second at 3,000/s: far more than one collection per run.
     assert!(good.len() > 50 * 300, "the killed runs appended: {t:?}");
     assert!(!bad.is_empty(), "1 % of them malformed");
+    assert!(
+        !skewed.is_empty(),
+        "every fourth malformed record a clock in 2100"
+    );
     assert_eq!(t.log_records, (good.len() + bad.len()) as u64, "{t:?}");
     assert_eq!(
         t.parquet_rows,
@@ -100,46 +113,61 @@ async fn sigkilled_50_times_under_load_every_event_lands_exactly_once() -> Resul
     assert_eq!(t.table_items, good.len() as u64, "table items: {t:?}");
     assert_eq!(t.samples, good.len() as f64, "SampleCount: {t:?}");
     assert_eq!(letters.len(), 4, "dead letters of four consumers");
-    for (consumer, (count, keys)) in &letters {
-        assert_eq!(*count, bad.len(), "{consumer}'s dead letters, each once");
+    for (consumer, l) in &letters {
+        assert_eq!(l.count, bad.len(), "{consumer}'s dead letters, each once");
         assert!(
-            *keys == bad,
+            l.keys == bad,
             "{consumer}'s dead letters are the malformed records: {}",
-            describe_difference(keys, &bad)
+            describe_difference(&l.keys, &bad)
+        );
+        assert!(
+            l.clock_skew == skewed,
+            "{consumer}'s `clock_skew` dead letters are the records timed in 2100: {}",
+            describe_difference(&l.clock_skew, &skewed)
         );
     }
     support::outbox_lines_unique(&sh)?;
     Ok(())
 }
 
-/// The valid and malformed records in the log, the Parquet rows, and per consumer its dead
-/// letters (how many, which).
-#[allow(clippy::type_complexity)]
-async fn census(
-    sh: &Shardline,
-) -> Result<(
-    BTreeSet<Key>,
-    BTreeSet<Key>,
-    BTreeSet<Key>,
-    std::collections::BTreeMap<String, (usize, BTreeSet<Key>)>,
-)> {
+/// What the log, the Parquet output and the dead-letter store hold after the drain.
+struct Census {
+    /// Records the consumers decode as events.
+    good: BTreeSet<Key>,
+    /// Records they reject.
+    bad: BTreeSet<Key>,
+    /// The rejected records that are well-formed events timed outside the event-time window.
+    skewed: BTreeSet<Key>,
+    /// The Parquet rows.
+    parquet: BTreeSet<Key>,
+    /// Per consumer, its dead letters.
+    letters: BTreeMap<String, Letters>,
+}
+
+/// One consumer's dead letters.
+#[derive(Default)]
+struct Letters {
+    /// How many.
+    count: usize,
+    /// Which records.
+    keys: BTreeSet<Key>,
+    /// Which records, of those with reason `clock_skew`.
+    clock_skew: BTreeSet<Key>,
+}
+
+/// Reads the [`Census`] of `sh`'s pipeline (no process may have it open).
+async fn census(sh: &Shardline) -> Result<Census> {
     let p = Pipeline::open(sh.config()?).await?;
     let out = census_of(&p).await;
     p.close().await?;
     out
 }
 
-#[allow(clippy::type_complexity)]
-async fn census_of(
-    p: &Pipeline,
-) -> Result<(
-    BTreeSet<Key>,
-    BTreeSet<Key>,
-    BTreeSet<Key>,
-    std::collections::BTreeMap<String, (usize, BTreeSet<Key>)>,
-)> {
+async fn census_of(p: &Pipeline) -> Result<Census> {
     let stream = &p.config.stream.name;
+    let limits = p.config.consumers.event_time;
     let (mut good, mut bad) = (BTreeSet::new(), BTreeSet::new());
+    let mut skewed = BTreeSet::new();
     for shard in p.log.list_shards(stream).await? {
         let mut it = p
             .log
@@ -153,9 +181,14 @@ async fn census_of(
                     shard.shard_id.to_string(),
                     r.sequence_number.as_str().to_string(),
                 );
-                if MetricEvent::from_json(&r.data).is_ok() {
+                // As the consumers decode it: a well-formed event whose time is outside the
+                // window around its arrival (the collector's clock-skew kind, in 2100) is bad.
+                if event::decode(&r.data, r.approximate_arrival_ms, &limits).is_ok() {
                     good.insert(key);
                 } else {
+                    if MetricEvent::from_json(&r.data).is_ok() {
+                        skewed.insert(key.clone());
+                    }
                     bad.insert(key);
                 }
             }
@@ -181,15 +214,23 @@ async fn census_of(
         }
     }
 
-    let mut letters = std::collections::BTreeMap::new();
+    let mut letters = BTreeMap::new();
     for l in p.backends.dead_letters.list(None).await? {
-        let (count, keys) = letters
-            .entry(l.consumer.clone())
-            .or_insert_with(|| (0, BTreeSet::new()));
-        *count += 1;
-        keys.insert((l.shard.to_string(), l.sequence_number.as_str().to_string()));
+        let entry: &mut Letters = letters.entry(l.consumer.clone()).or_default();
+        let key = (l.shard.to_string(), l.sequence_number.as_str().to_string());
+        entry.count += 1;
+        if l.reason.starts_with("clock_skew: ") {
+            entry.clock_skew.insert(key.clone());
+        }
+        entry.keys.insert(key);
     }
-    Ok((good, bad, parquet, letters))
+    Ok(Census {
+        good,
+        bad,
+        skewed,
+        parquet,
+        letters,
+    })
 }
 
 /// What one set has that the other lacks, briefly.

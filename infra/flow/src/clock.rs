@@ -123,7 +123,14 @@ impl FlowClock for VirtualClock {
     }
 
     async fn sleep_ms(&self, ms: u64) {
-        let start = self.now.fetch_add(ms as i64, Ordering::SeqCst);
+        let step = i64::try_from(ms).unwrap_or(i64::MAX);
+        // Saturating: a Wait of any length moves virtual time to the end of time at most.
+        let start = self
+            .now
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                Some(n.saturating_add(step))
+            })
+            .unwrap_or_else(|n| n);
         if let Ok(mut s) = self.sleeps.lock() {
             s.push((start, ms));
         }
@@ -137,7 +144,8 @@ impl FlowClock for VirtualClock {
     ) -> Option<Result<serde_json::Value, crate::TaskError>> {
         let start = self.now_ms();
         let out = fut.await;
-        (self.now_ms() - start <= ms as i64).then_some(out)
+        let limit = i64::try_from(ms).unwrap_or(i64::MAX);
+        (self.now_ms().saturating_sub(start) <= limit).then_some(out)
     }
 }
 

@@ -11,7 +11,9 @@
 //! - it is registered twice: `metrics` and `infra_monitoring.metrics`;
 //! - a missing or empty root is an empty table, not an error;
 //! - SQL is parsed with the generic dialect, where `timestamp` and `value` are plain column
-//!   names and Athena's `from_unixtime(bigint)` returns a timestamp.
+//!   names and Athena's `from_unixtime(bigint)` returns a timestamp;
+//! - statements are read-only unless run with [`Access::ReadWrite`]: the plan is checked, in
+//!   every node, before anything runs.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,9 +26,10 @@ use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
+use datafusion::execution::context::SQLOptions;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::physical_plan::displayable;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 use tracing::debug;
 
 use crate::error::QueryError;
@@ -53,6 +56,17 @@ fn table_schema() -> SchemaRef {
         })
         .collect();
     Arc::new(Schema::new(fields))
+}
+
+/// What a statement may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Reads only: SELECT, EXPLAIN, SHOW, DESCRIBE. Statements that write (COPY TO, INSERT,
+    /// CREATE [EXTERNAL] TABLE/VIEW, DROP) or change the session (SET, PREPARE, transactions)
+    /// are refused before anything runs.
+    ReadOnly,
+    /// Anything DataFusion runs.
+    ReadWrite,
 }
 
 /// Runs SQL over the metrics table.
@@ -143,18 +157,52 @@ impl QueryEngine {
         &self.ctx
     }
 
-    /// Runs one SQL statement (a trailing `;` is fine) and collects its result.
+    /// Runs one read-only SQL statement (a trailing `;` is fine) and collects its result:
+    /// SELECT, EXPLAIN, SHOW and DESCRIBE.
     ///
     /// # Errors
-    /// [`QueryError::Sql`] with DataFusion's message: syntax errors, unknown columns or
-    /// tables, type errors, and read failures.
+    /// [`QueryError::ReadOnly`] for a statement that writes or changes the session (see
+    /// [`Access`]); [`QueryError::Sql`] with DataFusion's message: syntax errors, unknown
+    /// columns or tables, type errors, and read failures.
     pub async fn sql(&self, query: &str) -> Result<Vec<RecordBatch>, QueryError> {
-        let df = self
+        self.sql_with(query, Access::ReadOnly).await
+    }
+
+    /// Runs one SQL statement with the given access and collects its result.
+    ///
+    /// # Errors
+    /// As [`QueryEngine::sql`]; with [`Access::ReadWrite`] nothing is refused.
+    pub async fn sql_with(
+        &self,
+        query: &str,
+        access: Access,
+    ) -> Result<Vec<RecordBatch>, QueryError> {
+        let df = self.plan(query, access).await?;
+        df.collect().await.map_err(|e| QueryError::sql(query, e))
+    }
+
+    /// Plans `query`, refusing (before anything runs) what `access` does not allow.
+    async fn plan(&self, query: &str, access: Access) -> Result<DataFrame, QueryError> {
+        let plan = self
             .ctx
-            .sql(query)
+            .state()
+            .create_logical_plan(query)
             .await
             .map_err(|e| QueryError::sql(query, e))?;
-        df.collect().await.map_err(|e| QueryError::sql(query, e))
+        if access == Access::ReadOnly {
+            // Every node, in subqueries and under EXPLAIN [ANALYZE] too.
+            let options = SQLOptions::new()
+                .with_allow_ddl(false)
+                .with_allow_dml(false)
+                .with_allow_statements(false);
+            options
+                .verify_plan(&plan)
+                .map_err(|e| QueryError::read_only(query, &e))?;
+        }
+        self.ctx
+            .execute_logical_plan(plan)
+            .await
+            .map_err(|e| QueryError::sql(query, e))
     }
 
     /// The physical plan DataFusion would run for `query`, one operator per line, with the
@@ -163,11 +211,7 @@ impl QueryEngine {
     /// # Errors
     /// [`QueryError::Sql`] when the query does not plan.
     pub async fn explain(&self, query: &str) -> Result<String, QueryError> {
-        let df = self
-            .ctx
-            .sql(query)
-            .await
-            .map_err(|e| QueryError::sql(query, e))?;
+        let df = self.plan(query, Access::ReadOnly).await?;
         let plan = df
             .create_physical_plan()
             .await

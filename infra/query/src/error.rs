@@ -14,6 +14,15 @@ pub enum QueryError {
         #[source]
         source: datafusion::error::DataFusionError,
     },
+    /// A statement that writes (COPY, INSERT, CREATE, DROP) or changes the session (SET,
+    /// PREPARE), run read-only.
+    #[error("read-only: {detail} (query: {query})")]
+    ReadOnly {
+        /// The query text (shortened to 200 characters).
+        query: String,
+        /// Which part writes, in DataFusion's words.
+        detail: String,
+    },
     /// The Parquet root could not be registered as a table.
     #[error("cannot use {path} as the metrics table: {detail}")]
     Table {
@@ -36,12 +45,32 @@ pub enum QueryError {
     Shape(String),
 }
 
+/// The query text for messages: trimmed, at most 200 characters.
+fn shortened(query: &str) -> String {
+    let mut q: String = query.trim().chars().take(200).collect();
+    if query.trim().chars().count() > 200 {
+        q.push('…');
+    }
+    q
+}
+
 impl QueryError {
     pub(crate) fn sql(query: &str, source: datafusion::error::DataFusionError) -> Self {
-        let mut q: String = query.trim().chars().take(200).collect();
-        if query.trim().chars().count() > 200 {
-            q.push('…');
+        QueryError::Sql {
+            query: shortened(query),
+            source,
         }
-        QueryError::Sql { query: q, source }
+    }
+
+    pub(crate) fn read_only(query: &str, source: &datafusion::error::DataFusionError) -> Self {
+        let detail = source.to_string();
+        let detail = detail
+            .strip_prefix("Error during planning: ")
+            .unwrap_or(&detail)
+            .to_string();
+        QueryError::ReadOnly {
+            query: shortened(query),
+            detail,
+        }
     }
 }

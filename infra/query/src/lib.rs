@@ -6,7 +6,8 @@
 //! unchanged, `from_unixtime(timestamp)` included.
 //!
 //! # Layout
-//! - [`engine`]: [`QueryEngine`]: the session, the table registration, `sql` and `explain`.
+//! - [`engine`]: [`QueryEngine`]: the session, the table registration, `sql` (read-only unless
+//!   given [`Access::ReadWrite`]) and `explain`.
 //! - [`summary`]: [`InstanceSummary`] and [`QueryEngine::metric_summary`], the seed's
 //!   per-instance aggregate for any metric type and time range.
 //! - [`format`]: [`format_batches`]: results as a table, CSV or JSON Lines.
@@ -18,7 +19,7 @@ pub mod format;
 pub mod summary;
 
 pub use arrow::record_batch::RecordBatch;
-pub use engine::{PARTITION_COLUMNS, QueryEngine, SCHEMA_NAME, TABLE_NAME};
+pub use engine::{Access, PARTITION_COLUMNS, QueryEngine, SCHEMA_NAME, TABLE_NAME};
 pub use error::QueryError;
 pub use format::{OutputFormat, format_batches};
 pub use summary::InstanceSummary;

@@ -316,3 +316,61 @@ async fn files_written_after_a_query_are_seen_by_the_same_engine() {
         .sum();
     assert_eq!(q1, 5);
 }
+
+/// Queries are read-only unless writes are allowed: whatever writes a file or changes the
+/// session is refused before it runs, wherever it sits in the statement.
+#[tokio::test]
+async fn statements_that_write_are_refused_unless_allowed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("metrics");
+    fixture(&root);
+    let engine = QueryEngine::new(&root).expect("engine");
+    let out = dir.path().join("copied.csv");
+    let copy = format!(
+        "COPY (SELECT instance_id FROM metrics) TO '{}' STORED AS CSV",
+        out.display()
+    );
+    let refused = [
+        copy.clone(),
+        format!("EXPLAIN ANALYZE {copy}"),
+        "CREATE TABLE t AS SELECT * FROM metrics".to_string(),
+        "CREATE VIEW v AS SELECT 1".to_string(),
+        format!(
+            "CREATE EXTERNAL TABLE e STORED AS CSV LOCATION '{}'",
+            dir.path().join("e.csv").display()
+        ),
+        "INSERT INTO metrics SELECT * FROM metrics".to_string(),
+        "DROP TABLE metrics".to_string(),
+        "SET datafusion.execution.batch_size = 1".to_string(),
+    ];
+    for sql in &refused {
+        let err = engine.sql(sql).await.expect_err(sql);
+        assert!(
+            matches!(err, shardline_query::QueryError::ReadOnly { .. }),
+            "{sql}: {err}"
+        );
+    }
+    assert!(!out.exists(), "nothing was written");
+    assert!(engine.sql("SELECT COUNT(*) FROM metrics").await.is_ok());
+    for sql in [
+        "SELECT COUNT(*) FROM infra_monitoring.metrics",
+        "EXPLAIN SELECT * FROM metrics WHERE day = '19'",
+        "SHOW TABLES",
+        "SHOW COLUMNS FROM metrics",
+        "DESCRIBE metrics",
+    ] {
+        let batches = engine
+            .sql(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        assert!(
+            batches.iter().map(|b| b.num_rows()).sum::<usize>() > 0,
+            "{sql}"
+        );
+    }
+    engine
+        .sql_with(&copy, shardline_query::Access::ReadWrite)
+        .await
+        .expect("allowed");
+    assert!(out.exists(), "COPY wrote its file when allowed");
+}

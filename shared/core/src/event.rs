@@ -6,18 +6,35 @@
 //! (the sample time in epoch milliseconds). `value` is accepted as a JSON number or, as the
 //! seed stored it, a decimal string.
 //!
-//! # Validation rules ([`MetricEvent::validate`])
+//! # Validation rules ([`MetricEvent::validate`]; `from_json` also refuses records larger
+//! than [`MAX_EVENT_BYTES`])
 //! - `metric_type` is one of the four seed types;
-//! - `value` is finite and not negative; percentages are at most 100;
-//! - `metric_id`, `instance_id`, `region` and `collected_at` are not empty;
+//! - `value` is finite, not negative and at most [`MAX_VALUE`]; percentages are at most 100;
+//! - `metric_id`, `instance_id`, `region` and `collected_at` are not empty and at most
+//!   [`MAX_FIELD_CHARS`] characters; `instance_id` and `region` are printable ASCII;
 //! - `timestamp` is positive and, when given, `timestamp_ms / 1000 == timestamp`;
 //! - `unit`, when given, is the metric type's unit.
+//!
+//! Records read from a stream are decoded by [`decode`], which adds the event-time window
+//! ([`EventTimeLimits`], see [`limits`]). Whatever the input, [`MetricEvent::event_time_ms`]
+//! saturates instead of overflowing.
+//!
+//! # Layout
+//! - this module: [`MetricType`], [`Unit`], [`MetricEvent`] and its JSON reading;
+//! - [`error`]: [`EventError`] and its stable codes;
+//! - [`limits`]: size, field and value limits, [`EventTimeLimits`] and [`decode`];
+//! - `scan`: the single-pass reader of the plain objects collectors write.
 
 use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
+pub mod error;
+pub mod limits;
 mod scan;
+
+pub use error::EventError;
+pub use limits::{EventTimeLimits, MAX_EVENT_BYTES, MAX_FIELD_CHARS, MAX_VALUE, decode};
 
 /// The four metric types of the seed pipeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -123,49 +140,6 @@ impl fmt::Display for Unit {
     }
 }
 
-/// Why a record is not a valid metric event. The text goes to the dead-letter store.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum EventError {
-    /// The bytes are not JSON, or not an object of the expected shape.
-    #[error("not a metric event: {0}")]
-    Malformed(String),
-    /// A required field is absent or empty.
-    #[error("missing field `{0}`")]
-    MissingField(&'static str),
-    /// `metric_type` is not one of the four seed types.
-    #[error(
-        "unknown metric_type `{0}` (expected cpu_utilization, memory_usage, disk_usage or network_traffic)"
-    )]
-    UnknownMetricType(String),
-    /// `value` is NaN or infinite.
-    #[error("value is not a finite number")]
-    NonFinite,
-    /// `value` is below zero.
-    #[error("value {0} is negative")]
-    Negative(f64),
-    /// A percentage above 100.
-    #[error("{metric_type} value {value} is above 100 percent")]
-    PercentAbove100 {
-        /// The metric type.
-        metric_type: MetricType,
-        /// The value given.
-        value: f64,
-    },
-    /// `timestamp` is zero or negative, or disagrees with `timestamp_ms`.
-    #[error("bad timestamp: {0}")]
-    BadTimestamp(String),
-    /// `unit` is not the unit of the metric type.
-    #[error("unit {unit} does not match {metric_type} (expected {expected})")]
-    WrongUnit {
-        /// The metric type.
-        metric_type: MetricType,
-        /// The unit given.
-        unit: Unit,
-        /// The unit of the type.
-        expected: Unit,
-    },
-}
-
 /// One metric sample.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricEvent {
@@ -214,6 +188,12 @@ impl MetricEvent {
     /// # Errors
     /// [`EventError`] naming the first problem found.
     pub fn from_json(bytes: &[u8]) -> Result<Self, EventError> {
+        if bytes.len() > MAX_EVENT_BYTES {
+            return Err(EventError::TooLarge {
+                bytes: bytes.len(),
+                max: MAX_EVENT_BYTES,
+            });
+        }
         // Fast path: the plain objects collectors write are read in one pass (see `scan`).
         // Next, a well-formed event deserializes straight into the struct (a null optional
         // field reads as absent on both paths). Anything both decline takes the slow path
@@ -280,12 +260,29 @@ impl MetricEvent {
             if v.trim().is_empty() {
                 return Err(EventError::MissingField(name));
             }
+            // Counting characters of a long field stops soon after the limit.
+            let chars = v.chars().take(MAX_FIELD_CHARS + 1).count();
+            if chars > MAX_FIELD_CHARS {
+                return Err(EventError::FieldTooLong {
+                    field: name,
+                    chars: v.chars().count(),
+                    max: MAX_FIELD_CHARS,
+                });
+            }
+        }
+        for (name, v) in [("instance_id", &self.instance_id), ("region", &self.region)] {
+            if !v.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+                return Err(EventError::NotPrintableAscii { field: name });
+            }
         }
         if !self.value.is_finite() {
             return Err(EventError::NonFinite);
         }
         if self.value < 0.0 {
             return Err(EventError::Negative(self.value));
+        }
+        if self.value > MAX_VALUE {
+            return Err(EventError::ValueOutOfRange(self.value));
         }
         if self.metric_type.unit() == Unit::Percent && self.value > 100.0 {
             return Err(EventError::PercentAbove100 {
@@ -319,9 +316,11 @@ impl MetricEvent {
         Ok(())
     }
 
-    /// The sample time in epoch milliseconds.
+    /// The sample time in epoch milliseconds (saturating: a `timestamp` beyond the range of
+    /// epoch milliseconds reads as `i64::MAX` or `i64::MIN`, never wraps).
     pub fn event_time_ms(&self) -> i64 {
-        self.timestamp_ms.unwrap_or(self.timestamp * 1000)
+        self.timestamp_ms
+            .unwrap_or(self.timestamp.saturating_mul(1000))
     }
 
     /// The unit, derived from the type when the event did not carry one.
@@ -429,6 +428,60 @@ mod tests {
         }
         let err = MetricEvent::from_json(b"{not json").expect_err("invalid");
         assert!(matches!(err, EventError::Malformed(_)));
+    }
+
+    #[test]
+    fn limits_keep_every_valid_event_acceptable_downstream() {
+        let with = |field: &str, value: serde_json::Value| {
+            let mut v = sample();
+            v[field] = value;
+            MetricEvent::from_json(v.to_string().as_bytes())
+        };
+        let code = |r: Result<MetricEvent, EventError>| r.expect_err("invalid").code();
+        let long = "i".repeat(MAX_FIELD_CHARS + 1);
+        assert_eq!(
+            code(with("instance_id", long.clone().into())),
+            "field_too_long"
+        );
+        assert_eq!(code(with("collected_at", long.into())), "field_too_long");
+        assert!(with("instance_id", "i".repeat(MAX_FIELD_CHARS).into()).is_ok());
+        assert_eq!(
+            code(with("instance_id", "i-1\r\nX-Injected: 1".into())),
+            "not_printable_ascii"
+        );
+        assert_eq!(
+            code(with("region", "eu-w\u{e9}st-1".into())),
+            "not_printable_ascii"
+        );
+        // metric_id and collected_at go to Parquet and the table only: any text.
+        assert!(with("metric_id", "cpu-\u{e9}".into()).is_ok());
+        let mut net = sample();
+        net["metric_type"] = "network_traffic".into();
+        net["value"] = 1e109.into();
+        let err = MetricEvent::from_json(net.to_string().as_bytes()).expect_err("too big");
+        assert_eq!(err.code(), "value_out_of_range");
+        net["value"] = 1e108.into();
+        assert!(MetricEvent::from_json(net.to_string().as_bytes()).is_ok());
+
+        let mut big = sample();
+        big["note"] = "x".repeat(MAX_EVENT_BYTES).into();
+        let err = MetricEvent::from_json(big.to_string().as_bytes()).expect_err("too large");
+        assert_eq!(err.code(), "too_large");
+        assert!(err.reason().starts_with("too_large: record of "), "{err}");
+    }
+
+    #[test]
+    fn extreme_timestamps_never_overflow() {
+        for t in [i64::MAX, i64::MAX / 1000 + 1, 9_223_372_036_854_775] {
+            let mut v = sample();
+            v["timestamp"] = t.into();
+            let e = MetricEvent::from_json(v.to_string().as_bytes()).expect("statically valid");
+            assert!(e.event_time_ms() >= 9_223_372_036_854_775_000, "{t}");
+        }
+        let mut v = sample();
+        v["timestamp"] = i64::MIN.into();
+        let err = MetricEvent::from_json(v.to_string().as_bytes()).expect_err("negative");
+        assert_eq!(err.code(), "bad_timestamp");
     }
 
     #[test]

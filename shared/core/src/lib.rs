@@ -5,7 +5,8 @@
 //! traits in [`ports`]; producers and consumers are written against those traits only.
 //!
 //! # Layout
-//! - [`event`]: [`MetricEvent`], its metric types, units and validation rules.
+//! - [`event`]: [`MetricEvent`], its metric types, units, validation rules and limits, and
+//!   [`event::decode`] with the event-time window ([`EventTimeLimits`]).
 //! - [`schema`]: the Arrow schema of the Parquet output (the seed's Athena columns plus lineage).
 //! - [`stream`]: stream vocabulary shared by every `Stream` backend: shard ids, hash-key ranges,
 //!   sequence numbers (Kinesis version-2 layout), starting positions, records, put results, limits.
@@ -31,7 +32,7 @@ pub mod units;
 pub mod conformance;
 
 pub use error::{Error, Result, RetryClass};
-pub use event::{EventError, MetricEvent, MetricType, Unit};
+pub use event::{EventError, EventTimeLimits, MetricEvent, MetricType, Unit};
 pub use stream::{
     HashKeyRange, PutRecordResult, PutRecordsEntry, Record, SequenceNumber, SequenceParts, ShardId,
     ShardIterator, StartingPosition,

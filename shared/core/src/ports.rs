@@ -27,6 +27,8 @@ use crate::stream::{
     ShardIterator, StartingPosition, StreamDescription,
 };
 
+mod dead_letter;
+
 /// A Kinesis-style sharded log.
 #[async_trait]
 pub trait Stream: Send + Sync {
@@ -465,38 +467,7 @@ pub trait StateStore: Send + Sync {
     }
 }
 
-/// A record that could not be processed, kept with why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeadLetter {
-    /// The consumer that rejected it.
-    pub consumer: String,
-    /// Its stream.
-    pub stream: String,
-    /// Its shard.
-    pub shard: ShardId,
-    /// Its sequence number.
-    pub sequence_number: SequenceNumber,
-    /// Its partition key.
-    pub partition_key: String,
-    /// Why it was rejected.
-    pub reason: String,
-    /// The record's data, as received.
-    #[serde(with = "bytes_as_text")]
-    pub data: Bytes,
-    /// When it was dead-lettered, epoch milliseconds.
-    pub at_ms: i64,
-}
-
-mod bytes_as_text {
-    use bytes::Bytes;
-    use serde::{Deserialize, Deserializer, Serializer};
-    pub fn serialize<S: Serializer>(v: &Bytes, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&String::from_utf8_lossy(v))
-    }
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Bytes, D::Error> {
-        Ok(Bytes::from(String::deserialize(d)?))
-    }
-}
+pub use dead_letter::{DataEncoding, DeadLetter};
 
 /// Where invalid records go. Writes are idempotent on (consumer, stream, shard, sequence number).
 #[async_trait]

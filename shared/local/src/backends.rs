@@ -22,6 +22,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use shardline_core::ports::Notifier;
@@ -31,7 +32,7 @@ use crate::db::{Db, Durability};
 use crate::dead_letters::RedbDeadLetterStore;
 use crate::error::LocalError;
 use crate::metrics::RedbMetricStore;
-use crate::notify::{NotifierConfig, build_notifier};
+use crate::notify::{NotifierConfig, build_notifier_with_retention};
 use crate::objects::DirObjectStore;
 use crate::state::RedbStateStore;
 use crate::table::import::import_redb;
@@ -56,6 +57,14 @@ pub struct LocalOptions {
     /// again. The table has a few files per 64 MiB it holds, so without a bound its
     /// descriptors would grow with it.
     pub table_open_files: usize,
+    /// How long dead letters are kept (each put removes the older ones), e.g. `"14d"`.
+    #[serde(with = "shardline_core::units::duration")]
+    pub dead_letter_retention: Duration,
+    /// How long notifiers remember what they sent: the outbox keeps the notifications of
+    /// this period and the sent-ledgers their deduplication ids (a notification repeated
+    /// later is sent again), e.g. `"7d"`.
+    #[serde(with = "shardline_core::units::duration")]
+    pub notify_retention: Duration,
 }
 
 impl Default for LocalOptions {
@@ -65,6 +74,8 @@ impl Default for LocalOptions {
             cache_size: 16 * 1024 * 1024,
             table_cache_size: 4 * 1024 * 1024,
             table_open_files: TableOptions::default().open_files,
+            dead_letter_retention: Duration::from_secs(14 * 86_400),
+            notify_retention: Duration::from_secs(7 * 86_400),
         }
     }
 }
@@ -86,6 +97,8 @@ pub struct LocalBackends {
     pub dead_letters: Arc<RedbDeadLetterStore>,
     /// Sink state.
     pub state: Arc<RedbStateStore>,
+    /// How long notifiers built by [`LocalBackends::notifier`] remember what they sent.
+    pub notify_retention: Duration,
 }
 
 impl LocalBackends {
@@ -117,16 +130,20 @@ impl LocalBackends {
             objects: Arc::new(DirObjectStore::open(&data_dir.join("s3"))?),
             table: Arc::new(table),
             metrics: Arc::new(RedbMetricStore::new(open("metrics.redb")?)),
-            dead_letters: Arc::new(RedbDeadLetterStore::new(open("dead_letters.redb")?)),
+            dead_letters: Arc::new(RedbDeadLetterStore::new(
+                open("dead_letters.redb")?,
+                opts.dead_letter_retention,
+            )),
             state: Arc::new(RedbStateStore::new(open("state.redb")?)),
+            notify_retention: opts.notify_retention,
         })
     }
 
     /// Builds the notifier `config` describes, with its files under the data directory.
     ///
     /// # Errors
-    /// See [`build_notifier`].
+    /// See [`crate::notify::build_notifier`].
     pub fn notifier(&self, config: &NotifierConfig) -> Result<Arc<dyn Notifier>, LocalError> {
-        build_notifier(config, &self.data_dir)
+        build_notifier_with_retention(config, &self.data_dir, self.notify_retention)
     }
 }

@@ -13,8 +13,9 @@
 //!   the order-preserving key encoding.
 //! - [`metrics`]: [`RedbMetricStore`] — minute statistic sets, merged, with watermarks
 //!   committed atomically with the data.
-//! - [`notify`]: stdout, outbox, webhook and fanout notifiers with deduplication.
-//! - [`dead_letters`]: the dead-letter store, [`RedbDeadLetterStore`].
+//! - [`notify`]: stdout, outbox, webhook (http and https) and fanout notifiers with
+//!   deduplication and retention.
+//! - [`dead_letters`]: the dead-letter store, [`RedbDeadLetterStore`] (exact bytes, retention).
 //! - [`state`]: the sink state store, [`RedbStateStore`].
 //! - [`error`]: [`LocalError`], for opening and configuration.
 //! - `db`: one redb file per store; reopened by itself after an I/O error.
@@ -50,7 +51,7 @@ pub use error::LocalError;
 pub use metrics::RedbMetricStore;
 pub use notify::{
     Envelope, FanoutNotifier, NotifierConfig, OutboxNotifier, StdoutNotifier, WebhookNotifier,
-    build_notifier,
+    WebhookOptions, build_notifier, build_notifier_with_retention,
 };
 pub use objects::DirObjectStore;
 pub use state::RedbStateStore;

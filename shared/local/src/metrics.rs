@@ -249,7 +249,9 @@ fn read_series_first(
     prefix.extend_from_slice(&series_key(&query.metric_name, &query.dimensions));
     let mut lower = prefix.clone();
     lower.extend_from_slice(&minute_bytes(
-        query.start_ms.div_euclid(MINUTE_MS) * MINUTE_MS,
+        query
+            .start_ms
+            .saturating_sub(query.start_ms.rem_euclid(MINUTE_MS)),
     ));
     for entry in minutes.range(lower.as_slice()..)? {
         let (k, v) = entry?;
@@ -367,10 +369,15 @@ impl MetricPublisher for RedbMetricStore {
         self.db
             .read(move |txn, path| {
                 let period_ms = i64::from(query.period_secs) * 1000;
-                let origin = query.start_ms.div_euclid(MINUTE_MS) * MINUTE_MS;
+                // Saturating: query bounds come from users (any i64).
+                let origin = query
+                    .start_ms
+                    .saturating_sub(query.start_ms.rem_euclid(MINUTE_MS));
                 let mut periods: BTreeMap<i64, StatisticSet> = BTreeMap::new();
                 let mut add = |minute: i64, values: StatisticSet| {
-                    let start = origin + (minute - origin).div_euclid(period_ms) * period_ms;
+                    let offset = minute.saturating_sub(origin);
+                    let start =
+                        origin.saturating_add(offset.saturating_sub(offset.rem_euclid(period_ms)));
                     periods
                         .entry(start)
                         .and_modify(|s| *s = merge(*s, values))

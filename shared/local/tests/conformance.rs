@@ -97,6 +97,8 @@ async fn fanout_notifier_conforms_on_each_target() {
             shardline_local::NotifierConfig::Webhook {
                 url: server.url(),
                 timeout: std::time::Duration::from_secs(5),
+                connect_timeout: std::time::Duration::from_secs(3),
+                ca_file: None,
             },
         ],
     };

@@ -1,5 +1,5 @@
-//! Notifier targets: webhook status handling and timeouts, deduplication that survives
-//! restarts, outbox recovery, stdout rendering and configuration.
+//! Notifier targets: webhook status handling, timeouts, https and header escaping,
+//! deduplication that survives restarts, outbox recovery, stdout rendering and configuration.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -12,7 +12,7 @@ use std::time::Duration;
 use shardline_core::ports::{Notification, Notifier};
 use shardline_core::{Error, RetryClass};
 use shardline_local::{
-    NotifierConfig, OutboxNotifier, StdoutNotifier, WebhookNotifier, build_notifier,
+    NotifierConfig, OutboxNotifier, StdoutNotifier, WebhookNotifier, WebhookOptions, build_notifier,
 };
 
 fn note(subject: &str, dedup: Option<&str>) -> Notification {
@@ -105,6 +105,28 @@ async fn webhook_times_out_and_refused_connections_are_retryable() {
         .unwrap_err();
     assert!(e.to_string().contains("did not answer within 300ms"), "{e}");
     assert_eq!(e.retry_class(), RetryClass::Retryable);
+    // Over https the same silent server stalls the handshake: the connect timeout ends it,
+    // well before the request timeout.
+    let hook = WebhookNotifier::with_options(
+        &format!("https://{addr}/"),
+        WebhookOptions {
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_millis(200),
+            ca_file: Some(test_ca()),
+            ..WebhookOptions::default()
+        },
+        None,
+    )
+    .unwrap();
+    let e = tokio::time::timeout(Duration::from_secs(60), hook.publish(&note("x", None)))
+        .await
+        .expect("the connect timeout never fired")
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("could not connect within 200ms"),
+        "{e}"
+    );
+    assert_eq!(e.retry_class(), RetryClass::Retryable);
     silent.abort();
 
     // Nothing listens on a port just released.
@@ -118,19 +140,121 @@ async fn webhook_times_out_and_refused_connections_are_retryable() {
     assert_eq!(e.retry_class(), RetryClass::Retryable, "{e:?}");
 }
 
-#[test]
-fn https_webhooks_are_refused_with_the_reason() {
-    let err = WebhookNotifier::new("https://hooks.example.com/x", Duration::from_secs(1), None)
-        .unwrap_err();
+fn test_ca() -> std::path::PathBuf {
+    common::fixtures().join("tls").join("ca.pem")
+}
+
+#[tokio::test]
+async fn https_webhooks_verify_the_server_against_the_trusted_roots() {
+    let server = common::WebhookServer::start_tls(vec![]).await;
+    assert!(server.url().starts_with("https://127.0.0.1:"));
+    let options = WebhookOptions {
+        ca_file: Some(test_ca()),
+        ..WebhookOptions::default()
+    };
+    let hook = WebhookNotifier::with_options(&server.url(), options, None).unwrap();
+    let id = hook.publish(&note("ALARM i-1", Some("d-1"))).await.unwrap();
+    let envelopes = server.envelopes();
+    assert_eq!(envelopes.len(), 1);
+    assert_eq!(envelopes[0].message_id, id);
+    assert_eq!(envelopes[0].notification(), note("ALARM i-1", Some("d-1")));
+    let head = server.received.lock().unwrap()[0].head.clone();
     assert!(
-        err.to_string().contains("https:// is not supported yet"),
-        "{err}"
+        head.contains(&format!("Host: 127.0.0.1:{}", server.addr.port())),
+        "{head}"
     );
+
+    // Without the test CA the operating system's roots do not vouch for the server: the
+    // handshake fails (retryable: certificates get fixed) and nothing is delivered.
+    let untrusted = WebhookNotifier::new(&server.url(), Duration::from_secs(5), None);
+    if let Ok(untrusted) = untrusted {
+        let e = untrusted.publish(&note("other", None)).await.unwrap_err();
+        assert!(e.to_string().contains("TLS handshake failed"), "{e}");
+        assert_eq!(e.retry_class(), RetryClass::Retryable);
+    } else if let Err(e) = untrusted {
+        // A machine without any OS roots is told how to add some.
+        assert!(
+            e.to_string().contains("no trusted root certificates"),
+            "{e}"
+        );
+    }
+    assert_eq!(server.envelopes().len(), 1);
+
+    // In configuration, ca_file is relative to the data directory, and http:// has no use
+    // for it.
     let dir = tempfile::tempdir().unwrap();
-    let cfg: NotifierConfig =
-        serde_json::from_str(r#"{"type":"webhook","url":"https://x.test/"}"#).unwrap();
+    std::fs::copy(test_ca(), dir.path().join("ca.pem")).unwrap();
+    let cfg: NotifierConfig = serde_json::from_str(&format!(
+        r#"{{"type":"webhook","url":"{}","connect_timeout":"2s","ca_file":"ca.pem"}}"#,
+        server.url()
+    ))
+    .unwrap();
+    build_notifier(&cfg, dir.path())
+        .unwrap()
+        .publish(&note("ALARM i-2", None))
+        .await
+        .unwrap();
+    assert_eq!(server.envelopes().len(), 2);
+    let cfg: NotifierConfig = serde_json::from_str(
+        r#"{"type":"webhook","url":"http://127.0.0.1:9/","ca_file":"ca.pem"}"#,
+    )
+    .unwrap();
     let err = build_notifier(&cfg, dir.path()).err().unwrap();
-    assert!(err.to_string().contains("no TLS"), "{err}");
+    assert!(err.to_string().contains("https:// URLs only"), "{err}");
+    let cfg: NotifierConfig = serde_json::from_str(
+        r#"{"type":"webhook","url":"https://127.0.0.1:9/","ca_file":"missing.pem"}"#,
+    )
+    .unwrap();
+    let err = build_notifier(&cfg, dir.path()).err().unwrap();
+    assert!(err.to_string().contains("missing.pem"), "{err}");
+}
+
+#[tokio::test]
+async fn record_fields_cannot_inject_headers() {
+    // The deduplication id of an alarm carries the instance id: one with CR/LF in it.
+    let evil = "alarm-i-1\r\nX-Injected: yes\r\nContent-Length: 0\r\n\r\nGET / HTTP/1.1";
+    for server in [
+        common::WebhookServer::start(vec![]).await,
+        common::WebhookServer::start_tls(vec![]).await,
+    ] {
+        let options = WebhookOptions {
+            ca_file: server.url().starts_with("https").then(test_ca),
+            ..WebhookOptions::default()
+        };
+        let hook = WebhookNotifier::with_options(&server.url(), options, None).unwrap();
+        let mut n = note("ALARM i-1\r\nX-Subject: no", Some(evil));
+        n.attributes
+            .insert("instance\r\nX-Attr".into(), "v\r\n".into());
+        hook.publish(&n).await.unwrap();
+        let received = server.received.lock().unwrap().clone();
+        assert_eq!(received.len(), 1, "one request, not a smuggled second one");
+        let head = &received[0].head;
+        for line in head.split("\r\n").skip(1) {
+            let name = line.split(':').next().unwrap();
+            assert!(
+                [
+                    "Host",
+                    "User-Agent",
+                    "Content-Type",
+                    "Content-Length",
+                    "Connection",
+                    "X-Shardline-Message-Id",
+                    "X-Shardline-Deduplication-Id"
+                ]
+                .contains(&name),
+                "unexpected header line {line:?} in {head}"
+            );
+        }
+        assert!(
+            head.contains(
+                "X-Shardline-Deduplication-Id: alarm-i-1%0D%0AX-Injected:%20yes%0D%0A\
+                 Content-Length:%200%0D%0A%0D%0AGET%20/%20HTTP/1.1"
+            ),
+            "{head}"
+        );
+        // The body (JSON) carries every field exactly.
+        assert_eq!(server.notifications(), vec![n]);
+    }
 }
 
 #[tokio::test]
@@ -265,7 +389,9 @@ async fn notifier_config_builds_targets_under_the_data_dir() {
         webhook,
         NotifierConfig::Webhook {
             url: "http://127.0.0.1:9/".into(),
-            timeout: Duration::from_millis(250)
+            timeout: Duration::from_millis(250),
+            connect_timeout: Duration::from_secs(3),
+            ca_file: None,
         }
     );
     let err =

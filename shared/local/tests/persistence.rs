@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use bytes::Bytes;
 use shardline_core::ports::{
@@ -197,8 +198,11 @@ fn options_parse_sizes_and_reject_unknown_fields() {
     assert_eq!(k.cache_size, 512 * 1024);
     assert_eq!(
         serde_json::to_value(&k).unwrap(),
-        serde_json::json!({"durability": "fsync", "cache_size": "512KiB", "table_cache_size": "4MiB", "table_open_files": 128})
+        serde_json::json!({"durability": "fsync", "cache_size": "512KiB", "table_cache_size": "4MiB",
+            "table_open_files": 128, "dead_letter_retention": "14days", "notify_retention": "7days"})
     );
+    let r: LocalOptions = serde_json::from_str(r#"{"dead_letter_retention":"30d"}"#).unwrap();
+    assert_eq!(r.dead_letter_retention, Duration::from_secs(30 * 86_400));
 }
 
 #[test]

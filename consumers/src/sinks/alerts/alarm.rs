@@ -25,6 +25,8 @@
 //! - Once N consecutive periods are missing the state cannot change until data arrives, so
 //!   evaluation jumps straight to the next period with data: a long gap costs O(N), not
 //!   O(gap / period).
+//! - Period arithmetic saturates: no event time, however far from now, overflows (the
+//!   consumers' decoder keeps such times out; this holds for any caller).
 
 use serde::{Deserialize, Serialize};
 use shardline_core::{MetricType, ShardId};
@@ -206,7 +208,10 @@ impl AlarmRecord {
 
     /// End of the latest period holding samples, if any.
     pub fn last_open_end_ms(&self, rule: &AlarmRule) -> Option<i64> {
-        self.open.keys().next_back().map(|s| s + rule.period_ms())
+        self.open
+            .keys()
+            .next_back()
+            .map(|s| s.saturating_add(rule.period_ms()))
     }
 
     /// Evaluates, in order, every period that ends at or before `closed_until_ms`.
@@ -219,8 +224,9 @@ impl AlarmRecord {
             let stats = self.open.remove(&start);
             if stats.is_none() && self.consecutive_missing as usize >= n {
                 // The range is all missing: nothing changes until the next period with data.
-                let closable = (closed_until_ms - start) / p;
-                let first_open = start + closable * p;
+                // In range: the loop runs only while start + p <= closed_until_ms.
+                let closable = closed_until_ms.saturating_sub(start) / p;
+                let first_open = start.saturating_add(closable.saturating_mul(p));
                 let target = self
                     .open
                     .keys()
@@ -231,8 +237,12 @@ impl AlarmRecord {
                     continue;
                 }
             }
-            self.next_period_start_ms = start + p;
-            let end = start + p;
+            let end = start.saturating_add(p);
+            if end == start {
+                // At the end of time: nothing after this period can close.
+                break;
+            }
+            self.next_period_start_ms = end;
             let outcome = match stats {
                 Some(s) => {
                     let v = s.value(rule.statistic);
@@ -306,7 +316,8 @@ impl AlarmRecord {
     }
 }
 
-/// Start of the period holding `ms`.
+/// Start of the period holding `ms` (saturating at `i64::MIN` for times before the first
+/// whole period).
 pub fn period_start(ms: i64, period_ms: i64) -> i64 {
-    ms.div_euclid(period_ms.max(1)) * period_ms.max(1)
+    ms.saturating_sub(ms.rem_euclid(period_ms.max(1)))
 }

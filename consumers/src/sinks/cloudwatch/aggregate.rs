@@ -131,7 +131,8 @@ impl MinuteAggregator {
 }
 
 fn minute_of(event: &MetricEvent) -> i64 {
-    event.event_time_ms().div_euclid(MINUTE_MS) * MINUTE_MS
+    let ms = event.event_time_ms();
+    ms.saturating_sub(ms.rem_euclid(MINUTE_MS))
 }
 
 #[cfg(test)]
@@ -150,6 +151,16 @@ mod tests {
             region: "eu-west-1".to_string(),
             collected_at: "2026-02-19T11:25:09".to_string(),
         }
+    }
+
+    #[test]
+    fn minutes_of_extreme_times_saturate() {
+        assert_eq!(
+            minute_of(&ev("i-1", i64::MAX, 1.0)),
+            i64::MAX - i64::MAX % MINUTE_MS
+        );
+        assert_eq!(minute_of(&ev("i-1", i64::MIN, 1.0)), i64::MIN);
+        assert_eq!(minute_of(&ev("i-1", -1, 1.0)), -MINUTE_MS);
     }
 
     #[test]

@@ -20,11 +20,13 @@
 //! checkpoint never passes an unwritten record.
 //!
 //! # Exactly-once under replay
-//! The manifest lists, per shard, the sequence ranges `[first, last]` of every committed flush
-//! and the objects each produced. Invariant: every valid record of the shard whose sequence
-//! number lies in a committed range is in exactly one object. A record is written only if no
-//! committed range covers it, so a replay with different batch boundaries (other buffer
-//! sizes, a start in the middle of an earlier object) adds exactly the missing rows.
+//! The manifest lists, per shard, the committed sequence ranges, merged. Invariant: every
+//! valid record of the shard whose sequence number lies in a committed range is in exactly one
+//! object, and every row lies in one. A record is written only if no committed range covers
+//! it, so a replay with different batch boundaries (other buffer sizes, a start in the middle
+//! of an earlier object) adds exactly the missing rows. Ranges are joined over the stretches
+//! the runtime reports handed on ([`crate::Sink::handed`], see [`span`]), so the manifest's
+//! size is bounded by the stretches never read, not by the number of flushes.
 //!
 //! # Commit protocol (crash safety)
 //! 1. Record the flush as `pending` in the manifest (its range and planned object keys).
@@ -40,14 +42,20 @@
 //! # Layout
 //! - [`config`] — [`S3ParquetConfig`].
 //! - [`writer`] — Arrow arrays built directly from events, Parquet encoding, object keys.
-//! - [`manifest`] — [`ShardManifest`], coverage checks, load/save/reconcile.
+//! - [`manifest`] — [`ShardManifest`]: merged ranges, coverage checks, load/save/reconcile.
+//! - `span` — the stretch of each shard handed on, which the manifest's ranges are joined over.
+//! - `flush` — the steps of one flush: staging, encoding, putting.
 //! - [`sink`] — [`S3ParquetSink`], the [`crate::Sink`] implementation.
 
 pub mod config;
+mod flush;
 pub mod manifest;
 pub mod sink;
+mod span;
 pub mod writer;
 
+#[cfg(test)]
+mod compaction_tests;
 #[cfg(test)]
 mod tests;
 

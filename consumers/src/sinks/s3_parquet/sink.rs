@@ -2,7 +2,6 @@
 //! commit protocol (see the module docs of [`super`]).
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use shardline_core::ports::ObjectStore;
 use shardline_core::{Error, Result, SequenceNumber, ShardId};
 use std::collections::BTreeMap;
@@ -11,10 +10,10 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info};
 
 use super::config::S3ParquetConfig;
+use super::flush::{FlightError, StagedObject, encode_objects, put_objects, stage};
 use super::manifest::{ManifestEntry, ShardManifest};
-use super::writer::{
-    self, EncodeOptions, encode_batch, encode_json_lines, metric_batch, writer_properties,
-};
+use super::span::Span;
+use super::writer;
 use crate::sink::records_after;
 use crate::sinks::buffer::OVERDUE;
 use crate::{Sink, SinkRecord};
@@ -37,8 +36,8 @@ pub struct S3SinkStats {
 /// One shard's buffer and manifest.
 #[derive(Debug)]
 pub(super) struct ShardBuffer {
-    manifest: ShardManifest,
-    records: Vec<SinkRecord>,
+    pub(super) manifest: ShardManifest,
+    pub(super) records: Vec<SinkRecord>,
     bytes: u64,
     opened_ms: Option<i64>,
     /// The highest sequence number accepted (buffered or found covered).
@@ -79,31 +78,6 @@ enum FlightState {
     Unwritten(Vec<StagedObject>),
 }
 
-/// Why a flush under way did not finish.
-#[derive(Debug)]
-enum FlightError {
-    /// Encoding failed: the records, to go back into the buffer.
-    Encode(Error, Vec<SinkRecord>),
-    /// A put failed: the encoded objects, to be put again.
-    Put(Error, Vec<StagedObject>),
-}
-
-/// One object of a flush, encoded.
-#[derive(Debug, Clone)]
-struct StagedObject {
-    key: String,
-    body: Bytes,
-    content_type: &'static str,
-}
-
-impl StagedObject {
-    fn is_parquet(&self) -> bool {
-        self.content_type == PARQUET
-    }
-}
-
-const PARQUET: &str = "application/vnd.apache.parquet";
-
 /// Writes metric events as Parquet objects, exactly once per record across replays.
 ///
 /// A due buffer is staged (step 1 of the commit protocol) and its objects are built, encoded
@@ -116,6 +90,8 @@ pub struct S3ParquetSink {
     config: S3ParquetConfig,
     store: Arc<dyn ObjectStore>,
     shards: BTreeMap<ShardId, ShardBuffer>,
+    /// Per shard, the stretch handed on so far (see [`super::span`]).
+    spans: BTreeMap<ShardId, Span>,
     bucket_ready: bool,
     stats: S3SinkStats,
     /// Flushes started so far (orders the flights).
@@ -153,6 +129,7 @@ impl S3ParquetSink {
             config,
             store,
             shards: BTreeMap::new(),
+            spans: BTreeMap::new(),
             bucket_ready: false,
             stats: S3SinkStats::default(),
             flights_started: 0,
@@ -182,7 +159,7 @@ impl S3ParquetSink {
             manifest
                 .reconcile(self.store.as_ref(), bucket, prefix)
                 .await?;
-            debug!(shard = %shard, entries = manifest.entries.len(), rows = manifest.rows(), "manifest loaded");
+            debug!(shard = %shard, ranges = manifest.ranges().len(), rows = manifest.rows(), "manifest loaded");
             self.shards.insert(
                 shard,
                 ShardBuffer {
@@ -337,11 +314,20 @@ impl S3ParquetSink {
                 return Err(e);
             }
         };
-        buf.manifest.commit_pending();
+        let before = buf.manifest.clone();
+        let span = self.spans.get(&shard);
+        buf.manifest
+            .commit_pending(span.and_then(|s| s.claim(&flight.entry.first)));
+        if buf.records.is_empty()
+            && let Some((start, through)) = span.and_then(Span::open)
+        {
+            // Nothing else handed is waiting: the stretch is committed through its end.
+            buf.manifest.add_range(start, through);
+        }
         if let Err(e) = buf.manifest.save(store.as_ref(), bucket, prefix).await {
             // Not committed after all: the next flush reconciles the entry (its objects all
             // exist, so it is adopted).
-            buf.manifest.uncommit_last();
+            buf.manifest = before;
             buf.flight = Some(Flight {
                 state: FlightState::Unwritten(Vec::new()),
                 written,
@@ -394,158 +380,6 @@ impl S3ParquetSink {
         }
         Ok(())
     }
-}
-
-/// Step 1 of the commit protocol: settles any older pending flush, then records this one as
-/// pending in the manifest. Returns the staged entry and the buffer's records by event day.
-pub(super) async fn stage(
-    cfg: &S3ParquetConfig,
-    store: &dyn ObjectStore,
-    shard: ShardId,
-    buf: &mut ShardBuffer,
-) -> Result<Option<(ManifestEntry, Days)>> {
-    buf.manifest
-        .reconcile(store, &cfg.bucket, &cfg.prefix)
-        .await?;
-    // A record committed since it was buffered (another flush of the same range) is dropped.
-    let manifest = &buf.manifest;
-    buf.records.retain(|r| !manifest.covers(&r.sequence_number));
-    let (Some(first), Some(last)) = (buf.records.first(), buf.records.last()) else {
-        return Ok(None);
-    };
-    let shard_name = shard.to_string();
-    let mut objects = Vec::new();
-    let days = by_day(&buf.records);
-    for (&day, rows) in &days {
-        let (f, l) = (
-            buf.records[rows[0]].sequence_number.as_str(),
-            buf.records[rows[rows.len() - 1]].sequence_number.as_str(),
-        );
-        objects.push(writer::parquet_key(&cfg.prefix, day, &shard_name, f, l));
-        if cfg.raw_json_archive {
-            objects.push(writer::raw_json_key(
-                &cfg.raw_prefix,
-                day,
-                &shard_name,
-                f,
-                l,
-            ));
-        }
-    }
-    let entry = ManifestEntry {
-        first: first.sequence_number.clone(),
-        last: last.sequence_number.clone(),
-        rows: buf.records.len() as u64,
-        objects,
-    };
-    buf.manifest.pending = Some(entry.clone());
-    buf.manifest.save(store, &cfg.bucket, &cfg.prefix).await?;
-    Ok(Some((entry, days)))
-}
-
-impl FlightError {
-    #[cfg(test)]
-    fn into_error(self) -> Error {
-        match self {
-            FlightError::Encode(e, _) | FlightError::Put(e, _) => e,
-        }
-    }
-}
-
-/// Step 2 of the commit protocol, first half: builds and encodes the staged objects, each
-/// day's rows (`days`, as staged) on a blocking thread. On failure the records come back.
-async fn encode_objects(
-    cfg: &S3ParquetConfig,
-    records: Vec<SinkRecord>,
-    days: Days,
-    shard: ShardId,
-) -> std::result::Result<Vec<StagedObject>, FlightError> {
-    let records = Arc::new(records);
-    let back = |e: Error, records: Arc<Vec<SinkRecord>>| {
-        FlightError::Encode(
-            e,
-            Arc::try_unwrap(records).unwrap_or_else(|shared| shared.as_ref().clone()),
-        )
-    };
-    let props = match writer_properties(&EncodeOptions::from(cfg)) {
-        Ok(p) => p,
-        Err(e) => return Err(back(e, records)),
-    };
-    let shard_name = shard.to_string();
-    let mut objects = Vec::new();
-    for (day, rows) in days {
-        let (f, l) = (
-            records[rows[0]].sequence_number.as_str(),
-            records[rows[rows.len() - 1]].sequence_number.as_str(),
-        );
-        let (props, archive, all) = (props.clone(), cfg.raw_json_archive, Arc::clone(&records));
-        let encoded = tokio::task::spawn_blocking(move || {
-            let rows: Vec<&SinkRecord> = rows.iter().map(|&i| &all[i]).collect();
-            let body = encode_batch(&metric_batch(&rows)?, props)?;
-            Ok::<_, Error>((body, archive.then(|| encode_json_lines(&rows))))
-        })
-        .await
-        .map_err(|e| Error::Internal(format!("parquet encoding task failed: {e}")))
-        .and_then(|r| r);
-        let (body, json) = match encoded {
-            Ok(bodies) => bodies,
-            Err(e) => return Err(back(e, records)),
-        };
-        objects.push(StagedObject {
-            key: writer::parquet_key(&cfg.prefix, day, &shard_name, f, l),
-            body,
-            content_type: PARQUET,
-        });
-        if let Some(json) = json {
-            objects.push(StagedObject {
-                key: writer::raw_json_key(&cfg.raw_prefix, day, &shard_name, f, l),
-                body: json,
-                content_type: "application/json",
-            });
-        }
-    }
-    Ok(objects)
-}
-
-/// Step 2, second half: puts the objects in order (each put is atomic; putting one again
-/// replaces it with the same bytes). Returns Parquet bytes written; on failure, the objects.
-async fn put_objects(
-    store: &dyn ObjectStore,
-    bucket: &str,
-    objects: Vec<StagedObject>,
-) -> std::result::Result<u64, FlightError> {
-    let mut bytes = 0;
-    for o in &objects {
-        if let Err(e) = store
-            .put(bucket, &o.key, o.body.clone(), o.content_type)
-            .await
-        {
-            return Err(FlightError::Put(e, objects));
-        }
-        if o.is_parquet() {
-            bytes += o.body.len() as u64;
-        }
-    }
-    Ok(bytes)
-}
-
-/// Indexes of a buffer's records by UTC event day (year, month, day), in sequence order.
-pub(super) type Days = BTreeMap<(i32, u32, u32), Vec<usize>>;
-
-/// Groups records (by index) by UTC event day, keeping sequence order within each day.
-fn by_day(records: &[SinkRecord]) -> Days {
-    let mut days = Days::new();
-    let mut last: Option<(i64, (i32, u32, u32))> = None;
-    for (i, r) in records.iter().enumerate() {
-        let day_no = r.event.event_time_ms().div_euclid(86_400_000);
-        let day = match last {
-            Some((n, d)) if n == day_no => d,
-            _ => writer::utc_day(r.event.event_time_ms()),
-        };
-        last = Some((day_no, day));
-        days.entry(day).or_default().push(i);
-    }
-    days
 }
 
 #[async_trait]
@@ -625,11 +459,60 @@ impl Sink for S3ParquetSink {
             for &shard in &shards {
                 self.finish_flight(shard, false).await?;
             }
+            self.commit_spans().await?;
         }
         Ok(self
             .shards
             .iter_mut()
             .filter_map(|(id, b)| Self::advance_reported(b).map(|s| (*id, s)))
             .collect())
+    }
+
+    fn handed(
+        &mut self,
+        shard: ShardId,
+        after: Option<&SequenceNumber>,
+        first: &SequenceNumber,
+        last: &SequenceNumber,
+    ) {
+        let quiet = self
+            .shards
+            .get(&shard)
+            .is_none_or(|b| b.records.is_empty() && b.flight.is_none());
+        let mut span = self.spans.remove(&shard);
+        Span::handed(&mut span, after, first, last, quiet);
+        if let Some(span) = span {
+            self.spans.insert(shard, span);
+        }
+    }
+}
+
+impl S3ParquetSink {
+    /// For each shard with nothing buffered or under way, records its whole handed stretch
+    /// (dead letters after the last flush included) in the manifest, when that adds to it.
+    async fn commit_spans(&mut self) -> Result<()> {
+        let (store, bucket, prefix) = (
+            Arc::clone(&self.store),
+            &self.config.bucket,
+            &self.config.prefix,
+        );
+        for (shard, span) in &self.spans {
+            let Some((start, through)) = span.open() else {
+                continue;
+            };
+            let Some(buf) = self.shards.get_mut(shard) else {
+                continue;
+            };
+            if !buf.records.is_empty() || buf.flight.is_some() || buf.manifest.pending.is_some() {
+                continue;
+            }
+            let mut extended = buf.manifest.clone();
+            extended.add_range(start, through);
+            if extended != buf.manifest {
+                extended.save(store.as_ref(), bucket, prefix).await?;
+                buf.manifest = extended;
+            }
+        }
+        Ok(())
     }
 }

@@ -22,9 +22,9 @@ use super::*;
 use crate::{Sink, SinkRecord};
 
 /// 2026-02-19T00:00:00Z.
-const DAY0_MS: i64 = 1_771_459_200_000;
+pub(super) const DAY0_MS: i64 = 1_771_459_200_000;
 
-fn seq(shard: u32, offset: u64) -> SequenceNumber {
+pub(super) fn seq(shard: u32, offset: u64) -> SequenceNumber {
     SequenceParts {
         shard_index: shard,
         offset,
@@ -36,7 +36,7 @@ fn seq(shard: u32, offset: u64) -> SequenceNumber {
 
 /// Record `offset` of `shard`: instances cycle over 7, time advances 10 minutes per record
 /// from `start_ms`.
-fn record(shard: u32, offset: u64, start_ms: i64) -> SinkRecord {
+pub(super) fn record(shard: u32, offset: u64, start_ms: i64) -> SinkRecord {
     let t_ms = start_ms + offset as i64 * 600_000 + 123;
     let metric_type = MetricType::ALL[(offset % 4) as usize];
     SinkRecord {
@@ -61,13 +61,13 @@ fn records(shard: u32, range: std::ops::Range<u64>, start_ms: i64) -> Vec<SinkRe
     range.map(|o| record(shard, o, start_ms)).collect()
 }
 
-fn store() -> (tempfile::TempDir, Arc<dyn ObjectStore>) {
+pub(super) fn store() -> (tempfile::TempDir, Arc<dyn ObjectStore>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = DirObjectStore::open(dir.path()).expect("object store");
     (dir, Arc::new(store))
 }
 
-fn config(buffer_size: u64) -> S3ParquetConfig {
+pub(super) fn config(buffer_size: u64) -> S3ParquetConfig {
     S3ParquetConfig {
         buffer_size,
         ..S3ParquetConfig::default()
@@ -110,7 +110,7 @@ async fn parquet_objects(store: &dyn ObjectStore) -> Vec<(String, Bytes)> {
 }
 
 /// Every (shard, sequence number) row in the bucket, with its count.
-async fn row_multiset(store: &dyn ObjectStore) -> BTreeMap<(String, String), u32> {
+pub(super) async fn row_multiset(store: &dyn ObjectStore) -> BTreeMap<(String, String), u32> {
     let mut rows = BTreeMap::new();
     for (_, body) in parquet_objects(store).await {
         let reader = ParquetRecordBatchReaderBuilder::try_new(body)

@@ -46,7 +46,7 @@ pub async fn run(config: &Config, command: MetricsCommand) -> Result<i32> {
         .as_deref()
         .map(parse_time_ms)
         .transpose()?
-        .unwrap_or(end_ms - 3_600_000);
+        .unwrap_or(end_ms.saturating_sub(3_600_000));
     let region = region.unwrap_or_else(|| config.collectors.synthetic.region.clone());
     let query = StatisticsQuery {
         namespace: config.consumers.cloudwatch.sink.namespace.clone(),

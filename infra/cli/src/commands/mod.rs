@@ -3,8 +3,10 @@
 pub mod config;
 pub mod dlq;
 pub mod flow;
+pub mod loadgen;
 pub mod metrics;
 pub mod query;
+pub mod serve;
 pub mod stream;
 pub mod table;
 pub mod up;
@@ -27,5 +29,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Dlq(c) => dlq::run(&config, c).await,
         Command::Flow(c) => flow::run(&config, c).await,
         Command::Config(c) => config::run(&config, c),
+        Command::Serve(args) => serve::run(config, args).await,
+        Command::Loadgen(args) => loadgen::run(&config, args).await,
     }
 }

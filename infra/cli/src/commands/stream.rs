@@ -8,7 +8,7 @@ use shardline_core::ports::Stream;
 use shardline_core::stream::{PutRecordResult, PutRecordsEntry, limits};
 use shardline_core::{ShardId, StartingPosition};
 use std::io::Write;
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader};
 
 use crate::cli::StreamCommand;
 use crate::config::Config;
@@ -135,40 +135,102 @@ async fn put(
     key_field: String,
 ) -> Result<i32> {
     let stdin = BufReader::new(tokio::io::stdin());
-    let mut lines = stdin.lines();
+    let mut out = std::io::stdout().lock();
+    let mut err = std::io::stderr();
+    let summary = put_lines(log, name, fixed_key, &key_field, stdin, &mut out, &mut err).await?;
+    Ok(if summary.refused == 0 { 0 } else { 1 })
+}
+
+/// What [`put_lines`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PutSummary {
+    /// Records appended (durable).
+    pub appended: usize,
+    /// Lines refused: no partition key, a key or record outside Kinesis's limits, or a record
+    /// the stream rejected.
+    pub refused: usize,
+}
+
+/// `stream put`: appends each non-blank line of `input` as one record, its bytes exactly as
+/// read (a final `\r` of a `\r\n` line ending excepted; the bytes need not be UTF-8). Prints
+/// `<shard-id> <sequence-number>` per appended record on `out`, in input order, once durable.
+///
+/// A line that cannot be appended is refused with one line on `err` naming the line number,
+/// the reason and the fix, and the rest go on: no partition key found (`key_field` missing or
+/// not a string or number), a partition key outside 1 to 256 characters or a record over 1 MiB
+/// (checked here, as PutRecords on Kinesis would refuse the whole call), or a record the stream
+/// rejected. A summary line ends `err`.
+///
+/// # Errors
+/// When `input` cannot be read or the stream cannot be appended to at all.
+pub async fn put_lines<R: AsyncBufRead + Unpin>(
+    log: &shardline_log::Log,
+    name: &str,
+    fixed_key: Option<String>,
+    key_field: &str,
+    mut input: R,
+    out: &mut impl Write,
+    err: &mut impl Write,
+) -> Result<PutSummary> {
     let mut batch: Vec<(usize, PutRecordsEntry)> = Vec::new();
     let mut batch_bytes = 0usize;
     let mut line_no = 0usize;
-    let mut failed = 0usize;
-    let mut out = std::io::stdout().lock();
-    while let Some(line) = lines
-        .next_line()
-        .await
-        .context("cannot read standard input")?
-    {
+    let mut summary = PutSummary::default();
+    let mut raw = Vec::new();
+    loop {
+        raw.clear();
+        let read = input
+            .read_until(b'\n', &mut raw)
+            .await
+            .context("cannot read standard input")?;
+        if read == 0 {
+            break;
+        }
         line_no += 1;
-        if line.trim().is_empty() {
+        if raw.last() == Some(&b'\n') {
+            raw.pop();
+            if raw.last() == Some(&b'\r') {
+                raw.pop();
+            }
+        }
+        if raw.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
         let key = match &fixed_key {
             Some(k) => k.clone(),
-            None => match key_of(&line, &key_field) {
+            None => match key_of(&String::from_utf8_lossy(&raw), key_field) {
                 Some(k) => k,
                 None => {
-                    eprintln!(
+                    writeln!(
+                        err,
                         "line {line_no}: no string field `{key_field}` to use as partition key; \
                          pass --partition-key K or --key-field NAME (record skipped)"
-                    );
-                    failed += 1;
+                    )?;
+                    summary.refused += 1;
                     continue;
                 }
             },
         };
-        let size = key.len() + line.len();
+        if let Err(why) = shardline_core::stream::check_record_limits(&key, raw.len()) {
+            writeln!(
+                err,
+                "line {line_no}: {why}: Kinesis refuses such a record; {} (record skipped)",
+                if why.contains("partition key") {
+                    format!(
+                        "give it a `{key_field}` of 1 to 256 characters or pass --partition-key K"
+                    )
+                } else {
+                    "split it or shorten it".to_string()
+                }
+            )?;
+            summary.refused += 1;
+            continue;
+        }
+        let size = key.len() + raw.len();
         if batch.len() == limits::MAX_RECORDS_PER_PUT
             || batch_bytes + size > limits::MAX_BYTES_PER_PUT
         {
-            failed += flush(log, name, &mut batch, &mut out).await?;
+            flush(log, name, &mut batch, out, err, &mut summary).await?;
             batch_bytes = 0;
         }
         batch_bytes += size;
@@ -177,12 +239,17 @@ async fn put(
             PutRecordsEntry {
                 partition_key: key,
                 explicit_hash_key: None,
-                data: Bytes::from(line),
+                data: Bytes::copy_from_slice(&raw),
             },
         ));
     }
-    failed += flush(log, name, &mut batch, &mut out).await?;
-    Ok(if failed == 0 { 0 } else { 1 })
+    flush(log, name, &mut batch, out, err, &mut summary).await?;
+    writeln!(
+        err,
+        "{} records appended to {name}, {} lines refused",
+        summary.appended, summary.refused
+    )?;
+    Ok(summary)
 }
 
 fn key_of(line: &str, field: &str) -> Option<String> {
@@ -199,9 +266,11 @@ async fn flush(
     name: &str,
     batch: &mut Vec<(usize, PutRecordsEntry)>,
     out: &mut impl Write,
-) -> Result<usize> {
+    err: &mut impl Write,
+    summary: &mut PutSummary,
+) -> Result<()> {
     if batch.is_empty() {
-        return Ok(0);
+        return Ok(());
     }
     let (lines, entries): (Vec<usize>, Vec<PutRecordsEntry>) =
         std::mem::take(batch).into_iter().unzip();
@@ -209,24 +278,26 @@ async fn flush(
         .put_records(name, entries)
         .await
         .with_context(|| format!("cannot append to stream `{name}`"))?;
-    let mut failed = 0;
     for (line, result) in lines.into_iter().zip(results) {
         match result {
             PutRecordResult::Ok {
                 shard_id,
                 sequence_number,
-            } => writeln!(out, "{shard_id} {sequence_number}")?,
+            } => {
+                summary.appended += 1;
+                writeln!(out, "{shard_id} {sequence_number}")?;
+            }
             PutRecordResult::Err {
                 error_code,
                 error_message,
             } => {
-                failed += 1;
-                eprintln!("line {line}: {error_code}: {error_message}");
+                summary.refused += 1;
+                writeln!(err, "line {line}: {error_code}: {error_message}")?;
             }
         }
     }
     out.flush()?;
-    Ok(failed)
+    Ok(())
 }
 
 async fn get(

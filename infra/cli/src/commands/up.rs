@@ -11,6 +11,9 @@
 //! backoff, for as long as it fails; one that panics is restarted at once, and a record that
 //! keeps making its sink panic is dead-lettered (see `shardline_consumers::runtime`).
 //!
+//! Unless `--once`, the Kinesis endpoint (`[serve]`, see `serve`) runs on the pipeline's log
+//! while `up` runs, so outside producers can write into it.
+//!
 //! `--once` collects once, drains every consumer and prints a summary. It is bounded: a
 //! failing call gets `retry.max_attempts` tries (by default 10, the backoff ceiling doubling
 //! from 100 ms to 10 s: at most about 43 s of waiting per call), then that consumer gives up,
@@ -39,11 +42,26 @@ use crate::wiring;
 pub async fn run(config: Config, args: UpArgs) -> Result<i32> {
     let pipeline = Pipeline::open(config).await?;
     print_banner(&pipeline);
+    // The Kinesis endpoint on the pipeline's own log, so outside producers can write into it.
+    let served = if pipeline.config.serve.enabled && !args.once {
+        let served = super::serve::start(&pipeline.config, pipeline.log.clone()).await?;
+        println!(
+            "  kinesis   {} (e.g. aws kinesis --endpoint-url {} ...)",
+            served.url(),
+            served.url()
+        );
+        Some(served)
+    } else {
+        None
+    };
     let code = if args.once {
         once(&pipeline).await
     } else {
         run_until_stopped(&pipeline, args.duration).await
     };
+    if let Some(served) = served {
+        served.stop().await;
+    }
     pipeline.close().await?;
     code
 }

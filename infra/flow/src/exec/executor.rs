@@ -232,7 +232,11 @@ impl Executor {
         );
         let body = run.run_machine(&self.machine, input, frame.clone());
         let outcome = match self.machine.timeout_seconds {
-            Some(secs) => self.clock.run_with_timeout(secs * 1000, body).await,
+            Some(secs) => {
+                self.clock
+                    .run_with_timeout(secs.saturating_mul(1000), body)
+                    .await
+            }
             None => Some(body.await),
         };
         let (status, output, error) = match outcome {
@@ -533,12 +537,13 @@ impl Run<'_> {
     fn wait_ms(&self, sd: &StateData<'_>, w: &WaitFor, eff: &Value) -> Result<u64, TaskError> {
         let now = self.exec.clock.now_ms();
         let runtime = |m: String| sd.prefixed("States.Runtime", m);
-        let until = |t: i64| (t - now).max(0) as u64;
+        // Saturating: input may ask for any wait.
+        let until = |t: i64| t.saturating_sub(now).max(0) as u64;
         // `what` names the field as AWS does ("SecondsPath parameter"); `shown` is the value
         // as AWS prints it after the path ("$.x == -1").
         let seconds = |v: &Value, what: &str, shown: String| -> Result<u64, TaskError> {
             match v.as_i64() {
-                Some(n) if n >= 0 => Ok(n as u64 * 1000),
+                Some(n) if n >= 0 => Ok((n as u64).saturating_mul(1000)),
                 Some(_) => Err(runtime(format!(
                     "The {what} references a negative value: {shown}"
                 ))),
@@ -548,7 +553,7 @@ impl Run<'_> {
             }
         };
         match w {
-            WaitFor::Seconds(s) => Ok(s * 1000),
+            WaitFor::Seconds(s) => Ok(s.saturating_mul(1000)),
             WaitFor::Timestamp(t) => Ok(until(*t)),
             WaitFor::SecondsPath(p) => {
                 let v = p.select_in(eff, &sd.env()).map_err(|_| {

@@ -102,7 +102,12 @@ impl Run<'_> {
         let handler = resolved.handler.clone();
         let call = async move { handler.invoke(resolved.input, &tctx).await }.boxed();
         let outcome = match timeout_s {
-            Some(s) => self.exec.clock().run_with_timeout(s * 1000, call).await,
+            Some(s) => {
+                self.exec
+                    .clock()
+                    .run_with_timeout(s.saturating_mul(1000), call)
+                    .await
+            }
             None => Some(call.await),
         };
         match outcome {

@@ -178,6 +178,12 @@ async fn wait_variants_advance_virtual_time() {
         run(bad, json!({"d": "soon"})).await.error.as_deref(),
         Some("States.Runtime")
     );
+    // Input can ask for any wait: time saturates at the end of time instead of overflowing.
+    let huge = json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "SecondsPath": "$.d", "End": true}}});
+    let clock = Arc::new(VirtualClock::new(start));
+    let out = run_with(huge, json!({"d": i64::MAX}), registry(), clock.clone()).await;
+    assert_eq!(out.status, ExecutionStatus::Succeeded);
+    assert_eq!(clock.now_ms(), i64::MAX);
 }
 
 #[tokio::test]

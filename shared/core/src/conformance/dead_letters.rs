@@ -1,10 +1,17 @@
-//! Conformance of [`DeadLetterStore`]: idempotent puts, oldest-first listings, counts.
+//! Conformance of [`DeadLetterStore`]: idempotent puts, oldest-first listings, counts, exact
+//! bytes. Letters are dead-lettered "now": stores may drop letters past their retention.
 
 use bytes::Bytes;
 
 use super::{seq, unique};
 use crate::ShardId;
 use crate::ports::{DeadLetter, DeadLetterStore};
+
+/// When the suite first ran in this process (letters' times are this plus a few ms).
+fn suite_start_ms() -> i64 {
+    static START: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *START.get_or_init(crate::time::now_ms)
+}
 
 fn letter(consumer: &str, shard: u32, offset: u64, reason: &str, at: i64) -> DeadLetter {
     DeadLetter {
@@ -15,7 +22,7 @@ fn letter(consumer: &str, shard: u32, offset: u64, reason: &str, at: i64) -> Dea
         partition_key: format!("i-{offset}"),
         reason: reason.to_string(),
         data: Bytes::from(format!("{{\"bad\":{offset}}}")),
-        at_ms: 1_700_000_000_000 + at,
+        at_ms: suite_start_ms() + at,
     }
 }
 
@@ -100,6 +107,18 @@ pub async fn dead_letter_store(store: &dyn DeadLetterStore) {
         listed, expected,
         "dead letters: list must return each letter once, whole, oldest first"
     );
+    // The exact bytes come back, whether or not they are UTF-8.
+    let mut binary = letter(&other, 3, 11, "malformed: invalid UTF-8", 6);
+    binary.data = Bytes::from_static(b"{\"v\":\"\xff\xfe\x00\"}\r\n");
+    store
+        .put(vec![binary.clone()])
+        .await
+        .unwrap_or_else(|e| panic!("dead letters: put of non-UTF-8 data failed: {e}"));
+    assert_eq!(
+        list(other.clone()).await.last(),
+        Some(&binary),
+        "dead letters: data that is not UTF-8 must come back byte for byte"
+    );
     let everything = store
         .list(None)
         .await
@@ -109,7 +128,7 @@ pub async fn dead_letter_store(store: &dyn DeadLetterStore) {
         .filter(|l| l.consumer == consumer || l.consumer == other)
         .count();
     assert_eq!(
-        ours, 5,
+        ours, 6,
         "dead letters: list(None) must include every consumer's letters"
     );
 }

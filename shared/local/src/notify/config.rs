@@ -6,12 +6,15 @@
 //! targets = [
 //!   { type = "stdout" },                       # or "stderr"
 //!   { type = "outbox" },                       # <data>/notifications/outbox.jsonl
-//!   { type = "webhook", url = "http://127.0.0.1:9000/alerts", timeout = "5s" },
+//!   { type = "webhook", url = "https://hooks.example.com/alerts", timeout = "5s",
+//!     connect_timeout = "3s" },                # ca_file = "ca.pem" adds trusted roots
 //! ]
 //! ```
 //!
-//! Relative paths are resolved against the data directory. Sent-ledgers of stdout, stderr and
-//! webhook targets live in `<data>/local/notify/`.
+//! Relative paths (outbox `path`, webhook `ca_file`) are resolved against the data directory.
+//! Sent-ledgers of stdout, stderr and webhook targets live in `<data>/local/notify/`; what the
+//! outbox and the ledgers remember is kept for the retention given to
+//! [`build_notifier_with_retention`] (`[local] notify_retention`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,7 +23,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use shardline_core::ports::Notifier;
 
-use super::{FanoutNotifier, OutboxNotifier, StdoutNotifier, WebhookNotifier};
+use super::ledger::DEFAULT_RETENTION;
+use super::{FanoutNotifier, OutboxNotifier, StdoutNotifier, WebhookNotifier, WebhookOptions};
 use crate::error::LocalError;
 
 /// Which notifier to run, and its settings.
@@ -38,13 +42,22 @@ pub enum NotifierConfig {
         #[serde(default)]
         path: Option<PathBuf>,
     },
-    /// POST to an `http://` URL.
+    /// POST to an `http://` or `https://` URL.
     Webhook {
         /// The endpoint.
         url: String,
-        /// Per-request timeout, e.g. `"5s"`.
+        /// Per-request timeout (connecting included), e.g. `"5s"`.
         #[serde(default = "default_timeout", with = "shardline_core::units::duration")]
         timeout: Duration,
+        /// Bound on resolving the host, connecting and the TLS handshake, e.g. `"3s"`.
+        #[serde(
+            default = "default_connect_timeout",
+            with = "shardline_core::units::duration"
+        )]
+        connect_timeout: Duration,
+        /// PEM certificates trusted besides the operating system's roots (`https://` only).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ca_file: Option<PathBuf>,
     },
     /// Several targets.
     Fanout {
@@ -76,12 +89,18 @@ impl NotifierConfig {
 }
 
 fn default_timeout() -> Duration {
-    Duration::from_secs(5)
+    WebhookOptions::default().timeout
 }
 
-/// A file-name-safe rendering of a URL.
+fn default_connect_timeout() -> Duration {
+    WebhookOptions::default().connect_timeout
+}
+
+/// A file-name-safe rendering of a URL (`http://` and `https://` URLs of the same host and
+/// path share their ledger).
 fn ledger_name(url: &str) -> String {
     let body: String = url
+        .trim_start_matches("https://")
         .trim_start_matches("http://")
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
@@ -90,38 +109,69 @@ fn ledger_name(url: &str) -> String {
     format!("webhook-{body}-sent.jsonl")
 }
 
-/// Builds the notifier `config` describes, with files under `data_dir`.
+/// Builds the notifier `config` describes, with files under `data_dir` and the default
+/// retention (7 days).
 ///
 /// # Errors
-/// [`LocalError::Config`] for an unusable setting (an `https://` URL, an empty fanout), or
-/// an error opening an outbox or ledger file.
+/// See [`build_notifier_with_retention`].
 pub fn build_notifier(
     config: &NotifierConfig,
     data_dir: &Path,
 ) -> Result<Arc<dyn Notifier>, LocalError> {
+    build_notifier_with_retention(config, data_dir, DEFAULT_RETENTION)
+}
+
+/// Builds the notifier `config` describes, with files under `data_dir`; the outbox and the
+/// sent-ledgers keep what was published within `retention`.
+///
+/// # Errors
+/// [`LocalError::Config`] for an unusable setting (a bad URL, timeout or `ca_file`, no
+/// trusted roots for `https://`, an empty fanout), or an error opening an outbox or ledger
+/// file.
+pub fn build_notifier_with_retention(
+    config: &NotifierConfig,
+    data_dir: &Path,
+    retention: Duration,
+) -> Result<Arc<dyn Notifier>, LocalError> {
     let state_dir = data_dir.join("local").join("notify");
     Ok(match config {
-        NotifierConfig::Stdout {} => Arc::new(StdoutNotifier::new(Some(
-            &state_dir.join("stdout-sent.jsonl"),
-        ))?),
-        NotifierConfig::Stderr {} => Arc::new(StdoutNotifier::with_writer(
+        NotifierConfig::Stdout {} => Arc::new(StdoutNotifier::with_writer_and_retention(
+            Box::new(std::io::stdout()),
+            Some(&state_dir.join("stdout-sent.jsonl")),
+            retention,
+        )?),
+        NotifierConfig::Stderr {} => Arc::new(StdoutNotifier::with_writer_and_retention(
             Box::new(std::io::stderr()),
             Some(&state_dir.join("stderr-sent.jsonl")),
+            retention,
         )?),
         NotifierConfig::Outbox { path } => {
             let path = match path {
                 Some(p) => data_dir.join(p),
                 None => data_dir.join("notifications").join("outbox.jsonl"),
             };
-            Arc::new(OutboxNotifier::open(&path)?)
+            Arc::new(OutboxNotifier::open_with_retention(&path, retention)?)
         }
-        NotifierConfig::Webhook { url, timeout } => {
+        NotifierConfig::Webhook {
+            url,
+            timeout,
+            connect_timeout,
+            ca_file,
+        } => {
             let ledger = state_dir.join(ledger_name(url));
+            let options = WebhookOptions {
+                timeout: *timeout,
+                connect_timeout: *connect_timeout,
+                ca_file: ca_file.as_ref().map(|f| data_dir.join(f)),
+                retention,
+            };
             Arc::new(
-                WebhookNotifier::new(url, *timeout, Some(&ledger)).map_err(|e| match e {
-                    shardline_core::Error::InvalidArgument(msg) => LocalError::Config(msg),
-                    other => LocalError::Port(other),
-                })?,
+                WebhookNotifier::with_options(url, options, Some(&ledger)).map_err(
+                    |e| match e {
+                        shardline_core::Error::InvalidArgument(msg) => LocalError::Config(msg),
+                        other => LocalError::Port(other),
+                    },
+                )?,
             )
         }
         NotifierConfig::Fanout { targets } => {
@@ -132,7 +182,7 @@ pub fn build_notifier(
             }
             let built = targets
                 .iter()
-                .map(|t| build_notifier(t, data_dir))
+                .map(|t| build_notifier_with_retention(t, data_dir, retention))
                 .collect::<Result<Vec<_>, _>>()?;
             Arc::new(FanoutNotifier::new(built))
         }

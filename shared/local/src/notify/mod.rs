@@ -2,7 +2,8 @@
 //!
 //! - [`StdoutNotifier`]: prints one readable block per notification.
 //! - [`OutboxNotifier`]: appends one JSON line ([`Envelope`]) per notification to a file.
-//! - [`WebhookNotifier`]: POSTs the [`Envelope`] as JSON to an `http://` URL.
+//! - [`WebhookNotifier`]: POSTs the [`Envelope`] as JSON to an `http://` or `https://` URL
+//!   (rustls; see `http`).
 //! - [`FanoutNotifier`]: publishes to several targets.
 //!
 //! Invariants shared by every target:
@@ -11,12 +12,14 @@
 //!   outbox file itself; stdout and webhook targets remember them in memory, and in a
 //!   sent-ledger file when given one (see [`ledger`]), so restarts do not notify twice.
 //! - A target records an id only after delivery succeeded, so a failed publish can be retried.
+//! - What a target remembers (the outbox's lines, the ledgers' ids) is kept for a retention
+//!   period (7 days by default), then dropped.
 //! - Publishes to one target are serialized (check, deliver, record under one lock).
 //! - Message ids are random UUID v4 strings.
 
 mod config;
 mod fanout;
-mod http;
+pub mod http;
 pub(crate) mod ledger;
 mod outbox;
 mod stdout;
@@ -27,11 +30,11 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use shardline_core::ports::Notification;
 
-pub use config::{NotifierConfig, build_notifier};
+pub use config::{NotifierConfig, build_notifier, build_notifier_with_retention};
 pub use fanout::FanoutNotifier;
 pub use outbox::OutboxNotifier;
 pub use stdout::StdoutNotifier;
-pub use webhook::WebhookNotifier;
+pub use webhook::{WebhookNotifier, WebhookOptions};
 
 /// A published notification as written to the outbox and sent to webhooks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,6 +1,7 @@
 //! [`OutboxNotifier`]: a durable JSON Lines outbox file, one [`Envelope`] per line.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use shardline_core::ports::{Notification, Notifier};
@@ -8,10 +9,11 @@ use shardline_core::{Error, Result};
 use tokio::sync::Mutex;
 
 use super::Envelope;
-use super::ledger::Ledger;
+use super::ledger::{DEFAULT_RETENTION, Ledger};
 
 /// Appends each notification to a file as one JSON line, fsync'd before `publish` returns.
-/// The deduplication ids already in the file are loaded on open.
+/// The deduplication ids already in the file are loaded on open. Notifications older than the
+/// retention (7 days unless given) are dropped from the file (see [`super::ledger`]).
 #[derive(Debug)]
 pub struct OutboxNotifier {
     path: PathBuf,
@@ -25,9 +27,17 @@ impl OutboxNotifier {
     /// When the file cannot be opened, or holds a line that is not an envelope
     /// ([`Error::Corrupt`] with its byte offset).
     pub fn open(path: &Path) -> Result<Self> {
+        Self::open_with_retention(path, DEFAULT_RETENTION)
+    }
+
+    /// Opens (creating) the outbox at `path`, keeping the notifications of `retention`.
+    ///
+    /// # Errors
+    /// As [`OutboxNotifier::open`].
+    pub fn open_with_retention(path: &Path, retention: Duration) -> Result<Self> {
         Ok(OutboxNotifier {
             path: path.to_path_buf(),
-            ledger: Mutex::new(Ledger::open(path)?),
+            ledger: Mutex::new(Ledger::open(path, retention)?),
         })
     }
 
@@ -73,7 +83,7 @@ impl Notifier for OutboxNotifier {
         let envelope = Envelope::new(notification);
         let line = serde_json::to_vec(&envelope)
             .map_err(|e| Error::Internal(format!("cannot encode notification: {e}")))?;
-        ledger.record(&line, dedup, &envelope.message_id)?;
+        ledger.record(&line, dedup, &envelope.message_id, envelope.published_ms)?;
         Ok(envelope.message_id)
     }
 }

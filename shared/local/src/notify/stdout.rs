@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use shardline_core::ports::{Notification, Notifier};
@@ -9,7 +10,7 @@ use shardline_core::{Error, Result};
 use tokio::sync::Mutex;
 
 use super::Envelope;
-use super::ledger::Ledger;
+use super::ledger::{DEFAULT_RETENTION, Ledger};
 
 type Sink = Box<dyn Write + Send>;
 
@@ -48,9 +49,21 @@ impl StdoutNotifier {
     /// # Errors
     /// When the ledger file cannot be opened or is damaged.
     pub fn with_writer(writer: Box<dyn Write + Send>, ledger: Option<&Path>) -> Result<Self> {
+        Self::with_writer_and_retention(writer, ledger, DEFAULT_RETENTION)
+    }
+
+    /// Prints to `writer`, remembering deduplication ids for `retention`.
+    ///
+    /// # Errors
+    /// When the ledger file cannot be opened or is damaged.
+    pub fn with_writer_and_retention(
+        writer: Box<dyn Write + Send>,
+        ledger: Option<&Path>,
+        retention: Duration,
+    ) -> Result<Self> {
         let ledger = match ledger {
-            Some(path) => Ledger::open(path)?,
-            None => Ledger::in_memory(),
+            Some(path) => Ledger::open(path, retention)?,
+            None => Ledger::in_memory(retention),
         };
         Ok(StdoutNotifier {
             inner: Mutex::new((writer, ledger)),
@@ -93,7 +106,7 @@ impl Notifier for StdoutNotifier {
             .write_all(render_block(&envelope).as_bytes())
             .and_then(|()| writer.flush())
             .map_err(|e| Error::io("<stdout>", e))?;
-        ledger.record_sent(dedup, &envelope.message_id)?;
+        ledger.record_sent(dedup, &envelope.message_id, envelope.published_ms)?;
         Ok(envelope.message_id)
     }
 }

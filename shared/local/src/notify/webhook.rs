@@ -1,12 +1,15 @@
-//! [`WebhookNotifier`]: POSTs each notification's [`Envelope`] as JSON to an `http://` URL.
+//! [`WebhookNotifier`]: POSTs each notification's [`Envelope`] as JSON to an `http://` or
+//! `https://` URL (see [`super::http`] for TLS, timeouts and header escaping).
 //!
 //! Status handling: 2xx is delivered; 429 is [`Error::Throttled`] and 5xx
 //! [`Error::Unavailable`] (both retryable); any other status is a permanent
 //! [`Error::InvalidArgument`] naming the URL, the status and the start of the body.
 //! Each request carries `X-Shardline-Message-Id` and, when set,
-//! `X-Shardline-Deduplication-Id`, so receivers can deduplicate too.
+//! `X-Shardline-Deduplication-Id` (escaped with [`super::http::header_value`]: the id holds
+//! record fields), so receivers can deduplicate too. The body is JSON, where every field is
+//! escaped by the encoder.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -15,40 +18,78 @@ use shardline_core::{Error, Result};
 use tokio::sync::Mutex;
 
 use super::Envelope;
-use super::http::{HttpUrl, post_json};
-use super::ledger::Ledger;
+use super::http::{ClientOptions, HttpClient, HttpUrl};
+use super::ledger::{DEFAULT_RETENTION, Ledger};
+
+/// How a [`WebhookNotifier`] connects and what it remembers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookOptions {
+    /// Bound on each request, connecting included.
+    pub timeout: Duration,
+    /// Bound on resolving, connecting and the TLS handshake.
+    pub connect_timeout: Duration,
+    /// PEM certificates trusted besides the operating system's roots (`https://` only).
+    pub ca_file: Option<PathBuf>,
+    /// How long deduplication ids are remembered.
+    pub retention: Duration,
+}
+
+impl Default for WebhookOptions {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(3),
+            ca_file: None,
+            retention: DEFAULT_RETENTION,
+        }
+    }
+}
 
 /// Sends notifications to a webhook.
 #[derive(Debug)]
 pub struct WebhookNotifier {
-    url: HttpUrl,
-    url_text: String,
-    timeout: Duration,
+    client: HttpClient,
     ledger: Mutex<Ledger>,
 }
 
 impl WebhookNotifier {
-    /// Posts to `url` (must be `http://`), each request bounded by `timeout`; deduplication
-    /// ids are remembered in `ledger` if given, else in memory.
+    /// Posts to `url`, each request bounded by `timeout` (other options at their defaults);
+    /// deduplication ids are remembered in `ledger` if given, else in memory.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for an unusable URL (including `https://`), or when the
-    /// ledger cannot be opened.
+    /// As [`WebhookNotifier::with_options`].
     pub fn new(url: &str, timeout: Duration, ledger: Option<&Path>) -> Result<Self> {
-        let parsed = HttpUrl::parse(url)?;
-        if timeout.is_zero() {
-            return Err(Error::InvalidArgument(format!(
-                "webhook {url}: timeout must be positive, e.g. \"5s\""
-            )));
-        }
+        Self::with_options(
+            url,
+            WebhookOptions {
+                timeout,
+                ..WebhookOptions::default()
+            },
+            ledger,
+        )
+    }
+
+    /// Posts to `url` as `options` say; deduplication ids are remembered in `ledger` if
+    /// given, else in memory.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for an unusable URL, timeout or `ca_file`, or no trusted
+    /// roots for an `https://` URL; an error opening the ledger.
+    pub fn with_options(url: &str, options: WebhookOptions, ledger: Option<&Path>) -> Result<Self> {
+        let client = HttpClient::new(
+            HttpUrl::parse(url)?,
+            ClientOptions {
+                timeout: options.timeout,
+                connect_timeout: options.connect_timeout,
+                ca_file: options.ca_file.clone(),
+            },
+        )?;
         let ledger = match ledger {
-            Some(path) => Ledger::open(path)?,
-            None => Ledger::in_memory(),
+            Some(path) => Ledger::open(path, options.retention)?,
+            None => Ledger::in_memory(options.retention),
         };
         Ok(WebhookNotifier {
-            url: parsed,
-            url_text: url.to_string(),
-            timeout,
+            client,
             ledger: Mutex::new(ledger),
         })
     }
@@ -69,15 +110,16 @@ impl Notifier for WebhookNotifier {
         if let Some(id) = dedup {
             headers.push(("X-Shardline-Deduplication-Id", id));
         }
-        let response = post_json(&self.url, &headers, &body, self.timeout).await?;
+        let response = self.client.post_json(&headers, &body).await?;
         let snippet: String = response.body.chars().take(200).collect();
         let what = format!(
             "webhook {} answered {}: {snippet:?}",
-            self.url_text, response.status
+            self.client.url().endpoint(),
+            response.status
         );
         match response.status {
             200..=299 => {
-                ledger.record_sent(dedup, &envelope.message_id)?;
+                ledger.record_sent(dedup, &envelope.message_id, envelope.published_ms)?;
                 Ok(envelope.message_id)
             }
             429 => Err(Error::Throttled(what)),
