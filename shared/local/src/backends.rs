@@ -36,8 +36,8 @@ use crate::metrics::RedbMetricStore;
 use crate::notify::{NotifierConfig, build_notifier_with_retention};
 use crate::objects::DirObjectStore;
 use crate::state::RedbStateStore;
-use crate::table::LsmItemTable;
 use crate::table::import::import_redb;
+use crate::table::{LsmItemTable, TableOptions};
 
 /// Settings of the embedded backends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +54,10 @@ pub struct LocalOptions {
     /// filling whatever cache there is (`table_bench`: the same query times with 4 and 16 MiB).
     #[serde(with = "shardline_core::units::size")]
     pub table_cache_size: u64,
+    /// Item table files kept open at most (at least 16); a read of one that is not opens it
+    /// again. The table has a few files per 64 MiB it holds, so without a bound its
+    /// descriptors would grow with it.
+    pub table_open_files: usize,
     /// How long dead letters are kept (each put removes the older ones), e.g. `"14d"`.
     #[serde(with = "shardline_core::units::duration")]
     pub dead_letter_retention: Duration,
@@ -70,6 +74,7 @@ impl Default for LocalOptions {
             durability: Durability::Fsync,
             cache_size: 16 * 1024 * 1024,
             table_cache_size: 4 * 1024 * 1024,
+            table_open_files: TableOptions::default().open_files,
             dead_letter_retention: Duration::from_secs(14 * 86_400),
             notify_retention: Duration::from_secs(7 * 86_400),
         }
@@ -114,8 +119,15 @@ impl LocalBackends {
         let checkpoint_db = open("checkpoints.redb")?;
         let leases = Arc::new(RedbLeaseStore::new(checkpoint_db.clone()));
         let checkpoints = Arc::new(RedbCheckpointStore::new(checkpoint_db));
-        let table =
-            LsmItemTable::open(&local.join("table"), opts.durability, opts.table_cache_size)?;
+        let table = LsmItemTable::open_with_options(
+            &local.join("table"),
+            opts.durability,
+            TableOptions {
+                cache_bytes: opts.table_cache_size,
+                open_files: opts.table_open_files,
+                ..TableOptions::default()
+            },
+        )?;
         import_redb(&local.join("table.redb"), &table)?;
         Ok(LocalBackends {
             data_dir: data_dir.to_path_buf(),
