@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check and test of the workspace on a fresh machine, setting up what the tests need:
-#   - a Python venv (.venv) with pyarrow and duckdb (the Parquet output is read back by both)
-#     and statelint (ASL linting);
+#   - a Python venv (.venv) with pyarrow and duckdb (the Parquet output is read back by both),
+#     statelint (ASL linting), cfn-lint (the SAM template), and boto3, awscli and cbor2 (the
+#     Kinesis endpoint's clients);
 #   - asl-validator and playwright-core from the npm registry (in .tools/, not global), and
 #     Debian's chromium (the dashboard test drives it headless);
 #   - moto's server (moto[server] in .venv) on 127.0.0.1 and a free port, for the AWS
@@ -14,19 +15,25 @@ root=$(pwd)
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "Python venv with pyarrow, duckdb and statelint (.venv)"
+step "Python venv with pyarrow, duckdb, statelint, boto3, awscli and cbor2 (.venv)"
 py=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import pyarrow, duckdb' 2>/dev/null; then
   "$py" -m venv .venv
-  .venv/bin/pip install --quiet --disable-pip-version-check --upgrade pip
-  .venv/bin/pip install --quiet --disable-pip-version-check 'pyarrow>=15' 'duckdb>=1.0' 'statelint>=3'
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check 'pyarrow>=15' 'duckdb>=1.0' 'statelint>=3'
 fi
-.venv/bin/python -c 'import pyarrow, duckdb; print("pyarrow", pyarrow.__version__, "duckdb", duckdb.__version__)'
+if ! .venv/bin/python -c 'import boto3, awscli, cbor2' 2>/dev/null || [ ! -x .venv/bin/aws ]; then
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check 'boto3>=1.34' 'awscli>=1.32' 'cbor2>=5.6'
+fi
+if [ ! -x .venv/bin/cfn-lint ]; then
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check 'cfn-lint>=1.20'
+fi
+.venv/bin/python -c 'import pyarrow, duckdb, boto3, cbor2; print("pyarrow", pyarrow.__version__, "duckdb", duckdb.__version__, "boto3", boto3.__version__, "cbor2 ok")'
 export SHARDLINE_TEST_PYTHON="$root/.venv/bin/python"
 
 step "moto's server in .venv (AWS stand-in for shardline-aws's tests)"
 if ! .venv/bin/python -c 'import moto.server, flask' 2>/dev/null; then
-  .venv/bin/pip install --quiet --disable-pip-version-check 'moto[server]>=5.1,<6'
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check 'moto[server]>=5.1,<6'
 fi
 .venv/bin/python -c 'import moto; print("moto", moto.__version__)'
 
@@ -59,6 +66,10 @@ for def in infra/deploy/statemachine/*.asl.json infra/deploy/mocks/*.asl.json; d
   echo "ok: $def"
 done
 
+step "Lint the deploy template (cfn-lint: errors and warnings fail)"
+.venv/bin/cfn-lint infra/deploy/template.yaml
+echo "ok: infra/deploy/template.yaml"
+
 step "Start moto on 127.0.0.1 (stopped when this script exits)"
 moto_port=$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 .venv/bin/python scripts/moto_server.py "$moto_port" >"${TMPDIR:-/tmp}/shardline-moto-$moto_port.log" 2>&1 &
@@ -84,7 +95,7 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "cargo clippy (all targets, warnings are errors)"
-cargo clippy --workspace --all-targets --locked --features shardline-aws/moto-tests -- -D warnings
+cargo clippy --workspace --all-targets --locked --features shardline-aws/moto-tests,shardline/moto-tests -- -D warnings
 
 step "cargo test"
-cargo test --workspace --locked --features shardline-aws/moto-tests
+cargo test --workspace --locked --features shardline-aws/moto-tests,shardline/moto-tests

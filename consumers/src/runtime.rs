@@ -43,7 +43,9 @@
 //! # Layout
 //! - [`config`] — [`ConsumerConfig`] and [`RetryConfig`].
 //! - `consumer`: [`Consumer`]: `new`, `run`, `drain`, flushing and checkpointing.
-//! - `ownership`: which shards the consumer reads — the one place a lease coordinator plugs in.
+//! - `ownership`: which shards the consumer reads — all of them, or those its lease worker holds.
+//! - [`lease`] — [`LeaseWorker`]: `shardline consume` workers sharing a stream's shards through
+//!   KCL-style leases (fair share, renewal, release, failover, parents before children).
 //! - `read`: resolving iterators, reading, and dispatching batches (dead letters, sink writes).
 //! - `shard`: per-shard position and checkpoint bookkeeping.
 //! - [`supervise`] — [`Supervisor`]: restarts after errors and panics, and pauses.
@@ -58,6 +60,7 @@
 pub mod config;
 mod consumer;
 pub mod error;
+pub mod lease;
 mod ownership;
 pub mod pause;
 pub mod quarantine;
@@ -74,6 +77,7 @@ mod tests;
 pub use config::{ConsumerConfig, RetryConfig};
 pub use consumer::Consumer;
 pub use error::ConsumerError;
+pub use lease::{LeaseConfig, LeaseEvent, LeaseSet, LeaseWorker};
 pub use pause::{PauseError, PauseGuard, Pauser};
 pub use share::{SharedReads, SharedReadsConfig};
 pub use status::{

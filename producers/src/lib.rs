@@ -12,12 +12,15 @@
 //!   and reading the seed's `metric_type` selection field.
 //! - [`producer`]: [`Producer`]: batching into put_records calls, retries of failed entries
 //!   with exponential backoff and jitter, and backpressure on in-flight bytes.
+//! - [`loadgen`]: `shardline loadgen`'s engine: paced concurrent put_records against any
+//!   stream, end-to-end lag readers, read-back, and the report.
 //! - [`config`]: serde configuration of all three, with `"5s"` durations and `"64MiB"` sizes.
 //! - [`error`]: [`CollectError`], [`ProducerError`] and [`ConfigError`].
 
 pub mod config;
 pub mod error;
 pub mod host;
+pub mod loadgen;
 pub mod producer;
 pub mod sample;
 pub mod synthetic;

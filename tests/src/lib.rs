@@ -18,7 +18,7 @@ use shardline::config::Config;
 use shardline::pipeline::Pipeline;
 use shardline::wiring;
 use shardline_consumers::runtime::ConsumerReport;
-use shardline_core::ports::{ItemTable, MetricPublisher, StatisticsQuery};
+use shardline_core::ports::StatisticsQuery;
 use shardline_core::{PutRecordResult, PutRecordsEntry, SequenceNumber, ShardId};
 use shardline_local::{Envelope, OutboxNotifier};
 use std::collections::{BTreeMap, BTreeSet};
@@ -294,7 +294,7 @@ pub async fn sample_count_sum(p: &Pipeline, rows: &[Row]) -> Result<f64> {
 /// # Errors
 /// When the stream cannot be described.
 pub async fn log_records(p: &Pipeline) -> Result<u64> {
-    let stats = p.log.shard_stats(&p.config.stream.name).await?;
+    let stats = p.embedded_log()?.shard_stats(&p.config.stream.name).await?;
     Ok(stats.iter().map(|s| s.next_offset - s.trim_offset).sum())
 }
 

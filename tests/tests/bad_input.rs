@@ -2,7 +2,7 @@
 //! with its reason, and the valid ones after it still reach Parquet and the table.
 
 use anyhow::Result;
-use shardline_core::ports::{DeadLetterStore, Stream};
+use shardline_core::ports::Stream;
 use shardline_tests::{TestEnv, drain_all, parquet_root, put_raw, read_parquet_dir, table_count};
 use std::collections::BTreeSet;
 
@@ -263,7 +263,7 @@ async fn hostile_input_through_stream_put_and_up_once() -> Result<()> {
         .await?;
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let summary = put_lines(
-        &log,
+        log.as_ref(),
         &stream,
         Some("k".into()),
         "instance_id",
@@ -305,7 +305,7 @@ async fn hostile_input_through_stream_put_and_up_once() -> Result<()> {
     );
     let (mut out2, mut err2) = (Vec::new(), Vec::new());
     let keyed = put_lines(
-        &log,
+        log.as_ref(),
         &stream,
         None,
         "instance_id",

@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 use shardline::pipeline::Pipeline;
-use shardline_core::ports::{CheckpointKey, CheckpointStore, DeadLetterStore, Stream};
+use shardline_core::ports::{CheckpointKey, Stream};
 use shardline_core::{SequenceNumber, StartingPosition};
 use shardline_tests::{
     TestEnv, check_unique_dedup_ids, drain_all, log_records, outbox, parquet_root, put_raw,
@@ -19,12 +19,12 @@ async fn nth_sequence_numbers(
 ) -> Result<Vec<(shardline_core::ShardId, SequenceNumber)>> {
     let stream = &p.config.stream.name;
     let mut out = Vec::new();
-    for shard in p.log.list_shards(stream).await? {
+    for shard in p.embedded_log()?.list_shards(stream).await? {
         let it = p
-            .log
+            .embedded_log()?
             .get_shard_iterator(stream, shard.shard_id, &StartingPosition::TrimHorizon)
             .await?;
-        let got = p.log.get_records(&it, index + 1).await?;
+        let got = p.embedded_log()?.get_records(&it, index + 1).await?;
         if let Some(r) = got.records.get(index) {
             out.push((shard.shard_id, r.sequence_number.clone()));
         }

@@ -31,12 +31,12 @@ fn executor(p: &Pipeline, clock: Arc<VirtualClock>) -> Result<Executor> {
 async fn metric_types_in_log(p: &Pipeline) -> Result<(usize, BTreeSet<MetricType>)> {
     let stream = &p.config.stream.name;
     let (mut n, mut types) = (0, BTreeSet::new());
-    for shard in p.log.list_shards(stream).await? {
+    for shard in p.embedded_log()?.list_shards(stream).await? {
         let it = p
-            .log
+            .embedded_log()?
             .get_shard_iterator(stream, shard.shard_id, &StartingPosition::TrimHorizon)
             .await?;
-        for r in p.log.get_records(&it, 10_000).await?.records {
+        for r in p.embedded_log()?.get_records(&it, 10_000).await?.records {
             types.insert(MetricEvent::from_json(&r.data)?.metric_type);
             n += 1;
         }

@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use shardline::pipeline::Pipeline;
 use shardline_consumers::runtime::Consumer;
 use shardline_consumers::sinks::s3_parquet::S3ParquetSink;
-use shardline_core::ports::{CheckpointKey, CheckpointStore, ObjectStore};
+use shardline_core::ports::CheckpointKey;
 use shardline_core::{SequenceNumber, ShardId};
 use shardline_tests::{
     TestEnv, drain_all, parquet_files, parquet_root, read_parquet_dir, read_parquet_file,

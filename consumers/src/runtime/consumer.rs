@@ -11,6 +11,7 @@ use tracing::{debug, info};
 
 use super::config::ConsumerConfig;
 use super::error::{ConsumerError, Result};
+use super::lease::LeaseSet;
 use super::quarantine::Quarantine;
 use super::retry::{self, Track, with_retry};
 use super::shard::ShardState;
@@ -36,6 +37,8 @@ pub struct Consumer {
     pub(super) seat: Option<Seat>,
     /// Records that made the sink panic, kept by the supervisor across restarts.
     pub(super) quarantine: Arc<Mutex<Quarantine>>,
+    /// The shards this consumer may read when a lease worker runs it (all shards when `None`).
+    pub(super) leases: Option<Arc<LeaseSet>>,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -77,7 +80,35 @@ impl Consumer {
             stop: None,
             seat: None,
             quarantine: Arc::default(),
+            leases: None,
         })
+    }
+
+    /// Reads only the shards `leases` owns, and stops with [`ConsumerError::LeaseLost`] as
+    /// soon as a shard it reads is lost (see [`super::lease`]).
+    pub fn with_leases(mut self, leases: Arc<LeaseSet>) -> Self {
+        self.leases = Some(leases);
+        self
+    }
+
+    /// Fails with [`ConsumerError::LeaseLost`] when a shard this consumer holds state for was
+    /// lost: nothing more is written for it.
+    pub(super) fn check_leases(&self) -> Result<()> {
+        let Some(set) = &self.leases else {
+            return Ok(());
+        };
+        match set.lost_among(self.shards.keys()) {
+            Some(shard) => Err(ConsumerError::LeaseLost {
+                consumer: self.config.name.clone(),
+                shard,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// The version of the lease set, when leased: shards are listed again when it moves.
+    fn lease_version(&self) -> Option<u64> {
+        self.leases.as_ref().map(|l| l.version())
     }
 
     /// Reports into `status` and isolates panics with `quarantine`: both outlive this
@@ -177,12 +208,15 @@ impl Consumer {
         info!(consumer = %self.config.name, stream = %self.config.stream, sink = self.sink.name(), "consumer starting");
         let mut last_refresh = Instant::now();
         let mut last_flush = Instant::now();
+        let mut lease_version = self.lease_version();
         {
             let r = self.refresh_shards().await;
             self.count(r)?
         };
         while !*shutdown.borrow() {
-            if last_refresh.elapsed() >= self.config.shard_refresh_interval {
+            let leases_moved = self.lease_version() != lease_version;
+            if leases_moved || last_refresh.elapsed() >= self.config.shard_refresh_interval {
+                lease_version = self.lease_version();
                 {
                     let r = self.refresh_shards().await;
                     self.count(r)?
@@ -290,6 +324,7 @@ impl Consumer {
     /// Asks the sink to write out due buffers (all when `force`) and checkpoints what advanced.
     /// A failing flush is retried in place (any error) up to `retry.max_attempts` tries.
     async fn flush(&mut self, force: bool) -> Result<()> {
+        self.check_leases()?;
         let now = self.clock.now_ms();
         let name = self.sink.name().to_string();
         let what = format!("flush of sink {name}");
@@ -313,6 +348,7 @@ impl Consumer {
                 }
                 Err(e) => {
                     track.failed(&e);
+                    self.check_leases()?;
                     if !retry::retry_after(
                         &self.config.retry,
                         self.stop.as_ref(),

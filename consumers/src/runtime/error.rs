@@ -70,6 +70,16 @@ pub enum ConsumerError {
         /// The last panic's message.
         message: String,
     },
+    /// The worker lost the lease of a shard this consumer was reading (another worker took it,
+    /// or it could not be renewed in time): the consumer stops writing at once, and is started
+    /// again without that shard.
+    #[error("lease of {shard} lost: consumer {consumer} stops writing for it")]
+    LeaseLost {
+        /// The consumer's name.
+        consumer: String,
+        /// The shard.
+        shard: ShardId,
+    },
     /// Reading or writing a checkpoint failed.
     #[error("checkpoint of {shard} failed: {source}")]
     Checkpoint {

@@ -6,10 +6,11 @@
 //! reading (`read`), dispatching and checkpointing (`consumer`) only work on the shards adopted
 //! here.
 //!
-//! A KCL-style lease coordinator plugs in here: it would take, renew and give up leases in
-//! [`Consumer::refresh_shards`] (adopt a shard only once its lease is taken, and drop it from
-//! `Consumer::shards` when the lease is lost), while checkpoint writes already name their
-//! owner (`worker_id`, `<consumer>@<pid>`) for a conditional lease write to check.
+//! Under a lease worker (`shardline consume`, see [`super::lease`]) a consumer adopts only the
+//! shards whose lease the worker holds ([`Consumer::with_leases`]); the worker takes, renews
+//! and lets go of the leases, and a consumer that still holds state for a lost shard stops
+//! ([`super::ConsumerError::LeaseLost`]) and is started again without it. Its checkpoints are
+//! lease checkpoints, written only while the lease is held.
 
 use shardline_core::ports::CheckpointKey;
 use std::sync::Arc;
@@ -41,6 +42,9 @@ impl Consumer {
         for desc in listed {
             if let Some(state) = self.shards.get_mut(&desc.shard_id) {
                 state.ending = desc.ending_sequence_number;
+                continue;
+            }
+            if self.leases.as_ref().is_some_and(|l| !l.owns(desc.shard_id)) {
                 continue;
             }
             let key = CheckpointKey {

@@ -35,6 +35,7 @@ impl Consumer {
 
     /// Reads one batch from every readable shard.
     pub(super) async fn pass(&mut self) -> Result<Pass> {
+        self.check_leases()?;
         let mut pass = Pass {
             records: 0,
             all_caught_up: true,
@@ -358,6 +359,7 @@ impl Consumer {
                 }
                 Err(source) => {
                     track.failed(&source);
+                    self.check_leases()?;
                     if !retry::retry_after(
                         &self.config.retry,
                         self.stop.as_ref(),

@@ -23,6 +23,17 @@ pub struct Cli {
     /// Configuration file (TOML). Defaults to ./shardline.toml when present.
     #[arg(long, global = true, env = "SHARDLINE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Puts every port on one backend: `embedded` (this machine) or `aws` (Kinesis, S3,
+    /// DynamoDB, CloudWatch, SNS through the standard AWS configuration chain and `[aws]`).
+    /// Without it, `[backend]` in the configuration chooses port by port.
+    #[arg(
+        long,
+        global = true,
+        env = "SHARDLINE_BACKEND",
+        value_enum,
+        value_name = "BACKEND"
+    )]
+    pub backend: Option<crate::config::BackendKind>,
     /// Log verbosity filter, e.g. `info`, `debug`, `shardline_log=trace`.
     #[arg(
         long,
@@ -42,6 +53,14 @@ pub struct Cli {
 pub enum Command {
     /// Run the whole pipeline: the log, the collectors, the four consumers and the scheduled flow.
     Up(UpArgs),
+    /// Run the consumers only, sharing the stream's shards with other `consume` processes
+    /// through leases (no collectors, no flow).
+    Consume(ConsumeArgs),
+    /// Create (bootstrap) or check (status) what the configuration's AWS ports need.
+    #[command(subcommand)]
+    Infra(InfraCommand),
+    /// Price the configuration per month on AWS, each line with its formula.
+    Cost(CostArgs),
     /// Manage streams and read or write records directly.
     #[command(subcommand)]
     Stream(StreamCommand),
@@ -75,6 +94,16 @@ pub enum Command {
     Backfill(BackfillArgs),
     /// Serve the dashboard over a stopped data directory (`up` serves it while it runs).
     Dashboard(DashboardArgs),
+    /// Feed a Lambda function from the stream as a Kinesis event source mapping does.
+    #[command(subcommand)]
+    Esm(EsmCommand),
+    /// Package the Lambda functions' bootstraps, or invoke one locally.
+    #[command(subcommand)]
+    Lambda(LambdaCommand),
+    /// Serve the log over a Kinesis-compatible HTTP endpoint (AWS JSON 1.1 and CBOR 1.1).
+    Serve(ServeArgs),
+    /// Generate metric load against the embedded log or any Kinesis endpoint, with a report.
+    Loadgen(LoadgenArgs),
 }
 
 /// `shardline checkpoints ...`.
@@ -157,6 +186,71 @@ pub enum ListFormat {
     Json,
 }
 
+/// `shardline serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (overrides [serve] listen), e.g. 127.0.0.1:4567.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Enforce Kinesis's per-shard limits (overrides [stream] enforce_limits).
+    #[arg(long)]
+    pub limits: bool,
+}
+
+/// `shardline loadgen`.
+#[derive(Debug, Args)]
+pub struct LoadgenArgs {
+    /// Records per second; several comma-separated rates run as steps of --step each
+    /// (e.g. 1000,5000,20000). 0 = as fast as the callers go.
+    #[arg(long, default_value = "1000", value_delimiter = ',')]
+    pub rate: Vec<u64>,
+    /// How long each rate step lasts (needed with several rates).
+    #[arg(long, value_parser = parse_duration)]
+    pub step: Option<std::time::Duration>,
+    /// How long to write.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub duration: std::time::Duration,
+    /// Simulated instances (distinct partition keys).
+    #[arg(long, default_value_t = 100)]
+    pub instances: usize,
+    /// Bytes per record (metric events padded to this size).
+    #[arg(long, default_value_t = 200)]
+    pub record_size: usize,
+    /// Records per PutRecords call (1 to 500).
+    #[arg(long, default_value_t = 500)]
+    pub batch: usize,
+    /// Concurrent PutRecords callers.
+    #[arg(long, default_value_t = 16)]
+    pub callers: usize,
+    /// Readers measuring end-to-end lag (each reads every shard).
+    #[arg(long, default_value_t = 0)]
+    pub consumers: usize,
+    /// After writing, read every shard back from TRIM_HORIZON (measures GetRecords).
+    #[arg(long)]
+    pub read_back: bool,
+    /// A Kinesis endpoint (shardline serve, kinesalite, AWS). Default: the embedded log.
+    #[arg(long, value_name = "URL", conflicts_with = "embedded")]
+    pub endpoint: Option<String>,
+    /// Write the embedded log of the data directory directly (the default).
+    #[arg(long)]
+    pub embedded: bool,
+    /// The stream (default: [stream] name).
+    #[arg(long)]
+    pub stream: Option<String>,
+    /// Create the stream with this many shards when it does not exist (default: [stream] shards).
+    #[arg(long)]
+    pub shards: Option<u32>,
+    /// Region to sign for (with --endpoint); default AWS_REGION or us-east-1.
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Write the report as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Seed of the generated values.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
 /// `shardline up`.
 #[derive(Debug, Args)]
 pub struct UpArgs {
@@ -166,6 +260,41 @@ pub struct UpArgs {
     /// Stop after this long (e.g. `30s`); runs until Ctrl-C otherwise.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub duration: Option<std::time::Duration>,
+}
+
+/// `shardline consume`.
+#[derive(Debug, Args)]
+pub struct ConsumeArgs {
+    /// Only these consumers (by name, e.g. `s3-parquet`); every enabled one by default.
+    #[arg(long = "consumer", value_name = "NAME")]
+    pub consumers: Vec<String>,
+    /// This worker's id in the lease table (default: host, process id and a random part).
+    #[arg(long, value_name = "ID")]
+    pub worker_id: Option<String>,
+    /// Stop after this long (e.g. `30s`); runs until Ctrl-C or SIGTERM otherwise.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<std::time::Duration>,
+}
+
+/// `shardline infra ...`.
+#[derive(Debug, Subcommand)]
+pub enum InfraCommand {
+    /// Create the stream, buckets, tables and topic the configuration names on AWS (those that
+    /// exist are left as they are).
+    Bootstrap,
+    /// Say what exists and what is missing; exits 1 when something is missing.
+    Status,
+}
+
+/// `shardline cost`.
+#[derive(Debug, Args)]
+pub struct CostArgs {
+    /// A steady event rate to price instead of the configuration's collectors and flow.
+    #[arg(long, value_name = "N")]
+    pub events_per_second: Option<f64>,
+    /// Price `shardline consume` workers (their lease renewals and heartbeats) instead of `up`.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub consume_workers: u32,
 }
 
 /// `shardline stream ...`.
@@ -399,6 +528,68 @@ pub enum FlowCommand {
 pub enum ConfigCommand {
     /// Print the effective configuration (defaults, file, environment) as TOML.
     Show,
+}
+
+/// `shardline esm ...`.
+#[derive(Debug, Subcommand)]
+pub enum EsmCommand {
+    /// Read the stream like a Kinesis event source mapping ([esm] settings) and invoke a sink
+    /// function (s3-parquet, dynamodb, cloudwatch, alerts) with KinesisEvent batches.
+    Run(EsmRunArgs),
+}
+
+/// `shardline esm run`.
+#[derive(Debug, Args)]
+pub struct EsmRunArgs {
+    /// The function: s3-parquet, dynamodb, cloudwatch or alerts.
+    #[arg(long)]
+    pub function: String,
+    /// Run this bootstrap binary under a local Lambda Runtime API instead of in-process.
+    #[arg(long, value_name = "FILE")]
+    pub binary: Option<PathBuf>,
+    /// Stop once every shard is caught up.
+    #[arg(long)]
+    pub once: bool,
+    /// Stop after this long (e.g. `30s`); runs until Ctrl-C otherwise.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<std::time::Duration>,
+    /// Records per batch (overrides [esm] batch_size).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+}
+
+/// `shardline lambda ...`.
+#[derive(Debug, Subcommand)]
+pub enum LambdaCommand {
+    /// Build every function's bootstrap and zip each as `bootstrap` into OUT/<name>.zip (the
+    /// paths infra/deploy/template.yaml names): with cargo-lambda when installed, else cargo
+    /// for this machine's target (x86_64-unknown-linux-gnu, which provided.al2023 runs).
+    Package {
+        /// Where the zips go.
+        #[arg(long, default_value = "infra/deploy/build")]
+        out: PathBuf,
+        /// The cargo profile (`release`, or `dev` for a quick local check).
+        #[arg(long, default_value = "release")]
+        profile: String,
+        /// Only these functions (default: all seven).
+        #[arg(long = "function")]
+        functions: Vec<String>,
+    },
+    /// Invoke one function once with an event file; prints its answer (or error) as JSON.
+    Invoke {
+        /// The function: s3-parquet, dynamodb, cloudwatch, alerts, data-collector,
+        /// pipeline-health or metrics-analyzer.
+        name: String,
+        /// The event (JSON), e.g. a KinesisEvent for a sink or `{"metric_type": "cpu_utilization"}`.
+        #[arg(long, value_name = "FILE")]
+        event: PathBuf,
+        /// Run this bootstrap binary under a local Lambda Runtime API instead of in-process.
+        #[arg(long, value_name = "FILE")]
+        binary: Option<PathBuf>,
+        /// The function's timeout.
+        #[arg(long, default_value = "60s", value_parser = parse_duration)]
+        timeout: std::time::Duration,
+    },
 }
 
 /// Parses `5s`, `3h`, `250ms`, `24h` with [`shardline_core::units::parse_duration`].

@@ -50,6 +50,21 @@ pub struct Config {
     /// The dashboard `up` (and `shardline dashboard`) serve.
     #[serde(default)]
     pub dashboard: DashboardConfig,
+    /// The local Kinesis event source mappings (`shardline esm run`); `function` comes from
+    /// the command line.
+    #[serde(default)]
+    pub esm: shardline_lambda::esm::MappingConfig,
+    /// The Kinesis-compatible endpoint (`shardline serve`, and `up` when enabled).
+    pub serve: shardline_kinesis_api::ServeConfig,
+    /// Which backend each port uses (`embedded` or `aws`).
+    #[serde(default)]
+    pub backend: BackendConfig,
+    /// The AWS backend: region, profile, endpoints, resource names, retries.
+    #[serde(default)]
+    pub aws: shardline_aws::AwsConfig,
+    /// `shardline consume`'s shard leases.
+    #[serde(default)]
+    pub leases: shardline_consumers::runtime::LeaseConfig,
 }
 
 /// The dashboard.
@@ -72,6 +87,102 @@ impl Default for DashboardConfig {
     }
 }
 
+/// Where a port's data lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// On this machine, under the data directory (no account, container or network).
+    Embedded,
+    /// On AWS (Kinesis, S3, DynamoDB, CloudWatch, SNS) through the `[aws]` settings.
+    Aws,
+}
+
+/// `[backend]`: the backend of each port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackendConfig {
+    /// The stream: the embedded log, or Kinesis Data Streams.
+    pub stream: BackendKind,
+    /// Objects (Parquet output and manifests): `<data>/s3`, or S3.
+    pub objects: BackendKind,
+    /// The item table: embedded, or DynamoDB.
+    pub table: BackendKind,
+    /// Metric statistics: embedded, or CloudWatch.
+    pub metrics: BackendKind,
+    /// Alert and flow notifications: the `[notifier]` targets, or SNS.
+    pub notifier: BackendKind,
+    /// Checkpoints and shard leases: embedded, or DynamoDB (KCL lease schema).
+    pub checkpoints: BackendKind,
+    /// Sink state: embedded, or DynamoDB.
+    pub state: BackendKind,
+    /// Dead letters: embedded, or S3.
+    pub dead_letters: BackendKind,
+}
+
+impl Default for BackendConfig {
+    fn default() -> Self {
+        Self::all(BackendKind::Embedded)
+    }
+}
+
+impl BackendConfig {
+    /// Every port on `kind`.
+    pub fn all(kind: BackendKind) -> Self {
+        BackendConfig {
+            stream: kind,
+            objects: kind,
+            table: kind,
+            metrics: kind,
+            notifier: kind,
+            checkpoints: kind,
+            state: kind,
+            dead_letters: kind,
+        }
+    }
+
+    fn stores(&self) -> [BackendKind; 6] {
+        [
+            self.objects,
+            self.table,
+            self.metrics,
+            self.checkpoints,
+            self.state,
+            self.dead_letters,
+        ]
+    }
+
+    /// Whether any port uses `kind`.
+    pub fn any(&self, kind: BackendKind) -> bool {
+        self.stores().contains(&kind) || self.stream == kind || self.notifier == kind
+    }
+
+    /// Whether the data directory holds (and this process would lock) a port's data: the
+    /// stream or a store is embedded. Only then does a running `up` own the directory and
+    /// serve its control socket; otherwise every command runs in its own process.
+    pub fn uses_data_dir(&self) -> bool {
+        self.stream == BackendKind::Embedded || self.stores_any(BackendKind::Embedded)
+    }
+
+    /// Whether any store (every port but the stream and the notifier) uses `kind`.
+    pub fn stores_any(&self, kind: BackendKind) -> bool {
+        self.stores().contains(&kind)
+    }
+
+    /// The ports and their backends, for status lines.
+    pub fn ports(&self) -> [(&'static str, BackendKind); 8] {
+        [
+            ("stream", self.stream),
+            ("objects", self.objects),
+            ("table", self.table),
+            ("metrics", self.metrics),
+            ("notifier", self.notifier),
+            ("checkpoints", self.checkpoints),
+            ("state", self.state),
+            ("dead_letters", self.dead_letters),
+        ]
+    }
+}
+
 /// The stream.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -89,6 +200,10 @@ pub struct StreamConfig {
     pub segment_size: shardline_core::units::ByteSize,
     /// Read handles of sealed segments the log keeps open (a cache shared by all shards).
     pub open_sealed_segments: usize,
+    /// Enforce Kinesis's per-shard limits (1 MiB/s and 1,000 records/s written, 2 MiB/s and
+    /// 5 reads/s read), so load tests see throttling as on Kinesis.
+    #[serde(default)]
+    pub enforce_limits: bool,
 }
 
 /// Log durability mode.
@@ -283,6 +398,9 @@ impl Config {
         if !(1..=8760).contains(&hours) {
             bail!("stream.retention: must be 1h to 8760h");
         }
+        self.serve
+            .validate()
+            .map_err(|e| anyhow::anyhow!("{e} (in [serve])"))?;
         let sections = self.consumer_sections();
         for (i, (section, _, consumer)) in sections.iter().enumerate() {
             if let Some((first, _, _)) = sections[..i]
@@ -314,6 +432,11 @@ impl Config {
     /// The log's directory.
     pub fn log_dir(&self) -> PathBuf {
         self.data_dir.join("log")
+    }
+
+    /// Puts every port on `kind` (`--backend`, `SHARDLINE_BACKEND`).
+    pub fn set_backend(&mut self, kind: BackendKind) {
+        self.backend = BackendConfig::all(kind);
     }
 }
 
@@ -418,6 +541,42 @@ mod tests {
         );
         let err = crate::cli::parse_duration("soon").expect_err("bad flag");
         assert!(err.contains("`soon` is not a duration"), "{err}");
+    }
+
+    #[test]
+    fn the_shipped_aws_block_is_the_aws_defaults_and_backends_are_embedded() {
+        let dir = std::env::temp_dir().join("shardline-aws-config-test");
+        let config = Config::load(None, Some(&dir)).expect("defaults load");
+        assert_eq!(config.aws, shardline_aws::AwsConfig::default());
+        assert_eq!(config.backend, BackendConfig::all(BackendKind::Embedded));
+        assert!(!config.backend.any(BackendKind::Aws));
+        let mut aws = config.clone();
+        aws.set_backend(BackendKind::Aws);
+        assert!(
+            aws.backend
+                .ports()
+                .iter()
+                .all(|(_, k)| *k == BackendKind::Aws)
+        );
+        let text = aws.to_toml().expect("render");
+        assert!(
+            text.contains("[backend]") && text.contains("stream = \"aws\""),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_misspelt_backend_key_is_named() {
+        let mut t: toml::Table = toml::from_str(DEFAULT_TOML).expect("defaults parse");
+        let backend = t
+            .get_mut("backend")
+            .and_then(|b| b.as_table_mut())
+            .expect("[backend] in default.toml");
+        backend.insert("streams".into(), toml::Value::String("aws".into()));
+        let err = toml::Value::Table(t)
+            .try_into::<Config>()
+            .expect_err("unknown key");
+        assert!(err.to_string().contains("streams"), "{err}");
     }
 
     #[test]

@@ -7,27 +7,37 @@
 //! its running consumers ([`ConsumerSet`]), so it can pause a consumer while it moves its
 //! checkpoints or replays into its targets.
 //!
+//! Ports on AWS (`[backend]`, `--backend aws`) are opened here too: the stream is then Kinesis
+//! ([`Data::stream`]; [`Data::log`] says that only the embedded log offers what was asked), and
+//! [`Data::backends`] holds each port's store on the backend the configuration names.
+//!
 //! Invariant: one process opens a data directory once; a command never opens a second copy of
 //! a store the owner holds (the stores lock their files).
 
 use anyhow::{Context, Result, bail};
+use shardline_aws::AwsBackends;
+use shardline_core::ports::Stream;
 use shardline_local::LocalBackends;
 use shardline_log::Log;
 use std::sync::Arc;
 use tokio::sync::OnceCell;
 
 use crate::cli::{Command, FlowCommand, StreamCommand};
-use crate::config::Config;
+use crate::config::{BackendKind, Config};
 use crate::consumer_set::ConsumerSet;
 use crate::pipeline::Pipeline;
-use crate::wiring;
+use crate::wiring::{self, Backends};
+
+/// The stream port and, when it is embedded, the log behind it.
+type StreamParts = (Arc<dyn Stream>, Option<Arc<Log>>);
 
 /// A command's view of the data directory.
 pub struct Data {
     /// The effective configuration (the owner's, when run by the control server).
     pub config: Arc<Config>,
-    log: OnceCell<Arc<Log>>,
-    backends: OnceCell<LocalBackends>,
+    aws: OnceCell<Option<AwsBackends>>,
+    stream: OnceCell<StreamParts>,
+    backends: OnceCell<Backends>,
     pipeline: OnceCell<Pipeline>,
     consumers: Option<Arc<ConsumerSet>>,
     dashboard_url: Option<String>,
@@ -39,7 +49,8 @@ impl Data {
     pub fn local(config: Config) -> Data {
         Data {
             config: Arc::new(config),
-            log: OnceCell::new(),
+            aws: OnceCell::new(),
+            stream: OnceCell::new(),
             backends: OnceCell::new(),
             pipeline: OnceCell::new(),
             consumers: None,
@@ -56,7 +67,8 @@ impl Data {
     ) -> Data {
         Data {
             config: pipeline.config.clone(),
-            log: OnceCell::new_with(Some(pipeline.log.clone())),
+            aws: OnceCell::new_with(Some(pipeline.backends.aws.clone())),
+            stream: OnceCell::new_with(Some((pipeline.stream(), pipeline.log.clone()))),
             backends: OnceCell::new_with(Some(pipeline.backends.clone())),
             pipeline: OnceCell::new_with(Some(pipeline)),
             consumers,
@@ -88,7 +100,7 @@ impl Data {
     /// # Errors
     /// When the directory is missing (for readers) or cannot be opened.
     pub async fn open_for(&self, command: &Command) -> Result<()> {
-        let (reads_only, log, backends) = match command {
+        let (reads_only, stream, backends) = match command {
             Command::Stream(StreamCommand::Verify { .. }) => (true, false, false),
             Command::Stream(
                 StreamCommand::Get { .. } | StreamCommand::Describe { .. } | StreamCommand::List,
@@ -106,13 +118,22 @@ impl Data {
                 (false, true, true)
             }
             Command::Flow(_) => (false, false, false),
-            Command::Up(_) | Command::Config(_) => (false, false, false),
+            Command::Up(_)
+            | Command::Config(_)
+            | Command::Consume(_)
+            | Command::Infra(_)
+            | Command::Cost(_)
+            | Command::Serve(_)
+            | Command::Loadgen(_)
+            | Command::Esm(_)
+            | Command::Lambda(_) => (false, false, false),
         };
-        if reads_only {
+        // Nothing of a port on AWS is kept in the data directory.
+        if reads_only && self.config.backend.any(BackendKind::Embedded) {
             self.require_existing()?;
         }
-        if log {
-            self.log().await?;
+        if stream {
+            self.stream().await?;
         }
         if backends {
             self.backends().await?;
@@ -120,38 +141,90 @@ impl Data {
         Ok(())
     }
 
-    /// The log, opened on first use.
+    /// The AWS adapters, when a port is on AWS (one set of clients per process).
     ///
     /// # Errors
-    /// When it cannot be opened (in use, damaged).
-    pub async fn log(&self) -> Result<Arc<Log>> {
-        self.log
-            .get_or_try_init(|| wiring::open_log(&self.config))
+    /// When the AWS configuration chain has no region.
+    pub async fn aws(&self) -> Result<Option<AwsBackends>> {
+        self.aws
+            .get_or_try_init(|| wiring::open_aws(&self.config))
             .await
             .cloned()
     }
 
-    /// The embedded backends, opened on first use.
+    async fn stream_parts(&self) -> Result<&StreamParts> {
+        self.stream
+            .get_or_try_init(|| async {
+                let aws = self.aws().await?;
+                wiring::open_stream(&self.config, aws.as_ref()).await
+            })
+            .await
+    }
+
+    /// The stream port (the embedded log or Kinesis), opened on first use.
+    ///
+    /// # Errors
+    /// When it cannot be opened (in use, damaged, no AWS region).
+    pub async fn stream(&self) -> Result<Arc<dyn Stream>> {
+        Ok(Arc::clone(&self.stream_parts().await?.0))
+    }
+
+    /// The embedded log, opened on first use, for what only it offers (per-shard offsets and
+    /// counts).
+    ///
+    /// # Errors
+    /// When it cannot be opened, or the stream is on Kinesis.
+    pub async fn log(&self) -> Result<Arc<Log>> {
+        self.embedded_log().await?.context(
+            "this needs the embedded log (per-shard offsets), but the stream is on Kinesis \
+             ([backend] stream = \"aws\"); run it with the stream embedded",
+        )
+    }
+
+    /// The embedded log when the stream is embedded, `None` when it is on Kinesis.
+    ///
+    /// # Errors
+    /// When the stream cannot be opened.
+    pub async fn embedded_log(&self) -> Result<Option<Arc<Log>>> {
+        Ok(self.stream_parts().await?.1.clone())
+    }
+
+    /// Every port's store but the stream's, on the backends the configuration names, opened on
+    /// first use.
     ///
     /// # Errors
     /// When they cannot be opened.
-    pub async fn backends(&self) -> Result<LocalBackends> {
+    pub async fn backends(&self) -> Result<Backends> {
         self.backends
-            .get_or_try_init(|| async { wiring::open_backends(&self.config) })
+            .get_or_try_init(|| async {
+                let aws = self.aws().await?;
+                wiring::open_backends_with(&self.config, aws)
+            })
             .await
             .cloned()
     }
 
-    /// The whole pipeline (log, backends, notifier, producer), opened on first use.
+    /// The embedded stores, for what only they offer (the dashboard's ranking of series).
+    ///
+    /// # Errors
+    /// When they cannot be opened, or no port is embedded.
+    pub async fn local_stores(&self) -> Result<LocalBackends> {
+        self.backends().await?.local.context(
+            "this needs the embedded stores, but every port is on AWS ([backend]); run it with \
+             the stores embedded",
+        )
+    }
+
+    /// The whole pipeline (stream, backends, notifier, producer), opened on first use.
     ///
     /// # Errors
     /// As [`Pipeline::with_parts`].
     pub async fn pipeline(&self) -> Result<Pipeline> {
         self.pipeline
             .get_or_try_init(|| async {
-                let log = self.log().await?;
+                let (stream, log) = self.stream_parts().await?.clone();
                 let backends = self.backends().await?;
-                Pipeline::with_parts(Config::clone(&self.config), log, backends).await
+                Pipeline::with_parts(Config::clone(&self.config), stream, log, backends).await
             })
             .await
             .cloned()
@@ -180,7 +253,7 @@ impl Data {
         if self.is_owned() {
             return Ok(());
         }
-        if let Some(log) = self.log.get() {
+        if let Some((_, Some(log))) = self.stream.get() {
             log.close().await.context("cannot close the log")?;
         }
         Ok(())

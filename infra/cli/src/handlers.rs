@@ -13,17 +13,14 @@
 
 use anyhow::Result;
 use serde_json::{Value, json};
-use shardline_core::ports::{
-    CheckpointKey, CheckpointStore, DeadLetterStore, Notification, Stream,
-};
+use shardline_core::ports::{CheckpointKey, Notification};
 use shardline_core::stream::limits::MAX_GET_RECORDS;
-use shardline_core::{MetricEvent, MetricType, StartingPosition};
+use shardline_core::{MetricEvent, MetricType, ShardId, StartingPosition};
 use shardline_flow::external::{CommandHandler, HttpHandler};
 use shardline_flow::{
     HandlerRegistry, SNS_PUBLISH, SnsPublish, TaskContext, TaskError, TaskHandler, handler_fn,
 };
 use shardline_producers::parse_metric_selection;
-use shardline_query::QueryEngine;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -31,7 +28,6 @@ use tokio::sync::OnceCell;
 
 use crate::config::Config;
 use crate::pipeline::Pipeline;
-use crate::wiring;
 
 /// The error name pipeline-health fails with.
 pub const PIPELINE_UNHEALTHY: &str = "PipelineUnhealthy";
@@ -61,6 +57,17 @@ impl PipelineHandle {
         }
     }
 
+    /// Closes the pipeline if a handler opened it (flushes the log).
+    ///
+    /// # Errors
+    /// When the log cannot be closed.
+    pub async fn close(&self) -> Result<()> {
+        match self.cell.get() {
+            Some(p) => p.close().await,
+            None => Ok(()),
+        }
+    }
+
     async fn get(&self) -> Result<Pipeline, TaskError> {
         self.cell
             .get_or_try_init(|| Pipeline::open(Config::clone(&self.config)))
@@ -70,15 +77,24 @@ impl PipelineHandle {
     }
 }
 
+/// The Lambda functions the flow's Task resources name.
+pub const LAMBDA_TASKS: [&str; 4] = [
+    "data-collector",
+    "pipeline-health",
+    "metrics-analyzer",
+    "log-processor",
+];
+
 /// A registry with every handler the seed's flow names, bound to `pipeline`, plus the
 /// configured `[flow.tasks]` (which take precedence). A task entry that is invalid (both or
 /// neither of `command` and `url`, a bad URL) is reported by [`task_targets`].
 pub fn registry(pipeline: &PipelineHandle) -> HandlerRegistry {
     let mut r = HandlerRegistry::new();
-    r.register_lambda("data-collector", bind(pipeline, data_collector));
-    r.register_lambda("pipeline-health", bind(pipeline, pipeline_health));
-    r.register_lambda("metrics-analyzer", bind(pipeline, metrics_analyzer));
-    r.register_lambda("log-processor", bind(pipeline, log_processor));
+    for name in LAMBDA_TASKS {
+        if let Some(h) = lambda_task(pipeline, name) {
+            r.register_lambda(name, h);
+        }
+    }
     r.register_resource(SNS_PUBLISH, bind(pipeline, sns_publish));
     if let Ok(targets) = task_targets(&pipeline.config) {
         for (key, handler) in targets {
@@ -89,6 +105,18 @@ pub fn registry(pipeline: &PipelineHandle) -> HandlerRegistry {
         }
     }
     r
+}
+
+/// The handler of the flow's Lambda function `name`, bound to `pipeline` (what the flow
+/// calls, and what the function's bootstrap and `shardline lambda invoke` run).
+pub fn lambda_task(pipeline: &PipelineHandle, name: &str) -> Option<Arc<dyn TaskHandler>> {
+    Some(match name {
+        "data-collector" => bind(pipeline, data_collector),
+        "pipeline-health" => bind(pipeline, pipeline_health),
+        "metrics-analyzer" => bind(pipeline, metrics_analyzer),
+        "log-processor" => bind(pipeline, log_processor),
+        _ => return None,
+    })
 }
 
 /// The configured `[flow.tasks]` as handlers: `lambda:NAME` keys for Lambda functions
@@ -197,8 +225,9 @@ async fn data_collector(p: Pipeline, input: Value, _ctx: TaskContext) -> Result<
     Ok(json!({ "statusCode": 200, "body": body.to_string() }))
 }
 
-/// Per-consumer health: records not yet processed, how old the oldest of them is, dead letters,
-/// last checkpoint. Fails with `PipelineUnhealthy` when a consumer lags more than the limit.
+/// Per-consumer health: records not yet processed (counted in the embedded log; Kinesis does
+/// not count them), how old the oldest of them is, dead letters, last checkpoint. Fails with
+/// `PipelineUnhealthy` when a consumer lags more than the limit.
 async fn pipeline_health(p: Pipeline, input: Value, ctx: TaskContext) -> Result<Value, TaskError> {
     let now = ctx.clock.now_ms();
     let max_lag_ms = input
@@ -207,7 +236,18 @@ async fn pipeline_health(p: Pipeline, input: Value, ctx: TaskContext) -> Result<
         .map(|s| s.saturating_mul(1000))
         .unwrap_or(p.config.flow.max_consumer_lag.as_millis() as u64);
     let stream = &p.config.stream.name;
-    let shards = p.log.shard_stats(stream).await.map_err(failed)?;
+    let shards = p.stream.list_shards(stream).await.map_err(failed)?;
+    let stats: Option<BTreeMap<ShardId, (u64, u64)>> = match &p.log {
+        Some(log) => Some(
+            log.shard_stats(stream)
+                .await
+                .map_err(failed)?
+                .iter()
+                .map(|s| (s.shard, (s.trim_offset, s.next_offset)))
+                .collect(),
+        ),
+        None => None,
+    };
     let mut consumers = Vec::new();
     let mut unhealthy = Vec::new();
     for name in p.consumer_names() {
@@ -218,27 +258,32 @@ async fn pipeline_health(p: Pipeline, input: Value, ctx: TaskContext) -> Result<
             let key = CheckpointKey {
                 consumer: name.clone(),
                 stream: stream.clone(),
-                shard: s.shard,
+                shard: s.shard_id,
             };
             let cp = p.backends.checkpoints.get(&key).await.map_err(failed)?;
+            let offsets = stats.as_ref().and_then(|m| m.get(&s.shard_id)).copied();
             let position = match &cp {
                 Some(c) => {
                     last_checkpoint_ms = last_checkpoint_ms.max(Some(c.updated_ms));
-                    let offset = c.sequence_number.parts().map(|x| x.offset + 1).unwrap_or(0);
-                    behind += s.next_offset.saturating_sub(offset.max(s.trim_offset));
+                    if let Some((trim, next)) = offsets {
+                        let offset = c.sequence_number.parts().map(|x| x.offset + 1).unwrap_or(0);
+                        behind += next.saturating_sub(offset.max(trim));
+                    }
                     StartingPosition::AfterSequenceNumber(c.sequence_number.clone())
                 }
                 None => {
-                    behind += s.next_offset - s.trim_offset;
+                    if let Some((trim, next)) = offsets {
+                        behind += next - trim;
+                    }
                     StartingPosition::TrimHorizon
                 }
             };
             let it = p
-                .log
-                .get_shard_iterator(stream, s.shard, &position)
+                .stream
+                .get_shard_iterator(stream, s.shard_id, &position)
                 .await
                 .map_err(failed)?;
-            let first = p.log.get_records(&it, 1).await.map_err(failed)?;
+            let first = p.stream.get_records(&it, 1).await.map_err(failed)?;
             if let Some(r) = first.records.first() {
                 oldest_unprocessed_ms = Some(
                     oldest_unprocessed_ms.map_or(r.approximate_arrival_ms, |o: i64| {
@@ -256,10 +301,14 @@ async fn pipeline_health(p: Pipeline, input: Value, ctx: TaskContext) -> Result<
             .count(Some(&name))
             .await
             .map_err(failed)?;
+        let behind = stats.as_ref().map(|_| behind);
         if lag_ms > max_lag_ms {
             unhealthy.push(format!(
-                "{name} is {} behind ({behind} records)",
-                humantime::format_duration(std::time::Duration::from_millis(lag_ms))
+                "{name} is {} behind{}",
+                humantime::format_duration(std::time::Duration::from_millis(lag_ms)),
+                behind
+                    .map(|b| format!(" ({b} records)"))
+                    .unwrap_or_default()
             ));
         }
         consumers.push(json!({
@@ -280,7 +329,9 @@ async fn pipeline_health(p: Pipeline, input: Value, ctx: TaskContext) -> Result<
             ),
         ));
     }
-    let records: u64 = shards.iter().map(|s| s.next_offset - s.trim_offset).sum();
+    let records: Option<u64> = stats
+        .as_ref()
+        .map(|m| m.values().map(|(trim, next)| next - trim).sum());
     Ok(json!({ "healthy": true, "stream": stream, "records": records, "consumers": consumers }))
 }
 
@@ -292,7 +343,8 @@ async fn metrics_analyzer(p: Pipeline, input: Value, ctx: TaskContext) -> Result
         .and_then(Value::as_i64)
         .map(|s| s.saturating_mul(1000));
     let from = window_ms.map(|w| ctx.clock.now_ms().saturating_sub(w));
-    let engine = QueryEngine::new(&wiring::parquet_root(&p.config)).map_err(failed)?;
+    let engine = crate::commands::query::engine(&p.config, p.backends.aws.as_ref())
+        .map_err(|e| failed(format!("{e:#}")))?;
     let rows = engine
         .metric_summary(which, from, None)
         .await
@@ -320,12 +372,12 @@ async fn log_processor(p: Pipeline, input: Value, ctx: TaskContext) -> Result<Va
         .map(|r| (r.metric, r.threshold))
         .collect();
     let stream = &p.config.stream.name;
-    let shards = p.log.list_shards(stream).await.map_err(failed)?;
+    let shards = p.stream.list_shards(stream).await.map_err(failed)?;
     let (mut processed, mut invalid) = (0u64, 0u64);
     let mut breaches = Vec::new();
     for shard in shards {
         let mut it = p
-            .log
+            .stream
             .get_shard_iterator(
                 stream,
                 shard.shard_id,
@@ -335,7 +387,7 @@ async fn log_processor(p: Pipeline, input: Value, ctx: TaskContext) -> Result<Va
             .map_err(failed)?;
         loop {
             let out = p
-                .log
+                .stream
                 .get_records(&it, MAX_GET_RECORDS)
                 .await
                 .map_err(failed)?;

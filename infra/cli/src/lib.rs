@@ -7,6 +7,7 @@
 //! - [`pipeline`]: the collectors, consumers and flow that `shardline up` runs.
 //! - [`handlers`]: the flow's task handlers (data-collector, pipeline-health, metrics-analyzer,
 //!   log-processor, SNS publish).
+//! - [`functions`]: the pipeline's Lambda functions (sinks and flow tasks) from the configuration.
 //! - [`commands`]: one module per subcommand; [`commands::execute`] runs one on a data
 //!   directory, here or for a control client.
 //! - [`data`]: a command's access to the data directory (opened here, or lent by its owner).
@@ -24,6 +25,7 @@ pub mod consumer_set;
 pub mod control;
 pub mod dashboard;
 pub mod data;
+pub mod functions;
 pub mod handlers;
 pub mod io;
 pub mod pipeline;

@@ -1,5 +1,6 @@
-//! The pipeline `shardline up` runs: the log, the collectors, the four consumers and the
-//! notifier, wired from configuration. The flow's handlers and the integration tests use it too.
+//! The pipeline `shardline up` runs: the stream, the collectors, the four consumers and the
+//! notifier, wired from configuration (embedded or AWS, port by port: see [`crate::wiring`]).
+//! The flow's handlers, `shardline consume` and the integration tests use it too.
 
 use anyhow::{Context, Result};
 use shardline_consumers::Sink;
@@ -7,35 +8,40 @@ use shardline_consumers::runtime::{
     Consumer, ConsumerConfig, ConsumerError, ConsumerFactory, SharedReads, Supervisor,
 };
 use shardline_consumers::sinks::{alerts, cloudwatch, dynamodb, s3_parquet};
-use shardline_core::ports::{Notifier, Stream};
+use shardline_core::ports::{CheckpointStore, Notifier, Stream};
 use shardline_core::{Error as PortError, EventTimeLimits, MetricEvent, MetricType};
-use shardline_local::LocalBackends;
 use shardline_log::Log;
 use shardline_producers::{
     HostCollector, MalformedRecord, Producer, SendReport, SyntheticCollector,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::Mutex;
 
-use crate::config::{CollectorKind, Config};
-use crate::wiring;
+use crate::config::{BackendKind, CollectorKind, Config};
+use crate::wiring::{self, Backends};
 
 /// Everything the pipeline runs on, opened once.
 #[derive(Clone)]
 pub struct Pipeline {
     /// The effective configuration.
     pub config: Arc<Config>,
-    /// The embedded log.
-    pub log: Arc<Log>,
-    /// The embedded stand-ins.
-    pub backends: LocalBackends,
+    /// The stream: the embedded log or Kinesis.
+    pub stream: Arc<dyn Stream>,
+    /// The embedded log, when the stream is embedded (its statistics, its close).
+    pub log: Option<Arc<Log>>,
+    /// The stores of the other ports.
+    pub backends: Backends,
     /// Where alerts and the flow's SNS tasks publish.
     pub notifier: Arc<dyn Notifier>,
     /// Appends collected events to the stream.
     pub producer: Arc<Producer>,
     /// The configured collectors, shared by `up`'s loop and the flow's data-collector.
     pub collectors: Arc<Mutex<Collectors>>,
+    /// Records this process appended to the stream (the base of the API calls per 1,000
+    /// events in `up`'s summary).
+    pub appended: Arc<AtomicU64>,
 }
 
 /// The collectors the configuration enables.
@@ -92,28 +98,33 @@ impl Collectors {
 }
 
 impl Pipeline {
-    /// Opens the log (creating the configured stream if missing), the backends, the notifier,
-    /// the producer and the collectors.
+    /// Opens the stream (creating it in the embedded log if missing; on Kinesis it must
+    /// exist: `shardline infra bootstrap`), the backends, the notifier, the producer and the
+    /// collectors.
     pub async fn open(config: Config) -> Result<Pipeline> {
-        let log = wiring::open_log(&config).await?;
-        let backends = wiring::open_backends(&config)?;
-        Pipeline::with_parts(config, log, backends).await
+        let aws = wiring::open_aws(&config).await?;
+        let (stream, log) = wiring::open_stream(&config, aws.as_ref()).await?;
+        let backends = wiring::open_backends_with(&config, aws)?;
+        Pipeline::with_parts(config, stream, log, backends).await
     }
 
-    /// [`Pipeline::open`] on a log and backends opened already.
+    /// [`Pipeline::open`] on a stream and backends opened already (the stream is created in
+    /// the embedded log if missing, as there).
     pub async fn with_parts(
         config: Config,
-        log: Arc<Log>,
-        backends: LocalBackends,
+        stream: Arc<dyn Stream>,
+        log: Option<Arc<Log>>,
+        backends: Backends,
     ) -> Result<Pipeline> {
-        ensure_stream(&log, &config).await?;
-        check_consumer_streams(&log, &config).await?;
-        let notifier = backends
-            .notifier(&config.notifier)
-            .context("cannot set up the notifier (check [notifier] in the configuration)")?;
-        let stream: Arc<dyn Stream> = log.clone();
-        let producer = Producer::new(stream, config.stream.name.clone(), config.producer.clone())
-            .context("invalid [producer] configuration")?;
+        ensure_stream(stream.as_ref(), &config).await?;
+        check_consumer_streams(stream.as_ref(), &config).await?;
+        let notifier = wiring::open_notifier(&config, &backends)?;
+        let producer = Producer::new(
+            Arc::clone(&stream),
+            config.stream.name.clone(),
+            config.producer.clone(),
+        )
+        .context("invalid [producer] configuration")?;
         let synthetic = if config.collectors.run.contains(&CollectorKind::Synthetic) {
             Some(
                 SyntheticCollector::new(config.collectors.synthetic.clone(), None)
@@ -132,17 +143,29 @@ impl Pipeline {
         };
         Ok(Pipeline {
             config: Arc::new(config),
+            stream,
             log,
             backends,
             notifier,
             producer: Arc::new(producer),
             collectors: Arc::new(Mutex::new(Collectors { synthetic, host })),
+            appended: Arc::default(),
         })
     }
 
-    /// The log as a `Stream` port.
+    /// The stream port.
     pub fn stream(&self) -> Arc<dyn Stream> {
-        self.log.clone()
+        Arc::clone(&self.stream)
+    }
+
+    /// The embedded log, for what only it offers (per-shard offsets).
+    ///
+    /// # Errors
+    /// When the stream is on Kinesis.
+    pub fn embedded_log(&self) -> Result<&Arc<Log>> {
+        self.log
+            .as_ref()
+            .context("the stream is on Kinesis, not in the embedded log")
     }
 
     /// Collects once from every enabled collector and appends the events, then the malformed
@@ -177,6 +200,8 @@ impl Pipeline {
                 .with_context(context)?;
             report.extend(bad, events.len());
         }
+        self.appended
+            .fetch_add(report.appended.len() as u64, Ordering::Relaxed);
         Ok((events, report))
     }
 
@@ -229,7 +254,7 @@ impl Pipeline {
     }
 
     /// The enabled consumers, in the order `up` lists them.
-    fn enabled(&self) -> Vec<ConsumerKind> {
+    pub fn enabled(&self) -> Vec<ConsumerKind> {
         let c = &self.config.consumers;
         [
             (c.s3.enabled, ConsumerKind::S3),
@@ -245,7 +270,7 @@ impl Pipeline {
 
     /// A consumer's configuration, its event-time window filled from
     /// `[consumers.event_time]` unless it sets its own.
-    fn consumer_config(&self, kind: ConsumerKind) -> ConsumerConfig {
+    pub fn consumer_config(&self, kind: ConsumerKind) -> ConsumerConfig {
         let c = &self.config.consumers;
         let mut config = match kind {
             ConsumerKind::S3 => &c.s3.consumer,
@@ -260,6 +285,15 @@ impl Pipeline {
 
     /// One consumer with a fresh sink.
     fn build(&self, kind: ConsumerKind) -> Result<Consumer> {
+        self.build_with(kind, Arc::clone(&self.backends.checkpoints))
+    }
+
+    /// One consumer with a fresh sink, checkpointing into `checkpoints` (a lease worker's).
+    pub fn build_with(
+        &self,
+        kind: ConsumerKind,
+        checkpoints: Arc<dyn CheckpointStore>,
+    ) -> Result<Consumer> {
         let c = &self.config.consumers;
         let b = &self.backends;
         let sink: Box<dyn Sink> = match kind {
@@ -289,7 +323,15 @@ impl Pipeline {
                 .context("invalid [consumers.alerts.sink] configuration")?,
             ),
         };
-        self.consumer(&self.consumer_config(kind), sink)
+        let cfg = self.consumer_config(kind);
+        Consumer::new(
+            cfg.clone(),
+            self.stream(),
+            checkpoints,
+            self.backends.dead_letters.clone(),
+            sink,
+        )
+        .with_context(|| format!("cannot start consumer `{}`", cfg.name))
     }
 
     /// The reads shared by consumers of one stream, batch size and event-time window (two or
@@ -337,29 +379,25 @@ impl Pipeline {
             .collect()
     }
 
-    fn consumer(&self, cfg: &ConsumerConfig, sink: Box<dyn Sink>) -> Result<Consumer> {
-        Consumer::new(
-            cfg.clone(),
-            self.stream(),
-            self.backends.checkpoints.clone(),
-            self.backends.dead_letters.clone(),
-            sink,
-        )
-        .with_context(|| format!("cannot start consumer `{}`", cfg.name))
-    }
-
-    /// Flushes and closes the log.
+    /// Flushes and closes the embedded log, if the stream is embedded.
     pub async fn close(&self) -> Result<()> {
-        self.log.close().await.context("cannot close the log")
+        match &self.log {
+            Some(log) => log.close().await.context("cannot close the log"),
+            None => Ok(()),
+        }
     }
 }
 
 /// The consumers `up` runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ConsumerKind {
+pub enum ConsumerKind {
+    /// S3 Parquet.
     S3,
+    /// DynamoDB items.
     DynamoDb,
+    /// CloudWatch statistics.
     CloudWatch,
+    /// SNS alerts.
     Alerts,
 }
 
@@ -388,7 +426,7 @@ fn share_of(
 /// Every enabled consumer of a stream other than `stream.name` (which `ensure_stream` just
 /// created if missing) must find its stream in the log: `up` never creates it, and a consumer
 /// of a missing stream would only fail once running.
-async fn check_consumer_streams(log: &Log, config: &Config) -> Result<()> {
+async fn check_consumer_streams(log: &dyn Stream, config: &Config) -> Result<()> {
     let mut existing: Option<Vec<String>> = None;
     for (section, enabled, consumer) in config.consumer_sections() {
         if !enabled || consumer.stream == config.stream.name {
@@ -418,9 +456,17 @@ async fn check_consumer_streams(log: &Log, config: &Config) -> Result<()> {
     Ok(())
 }
 
-async fn ensure_stream(log: &Log, config: &Config) -> Result<()> {
+async fn ensure_stream(stream: &dyn Stream, config: &Config) -> Result<()> {
     let s = &config.stream;
-    match log.create_stream(&s.name, s.shards, s.retention).await {
+    if config.backend.stream == BackendKind::Aws {
+        // Created by `shardline infra bootstrap` (the error says so when it is missing).
+        stream
+            .describe_stream(&s.name)
+            .await
+            .with_context(|| format!("cannot use stream `{}`", s.name))?;
+        return Ok(());
+    }
+    match stream.create_stream(&s.name, s.shards, s.retention).await {
         Ok(()) => {
             tracing::info!(stream = %s.name, shards = s.shards, "stream created");
             Ok(())

@@ -14,7 +14,7 @@ mod support;
 
 use anyhow::{Context, Result, bail};
 use shardline::pipeline::Pipeline;
-use shardline_core::ports::{DeadLetterStore, Stream};
+use shardline_core::ports::Stream;
 use shardline_core::{MetricEvent, StartingPosition, event};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -168,14 +168,14 @@ async fn census_of(p: &Pipeline) -> Result<Census> {
     let limits = p.config.consumers.event_time;
     let (mut good, mut bad) = (BTreeSet::new(), BTreeSet::new());
     let mut skewed = BTreeSet::new();
-    for shard in p.log.list_shards(stream).await? {
+    for shard in p.embedded_log()?.list_shards(stream).await? {
         let mut it = p
-            .log
+            .embedded_log()?
             .get_shard_iterator(stream, shard.shard_id, &StartingPosition::TrimHorizon)
             .await?;
         // At most a million records per shard: ample for the run, and a bound.
         for _ in 0..100 {
-            let out = p.log.get_records(&it, 10_000).await?;
+            let out = p.embedded_log()?.get_records(&it, 10_000).await?;
             for r in &out.records {
                 let key = (
                     shard.shard_id.to_string(),

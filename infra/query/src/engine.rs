@@ -1,5 +1,10 @@
 //! [`QueryEngine`]: a DataFusion session over the Hive-partitioned Parquet output.
 //!
+//! The output is read where it is: a local directory (the embedded object store) with
+//! [`QueryEngine::new`], or a bucket of any object store port (S3) with
+//! [`QueryEngine::over_objects`], through [`crate::store::PortStore`] (ranged reads, one
+//! listing level at a time, so partitions a filter excludes are never listed or read).
+//!
 //! Invariants:
 //! - the table is a listing over `<root>/year=YYYY/month=MM/day=DD/*.parquet`, read fresh on
 //!   every query, so objects the sink writes later are seen without re-registering;
@@ -27,9 +32,11 @@ use datafusion::datasource::listing::{
 };
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::context::SQLOptions;
+use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::physical_plan::displayable;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
+use shardline_core::ports::ObjectStore;
 use tracing::debug;
 
 use crate::error::QueryError;
@@ -76,6 +83,48 @@ pub struct QueryEngine {
     root: PathBuf,
 }
 
+/// A session whose listings are not cached (see [`QueryEngine::new`]).
+fn session() -> Result<SessionContext, String> {
+    let mut config = SessionConfig::new().with_information_schema(true);
+    config.options_mut().sql_parser.dialect = datafusion::config::Dialect::Generic;
+    // DataFusion caches directory listings for the life of the session by default; this
+    // table must see objects the sink writes later, so listings are not cached. Parquet
+    // footers and file statistics stay cached: those entries are checked against the
+    // object's size and modification time on every use.
+    let runtime = RuntimeEnvBuilder::new()
+        .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0))
+        .build_arc()
+        .map_err(|e| e.to_string())?;
+    Ok(SessionContext::new_with_config_rt(config, runtime))
+}
+
+/// Registers the listing at `url` as `metrics` and `infra_monitoring.metrics`.
+fn register(ctx: &SessionContext, url: ListingTableUrl) -> Result<(), String> {
+    let partition_cols = PARTITION_COLUMNS
+        .iter()
+        .map(|c| (c.to_string(), DataType::Utf8))
+        .collect();
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(partition_cols);
+    let table_config = ListingTableConfig::new(url)
+        .with_listing_options(options)
+        .with_schema(table_schema());
+    let table = Arc::new(ListingTable::try_new(table_config).map_err(|e| e.to_string())?);
+    ctx.register_table(TABLE_NAME, table.clone())
+        .map_err(|e| e.to_string())?;
+    let catalog = ctx
+        .catalog("datafusion")
+        .ok_or_else(|| "the default catalog is missing".to_string())?;
+    let schema = Arc::new(MemorySchemaProvider::new());
+    catalog
+        .register_schema(SCHEMA_NAME, schema)
+        .map_err(|e| e.to_string())?;
+    ctx.register_table(format!("{SCHEMA_NAME}.{TABLE_NAME}").as_str(), table)
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
 impl std::fmt::Debug for QueryEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("QueryEngine")
@@ -102,52 +151,49 @@ impl QueryEngine {
             ));
         }
         let root = std::path::absolute(parquet_root).map_err(|e| table_err(e.to_string()))?;
-        let mut config = SessionConfig::new().with_information_schema(true);
-        config.options_mut().sql_parser.dialect = datafusion::config::Dialect::Generic;
-        // DataFusion caches directory listings for the life of the session by default; this
-        // table must see objects the sink writes later, so listings are not cached. Parquet
-        // footers and file statistics stay cached: those entries are checked against the
-        // object's size and modification time on every use.
-        let runtime = RuntimeEnvBuilder::new()
-            .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0))
-            .build_arc()
-            .map_err(|e| table_err(e.to_string()))?;
-        let ctx = SessionContext::new_with_config_rt(config, runtime);
-
+        let ctx = session().map_err(table_err)?;
         let mut url_text = root.to_string_lossy().into_owned();
         if !url_text.ends_with('/') {
             url_text.push('/');
         }
         let url = ListingTableUrl::parse(&url_text).map_err(|e| table_err(e.to_string()))?;
-        let partition_cols = PARTITION_COLUMNS
-            .iter()
-            .map(|c| (c.to_string(), DataType::Utf8))
-            .collect();
-        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-            .with_file_extension(".parquet")
-            .with_table_partition_cols(partition_cols);
-        let table_config = ListingTableConfig::new(url)
-            .with_listing_options(options)
-            .with_schema(table_schema());
-        let table =
-            Arc::new(ListingTable::try_new(table_config).map_err(|e| table_err(e.to_string()))?);
-
-        ctx.register_table(TABLE_NAME, table.clone())
-            .map_err(|e| table_err(e.to_string()))?;
-        let catalog = ctx
-            .catalog("datafusion")
-            .ok_or_else(|| table_err("the default catalog is missing".into()))?;
-        let schema = Arc::new(MemorySchemaProvider::new());
-        catalog
-            .register_schema(SCHEMA_NAME, schema)
-            .map_err(|e| table_err(e.to_string()))?;
-        ctx.register_table(format!("{SCHEMA_NAME}.{TABLE_NAME}").as_str(), table)
-            .map_err(|e| table_err(e.to_string()))?;
+        register(&ctx, url).map_err(table_err)?;
         debug!(root = %root.display(), "metrics table registered");
         Ok(QueryEngine { ctx, root })
     }
 
-    /// The directory the table reads.
+    /// An engine over `s3://<bucket>/<prefix>/year=YYYY/...` read through `objects`, the
+    /// object store port (S3 on AWS).
+    ///
+    /// # Errors
+    /// [`QueryError::Table`] when the bucket or prefix cannot be turned into a table location.
+    pub fn over_objects(
+        objects: Arc<dyn ObjectStore>,
+        bucket: &str,
+        prefix: &str,
+    ) -> Result<Self, QueryError> {
+        let location = format!("s3://{bucket}/{}/", prefix.trim_matches('/'));
+        let table_err = |detail: String| QueryError::Table {
+            path: PathBuf::from(&location),
+            detail,
+        };
+        let ctx = session().map_err(table_err)?;
+        let store_url = ObjectStoreUrl::parse(format!("s3://{bucket}"))
+            .map_err(|e| table_err(e.to_string()))?;
+        ctx.register_object_store(
+            store_url.as_ref(),
+            Arc::new(crate::store::PortStore::new(objects, bucket)),
+        );
+        let url = ListingTableUrl::parse(&location).map_err(|e| table_err(e.to_string()))?;
+        register(&ctx, url).map_err(table_err)?;
+        debug!(location = %location, "metrics table registered over the object store");
+        Ok(QueryEngine {
+            ctx,
+            root: PathBuf::from(location),
+        })
+    }
+
+    /// The directory (or `s3://` location) the table reads.
     pub fn root(&self) -> &Path {
         &self.root
     }

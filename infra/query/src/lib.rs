@@ -11,11 +11,14 @@
 //! - [`summary`]: [`InstanceSummary`] and [`QueryEngine::metric_summary`], the seed's
 //!   per-instance aggregate for any metric type and time range.
 //! - [`format`]: [`format_batches`]: results as a table, CSV or JSON Lines.
+//! - [`store`]: [`store::PortStore`]: `object_store`'s read side over an object store port
+//!   (S3), for [`QueryEngine::over_objects`].
 //! - [`error`]: [`QueryError`], naming the query or path involved.
 
 pub mod engine;
 pub mod error;
 pub mod format;
+pub mod store;
 pub mod summary;
 
 pub use arrow::record_batch::RecordBatch;

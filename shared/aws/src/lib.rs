@@ -20,6 +20,7 @@
 //! - [`cloudwatch`]: [`CloudWatchPublisher`], the `MetricPublisher` port.
 //! - [`sns`]: [`SnsNotifier`], the `Notifier` port.
 //! - [`dead_letters`]: [`S3DeadLetterStore`], the `DeadLetterStore` port.
+//! - [`infra`]: what a configuration needs on AWS ([`infra::InfraPlan`]): status and bootstrap.
 //!
 //! # Where each port keeps its data on AWS
 //! | port | home |
@@ -41,6 +42,7 @@ pub mod counters;
 pub mod dead_letters;
 pub mod dynamodb;
 pub mod error;
+pub mod infra;
 pub mod kinesis;
 pub mod s3;
 pub mod sns;
@@ -58,6 +60,10 @@ pub use dynamodb::{DynamoItemTable, DynamoLeaseTable, DynamoStateStore};
 pub use kinesis::KinesisStream;
 pub use s3::S3ObjectStore;
 pub use sns::SnsNotifier;
+
+/// Whether this build runs the tests against moto (the `moto-tests` feature): other crates'
+/// moto tests check it, so that `--features shardline-aws/moto-tests` turns theirs on too.
+pub const MOTO_TESTS: bool = cfg!(feature = "moto-tests");
 
 /// Every port on AWS, sharing one set of clients and call counters.
 #[derive(Debug, Clone)]

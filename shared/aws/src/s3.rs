@@ -9,8 +9,13 @@
 //! - `ensure_bucket`: HeadBucket, else CreateBucket (with the region as LocationConstraint
 //!   outside us-east-1, as S3 requires); a bucket we already own is fine.
 //!
+//! - `put_if`, `get_versioned`, `get_range`, `list_level`: conditional puts, ETags, ranged
+//!   reads and one-level listings (see [`versions`]).
+//!
 //! Path-style addressing (`endpoint/bucket/key`) is the `s3.force_path_style` option; the
 //! SDK uses it by itself for endpoints given as IP addresses.
+
+mod versions;
 
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
@@ -18,7 +23,9 @@ use aws_sdk_s3::types::{
     BucketLocationConstraint, CompletedMultipartUpload, CompletedPart, CreateBucketConfiguration,
 };
 use bytes::Bytes;
-use shardline_core::ports::{ObjectMeta, ObjectStore};
+use shardline_core::ports::{
+    ByteRange, ObjectLevel, ObjectMeta, ObjectStore, PutCondition, RangedObject,
+};
 use shardline_core::{Error, Result};
 use tracing::{debug, warn};
 
@@ -60,6 +67,18 @@ impl S3ObjectStore {
         }
     }
 
+    /// Whether `bucket` exists and is reachable with these credentials (HeadBucket).
+    ///
+    /// # Errors
+    /// The SDK's, mapped (a bucket of another account is access denied).
+    pub async fn bucket_exists(&self, bucket: &str) -> Result<bool> {
+        match self.client.head_bucket().bucket(bucket).send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(false),
+            Err(e) => Err(map_sdk_error(&self.call("HeadBucket", bucket, None), e)),
+        }
+    }
+
     /// Whether `bucket/key` exists (HeadObject: no body is read).
     ///
     /// # Errors
@@ -88,7 +107,8 @@ impl S3ObjectStore {
         key: &str,
         body: Bytes,
         content_type: &str,
-    ) -> Result<()> {
+        condition: Option<&PutCondition>,
+    ) -> Result<String> {
         let created = self
             .client
             .create_multipart_upload()
@@ -124,7 +144,8 @@ impl S3ObjectStore {
             }
         };
         let count = parts.len();
-        self.client
+        let mut complete = self
+            .client
             .complete_multipart_upload()
             .bucket(bucket)
             .key(key)
@@ -133,12 +154,30 @@ impl S3ObjectStore {
                 CompletedMultipartUpload::builder()
                     .set_parts(Some(parts))
                     .build(),
-            )
-            .send()
-            .await
-            .map_err(|e| {
-                map_sdk_error(&self.call("CompleteMultipartUpload", bucket, Some(key)), e)
-            })?;
+            );
+        complete = match condition {
+            None => complete,
+            Some(PutCondition::IfAbsent) => complete.if_none_match("*"),
+            Some(PutCondition::IfMatch(tag)) => complete.if_match(tag),
+        };
+        let completed = complete.send().await;
+        let out = match completed {
+            Ok(out) => out,
+            Err(e) => {
+                let err =
+                    map_sdk_error(&self.call("CompleteMultipartUpload", bucket, Some(key)), e);
+                // A refused condition leaves the upload open: abort it (no billed parts).
+                let _ = self
+                    .client
+                    .abort_multipart_upload()
+                    .bucket(bucket)
+                    .key(key)
+                    .upload_id(upload_id)
+                    .send()
+                    .await;
+                return Err(err);
+            }
+        };
         debug!(
             bucket,
             key,
@@ -146,7 +185,7 @@ impl S3ObjectStore {
             parts = count,
             "multipart upload complete"
         );
-        Ok(())
+        Ok(out.e_tag().unwrap_or_default().to_string())
     }
 
     async fn upload_parts(
@@ -228,7 +267,10 @@ impl ObjectStore for S3ObjectStore {
 
     async fn put(&self, bucket: &str, key: &str, body: Bytes, content_type: &str) -> Result<()> {
         if body.len() as u64 > self.multipart_threshold {
-            return self.put_multipart(bucket, key, body, content_type).await;
+            return self
+                .put_multipart(bucket, key, body, content_type, None)
+                .await
+                .map(|_| ());
         }
         self.client
             .put_object()
@@ -305,5 +347,34 @@ impl ObjectStore for S3ObjectStore {
             .await
             .map_err(|e| map_sdk_error(&self.call("DeleteObject", bucket, Some(key)), e))?;
         Ok(())
+    }
+
+    async fn get_versioned(&self, bucket: &str, key: &str) -> Result<Option<(Bytes, String)>> {
+        self.get_with_tag(bucket, key).await
+    }
+
+    async fn put_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Bytes,
+        content_type: &str,
+        condition: PutCondition,
+    ) -> Result<String> {
+        self.put_conditional(bucket, key, body, content_type, &condition)
+            .await
+    }
+
+    async fn get_range(
+        &self,
+        bucket: &str,
+        key: &str,
+        range: ByteRange,
+    ) -> Result<Option<RangedObject>> {
+        self.ranged(bucket, key, range).await
+    }
+
+    async fn list_level(&self, bucket: &str, prefix: &str) -> Result<ObjectLevel> {
+        self.level(bucket, prefix).await
     }
 }

@@ -182,15 +182,17 @@ impl SnsNotifier {
         Ok(arn)
     }
 
-    /// The ARN of `topic` (an ARN already, or a topic name).
-    async fn arn(&self, topic: &str) -> Result<String> {
-        if topic.starts_with("arn:") {
-            return Ok(topic.to_string());
-        }
-        if let Some(arn) = self.arns.lock().ok().and_then(|a| a.get(topic).cloned()) {
-            return Ok(arn);
+    /// The ARN of the topic named `name` in this account and region, if there is one
+    /// (ListTopics, every page).
+    ///
+    /// # Errors
+    /// The SDK's, mapped.
+    pub async fn find_topic(&self, name: &str) -> Result<Option<String>> {
+        if let Some(arn) = self.arns.lock().ok().and_then(|a| a.get(name).cloned()) {
+            return Ok(Some(arn));
         }
         let mut token: Option<String> = None;
+        let suffix = format!(":{name}");
         loop {
             let out = self
                 .client
@@ -198,8 +200,7 @@ impl SnsNotifier {
                 .set_next_token(token.clone())
                 .send()
                 .await
-                .map_err(|e| map_sdk_error(&self.call("ListTopics", topic), e))?;
-            let suffix = format!(":{topic}");
+                .map_err(|e| map_sdk_error(&self.call("ListTopics", name), e))?;
             if let Some(arn) = out
                 .topics()
                 .iter()
@@ -207,14 +208,24 @@ impl SnsNotifier {
                 .find(|a| a.ends_with(&suffix))
             {
                 if let Ok(mut arns) = self.arns.lock() {
-                    arns.insert(topic.to_string(), arn.to_string());
+                    arns.insert(name.to_string(), arn.to_string());
                 }
-                return Ok(arn.to_string());
+                return Ok(Some(arn.to_string()));
             }
             match out.next_token() {
                 Some(t) if !t.is_empty() => token = Some(t.to_string()),
-                _ => break,
+                _ => return Ok(None),
             }
+        }
+    }
+
+    /// The ARN of `topic` (an ARN already, or a topic name).
+    async fn arn(&self, topic: &str) -> Result<String> {
+        if topic.starts_with("arn:") {
+            return Ok(topic.to_string());
+        }
+        if let Some(arn) = self.find_topic(topic).await? {
+            return Ok(arn);
         }
         Err(Error::NotFound {
             what: format!(

@@ -10,7 +10,10 @@
 //! | [`Notifier`] | stdout / JSON Lines outbox / webhook | SNS |
 //! | [`DeadLetterStore`] | redb | S3 objects |
 //! | [`StateStore`] | redb | DynamoDB |
-//! | [`crate::lease::LeaseStore`] | in memory | DynamoDB lease table (KCL schema) |
+//! | [`crate::lease::LeaseStore`] | redb table (in memory for tests) | DynamoDB lease table (KCL schema) |
+//!
+//! [`objects`] holds the object store's conditional-write, ranged-read and one-level-listing
+//! types.
 //!
 //! Every method is async and returns [`crate::Error`], whose retry class tells the caller
 //! whether to try again. Implementations are `Send + Sync` and shared behind `Arc<dyn _>`.
@@ -20,6 +23,10 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
+
+pub mod objects;
+
+pub use objects::{ByteRange, ObjectLevel, PutCondition, RangedObject};
 
 use crate::error::Result;
 use crate::stream::{
@@ -152,6 +159,64 @@ pub trait ObjectStore: Send + Sync {
     fn local_path(&self, bucket: &str, key: &str) -> Option<std::path::PathBuf> {
         let _ = (bucket, key);
         None
+    }
+    /// Reads a whole object with its version tag (S3's ETag); `None` if there is none.
+    /// The default tags the bytes with [`objects::content_tag`].
+    async fn get_versioned(&self, bucket: &str, key: &str) -> Result<Option<(Bytes, String)>> {
+        Ok(self.get(bucket, key).await?.map(|body| {
+            let tag = objects::content_tag(&body);
+            (body, tag)
+        }))
+    }
+    /// Writes a whole object only if `condition` holds, and returns its new version tag. A
+    /// condition that does not hold changes nothing and fails with [`crate::Error::Conflict`].
+    ///
+    /// Backends make the check and the write one atomic step (S3's conditional PutObject;
+    /// the embedded store under its lock). The default reads, compares and writes: atomic
+    /// only when nothing else writes the key, which is what wrappers in tests rely on.
+    async fn put_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Bytes,
+        content_type: &str,
+        condition: PutCondition,
+    ) -> Result<String> {
+        let current = self.get_versioned(bucket, key).await?.map(|(_, tag)| tag);
+        if !objects::condition_holds(&condition, current.as_deref()) {
+            return Err(objects::condition_failed(bucket, key, &condition));
+        }
+        let tag = objects::content_tag(&body);
+        self.put(bucket, key, body, content_type).await?;
+        Ok(tag)
+    }
+    /// Reads part of an object; `None` if there is none. The default reads the whole object.
+    async fn get_range(
+        &self,
+        bucket: &str,
+        key: &str,
+        range: ByteRange,
+    ) -> Result<Option<RangedObject>> {
+        let Some(body) = self.get(bucket, key).await? else {
+            return Ok(None);
+        };
+        let size = body.len() as u64;
+        let r = range.resolve(size)?;
+        Ok(Some(RangedObject {
+            bytes: body.slice(r.start as usize..r.end as usize),
+            start: r.start,
+            size,
+            last_modified_ms: 0,
+        }))
+    }
+    /// One level of the objects under `prefix` (which ends with `/` or is empty): the
+    /// objects directly under it and the prefixes one `/` deeper, as S3's ListObjectsV2 with
+    /// a delimiter. The default derives it from [`ObjectStore::list`].
+    async fn list_level(&self, bucket: &str, prefix: &str) -> Result<ObjectLevel> {
+        Ok(ObjectLevel::from_listing(
+            prefix,
+            self.list(bucket, prefix).await?,
+        ))
     }
 }
 

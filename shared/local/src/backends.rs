@@ -5,7 +5,7 @@
 //! ```text
 //! <data>/s3/<bucket>/<key>            objects (DirObjectStore)
 //! <data>/s3/.shardline-tmp/           objects being written (emptied at open)
-//! <data>/local/checkpoints.redb       checkpoints and leases
+//! <data>/local/checkpoints.redb       checkpoints and shard leases
 //! <data>/local/table/                 item tables (an LSM-tree database; a table.redb of
 //!                                     earlier versions is imported once, see table::import)
 //! <data>/local/metrics.redb           metric minutes and watermarks
@@ -31,12 +31,13 @@ use crate::checkpoint::RedbCheckpointStore;
 use crate::db::{Db, Durability};
 use crate::dead_letters::RedbDeadLetterStore;
 use crate::error::LocalError;
+use crate::leases::RedbLeaseStore;
 use crate::metrics::RedbMetricStore;
 use crate::notify::{NotifierConfig, build_notifier_with_retention};
 use crate::objects::DirObjectStore;
 use crate::state::RedbStateStore;
-use crate::table::LsmItemTable;
 use crate::table::import::import_redb;
+use crate::table::{LsmItemTable, TableOptions};
 
 /// Settings of the embedded backends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +54,10 @@ pub struct LocalOptions {
     /// filling whatever cache there is (`table_bench`: the same query times with 4 and 16 MiB).
     #[serde(with = "shardline_core::units::size")]
     pub table_cache_size: u64,
+    /// Item table files kept open at most (at least 16); a read of one that is not opens it
+    /// again. The table has a few files per 64 MiB it holds, so without a bound its
+    /// descriptors would grow with it.
+    pub table_open_files: usize,
     /// How long dead letters are kept (each put removes the older ones), e.g. `"14d"`.
     #[serde(with = "shardline_core::units::duration")]
     pub dead_letter_retention: Duration,
@@ -69,6 +74,7 @@ impl Default for LocalOptions {
             durability: Durability::Fsync,
             cache_size: 16 * 1024 * 1024,
             table_cache_size: 4 * 1024 * 1024,
+            table_open_files: TableOptions::default().open_files,
             dead_letter_retention: Duration::from_secs(14 * 86_400),
             notify_retention: Duration::from_secs(7 * 86_400),
         }
@@ -80,8 +86,10 @@ impl Default for LocalOptions {
 pub struct LocalBackends {
     /// The data directory.
     pub data_dir: PathBuf,
-    /// Checkpoints and leases.
+    /// Checkpoints.
     pub checkpoints: Arc<RedbCheckpointStore>,
+    /// Shard leases (in the checkpoints' file).
+    pub leases: Arc<RedbLeaseStore>,
     /// Objects under `<data>/s3`.
     pub objects: Arc<DirObjectStore>,
     /// Item tables.
@@ -108,13 +116,23 @@ impl LocalBackends {
         let cache = usize::try_from(opts.cache_size).unwrap_or(usize::MAX);
         let open = |name: &str| Db::open(&local.join(name), opts.durability, cache);
         // The checkpoint store first: a data directory in use is reported on that file.
-        let checkpoints = Arc::new(RedbCheckpointStore::new(open("checkpoints.redb")?));
-        let table =
-            LsmItemTable::open(&local.join("table"), opts.durability, opts.table_cache_size)?;
+        let checkpoint_db = open("checkpoints.redb")?;
+        let leases = Arc::new(RedbLeaseStore::new(checkpoint_db.clone()));
+        let checkpoints = Arc::new(RedbCheckpointStore::new(checkpoint_db));
+        let table = LsmItemTable::open_with_options(
+            &local.join("table"),
+            opts.durability,
+            TableOptions {
+                cache_bytes: opts.table_cache_size,
+                open_files: opts.table_open_files,
+                ..TableOptions::default()
+            },
+        )?;
         import_redb(&local.join("table.redb"), &table)?;
         Ok(LocalBackends {
             data_dir: data_dir.to_path_buf(),
             checkpoints,
+            leases,
             objects: Arc::new(DirObjectStore::open(&data_dir.join("s3"))?),
             table: Arc::new(table),
             metrics: Arc::new(RedbMetricStore::new(open("metrics.redb")?)),

@@ -18,7 +18,8 @@ use std::sync::Arc;
 use crate::db::{Db, open_read};
 use crate::error::{decode_json, encode_json, port};
 
-const CHECKPOINTS: TableDefinition<(&str, &str, u32), &[u8]> = TableDefinition::new("checkpoints");
+pub(crate) const CHECKPOINTS: TableDefinition<(&str, &str, u32), &[u8]> =
+    TableDefinition::new("checkpoints");
 
 /// Checkpoints and leases in a redb file (`<data>/local/checkpoints.redb`).
 #[derive(Debug, Clone)]

@@ -7,6 +7,7 @@
 //! # Layout
 //! - [`backends`]: [`LocalBackends`], [`LocalOptions`], the data directory layout.
 //! - [`checkpoint`]: [`RedbCheckpointStore`] — KCL-style checkpoints with conditional writes.
+//! - [`leases`]: [`RedbLeaseStore`] — shard leases in the KCL schema, in the checkpoints' file.
 //! - [`objects`]: [`DirObjectStore`] — objects as files, atomic puts (temp + fsync + rename);
 //!   temporary files of interrupted puts removed at open.
 //! - [`table`]: [`LsmItemTable`] — DynamoDB-style tables on an LSM tree; [`table::keys`] is
@@ -37,6 +38,7 @@ mod checkpoint_faults;
 mod db;
 pub mod dead_letters;
 pub mod error;
+pub mod leases;
 pub mod metrics;
 pub mod notify;
 pub mod objects;
@@ -48,6 +50,7 @@ pub use checkpoint::RedbCheckpointStore;
 pub use db::Durability;
 pub use dead_letters::RedbDeadLetterStore;
 pub use error::LocalError;
+pub use leases::RedbLeaseStore;
 pub use metrics::RedbMetricStore;
 pub use notify::{
     Envelope, FanoutNotifier, NotifierConfig, OutboxNotifier, StdoutNotifier, WebhookNotifier,

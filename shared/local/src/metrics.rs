@@ -2,10 +2,23 @@
 //! (`<data>/local/metrics.redb`).
 //!
 //! Layout:
-//! - redb table `minutes`: key = string-encoded namespace, metric name and dimensions (JSON of
-//!   the sorted map), then the minute's start (epoch ms, `i64` big-endian with the sign bit
-//!   flipped) → [`StoredMinute`] as JSON (unit and statistic set).
+//! - redb table `minutes_by_time`: key = string-encoded namespace, the minute's start (epoch
+//!   ms, `i64` big-endian with the sign bit flipped), then string-encoded metric name and
+//!   dimensions (JSON of the sorted map) → [`StoredMinute`] as JSON (unit and statistic set).
+//! - redb table `minutes_present`: key = string-encoded namespace, then the minute's start
+//!   (as above) → `()`: every minute holding at least one series (the minutes a query looks
+//!   up).
 //! - redb table `watermarks`: key → sequence number text.
+//! - redb table `minutes` (files written by earlier versions, series before time): read by
+//!   queries, never written.
+//!
+//! Why time before series: a put carries the current minute of every series (the CloudWatch
+//! sink publishes every shard's partial minutes each second), so its keys are adjacent and
+//! its transaction rewrites the few B-tree pages holding that minute, whatever the history.
+//! With the series first (`minutes`), the same put touched one page per series once each held
+//! a few minutes: 20,000 series made every put rewrite 20,000 pages (`metrics_bench`,
+//! BENCHMARKS.md). A query reads its series minute by minute instead: one point lookup per
+//! minute of its window that is present in `minutes_present`.
 //!
 //! Invariants:
 //! - Data is kept at one-minute resolution; datums falling in the same minute of the same
@@ -18,7 +31,8 @@
 //!   values, periods a multiple of 60 s). Unlike CloudWatch, timestamps of any age are
 //!   accepted, so replays of old log ranges land where they belong.
 //! - `get_metric_statistics` includes minutes starting in `[start, end)` and groups them into
-//!   periods counted from `start` rounded down to the minute.
+//!   periods counted from `start` rounded down to the minute. A minute stored in both layouts
+//!   (a file written before and after the change) counts as the merge of the two.
 
 use std::collections::BTreeMap;
 
@@ -31,13 +45,15 @@ use shardline_core::ports::{
 use shardline_core::{Error, Result, SequenceNumber};
 
 use crate::db::{Db, open_read};
-use crate::error::{decode_json, encode_json, port};
+use crate::error::{TxError, decode_json, encode_json, port};
 use crate::table::keys::encode_str;
 
 mod series;
 pub use series::SeriesLatest;
 
-const MINUTES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("minutes");
+const MINUTES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("minutes_by_time");
+const PRESENT: TableDefinition<&[u8], ()> = TableDefinition::new("minutes_present");
+const SERIES_FIRST: TableDefinition<&[u8], &[u8]> = TableDefinition::new("minutes");
 const WATERMARKS: TableDefinition<&str, &str> = TableDefinition::new("watermarks");
 
 /// Most datums CloudWatch accepts in one PutMetricData call.
@@ -72,12 +88,52 @@ impl RedbMetricStore {
     }
 }
 
-fn series_prefix(namespace: &str, metric: &str, dimensions: &BTreeMap<String, String>) -> Vec<u8> {
-    let mut key = Vec::with_capacity(128);
-    encode_str(&mut key, namespace);
+/// The series part of a key: metric name and dimensions.
+fn series_key(metric: &str, dimensions: &BTreeMap<String, String>) -> Vec<u8> {
+    let mut key = Vec::with_capacity(96);
     encode_str(&mut key, metric);
     encode_str(&mut key, &dimensions_json(dimensions));
     key
+}
+
+/// A minute's start as a key part: big-endian with the sign bit flipped, so byte order is
+/// time order.
+fn minute_bytes(minute_ms: i64) -> [u8; 8] {
+    ((minute_ms as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+fn minute_of_bytes(bytes: [u8; 8]) -> i64 {
+    (u64::from_be_bytes(bytes) ^ (1 << 63)) as i64
+}
+
+/// `minutes_by_time` key: namespace, minute, series.
+fn time_key(namespace: &[u8], minute_ms: i64, series: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(namespace.len() + 8 + series.len());
+    key.extend_from_slice(namespace);
+    key.extend_from_slice(&minute_bytes(minute_ms));
+    key.extend_from_slice(series);
+    key
+}
+
+/// `minutes_present` key: namespace, minute.
+fn present_key(namespace: &[u8], minute_ms: i64) -> Vec<u8> {
+    let mut key = namespace.to_vec();
+    key.extend_from_slice(&minute_bytes(minute_ms));
+    key
+}
+
+/// The start of the minute holding `timestamp_ms`.
+fn minute_start(namespace: &str, d: &MetricDatum) -> Result<i64> {
+    d.timestamp_ms
+        .div_euclid(MINUTE_MS)
+        .checked_mul(MINUTE_MS)
+        .ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "metric {namespace}/{} has timestamp {} ms, outside the range of dates; \
+                 drop such samples",
+                d.metric_name, d.timestamp_ms
+            ))
+        })
 }
 
 /// The dimensions as the JSON object `serde_json` writes for the map: in key order, so equal
@@ -101,12 +157,6 @@ fn dimensions_json(dimensions: &BTreeMap<String, String>) -> String {
     }
     out.push('}');
     out
-}
-
-fn minute_key(prefix: &[u8], minute_ms: i64) -> Vec<u8> {
-    let mut key = prefix.to_vec();
-    key.extend_from_slice(&((minute_ms as u64) ^ (1 << 63)).to_be_bytes());
-    key
 }
 
 fn check_name(what: &str, name: &str, max: usize) -> Result<()> {
@@ -159,6 +209,75 @@ fn merge(a: StatisticSet, b: StatisticSet) -> StatisticSet {
     }
 }
 
+/// Merges the stored minute at `key` (if any) with `values` and writes it back.
+fn merge_into(
+    minutes: &mut redb::Table<&[u8], &[u8]>,
+    path: &std::path::Path,
+    key: &[u8],
+    unit: &str,
+    values: StatisticSet,
+) -> Result<(), TxError> {
+    let old: Option<StoredMinute> = match minutes.get(key)? {
+        Some(raw) => Some(decode_json(path, "metric minute", raw.value())?),
+        None => None,
+    };
+    let values = match old {
+        Some(old) => merge(old.values, values),
+        None => values,
+    };
+    let stored = encode_json(
+        "metric minute",
+        &StoredMinute {
+            unit: unit.to_string(),
+            values,
+        },
+    )?;
+    minutes.insert(key, stored.as_slice())?;
+    Ok(())
+}
+
+/// Adds the minutes of `series` stored in the series-first table of earlier versions that
+/// fall in the query's window to `add`.
+fn read_series_first(
+    txn: &redb::ReadTransaction,
+    path: &std::path::Path,
+    query: &StatisticsQuery,
+    add: &mut dyn FnMut(i64, StatisticSet),
+) -> Result<(), TxError> {
+    let Some(minutes) = open_read(txn, SERIES_FIRST)? else {
+        return Ok(());
+    };
+    let mut prefix = Vec::with_capacity(128);
+    encode_str(&mut prefix, &query.namespace);
+    prefix.extend_from_slice(&series_key(&query.metric_name, &query.dimensions));
+    let mut lower = prefix.clone();
+    lower.extend_from_slice(&minute_bytes(
+        query
+            .start_ms
+            .saturating_sub(query.start_ms.rem_euclid(MINUTE_MS)),
+    ));
+    for entry in minutes.range(lower.as_slice()..)? {
+        let (k, v) = entry?;
+        let k = k.value();
+        let Some(tail) = k.strip_prefix(prefix.as_slice()) else {
+            break;
+        };
+        let Ok(bytes) = <[u8; 8]>::try_from(tail) else {
+            break;
+        };
+        let minute = minute_of_bytes(bytes);
+        if minute >= query.end_ms {
+            break;
+        }
+        if minute < query.start_ms {
+            continue;
+        }
+        let stored: StoredMinute = decode_json(path, "metric minute", v.value())?;
+        add(minute, stored.values);
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl MetricPublisher for RedbMetricStore {
     fn max_datums_per_put(&self, _per_call: usize) -> usize {
@@ -177,40 +296,33 @@ impl MetricPublisher for RedbMetricStore {
                 "namespace {namespace:?} is reserved for AWS services; use your own"
             )));
         }
-        for d in &data {
+        let mut ns = Vec::with_capacity(namespace.len() + 2);
+        encode_str(&mut ns, namespace);
+        // Keys in key order (a minute's series together), so the write walks the tree once;
+        // of equal keys the later datum is merged last (its unit is kept).
+        let mut keyed = Vec::with_capacity(data.len());
+        for (i, d) in data.iter().enumerate() {
             validate_datum(namespace, d)?;
+            let minute = minute_start(namespace, d)?;
+            let key = time_key(&ns, minute, &series_key(&d.metric_name, &d.dimensions));
+            keyed.push((key, minute, i));
         }
         if data.is_empty() && watermark.is_none() {
             return Ok(());
         }
-        let namespace = namespace.to_string();
+        keyed.sort_unstable();
         let watermark = watermark.cloned();
         self.db
             .write(move |txn, path| {
                 let mut minutes = txn.open_table(MINUTES)?;
-                // CloudWatch takes at most 1,000 datums per call; the local store applies the
-                // same chunks, all inside this one transaction.
-                for chunk in data.chunks(MAX_DATUMS_PER_CALL) {
-                    for d in chunk {
-                        let prefix = series_prefix(&namespace, &d.metric_name, &d.dimensions);
-                        let minute = d.timestamp_ms.div_euclid(MINUTE_MS) * MINUTE_MS;
-                        let key = minute_key(&prefix, minute);
-                        let old: Option<StoredMinute> = match minutes.get(key.as_slice())? {
-                            Some(raw) => Some(decode_json(path, "metric minute", raw.value())?),
-                            None => None,
-                        };
-                        let values = match old {
-                            Some(old) => merge(old.values, d.values),
-                            None => d.values,
-                        };
-                        let stored = encode_json(
-                            "metric minute",
-                            &StoredMinute {
-                                unit: d.unit.clone(),
-                                values,
-                            },
-                        )?;
-                        minutes.insert(key.as_slice(), stored.as_slice())?;
+                let mut present = txn.open_table(PRESENT)?;
+                let mut last_minute = None;
+                for (key, minute, i) in &keyed {
+                    let d = &data[*i];
+                    merge_into(&mut minutes, path, key, &d.unit, d.values)?;
+                    if last_minute != Some(*minute) {
+                        present.insert(present_key(&ns, *minute).as_slice(), ())?;
+                        last_minute = Some(*minute);
                     }
                 }
                 if let Some(w) = watermark {
@@ -259,42 +371,52 @@ impl MetricPublisher for RedbMetricStore {
         let query = query.clone();
         self.db
             .read(move |txn, path| {
-                let Some(minutes) = open_read(txn, MINUTES)? else {
-                    return Ok(Vec::new());
-                };
-                let prefix = series_prefix(&query.namespace, &query.metric_name, &query.dimensions);
                 let period_ms = i64::from(query.period_secs) * 1000;
                 // Saturating: query bounds come from users (any i64).
                 let origin = query
                     .start_ms
                     .saturating_sub(query.start_ms.rem_euclid(MINUTE_MS));
-                let lower = minute_key(&prefix, origin);
                 let mut periods: BTreeMap<i64, StatisticSet> = BTreeMap::new();
-                for entry in minutes.range(lower.as_slice()..)? {
-                    let (k, v) = entry?;
-                    let k = k.value();
-                    let Some(tail) = k.strip_prefix(prefix.as_slice()) else {
-                        break;
-                    };
-                    let Ok(bytes) = <[u8; 8]>::try_from(tail) else {
-                        break;
-                    };
-                    let minute = (u64::from_be_bytes(bytes) ^ (1 << 63)) as i64;
-                    if minute >= query.end_ms {
-                        break;
-                    }
-                    if minute < query.start_ms {
-                        continue;
-                    }
-                    let stored: StoredMinute = decode_json(path, "metric minute", v.value())?;
+                let mut add = |minute: i64, values: StatisticSet| {
                     let offset = minute.saturating_sub(origin);
                     let start =
                         origin.saturating_add(offset.saturating_sub(offset.rem_euclid(period_ms)));
                     periods
                         .entry(start)
-                        .and_modify(|s| *s = merge(*s, stored.values))
-                        .or_insert(stored.values);
+                        .and_modify(|s| *s = merge(*s, values))
+                        .or_insert(values);
+                };
+                if let (Some(present), Some(minutes)) =
+                    (open_read(txn, PRESENT)?, open_read(txn, MINUTES)?)
+                {
+                    let mut ns = Vec::with_capacity(query.namespace.len() + 2);
+                    encode_str(&mut ns, &query.namespace);
+                    let series = series_key(&query.metric_name, &query.dimensions);
+                    let lower = present_key(&ns, origin);
+                    for entry in present.range(lower.as_slice()..)? {
+                        let (k, _) = entry?;
+                        let k = k.value();
+                        let Some(Ok(bytes)) =
+                            k.strip_prefix(ns.as_slice()).map(<[u8; 8]>::try_from)
+                        else {
+                            break;
+                        };
+                        let minute = minute_of_bytes(bytes);
+                        if minute >= query.end_ms {
+                            break;
+                        }
+                        if minute < query.start_ms {
+                            continue;
+                        }
+                        let key = time_key(&ns, minute, &series);
+                        if let Some(v) = minutes.get(key.as_slice())? {
+                            let stored: StoredMinute =
+                                decode_json(path, "metric minute", v.value())?;
+                            add(minute, stored.values);
+                        }
+                    }
                 }
+                read_series_first(txn, path, &query, &mut add)?;
                 Ok(periods
                     .into_iter()
                     .map(|(timestamp_ms, values)| Datapoint {
@@ -306,7 +428,6 @@ impl MetricPublisher for RedbMetricStore {
             .await
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,6 +20,10 @@
 //! - Content types are not stored (the files are the objects, nothing more).
 //! - Writing to or reading from a bucket that `ensure_bucket` did not create is
 //!   [`Error::NotFound`], as S3's NoSuchBucket.
+//! - Version tags are the MD5 of the bytes, quoted (S3's ETag of a single-part put). A
+//!   conditional put (`put_if`) reads the current tag, compares and writes under the store's
+//!   lock, so conditional puts of one process are atomic with each other (the data directory
+//!   has one owner process).
 
 use std::fs::{self, File};
 use std::io::Write;
@@ -27,8 +31,10 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use shardline_core::ports::{ObjectMeta, ObjectStore};
+use shardline_core::ports::objects::{condition_failed, condition_holds, content_tag};
+use shardline_core::ports::{ByteRange, ObjectMeta, ObjectStore, PutCondition, RangedObject};
 use shardline_core::{Error, Result};
+use std::sync::Arc;
 use tracing::{debug, warn};
 
 use crate::db::blocking;
@@ -42,6 +48,8 @@ pub const TEMP_DIR: &str = ".shardline-tmp";
 #[derive(Debug, Clone)]
 pub struct DirObjectStore {
     root: PathBuf,
+    /// Held by conditional puts from their read of the current version to their write.
+    conditional: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl DirObjectStore {
@@ -66,6 +74,7 @@ impl DirObjectStore {
         }
         Ok(DirObjectStore {
             root: root.to_path_buf(),
+            conditional: Arc::default(),
         })
     }
 
@@ -351,4 +360,63 @@ impl ObjectStore for DirObjectStore {
         validate_key(key).ok()?;
         Some(self.root.join(bucket).join(key))
     }
+
+    async fn put_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Bytes,
+        content_type: &str,
+        condition: PutCondition,
+    ) -> Result<String> {
+        let _writer = self.conditional.lock().await;
+        let current = self.get_versioned(bucket, key).await?.map(|(_, tag)| tag);
+        if !condition_holds(&condition, current.as_deref()) {
+            return Err(condition_failed(bucket, key, &condition));
+        }
+        let tag = content_tag(&body);
+        self.put(bucket, key, body, content_type).await?;
+        Ok(tag)
+    }
+
+    async fn get_range(
+        &self,
+        bucket: &str,
+        key: &str,
+        range: ByteRange,
+    ) -> Result<Option<RangedObject>> {
+        let path = self.existing_bucket(bucket)?.join(key);
+        validate_key(key)?;
+        blocking(move || read_range(&path, range)).await
+    }
+}
+
+/// Reads `range` of the file at `path`; `None` when there is no such file.
+fn read_range(path: &Path, range: ByteRange) -> Result<Option<RangedObject>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = match File::open(path) {
+        Ok(f) if path.is_file() => f,
+        Ok(_) => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+    let size = meta.len();
+    let r = range.resolve(size)?;
+    file.seek(SeekFrom::Start(r.start))
+        .map_err(|e| Error::io(path, e))?;
+    let mut bytes = vec![0; usize::try_from(r.end - r.start).unwrap_or(0)];
+    file.read_exact(&mut bytes)
+        .map_err(|e| Error::io(path, e))?;
+    let last_modified_ms = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    Ok(Some(RangedObject {
+        bytes: Bytes::from(bytes),
+        start: r.start,
+        size,
+        last_modified_ms,
+    }))
 }

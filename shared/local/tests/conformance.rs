@@ -25,6 +25,67 @@ async fn checkpoint_store_conforms() {
     conformance::checkpoint_store(b.checkpoints.as_ref()).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lease_store_conforms() {
+    let (_dir, b) = open();
+    conformance::lease_store(b.leases.as_ref()).await;
+}
+
+/// A checkpoint written through a lease is what the checkpoint store reads for that shard,
+/// so `up`'s views (pipeline-health, `shardline checkpoints`) see leased consumers' progress.
+#[tokio::test]
+async fn lease_checkpoints_are_seen_by_the_checkpoint_store() {
+    use shardline_core::lease::{LeaseCheckpoint, LeaseStore};
+    use shardline_core::ports::{CheckpointKey, CheckpointStore};
+    use shardline_core::{SequenceParts, ShardId};
+    let (_dir, b) = open();
+    let key = CheckpointKey {
+        consumer: "s3-parquet".into(),
+        stream: "metrics".into(),
+        shard: ShardId(2),
+    };
+    assert!(
+        b.leases
+            .create_lease_if_absent(&key, LeaseCheckpoint::TrimHorizon, vec![])
+            .await
+            .unwrap()
+    );
+    let taken = b.leases.take_lease(&key, "w1", 1).await.unwrap();
+    assert_eq!(b.checkpoints.get(&key).await.unwrap(), None);
+    let seq = SequenceParts {
+        shard_index: 2,
+        offset: 41,
+        shard_created_secs: 1_700_000_000,
+        arrival_secs: 1_700_000_041,
+    }
+    .encode();
+    b.leases
+        .checkpoint_lease(
+            &key,
+            "w1",
+            taken.lease_counter,
+            LeaseCheckpoint::Sequence(seq.clone()),
+        )
+        .await
+        .unwrap();
+    let seen = b.checkpoints.get(&key).await.unwrap().unwrap();
+    assert_eq!(
+        (seen.sequence_number, seen.lease_owner.as_deref()),
+        (seq, Some("w1"))
+    );
+    // Leases of another consumer or stream are not listed with these.
+    let other = CheckpointKey {
+        consumer: "s3-parquet-2".into(),
+        ..key.clone()
+    };
+    b.leases
+        .create_lease_if_absent(&other, LeaseCheckpoint::Latest, vec![])
+        .await
+        .unwrap();
+    let listed = b.leases.list_leases("s3-parquet", "metrics").await.unwrap();
+    assert_eq!(listed.len(), 1);
+}
+
 #[tokio::test]
 async fn item_table_conforms() {
     let (_dir, b) = open();

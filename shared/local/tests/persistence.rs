@@ -199,7 +199,7 @@ fn options_parse_sizes_and_reject_unknown_fields() {
     assert_eq!(
         serde_json::to_value(&k).unwrap(),
         serde_json::json!({"durability": "fsync", "cache_size": "512KiB", "table_cache_size": "4MiB",
-            "dead_letter_retention": "14days", "notify_retention": "7days"})
+            "table_open_files": 128, "dead_letter_retention": "14days", "notify_retention": "7days"})
     );
     let r: LocalOptions = serde_json::from_str(r#"{"dead_letter_retention":"30d"}"#).unwrap();
     assert_eq!(r.dead_letter_retention, Duration::from_secs(30 * 86_400));

@@ -1,13 +1,12 @@
-//! The [`shardline_core::ports::Stream`] port over [`Log`]: validation, routing, iterators.
+//! The [`shardline_core::ports::Stream`] port over [`Log`]: describing, iterators, reads.
+//! (Appends are in `put`, resharding in `reshard`.)
 //!
-//! put_records checks whole-call limits first (more than 500 records or 5 MiB fails the
-//! call), then each record: a record breaking a per-record limit, or refused by the
-//! opt-in throughput limits, gets a positional `Err` result and the others go on. Records are
-//! routed to the shard whose inclusive hash-key range holds MD5(partition key) (or the
-//! explicit hash key), sent to the shards' writers as one request per shard, and acknowledged
-//! after their group commit.
+//! A closed shard (split or merged) describes its ending sequence number: the number of its
+//! last offset at its closing second, at or above every record's. Reading a closed shard up to
+//! its end returns no next iterator; the caller goes on with the children
+//! ([`Log::children`]). In the opt-in limits mode each shard serves 5 reads a second and
+//! 2 MiB/s (see `throttle`).
 
-use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,184 +14,78 @@ use async_trait::async_trait;
 use shardline_core::ports::Stream;
 use shardline_core::stream::{
     GetRecordsOutput, PutRecordResult, PutRecordsEntry, Record, SequenceParts, ShardDescription,
-    ShardId, ShardIterator, StartingPosition, StreamDescription, StreamStatus, check_record_limits,
-    hash_key, limits,
+    ShardId, ShardIterator, StartingPosition, StreamDescription, StreamStatus, limits,
 };
-use tokio::sync::oneshot;
 
 use crate::error::LogError;
 use crate::iterator::Position;
 use crate::log::{Log, StreamHandle, lock};
+use crate::meta::ShardMeta;
+use crate::put::parts;
 use crate::seqrun::SeqRun;
 use crate::shard::Shard;
-use crate::writer::AppendRequest;
 
-fn seq(shard: &Shard, offset: u64, arrival_ms: i64) -> shardline_core::SequenceNumber {
-    parts(shard, offset, arrival_ms).encode()
+/// The ending sequence number of a closed shard: its last offset at its closing second.
+pub(crate) fn ending_sequence(sm: &ShardMeta) -> Option<shardline_core::SequenceNumber> {
+    sm.closed.map(|c| {
+        SequenceParts {
+            shard_index: sm.shard_id.index(),
+            offset: c.end_offset.saturating_sub(1),
+            shard_created_secs: sm.created_secs,
+            arrival_secs: u64::try_from(c.closed_ms.div_euclid(1000)).unwrap_or(0),
+        }
+        .encode()
+    })
 }
 
-fn parts(shard: &Shard, offset: u64, arrival_ms: i64) -> SequenceParts {
-    SequenceParts {
-        shard_index: shard.id.index(),
-        offset,
-        shard_created_secs: shard.created_secs,
-        arrival_secs: u64::try_from(arrival_ms.div_euclid(1000)).unwrap_or(0),
+pub(crate) fn describe_shard(sm: &ShardMeta) -> ShardDescription {
+    ShardDescription {
+        shard_id: sm.shard_id,
+        hash_key_range: sm.hash_key_range,
+        parent_shard_id: sm.parent_shard_id,
+        adjacent_parent_shard_id: sm.adjacent_parent_shard_id,
+        starting_sequence_number: SequenceParts {
+            shard_index: sm.shard_id.index(),
+            offset: 0,
+            shard_created_secs: sm.created_secs,
+            arrival_secs: sm.created_secs,
+        }
+        .encode(),
+        ending_sequence_number: ending_sequence(sm),
     }
 }
 
 fn describe_shards(s: &StreamHandle) -> Vec<ShardDescription> {
-    s.shards
-        .iter()
-        .map(|h| ShardDescription {
-            shard_id: h.shard.id,
-            hash_key_range: h.shard.range,
-            parent_shard_id: None,
-            adjacent_parent_shard_id: None,
-            starting_sequence_number: seq(&h.shard, 0, h.shard.created_secs as i64 * 1000),
-            ending_sequence_number: None,
-        })
-        .collect()
+    s.meta.shards.iter().map(describe_shard).collect()
 }
 
 impl Log {
-    fn shard_of(&self, s: &StreamHandle, shard: ShardId) -> Result<Arc<Shard>, LogError> {
-        s.shards
-            .get(shard.index() as usize)
-            .map(|h| h.shard.clone())
+    pub(crate) fn shard_of(
+        &self,
+        s: &StreamHandle,
+        shard: ShardId,
+    ) -> Result<(Arc<Shard>, ShardMeta), LogError> {
+        s.position(shard)
+            .map(|i| (s.shards[i].shard.clone(), s.meta.shards[i].clone()))
             .ok_or_else(|| LogError::ShardNotFound {
                 stream: s.meta.name.clone(),
                 shard: shard.to_string(),
             })
     }
 
-    /// put_records with the log's own error type.
+    /// The shards created from `shard` by a split or merge (empty while it is open).
     ///
     /// # Errors
-    /// Whole-call limits, unknown stream, a closed log.
-    pub async fn put(
-        &self,
-        name: &str,
-        entries: Vec<PutRecordsEntry>,
-    ) -> Result<Vec<PutRecordResult>, LogError> {
+    /// Unknown stream.
+    pub fn children(&self, name: &str, shard: ShardId) -> Result<Vec<ShardDescription>, LogError> {
         let s = self.inner.stream(name)?;
-        if entries.len() > limits::MAX_RECORDS_PER_PUT {
-            return Err(LogError::InvalidArgument(format!(
-                "put_records to \"{name}\" has {} records; at most 500 per call",
-                entries.len()
-            )));
-        }
-        let total: usize = entries
+        Ok(s.meta
+            .shards
             .iter()
-            .map(|e| e.data.len() + e.partition_key.len())
-            .sum();
-        if total > limits::MAX_BYTES_PER_PUT {
-            return Err(LogError::InvalidArgument(format!(
-                "put_records to \"{name}\" carries {total} bytes; at most 5 MiB per call"
-            )));
-        }
-        let n = entries.len();
-        let mut results: Vec<Option<PutRecordResult>> = vec![None; n];
-        let shards = &s.shards;
-        let mut groups: Vec<(Vec<usize>, Vec<PutRecordsEntry>)> = (0..shards.len())
-            .map(|_| (Vec::new(), Vec::new()))
-            .collect();
-        let limits_on = self.inner.options.enforce_throughput_limits;
-        let now = self.inner.options.clock.now_ms();
-        for (i, e) in entries.into_iter().enumerate() {
-            if let Err(msg) = check_record_limits(&e.partition_key, e.data.len()) {
-                results[i] = Some(PutRecordResult::Err {
-                    error_code: "ValidationException".into(),
-                    error_message: msg,
-                });
-                continue;
-            }
-            let key = e
-                .explicit_hash_key
-                .unwrap_or_else(|| hash_key(&e.partition_key));
-            let idx = shards
-                .partition_point(|h| h.shard.range.end < key)
-                .min(shards.len() - 1);
-            if limits_on {
-                let bytes = (e.data.len() + e.partition_key.len()) as u64;
-                if let Err(msg) = lock(&shards[idx].shard.throttle).admit(now, bytes) {
-                    results[i] = Some(PutRecordResult::Err {
-                        error_code: "ProvisionedThroughputExceededException".into(),
-                        error_message: format!(
-                            "{msg} ({} of stream \"{name}\")",
-                            shards[idx].shard.id
-                        ),
-                    });
-                    continue;
-                }
-            }
-            groups[idx].0.push(i);
-            groups[idx].1.push(e);
-        }
-        let mut pending = Vec::new();
-        for (idx, (positions, entries)) in groups.into_iter().enumerate() {
-            if entries.is_empty() {
-                continue;
-            }
-            let (tx, rx) = oneshot::channel();
-            let sender = lock(&shards[idx].sender).clone();
-            let sent = match sender {
-                Some(sender) => sender
-                    .send(AppendRequest { entries, ack: tx })
-                    .await
-                    .is_ok(),
-                None => false,
-            };
-            if !sent {
-                // Other shards' parts may already be queued, so fail these records, not the call.
-                for &i in &positions {
-                    results[i] = Some(PutRecordResult::Err {
-                        error_code: "InternalFailure".into(),
-                        error_message: format!(
-                            "{} of stream \"{name}\" is closed; retry after reopening the log",
-                            shards[idx].shard.id
-                        ),
-                    });
-                }
-                continue;
-            }
-            pending.push((idx, positions, rx));
-        }
-        for (idx, positions, rx) in pending {
-            let shard = &shards[idx].shard;
-            let outcome = rx.await.unwrap_or_else(|_| {
-                Err(LogError::Unavailable(
-                    "writer stopped before acknowledging".into(),
-                ))
-            });
-            match outcome {
-                Ok(ack) => {
-                    let mut run = SeqRun::default();
-                    for (k, &i) in positions.iter().enumerate() {
-                        let p = parts(shard, ack.first_offset + k as u64, ack.arrival_ms);
-                        results[i] = Some(PutRecordResult::Ok {
-                            shard_id: shard.id,
-                            sequence_number: run.encode(&p),
-                        });
-                    }
-                }
-                Err(e) => {
-                    for &i in &positions {
-                        results[i] = Some(PutRecordResult::Err {
-                            error_code: "InternalFailure".into(),
-                            error_message: e.to_string(),
-                        });
-                    }
-                }
-            }
-        }
-        Ok(results
-            .into_iter()
-            .map(|r| {
-                r.unwrap_or_else(|| PutRecordResult::Err {
-                    error_code: "InternalFailure".into(),
-                    error_message: "record was not routed".into(),
-                })
+            .filter(|c| {
+                c.parent_shard_id == Some(shard) || c.adjacent_parent_shard_id == Some(shard)
             })
+            .map(describe_shard)
             .collect())
     }
 
@@ -207,12 +100,15 @@ impl Log {
         position: &StartingPosition,
     ) -> Result<ShardIterator, LogError> {
         let s = self.inner.stream(name)?;
-        let sh = self.shard_of(&s, shard)?;
+        let (sh, _) = self.shard_of(&s, shard)?;
         let (trim, next) = {
             let v = sh.read_view();
             (v.trim_offset(), v.next_offset())
         };
-        let at_seq = |q: &shardline_core::SequenceNumber| -> Result<u64, LogError> {
+        // A sequence number whose arrival second is before its shard's creation is a marker
+        // (see `position_marker`): it stands just before its offset, which AT and AFTER both
+        // resolve to. Any other resolves to its record: AT at it, AFTER just past it.
+        let at_seq = |q: &shardline_core::SequenceNumber| -> Result<(u64, bool), LogError> {
             let p = q
                 .parts()
                 .map_err(|e| LogError::InvalidArgument(e.to_string()))?;
@@ -222,18 +118,22 @@ impl Log {
                     p.shard_index
                 )));
             }
-            if p.offset >= next {
+            let marker = p.arrival_secs < sh.created_secs;
+            if p.offset > next || (p.offset == next && !marker) {
                 return Err(LogError::InvalidArgument(format!(
                     "sequence number {q} is past the newest record of {shard} in \"{name}\""
                 )));
             }
-            Ok(p.offset)
+            Ok((p.offset, marker))
         };
         let offset = match position {
             StartingPosition::TrimHorizon => trim,
             StartingPosition::Latest => next,
-            StartingPosition::AtSequenceNumber(q) => at_seq(q)?.max(trim),
-            StartingPosition::AfterSequenceNumber(q) => (at_seq(q)? + 1).max(trim),
+            StartingPosition::AtSequenceNumber(q) => at_seq(q)?.0.max(trim),
+            StartingPosition::AfterSequenceNumber(q) => {
+                let (o, marker) = at_seq(q)?;
+                (if marker { o } else { o + 1 }).max(trim)
+            }
             StartingPosition::AtTimestamp(ms) => {
                 let (sh2, ms) = (sh.clone(), *ms);
                 tokio::task::spawn_blocking(move || sh2.offset_at_time(ms))
@@ -246,8 +146,9 @@ impl Log {
             shard: shard.index(),
             offset,
             stream_created_ms: s.meta.created_ms,
+            issued_ms: self.inner.options.clock.now_ms(),
         }
-        .encode())
+        .encode(&self.inner.iterator_key))
     }
 
     /// get_records with the log's own error type.
@@ -259,7 +160,54 @@ impl Log {
         iterator: &ShardIterator,
         limit: usize,
     ) -> Result<GetRecordsOutput, LogError> {
-        let pos = Position::decode(iterator)?;
+        self.read_with(iterator, limit, true).await
+    }
+
+    /// get_records for an enhanced fan-out subscription: like [`Log::read`], but not counted
+    /// against the shard's shared read limits (each subscriber has its own throughput).
+    ///
+    /// # Errors
+    /// As [`Log::read`].
+    pub async fn read_dedicated(
+        &self,
+        iterator: &ShardIterator,
+        limit: usize,
+    ) -> Result<GetRecordsOutput, LogError> {
+        self.read_with(iterator, limit, false).await
+    }
+
+    /// A sequence number standing just before the position of `iterator`: AT_SEQUENCE_NUMBER
+    /// and AFTER_SEQUENCE_NUMBER on it both resolve to that position (its arrival second is
+    /// one before the shard's creation, which no record's is). What a subscription reports as
+    /// its continuation before it has sent a record.
+    ///
+    /// # Errors
+    /// [`LogError::BadIterator`], [`LogError::ExpiredIterator`], unknown stream or shard.
+    pub fn position_marker(
+        &self,
+        iterator: &ShardIterator,
+    ) -> Result<shardline_core::SequenceNumber, LogError> {
+        let now = self.inner.options.clock.now_ms();
+        let pos = Position::decode(iterator, &self.inner.iterator_key, now)?;
+        let s = self.inner.stream(&pos.stream)?;
+        let (sh, _) = self.shard_of(&s, ShardId(pos.shard))?;
+        Ok(SequenceParts {
+            shard_index: pos.shard,
+            offset: pos.offset,
+            shard_created_secs: sh.created_secs,
+            arrival_secs: sh.created_secs.saturating_sub(1),
+        }
+        .encode())
+    }
+
+    async fn read_with(
+        &self,
+        iterator: &ShardIterator,
+        limit: usize,
+        shared_limits: bool,
+    ) -> Result<GetRecordsOutput, LogError> {
+        let now = self.inner.options.clock.now_ms();
+        let pos = Position::decode(iterator, &self.inner.iterator_key, now)?;
         let s = self.inner.stream(&pos.stream)?;
         if s.meta.created_ms != pos.stream_created_ms {
             return Err(LogError::BadIterator(format!(
@@ -267,13 +215,27 @@ impl Log {
                 pos.stream
             )));
         }
-        let sh = self.shard_of(&s, ShardId(pos.shard))?;
+        let (sh, sm) = self.shard_of(&s, ShardId(pos.shard))?;
+        let limits_on = self.inner.options.enforce_throughput_limits && shared_limits;
+        if limits_on {
+            lock(&sh.read_throttle).admit(now).map_err(|msg| {
+                LogError::Throttled(format!("{msg} ({} of stream \"{}\")", sh.id, pos.stream))
+            })?;
+        }
         let limit = limit.clamp(1, limits::MAX_GET_RECORDS);
         let sh2 = sh.clone();
         let r =
             tokio::task::spawn_blocking(move || sh2.read(pos.offset, limit, limits::MAX_GET_BYTES))
                 .await
                 .map_err(|e| LogError::Unavailable(format!("read task failed: {e}")))??;
+        if limits_on {
+            let bytes: usize = r
+                .frames
+                .iter()
+                .map(|f| f.data.len() + f.partition_key.len())
+                .sum();
+            lock(&sh.read_throttle).charge(now, bytes as u64);
+        }
         let behind = match (r.caught_up, r.frames.last(), r.shard_last_arrival_ms) {
             (false, Some(f), Some(newest)) => u64::try_from(newest - f.arrival_ms).unwrap_or(0),
             _ => 0,
@@ -290,17 +252,51 @@ impl Log {
                 data: f.data,
             })
             .collect();
-        let next = Position {
-            stream: pos.stream,
-            shard: pos.shard,
-            offset: r.next_offset,
-            stream_created_ms: pos.stream_created_ms,
-        };
+        // At a closed shard's end there is nothing more to read: no next iterator.
+        let at_end = sm.closed.is_some_and(|c| r.next_offset >= c.end_offset);
+        let next = (!at_end).then(|| {
+            Position {
+                stream: pos.stream,
+                shard: pos.shard,
+                offset: r.next_offset,
+                stream_created_ms: pos.stream_created_ms,
+                issued_ms: now,
+            }
+            .encode(&self.inner.iterator_key)
+        });
         Ok(GetRecordsOutput {
             records,
-            next_iterator: Some(next.encode()),
+            next_iterator: next,
             millis_behind_latest: behind,
         })
+    }
+
+    /// The stream and shard an iterator (issued by this log, not expired) reads.
+    ///
+    /// # Errors
+    /// [`LogError::BadIterator`], [`LogError::ExpiredIterator`].
+    pub fn iterator_target(&self, iterator: &ShardIterator) -> Result<(String, ShardId), LogError> {
+        let now = self.inner.options.clock.now_ms();
+        let pos = Position::decode(iterator, &self.inner.iterator_key, now)?;
+        Ok((pos.stream, ShardId(pos.shard)))
+    }
+
+    /// Every stream's name, sorted.
+    ///
+    /// # Errors
+    /// [`LogError::Unavailable`] once the log is closed.
+    pub fn stream_names(&self) -> Result<Vec<String>, LogError> {
+        if self.inner.closed.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(LogError::Unavailable("the log is closed".into()));
+        }
+        Ok(self
+            .inner
+            .streams
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect())
     }
 
     /// describe_stream with the log's own error type.
@@ -315,7 +311,7 @@ impl Log {
             status: StreamStatus::Active,
             retention_hours: s.retention_hours.load(std::sync::atomic::Ordering::Acquire),
             created_ms: s.meta.created_ms,
-            shards: describe_shards(s.deref()),
+            shards: describe_shards(&s),
         })
     }
 }
@@ -336,17 +332,7 @@ impl Stream for Log {
     }
 
     async fn list_streams(&self) -> shardline_core::Result<Vec<String>> {
-        if self.inner.closed.load(std::sync::atomic::Ordering::Acquire) {
-            return Err(LogError::Unavailable("the log is closed".into()).into());
-        }
-        Ok(self
-            .inner
-            .streams
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .keys()
-            .cloned()
-            .collect())
+        Ok(self.stream_names()?)
     }
 
     async fn describe_stream(&self, name: &str) -> shardline_core::Result<StreamDescription> {

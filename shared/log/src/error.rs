@@ -29,6 +29,15 @@ pub enum LogError {
     /// deleted or re-created.
     #[error("invalid shard iterator: {0}; get a new one with get_shard_iterator")]
     BadIterator(String),
+    /// A shard iterator older than five minutes (as on Kinesis).
+    #[error("{0}; get a new one with get_shard_iterator")]
+    ExpiredIterator(String),
+    /// The opt-in limits mode refused a read: the shard's read rate is exceeded.
+    #[error("{0}; slow down and retry")]
+    Throttled(String),
+    /// The request would exceed a limit of the log (e.g. open shards per stream).
+    #[error("limit exceeded: {0}")]
+    LimitExceeded(String),
     /// Stored data failed an integrity check.
     #[error("corrupt data in {file} at byte {offset}: {detail}; run `verify` on the log directory")]
     Corrupt {
@@ -117,7 +126,11 @@ impl From<LogError> for shardline_core::Error {
         use shardline_core::Error;
         match e {
             LogError::InvalidArgument(m) => Error::InvalidArgument(m),
-            LogError::BadIterator(_) => Error::InvalidArgument(e.to_string()),
+            LogError::BadIterator(_) | LogError::ExpiredIterator(_) => {
+                Error::InvalidArgument(e.to_string())
+            }
+            LogError::Throttled(_) => Error::Throttled(e.to_string()),
+            LogError::LimitExceeded(_) => Error::InvalidArgument(e.to_string()),
             LogError::StreamNotFound(name) => Error::not_found(format!("stream \"{name}\"")),
             LogError::ShardNotFound { stream, shard } => {
                 Error::not_found(format!("shard {shard} of stream \"{stream}\""))

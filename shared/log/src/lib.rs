@@ -8,7 +8,8 @@
 //! # On disk
 //! ```text
 //! <dir>/LOCK                                        flock held while a process has it open
-//! <dir>/<stream>/stream.json                        metadata, replaced atomically
+//! <dir>/ITERATOR_KEY                                secret authenticating shard iterators
+//! <dir>/<stream>/stream.json                        metadata and shard lineage, replaced atomically
 //! <dir>/<stream>/shardId-000000000000/
 //!     00000000000000000000.seg                      frames of offsets 0.., rolled by size
 //!     00000000000000000000.idx                      sparse index of that segment
@@ -35,10 +36,22 @@
 //! descriptors: one per shard plus at most [`LogOptions::open_sealed_segments`] cached read
 //! handles of sealed segments (see `handles`).
 //!
+//! # Resharding
+//! Split, merge and uniform scaling close shards and create children; the lineage (parents,
+//! each closed shard's end offset) is part of `stream.json`, whose atomic replacement is the
+//! single commit point of a reshard, so a crash leaves either the old or the new lineage, and
+//! every acknowledged record in exactly one shard (see `reshard`). A closed shard reads to its
+//! end and then returns no next iterator; retention drops it once it closed longer ago than
+//! the retention period.
+//!
 //! # Layout
 //! - `log`: [`Log`]: opening, the stream registry, retention, close; directory layout.
 //! - `config`: [`LogConfig`], the serde form of [`LogOptions`] (sizes like `"64MiB"`).
-//! - `api`: the `Stream` port: limits, routing by hash key, iterators, get_records.
+//! - `api`: the `Stream` port: describing shards and lineage, iterators, get_records.
+//! - `put`: put_records: limits, routing by hash key, re-routing around closing shards.
+//! - `reshard`: split, merge, uniform scaling; lineage commits; closed shards past retention.
+//! - `tags`: stream tags.
+//! - `consumers`: registered enhanced fan-out consumers.
 //! - `writer`: the per-shard group-commit writer, segment rolls, refusing failed batches.
 //! - `active`: the active segment: positional writes, sync, cutting back a failed write.
 //! - `segment`: segment files, naming, reading committed frames.
@@ -51,8 +64,8 @@
 //! - `retention`: deleting old sealed segments.
 //! - `shard`: a shard's committed view and its read path.
 //! - `meta`: stream metadata and name rules.
-//! - `iterator`: shard iterator tokens.
-//! - `throttle`: the opt-in per-shard write limits.
+//! - `iterator`: shard iterator tokens (MAC-authenticated, five-minute lifetime).
+//! - `throttle`: the opt-in per-shard write and read limits.
 //! - `verify`: the offline checker.
 //! - `fault`: fault injection on every I/O path, compiled only into the crate's unit tests
 //!   (`tests`: the scenarios that use it).
@@ -61,6 +74,7 @@
 mod active;
 mod api;
 mod config;
+mod consumers;
 mod error;
 mod fault;
 mod frame;
@@ -70,12 +84,15 @@ mod iterator;
 mod log;
 mod meta;
 mod options;
+mod put;
 mod recovery;
+mod reshard;
 mod retention;
 mod scan;
 mod segment;
 mod seqrun;
 mod shard;
+mod tags;
 #[cfg(test)]
 mod tests;
 mod throttle;
@@ -83,8 +100,10 @@ mod verify;
 mod writer;
 
 pub use config::LogConfig;
+pub use consumers::{ConsumerMeta, MAX_CONSUMERS};
 pub use error::LogError;
 pub use log::{Log, ShardStats};
 pub use options::{DEFAULT_OPEN_SEALED_SEGMENTS, Durability, LogOptions};
 pub use retention::RetentionReport;
+pub use tags::MAX_TAGS;
 pub use verify::{Committed, VerifyProblem, VerifyReport, verify, verify_committed};

@@ -3,6 +3,7 @@
 //! Directory layout:
 //! ```text
 //! <dir>/LOCK                                   held (flock) while a process has the log open
+//! <dir>/ITERATOR_KEY                           the secret that authenticates shard iterators
 //! <dir>/<stream>/stream.json                   stream metadata (see crate::meta)
 //! <dir>/<stream>/shardId-000000000000/<base>.seg, <base>.idx
 //! ```
@@ -24,12 +25,13 @@ use tracing::{info, warn};
 
 use crate::error::LogError;
 use crate::handles::SealedHandles;
+use crate::iterator::IteratorKey;
 use crate::meta::{self, ShardMeta, StreamMeta};
 use crate::options::LogOptions;
 use crate::recovery;
 use crate::retention::RetentionReport;
 use crate::shard::{Shard, ShardView};
-use crate::throttle::Throttle;
+use crate::throttle::{ReadThrottle, Throttle};
 use crate::writer::{self, AppendRequest};
 
 /// Most shards a stream may have.
@@ -50,26 +52,45 @@ pub(crate) struct Inner {
     pub(crate) streams: RwLock<BTreeMap<String, Arc<StreamHandle>>>,
     pub(crate) admin: tokio::sync::Mutex<()>,
     pub(crate) closed: AtomicBool,
+    /// Authenticates shard iterators (see `iterator`).
+    pub(crate) iterator_key: IteratorKey,
     /// Read handles of sealed segments, shared by every shard.
     pub(crate) handles: Arc<SealedHandles>,
     _lock: File,
 }
 
-/// An open stream: metadata and its shards' writers.
+/// An open stream: metadata and its shards' writers. Immutable: every change to the stream's
+/// metadata (resharding, retention, tags) commits a new `stream.json` and replaces the handle
+/// in the registry; handles taken earlier stay valid (their shards are shared).
 #[derive(Debug)]
 pub(crate) struct StreamHandle {
     pub(crate) meta: StreamMeta,
-    /// Current retention, hours (`meta.retention_hours` as created; changed by set_retention).
-    pub(crate) retention_hours: AtomicU32,
+    /// Current retention, hours, shared by every handle of the stream (read by retention).
+    pub(crate) retention_hours: Arc<AtomicU32>,
     pub(crate) dir: PathBuf,
-    pub(crate) shards: Vec<ShardHandle>,
+    /// The shards, in `meta.shards` order (by id).
+    pub(crate) shards: Vec<Arc<ShardHandle>>,
+    /// Positions of the open shards, ordered by hash-key range.
+    pub(crate) routing: Vec<usize>,
 }
 
 #[derive(Debug)]
 pub(crate) struct ShardHandle {
     pub(crate) shard: Arc<Shard>,
+    /// `None` once the shard is closed (or the log is closing).
     pub(crate) sender: Mutex<Option<mpsc::Sender<AppendRequest>>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl ShardHandle {
+    /// Stops the writer after it has written and acknowledged everything already queued.
+    /// Appends that find no sender after this are refused; the shard's records are final.
+    pub(crate) fn seal(&self) {
+        lock(&self.sender).take();
+        if let Some(t) = lock(&self.thread).take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// A shard's size and position figures.
@@ -111,56 +132,164 @@ impl Inner {
             .ok_or_else(|| LogError::StreamNotFound(name.to_string()))
     }
 
-    fn start_stream(&self, meta: StreamMeta, dir: PathBuf) -> Result<StreamHandle, LogError> {
+    pub(crate) fn start_stream(
+        &self,
+        meta: StreamMeta,
+        dir: PathBuf,
+    ) -> Result<StreamHandle, LogError> {
+        crate::reshard::remove_unlisted_shards(&meta, &dir)?;
         let mut shards = Vec::with_capacity(meta.shards.len());
         for sm in &meta.shards {
-            let shard_dir = dir.join(sm.shard_id.to_string());
-            let r = recovery::recover_shard(
-                &shard_dir,
-                &meta.name,
-                &sm.shard_id.to_string(),
-                self.options.index_interval_bytes,
-            )?;
-            let shard = Arc::new(Shard {
-                stream: meta.name.clone(),
-                id: sm.shard_id,
-                range: sm.hash_key_range,
-                created_secs: sm.created_secs,
-                dir: shard_dir,
-                view: RwLock::new(ShardView {
-                    segments: r.segments,
-                }),
-                syncs: AtomicU64::new(0),
-                appends: AtomicU64::new(0),
-                batches: AtomicU64::new(0),
-                throttle: Mutex::new(Throttle::default()),
-                handles: self.handles.clone(),
-            });
-            let (tx, rx) = mpsc::channel(writer::QUEUE_DEPTH);
-            let (s, opts, active) = (shard.clone(), self.options.clone(), r.active);
-            let log_dir = self.dir.clone();
-            let thread = std::thread::Builder::new()
-                .name(format!("log-writer-{}", sm.shard_id.index()))
-                .spawn(move || writer::run(s, active, rx, opts, log_dir))
-                .map_err(|e| LogError::io(&dir, e))?;
-            shards.push(ShardHandle {
-                shard,
-                sender: Mutex::new(Some(tx)),
-                thread: Mutex::new(Some(thread)),
-            });
+            shards.push(Arc::new(self.start_shard(&meta.name, sm, &dir)?));
         }
-        Ok(StreamHandle {
-            retention_hours: AtomicU32::new(meta.retention_hours),
+        Ok(StreamHandle::new(
             meta,
             dir,
             shards,
+            Arc::new(AtomicU32::new(0)),
+        ))
+    }
+
+    /// Recovers a shard's directory (creating it if needed) and, when the shard is open,
+    /// starts its writer. A closed shard must hold exactly the records it was closed with.
+    pub(crate) fn start_shard(
+        &self,
+        stream: &str,
+        sm: &ShardMeta,
+        dir: &Path,
+    ) -> Result<ShardHandle, LogError> {
+        let shard_dir = dir.join(sm.shard_id.to_string());
+        let r = recovery::recover_shard(
+            &shard_dir,
+            stream,
+            &sm.shard_id.to_string(),
+            self.options.index_interval_bytes,
+        )?;
+        let shard = Arc::new(Shard {
+            stream: stream.to_string(),
+            id: sm.shard_id,
+            range: sm.hash_key_range,
+            created_secs: sm.created_secs,
+            dir: shard_dir,
+            view: RwLock::new(ShardView {
+                segments: r.segments,
+            }),
+            syncs: AtomicU64::new(0),
+            appends: AtomicU64::new(0),
+            batches: AtomicU64::new(0),
+            throttle: Mutex::new(Throttle::default()),
+            read_throttle: Mutex::new(ReadThrottle::default()),
+            handles: self.handles.clone(),
+        });
+        if let Some(closed) = sm.closed {
+            let next = shard.read_view().next_offset();
+            if next > closed.end_offset {
+                return Err(LogError::corrupt(
+                    &shard.dir,
+                    0,
+                    format!(
+                        "closed shard holds offsets up to {next} but was closed at {}",
+                        closed.end_offset
+                    ),
+                ));
+            }
+            if next < closed.end_offset {
+                warn!(stream, shard = %sm.shard_id, next, end = closed.end_offset, "closed shard lost records it was closed with");
+            }
+            return Ok(ShardHandle {
+                shard,
+                sender: Mutex::new(None),
+                thread: Mutex::new(None),
+            });
+        }
+        let (tx, rx) = mpsc::channel(writer::QUEUE_DEPTH);
+        let (s, opts, active) = (shard.clone(), self.options.clone(), r.active);
+        let log_dir = self.dir.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("log-writer-{}", sm.shard_id.index()))
+            .spawn(move || writer::run(s, active, rx, opts, log_dir))
+            .map_err(|e| LogError::io(dir, e))?;
+        Ok(ShardHandle {
+            shard,
+            sender: Mutex::new(Some(tx)),
+            thread: Mutex::new(Some(thread)),
         })
+    }
+
+    /// Stores `meta` as the stream's metadata (the commit point of every change to it) and
+    /// makes a handle over `shards` (in `meta.shards` order) the stream's current one.
+    /// The caller holds `admin`.
+    pub(crate) fn commit(
+        &self,
+        old: &StreamHandle,
+        meta: StreamMeta,
+        shards: Vec<Arc<ShardHandle>>,
+    ) -> Result<Arc<StreamHandle>, LogError> {
+        meta::store(&old.dir, &meta)?;
+        Ok(self.publish(old, meta, shards))
+    }
+
+    /// Makes a handle over `shards` with `meta` the stream's current one (no file written).
+    pub(crate) fn publish(
+        &self,
+        old: &StreamHandle,
+        meta: StreamMeta,
+        shards: Vec<Arc<ShardHandle>>,
+    ) -> Arc<StreamHandle> {
+        let handle = Arc::new(StreamHandle::new(
+            meta,
+            old.dir.clone(),
+            shards,
+            old.retention_hours.clone(),
+        ));
+        self.streams
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(handle.meta.name.clone(), handle.clone());
+        handle
     }
 }
 
 impl StreamHandle {
+    fn new(
+        meta: StreamMeta,
+        dir: PathBuf,
+        shards: Vec<Arc<ShardHandle>>,
+        retention_hours: Arc<AtomicU32>,
+    ) -> StreamHandle {
+        retention_hours.store(meta.retention_hours, Ordering::Release);
+        let mut routing: Vec<usize> = (0..meta.shards.len())
+            .filter(|&i| meta.shards[i].is_open())
+            .collect();
+        routing.sort_by_key(|&i| meta.shards[i].hash_key_range.start);
+        StreamHandle {
+            retention_hours,
+            meta,
+            dir,
+            shards,
+            routing,
+        }
+    }
+
+    /// The position (in `shards` and `meta.shards`) of the shard with this id.
+    pub(crate) fn position(&self, id: ShardId) -> Option<usize> {
+        self.meta
+            .shards
+            .binary_search_by_key(&id, |s| s.shard_id)
+            .ok()
+    }
+
+    /// The position of the open shard whose hash-key range holds `key`.
+    pub(crate) fn route(&self, key: u128) -> usize {
+        let i = self
+            .routing
+            .partition_point(|&i| self.shards[i].shard.range.end < key)
+            .min(self.routing.len().saturating_sub(1));
+        self.routing.get(i).copied().unwrap_or(0)
+    }
+
     /// Stops the writers after they drain their queues.
-    fn stop(&self) {
+    pub(crate) fn stop(&self) {
         for s in &self.shards {
             lock(&s.sender).take();
         }
@@ -229,7 +358,10 @@ impl Log {
     /// # Errors
     /// I/O errors deleting files.
     pub async fn enforce_retention(&self) -> Result<RetentionReport, LogError> {
-        crate::retention::enforce(&self.inner)
+        let dropped = crate::reshard::drop_expired(&self.inner).await?;
+        let mut report = crate::retention::enforce(&self.inner)?;
+        report.shards_dropped = dropped;
+        Ok(report)
     }
 
     /// Flushes and stops every writer; later calls fail with [`LogError::Unavailable`].
@@ -284,12 +416,11 @@ impl Log {
             shards: HashKeyRange::split_even(shards)
                 .into_iter()
                 .enumerate()
-                .map(|(i, r)| ShardMeta {
-                    shard_id: ShardId(i as u32),
-                    hash_key_range: r,
-                    created_secs,
-                })
+                .map(|(i, r)| ShardMeta::new(ShardId(i as u32), r, created_secs))
                 .collect(),
+            tags: BTreeMap::new(),
+            retired_ids: 0,
+            consumers: Vec::new(),
         };
         let inner = self.inner.clone();
         let handle = tokio::task::spawn_blocking(move || {
@@ -331,11 +462,10 @@ impl Log {
         let s = self.inner.stream(name)?;
         let mut meta = s.meta.clone();
         meta.retention_hours = hours;
-        let dir = s.dir.clone();
-        tokio::task::spawn_blocking(move || meta::store(&dir, &meta))
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || inner.commit(&s, meta, s.shards.clone()))
             .await
             .map_err(|e| LogError::Unavailable(format!("retention update failed: {e}")))??;
-        s.retention_hours.store(hours, Ordering::Release);
         info!(stream = name, retention_hours = hours, "retention changed");
         Ok(())
     }
@@ -391,6 +521,7 @@ fn open_blocking(dir: PathBuf, options: LogOptions) -> Result<Inner, LogError> {
         streams: RwLock::new(BTreeMap::new()),
         admin: tokio::sync::Mutex::new(()),
         closed: AtomicBool::new(false),
+        iterator_key: IteratorKey::load_or_create(&dir)?,
         handles: Arc::new(SealedHandles::new(options_handles)),
         _lock: lock_file,
     };

@@ -5,6 +5,7 @@
 //! directory is synced. A temporary file left by a crash is removed when the log opens. A stream exists
 //! exactly when its `stream.json` does.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
 use std::path::Path;
@@ -30,8 +31,40 @@ pub struct StreamMeta {
     pub created_ms: i64,
     /// Retention period, hours.
     pub retention_hours: u32,
-    /// The shards, by index.
+    /// The shards, open and closed, by id (ids are never reused).
     pub shards: Vec<ShardMeta>,
+    /// The stream's tags (AddTagsToStream), key to value.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+    /// One past the highest id of a shard retention has dropped (ids are never reused).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub retired_ids: u32,
+    /// Registered enhanced fan-out consumers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub consumers: Vec<crate::consumers::ConsumerMeta>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl StreamMeta {
+    /// The shard with this id.
+    pub fn shard(&self, id: ShardId) -> Option<&ShardMeta> {
+        self.shards.iter().find(|s| s.shard_id == id)
+    }
+
+    /// The id the next new shard gets: one past the highest id ever used.
+    pub fn next_shard_id(&self) -> ShardId {
+        ShardId(
+            self.shards
+                .iter()
+                .map(|s| s.shard_id.0 + 1)
+                .max()
+                .unwrap_or(0)
+                .max(self.retired_ids),
+        )
+    }
 }
 
 /// A shard's persisted description.
@@ -44,6 +77,44 @@ pub struct ShardMeta {
     pub hash_key_range: HashKeyRange,
     /// Creation time, epoch seconds (part of every sequence number).
     pub created_secs: u64,
+    /// The shard this one was split from, or the first of the two it was merged from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_shard_id: Option<ShardId>,
+    /// The second shard of a merge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adjacent_parent_shard_id: Option<ShardId>,
+    /// Set once the shard is closed by a split or merge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed: Option<ShardClosed>,
+}
+
+impl ShardMeta {
+    /// An open shard with no parents.
+    pub fn new(shard_id: ShardId, hash_key_range: HashKeyRange, created_secs: u64) -> Self {
+        ShardMeta {
+            shard_id,
+            hash_key_range,
+            created_secs,
+            parent_shard_id: None,
+            adjacent_parent_shard_id: None,
+            closed: None,
+        }
+    }
+
+    /// Whether it still takes records.
+    pub fn is_open(&self) -> bool {
+        self.closed.is_none()
+    }
+}
+
+/// How a shard was closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShardClosed {
+    /// One past the offset of its last record: it holds offsets below this, and no more.
+    pub end_offset: u64,
+    /// When it closed, epoch milliseconds.
+    pub closed_ms: i64,
 }
 
 /// Checks a stream name against Kinesis's rule.
@@ -165,14 +236,22 @@ mod tests {
             name: "m".into(),
             created_ms: 5,
             retention_hours: 24,
-            shards: vec![ShardMeta {
-                shard_id: ShardId(0),
-                hash_key_range: HashKeyRange::split_even(1)[0],
-                created_secs: 1,
-            }],
+            shards: vec![ShardMeta::new(
+                ShardId(0),
+                HashKeyRange::split_even(1)[0],
+                1,
+            )],
+            tags: BTreeMap::new(),
+            retired_ids: 0,
+            consumers: Vec::new(),
         };
         store(dir.path(), &meta).expect("store");
         assert_eq!(load(dir.path()).expect("load"), Some(meta));
+        let text = std::fs::read_to_string(dir.path().join(META_FILE)).expect("read");
+        assert!(
+            !text.contains("closed") && !text.contains("tags"),
+            "optional fields stay out of files that do not need them: {text}"
+        );
         std::fs::write(dir.path().join(META_FILE), b"{").expect("write");
         assert!(matches!(load(dir.path()), Err(LogError::Corrupt { .. })));
     }

@@ -1,5 +1,5 @@
 //! Retention: deleting whole sealed segments whose newest record is older than the stream's
-//! retention period.
+//! retention period, and closed shards (see `reshard`) that closed longer ago than it.
 //!
 //! Invariants: the active (newest) segment of a shard is never deleted; segments go oldest
 //! first, and only while every record in them is older than `now - retention` on the log's
@@ -30,6 +30,9 @@ pub struct RetentionReport {
     pub records_deleted: u64,
     /// Bytes in them.
     pub bytes_deleted: u64,
+    /// Closed shards (split or merged) dropped whole: they closed longer ago than the
+    /// retention period, so every record in them is past it.
+    pub shards_dropped: usize,
 }
 
 pub(crate) fn enforce(inner: &Inner) -> Result<RetentionReport, LogError> {
@@ -80,6 +83,9 @@ pub(crate) async fn run_every_interval(inner: Weak<Inner>) {
         let Some(inner) = inner.upgrade() else { return };
         if inner.closed.load(Ordering::Acquire) {
             return;
+        }
+        if let Err(e) = crate::reshard::drop_expired(&inner).await {
+            warn!(error = %e, "dropping closed shards past retention failed");
         }
         let result = tokio::task::spawn_blocking(move || enforce(&inner)).await;
         if let Ok(Err(e)) = result {

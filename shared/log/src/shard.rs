@@ -20,7 +20,7 @@ use crate::frame::{self, Frame};
 use crate::handles::SealedHandles;
 use crate::index;
 use crate::segment::{self, SegmentView};
-use crate::throttle::Throttle;
+use crate::throttle::{ReadThrottle, Throttle};
 
 /// The committed segments of a shard.
 #[derive(Debug)]
@@ -81,6 +81,8 @@ pub struct Shard {
     pub batches: AtomicU64,
     /// Write-rate limiter, used when limits are enforced.
     pub throttle: Mutex<Throttle>,
+    /// Read-rate limiter, used when limits are enforced.
+    pub read_throttle: Mutex<ReadThrottle>,
     /// The log's cache of sealed segments' read handles.
     pub handles: Arc<SealedHandles>,
 }

@@ -28,10 +28,19 @@
 //!
 //! Manifests of earlier versions list one entry per flush (`entries`, with its objects); they
 //! are read, and folded into ranges when next saved.
+//!
+//! # Fencing
+//! The protocol needs one writer per shard. Every save is a conditional put on the version
+//! read or written last (S3's `If-Match` on the ETag; `If-None-Match: *` for a shard's first
+//! manifest), so a writer that lost its shard to another (its lease expired while it was
+//! paused) cannot overwrite the new owner's manifest: its save fails as fenced ([`is_fenced`])
+//! and the sink takes nothing more for that shard. The objects of a flush whose commit was
+//! refused are deleted unless the manifest as stored now names them as pending or covers
+//! their range (the new owner adopted them).
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use shardline_core::ports::ObjectStore;
+use shardline_core::ports::{ObjectStore, PutCondition};
 use shardline_core::{Error, SequenceNumber, ShardId};
 use tracing::{info, warn};
 
@@ -148,6 +157,22 @@ pub struct ShardManifest {
     rows: u64,
     /// A flush that started and has not been committed.
     pub pending: Option<ManifestEntry>,
+    /// The stored manifest's version tag as read or written last (`None`: none stored).
+    #[serde(skip)]
+    version: Option<String>,
+}
+
+/// The message of a save refused because another writer changed the manifest.
+pub fn fenced_message(bucket: &str, key: &str) -> String {
+    format!(
+        "manifest {bucket}/{key} was changed by another writer: this worker no longer owns \
+         the shard (fenced; its lease was taken over), so it writes nothing more for it"
+    )
+}
+
+/// Whether `e` is a save refused by the manifest's fencing.
+pub fn is_fenced(e: &Error) -> bool {
+    matches!(e, Error::Conflict(m) if m.contains("(fenced;"))
 }
 
 /// The stored form, of this version or an earlier one (one entry per flush).
@@ -172,6 +197,7 @@ impl ShardManifest {
             ranges: Vec::new(),
             rows: 0,
             pending: None,
+            version: None,
         }
     }
 
@@ -262,7 +288,7 @@ impl ShardManifest {
         shard: ShardId,
     ) -> Result<Self, Error> {
         let key = Self::key(prefix, shard);
-        let Some(body) = store.get(bucket, &key).await? else {
+        let Some((body, version)) = store.get_versioned(bucket, &key).await? else {
             return Ok(Self::new(shard));
         };
         let stored: StoredManifest = serde_json::from_slice(&body).map_err(|e| Error::Corrupt {
@@ -288,6 +314,7 @@ impl ShardManifest {
             ranges: stored.ranges,
             rows,
             pending: stored.pending,
+            version: Some(version),
         };
         for e in stored.entries {
             m.ranges.push(Range {
@@ -299,26 +326,76 @@ impl ShardManifest {
         Ok(m)
     }
 
-    /// Writes the manifest (one atomic put).
+    /// Writes the manifest (one atomic put), only over the version this writer read or wrote
+    /// last (see Fencing in the module docs).
     ///
     /// # Errors
-    /// The store's error.
+    /// The store's error; a [`Error::Conflict`] for which [`is_fenced`] holds when another
+    /// writer changed the manifest.
     pub async fn save(
-        &self,
+        &mut self,
         store: &dyn ObjectStore,
         bucket: &str,
         prefix: &str,
     ) -> Result<(), Error> {
         let body =
             serde_json::to_vec(self).map_err(|e| Error::Internal(format!("manifest JSON: {e}")))?;
-        store
-            .put(
+        let key = Self::key(prefix, self.shard);
+        let condition = match &self.version {
+            Some(tag) => PutCondition::IfMatch(tag.clone()),
+            None => PutCondition::IfAbsent,
+        };
+        match store
+            .put_if(
                 bucket,
-                &Self::key(prefix, self.shard),
+                &key,
                 Bytes::from(body),
                 "application/json",
+                condition,
             )
             .await
+        {
+            Ok(tag) => {
+                self.version = Some(tag);
+                Ok(())
+            }
+            Err(Error::Conflict(_)) => Err(Error::Conflict(fenced_message(bucket, &key))),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// After a refused commit: deletes the objects of `entry` that the manifest as stored now
+    /// neither names as pending nor covers (the new owner writes those records again). Best
+    /// effort: errors are logged.
+    pub async fn discard_fenced(
+        store: &dyn ObjectStore,
+        bucket: &str,
+        prefix: &str,
+        shard: ShardId,
+        entry: &ManifestEntry,
+    ) {
+        let current = match Self::load(store, bucket, prefix, shard).await {
+            Ok(m) => m,
+            Err(e) => {
+                warn!(shard = %shard, error = %e, "cannot re-read the manifest; objects of the fenced flush are left");
+                return;
+            }
+        };
+        if current.covers(&entry.first) && current.covers(&entry.last) {
+            return;
+        }
+        let pending = current.pending.as_ref().map(|p| p.objects.as_slice());
+        for key in &entry.objects {
+            if pending.is_some_and(|p| p.contains(key)) {
+                continue;
+            }
+            match store.delete(bucket, key).await {
+                Ok(()) => warn!(shard = %shard, key = %key, "deleted an object of a fenced flush"),
+                Err(e) => {
+                    warn!(shard = %shard, key = %key, error = %e, "cannot delete an object of a fenced flush")
+                }
+            }
+        }
     }
 
     /// Settles a pending entry left by an interrupted flush: adopts it when all its objects
@@ -451,7 +528,7 @@ mod tests {
                 )
                 .await
                 .unwrap();
-            let m = ShardManifest::load(&store, "bkt", "metrics", ShardId(0))
+            let mut m = ShardManifest::load(&store, "bkt", "metrics", ShardId(0))
                 .await
                 .unwrap();
             assert_eq!(spans(&m), [("[0".into(), 199), ("[300".into(), 399)]);

@@ -39,6 +39,14 @@
 //! records, so they are delivered again). A crash at any point therefore leaves no row in two
 //! objects and no row lost. Objects written outside this protocol are not examined.
 //!
+//! # One writer per shard (fencing)
+//! The protocol assumes one writer per shard; `shardline consume` workers hand shards over
+//! through leases, and a worker whose lease was taken over while it was paused must not write
+//! on. Every manifest save is conditional on the version the writer read or wrote last (S3's
+//! `If-Match`, `If-None-Match: *` for a new manifest): the paused worker's next save fails,
+//! its shard takes nothing more, and the objects of a flush it could not commit are deleted
+//! unless the new owner's manifest names them (see [`manifest`]).
+//!
 //! # Layout
 //! - [`config`] — [`S3ParquetConfig`].
 //! - [`writer`] — Arrow arrays built directly from events, Parquet encoding, object keys.
@@ -58,6 +66,8 @@ pub mod writer;
 mod compaction_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_fencing;
 
 pub use config::{ParquetCompression, S3ParquetConfig};
 pub use manifest::ShardManifest;

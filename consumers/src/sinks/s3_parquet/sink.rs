@@ -11,7 +11,7 @@ use tracing::{debug, info};
 
 use super::config::S3ParquetConfig;
 use super::flush::{FlightError, StagedObject, encode_objects, put_objects, stage};
-use super::manifest::{ManifestEntry, ShardManifest};
+use super::manifest::{ManifestEntry, ShardManifest, is_fenced};
 use super::span::Span;
 use super::writer;
 use crate::sink::records_after;
@@ -237,7 +237,15 @@ impl S3ParquetSink {
         if buf.records.is_empty() {
             return Ok(());
         }
-        let staged = stage(&cfg, store.as_ref(), shard, buf).await?;
+        let staged = match stage(&cfg, store.as_ref(), shard, buf).await {
+            Ok(staged) => staged,
+            Err(e) => {
+                if is_fenced(&e) {
+                    buf.failed = Some(e.to_string());
+                }
+                return Err(e);
+            }
+        };
         buf.bytes = 0;
         buf.opened_ms = None;
         buf.covered_through = None;
@@ -325,6 +333,13 @@ impl S3ParquetSink {
             buf.manifest.add_range(start, through);
         }
         if let Err(e) = buf.manifest.save(store.as_ref(), bucket, prefix).await {
+            if is_fenced(&e) {
+                // Another writer owns the shard now: it writes these records again.
+                buf.failed = Some(e.to_string());
+                ShardManifest::discard_fenced(store.as_ref(), bucket, prefix, shard, &flight.entry)
+                    .await;
+                return Err(e);
+            }
             // Not committed after all: the next flush reconciles the entry (its objects all
             // exist, so it is adopted).
             buf.manifest = before;

@@ -57,7 +57,7 @@ pub(super) fn record(shard: u32, offset: u64, start_ms: i64) -> SinkRecord {
     }
 }
 
-fn records(shard: u32, range: std::ops::Range<u64>, start_ms: i64) -> Vec<SinkRecord> {
+pub(super) fn records(shard: u32, range: std::ops::Range<u64>, start_ms: i64) -> Vec<SinkRecord> {
     range.map(|o| record(shard, o, start_ms)).collect()
 }
 
@@ -75,7 +75,7 @@ pub(super) fn config(buffer_size: u64) -> S3ParquetConfig {
 }
 
 /// Feeds `recs` in batches of `batch` and force-flushes at the end; returns durable marks.
-async fn feed(
+pub(super) async fn feed(
     sink: &mut S3ParquetSink,
     recs: Vec<SinkRecord>,
     batch: usize,
@@ -139,7 +139,10 @@ pub(super) async fn row_multiset(store: &dyn ObjectStore) -> BTreeMap<(String, S
     rows
 }
 
-fn expected_rows(shard: u32, range: std::ops::Range<u64>) -> BTreeMap<(String, String), u32> {
+pub(super) fn expected_rows(
+    shard: u32,
+    range: std::ops::Range<u64>,
+) -> BTreeMap<(String, String), u32> {
     range
         .map(|o| ((ShardId(shard).to_string(), seq(shard, o).to_string()), 1))
         .collect()

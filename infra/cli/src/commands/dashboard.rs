@@ -33,10 +33,13 @@ pub async fn run(data: &Data, io: &mut Io, _args: DashboardArgs) -> Result<i32> 
 }
 
 /// Opens the stopped data directory, serves its dashboard (and the control API, so other
-/// commands keep working) until Ctrl-C.
+/// commands keep working) until Ctrl-C. With every port on AWS there is no directory to own:
+/// the dashboard reads the AWS backends and no control socket is served.
 pub async fn serve_stopped(config: Config, args: DashboardArgs) -> Result<i32> {
-    let local = Data::local(config.clone());
-    local.require_existing()?;
+    let owns_dir = config.backend.uses_data_dir();
+    if owns_dir {
+        Data::local(config.clone()).require_existing()?;
+    }
     let listen = args
         .listen
         .unwrap_or_else(|| config.dashboard.listen.clone());
@@ -44,19 +47,28 @@ pub async fn serve_stopped(config: Config, args: DashboardArgs) -> Result<i32> {
     let url = format!("http://{addr}/");
     let pipeline = Pipeline::open(config).await?;
     let data = Arc::new(Data::owned(pipeline.clone(), None, Some(url.clone())));
-    let control = ControlServer::start(data.clone())?;
+    let control = if owns_dir {
+        Some(ControlServer::start(data.clone())?)
+    } else {
+        None
+    };
     let server = dashboard::serve(listener, data, None);
     println!(
         "shardline: dashboard of {} at {url}",
         pipeline.config.data_dir.display()
     );
-    println!(
-        "  (Ctrl-C to stop; other commands reach this data directory through {})",
-        control.path().display()
-    );
+    match &control {
+        Some(control) => println!(
+            "  (Ctrl-C to stop; other commands reach this data directory through {})",
+            control.path().display()
+        ),
+        None => println!("  (Ctrl-C to stop)"),
+    }
     let _ = tokio::signal::ctrl_c().await;
     server.abort();
-    control.stop();
+    if let Some(control) = control {
+        control.stop();
+    }
     pipeline.close().await?;
     Ok(0)
 }

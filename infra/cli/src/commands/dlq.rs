@@ -8,7 +8,7 @@
 //! "base64"`), the data whole.
 
 use anyhow::{Context, Result};
-use shardline_core::ports::{DeadLetter, DeadLetterStore};
+use shardline_core::ports::DeadLetter;
 use std::io::Write;
 
 use super::write_table;

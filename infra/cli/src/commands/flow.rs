@@ -155,7 +155,13 @@ async fn open_pipeline(data: &Data) -> Result<Pipeline> {
     }
     let mut config = Config::clone(&data.config);
     config.notifier = config.notifier.stdout_to_stderr();
-    Pipeline::with_parts(config, data.log().await?, data.backends().await?).await
+    Pipeline::with_parts(
+        config,
+        data.stream().await?,
+        data.embedded_log().await?,
+        data.backends().await?,
+    )
+    .await
 }
 
 /// Parses, checks that every Task is answered, and runs one execution.

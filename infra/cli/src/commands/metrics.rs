@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result, bail};
 use shardline_consumers::sinks::alerts;
-use shardline_core::ports::{Datapoint, MetricPublisher, StatisticsQuery};
+use shardline_core::ports::{Datapoint, StatisticsQuery};
 use std::collections::BTreeMap;
 use std::io::Write;
 

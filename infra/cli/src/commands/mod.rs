@@ -4,17 +4,27 @@
 //! taking a [`Data`] and an [`Io`]: [`run`] sends them to the running owner of the directory
 //! through the control API when there is one, and otherwise runs them here; the owner's control
 //! server calls [`execute`] with the same command. Output and exit codes are therefore the same
-//! whichever process runs them.
+//! whichever process runs them. With every port on AWS (`--backend aws`) the data directory
+//! holds nothing and has no owner: those commands run here, on the AWS backends. Commands that
+//! are processes of their own (`up`, `serve`, `consume`, `esm`, `loadgen`) or touch no data
+//! directory (`infra`, `cost`, `lambda`, `config`) always run here.
 
 pub mod backfill;
 pub mod checkpoints;
 pub mod config;
+pub mod consume;
+pub mod cost;
 pub mod dashboard;
 pub mod dlq;
+pub mod esm;
 pub mod flow;
+pub mod infra;
+pub mod lambda;
+pub mod loadgen;
 pub mod metrics;
 pub mod query;
 pub mod replay;
+pub mod serve;
 pub mod stream;
 pub mod table;
 pub mod up;
@@ -35,12 +45,17 @@ const OWNER_PATIENCE: Duration = Duration::from_secs(5);
 
 /// Runs the parsed command; returns the process exit code.
 pub async fn run(cli: Cli) -> Result<i32> {
-    let config = Config::load(cli.config.as_deref(), cli.data_dir.as_deref())?;
+    let mut config = Config::load(cli.config.as_deref(), cli.data_dir.as_deref())?;
+    if let Some(kind) = cli.backend {
+        config.set_backend(kind);
+    }
     let command = cli.command;
     if !uses_data_dir(&command) {
         return match command {
             Command::Up(args) => {
-                if control::client::connect(&config.data_dir).await?.is_some() {
+                if config.backend.uses_data_dir()
+                    && control::client::connect(&config.data_dir).await?.is_some()
+                {
                     bail!(
                         "{} is owned by a shardline that is already running; stop it first, or \
                          use another --data-dir",
@@ -56,8 +71,23 @@ pub async fn run(cli: Cli) -> Result<i32> {
                 let code = execute(&data, &mut io, Command::Flow(c)).await;
                 Ok(code)
             }
+            Command::Consume(args) => consume::run(config, args).await,
+            Command::Infra(c) => infra::run(&config, c).await,
+            Command::Cost(args) => cost::run(&config, args),
+            Command::Serve(args) => serve::run(config, args).await,
+            Command::Loadgen(args) => loadgen::run(&config, args).await,
+            Command::Esm(c) => esm::run(config, c).await,
+            Command::Lambda(c) => lambda::run(config, c).await,
             _ => unreachable_local(),
         };
+    }
+    if !config.backend.uses_data_dir() {
+        // Every port on AWS: the data directory holds nothing, so no process owns it and the
+        // command runs here, on the AWS backends.
+        if let Command::Dashboard(args) = command {
+            return dashboard::serve_stopped(config, args).await;
+        }
+        return run_here(Data::local(config), command).await;
     }
     let stdin = needs_stdin(&command);
     if let Some(conn) = control::client::connect(&config.data_dir).await? {
@@ -67,7 +97,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         return dashboard::serve_stopped(config, args).await;
     }
     let data = Data::local(config);
-    let mut io = Io::local();
+    let io = Io::local();
     if let Err(e) = data.open_for(&command).await {
         if is_in_use(&e) {
             if let Some(conn) =
@@ -83,6 +113,17 @@ pub async fn run(cli: Cli) -> Result<i32> {
         }
         return Err(e);
     }
+    finish(data, io, command).await
+}
+
+/// Runs `command` here on `data` (opened up front, as [`Data::open_for`] says).
+async fn run_here(data: Data, command: Command) -> Result<i32> {
+    data.open_for(&command).await?;
+    finish(data, Io::local(), command).await
+}
+
+/// Runs `command` here on `data`, then closes what it opened and flushes the output.
+async fn finish(data: Data, mut io: Io, command: Command) -> Result<i32> {
     let code = execute(&data, &mut io, command).await;
     let closed = data.close().await;
     let _ = io.flush().await;
@@ -95,10 +136,21 @@ fn unreachable_local() -> Result<i32> {
 }
 
 /// Whether `command` reads or changes the data directory (so it goes through the owner's
-/// control API when one runs). `flow validate`/`next` and `config show` do not.
+/// control API when one runs). `flow validate`/`next` and `config show` do not, nor do the
+/// commands that run on their own: `up`, `serve`, `consume`, `esm` and `loadgen` (each opens
+/// what it serves or drives, and says so when another process holds it), `infra`, `cost` and
+/// `lambda`.
 pub fn uses_data_dir(command: &Command) -> bool {
     match command {
-        Command::Up(_) | Command::Config(_) => false,
+        Command::Up(_)
+        | Command::Config(_)
+        | Command::Consume(_)
+        | Command::Infra(_)
+        | Command::Cost(_)
+        | Command::Serve(_)
+        | Command::Loadgen(_)
+        | Command::Esm(_)
+        | Command::Lambda(_) => false,
         Command::Flow(FlowCommand::Run { .. } | FlowCommand::Test { .. }) => true,
         Command::Flow(_) => false,
         _ => true,
@@ -125,7 +177,15 @@ pub async fn execute(data: &Data, io: &mut Io, command: Command) -> i32 {
         Command::Replay(args) => replay::run(data, io, args).await,
         Command::Backfill(args) => backfill::run(data, io, args).await,
         Command::Dashboard(args) => dashboard::run(data, io, args).await,
-        Command::Up(_) | Command::Config(_) => Err(anyhow::anyhow!(
+        Command::Up(_)
+        | Command::Config(_)
+        | Command::Consume(_)
+        | Command::Infra(_)
+        | Command::Cost(_)
+        | Command::Serve(_)
+        | Command::Loadgen(_)
+        | Command::Esm(_)
+        | Command::Lambda(_) => Err(anyhow::anyhow!(
             "this command does not run on another process's data directory"
         )),
     };

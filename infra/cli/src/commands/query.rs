@@ -1,21 +1,23 @@
-//! `shardline query "<SQL>"`: DataFusion over the Parquet output, read-only unless
-//! `--allow-write`.
+//! `shardline query "<SQL>"`: DataFusion over the Parquet output, where the objects port keeps
+//! it: the embedded directory, or S3 (read through the project's S3 client, partitions pruned
+//! by prefix); read-only unless `--allow-write`.
 
 use anyhow::{Context, Result, bail};
+use shardline_aws::AwsBackends;
 use shardline_query::{Access, OutputFormat, QueryEngine, QueryError, format_batches};
 
 use std::io::Write;
 
 use crate::cli::{Format, QueryArgs};
+use crate::config::{BackendKind, Config};
 use crate::data::Data;
 use crate::io::Io;
 use crate::wiring;
 
 /// Runs one SQL statement and prints the result.
 pub async fn run(data: &Data, io: &mut Io, args: QueryArgs) -> Result<i32> {
-    let root = wiring::parquet_root(&data.config);
-    let engine = QueryEngine::new(&root)
-        .with_context(|| format!("cannot open the Parquet output under {}", root.display()))?;
+    let aws = data.aws().await?;
+    let engine = engine(&data.config, aws.as_ref())?;
     let access = if args.allow_write {
         Access::ReadWrite
     } else {
@@ -51,5 +53,29 @@ fn sql_error(e: QueryError) -> anyhow::Error {
             )
         }
         other => anyhow::Error::new(other),
+    }
+}
+
+/// The query engine over the S3 sink's output: the local directory of the embedded object
+/// store (read in place, without opening the data directory's stores), or its bucket on S3.
+pub fn engine(config: &Config, aws: Option<&AwsBackends>) -> Result<QueryEngine> {
+    let sink = &config.consumers.s3.sink;
+    match config.backend.objects {
+        BackendKind::Embedded => {
+            let root = wiring::parquet_root(config);
+            QueryEngine::new(&root)
+                .with_context(|| format!("cannot open the Parquet output under {}", root.display()))
+        }
+        BackendKind::Aws => {
+            let aws = aws.context("the AWS backend is not set up")?;
+            QueryEngine::over_objects(aws.object_store(), &sink.bucket, &sink.prefix).with_context(
+                || {
+                    format!(
+                        "cannot read the Parquet output in s3://{}/{}",
+                        sink.bucket, sink.prefix
+                    )
+                },
+            )
+        }
     }
 }

@@ -267,9 +267,10 @@ fn parse_range(args: &ReplayArgs, now_ms: i64) -> Result<ReplayRange> {
     })
 }
 
-/// Records in the range, when the log's sequence numbers give offsets (for the ETA).
+/// Records in the range, when the embedded log's sequence numbers give offsets (for the ETA;
+/// none on Kinesis).
 async fn estimate(p: &Pipeline, stream: &str, range: &ReplayRange) -> Option<u64> {
-    let log = &p.log;
+    let log = p.log.as_ref()?;
     let stats = log.shard_stats(stream).await.ok()?;
     let next: BTreeMap<ShardId, u64> = stats.iter().map(|s| (s.shard, s.next_offset)).collect();
     let mut total = 0;

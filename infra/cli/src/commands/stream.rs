@@ -28,14 +28,18 @@ pub async fn run(data: &Data, io: &mut Io, command: StreamCommand) -> Result<i32
         // Offline: opening the log would refuse the very damage verify is asked to report.
         return verify(&data.config, io, name.as_deref(), None);
     }
-    let log = data.log().await?;
-    execute(&data.config, io, &log, command).await
+    let stream = data.stream().await?;
+    let log = data.embedded_log().await?;
+    execute(&data.config, io, stream.as_ref(), log.as_deref(), command).await
 }
 
+/// Runs `command` on the stream port; `log` is the embedded log when the stream is embedded
+/// (only it counts records per shard, for `describe`).
 async fn execute(
     config: &Config,
     io: &mut Io,
-    log: &shardline_log::Log,
+    stream: &dyn Stream,
+    log: Option<&shardline_log::Log>,
     command: StreamCommand,
 ) -> Result<i32> {
     match command {
@@ -44,7 +48,8 @@ async fn execute(
             shards,
             retention,
         } => {
-            log.create_stream(&name, shards, retention)
+            stream
+                .create_stream(&name, shards, retention)
                 .await
                 .with_context(|| format!("cannot create stream `{name}`"))?;
             writeln!(
@@ -55,17 +60,21 @@ async fn execute(
             Ok(0)
         }
         StreamCommand::List => {
-            for name in log.list_streams().await? {
+            for name in stream.list_streams().await? {
                 writeln!(io.out, "{name}")?;
             }
             Ok(0)
         }
         StreamCommand::Describe { name } => {
-            let d = log.describe_stream(&name).await.with_context(|| {
+            let d = stream.describe_stream(&name).await.with_context(|| {
                 format!("cannot describe stream `{name}` (see `shardline stream list`)")
             })?;
-            let stats = log.shard_stats(&name).await?;
             let mut v = serde_json::to_value(&d)?;
+            // Kinesis does not count a shard's records: only the embedded log has stats.
+            let stats = match log {
+                Some(log) => log.shard_stats(&name).await?,
+                None => Vec::new(),
+            };
             v["shard_stats"] = stats
                 .iter()
                 .map(|s| {
@@ -83,7 +92,8 @@ async fn execute(
             Ok(0)
         }
         StreamCommand::Delete { name } => {
-            log.delete_stream(&name)
+            stream
+                .delete_stream(&name)
                 .await
                 .with_context(|| format!("cannot delete stream `{name}`"))?;
             writeln!(io.out, "deleted stream {name}")?;
@@ -96,7 +106,7 @@ async fn execute(
         } => {
             put(
                 io,
-                log,
+                stream,
                 &name,
                 partition_key,
                 key_field.unwrap_or_else(|| "instance_id".into()),
@@ -109,10 +119,13 @@ async fn execute(
             iterator,
             limit,
             follow,
-        } => get(io, log, &name, &shard, &iterator, limit, follow).await,
+        } => get(io, stream, &name, &shard, &iterator, limit, follow).await,
         StreamCommand::Verify { name } => {
-            let committed = committed(log, name.as_deref()).await?;
-            verify(config, io, name.as_deref(), Some(&committed))
+            let committed = match log {
+                Some(log) => Some(committed(log, name.as_deref()).await?),
+                None => None,
+            };
+            verify(config, io, name.as_deref(), committed.as_ref())
         }
     }
 }
@@ -182,7 +195,7 @@ fn verify(
 
 async fn put(
     io: &mut Io,
-    log: &shardline_log::Log,
+    log: &dyn Stream,
     name: &str,
     fixed_key: Option<String>,
     key_field: String,
@@ -225,7 +238,7 @@ pub struct PutSummary {
 /// # Errors
 /// When `input` cannot be read or the stream cannot be appended to at all.
 pub async fn put_lines<R: AsyncBufRead + Unpin>(
-    log: &shardline_log::Log,
+    log: &dyn Stream,
     name: &str,
     fixed_key: Option<String>,
     key_field: &str,
@@ -323,7 +336,7 @@ fn key_of(line: &str, field: &str) -> Option<String> {
 }
 
 async fn flush(
-    log: &shardline_log::Log,
+    log: &dyn Stream,
     name: &str,
     batch: &mut Vec<(usize, PutRecordsEntry)>,
     out: &mut impl Write,
@@ -363,7 +376,7 @@ async fn flush(
 
 async fn get(
     io: &mut Io,
-    log: &shardline_log::Log,
+    log: &dyn Stream,
     name: &str,
     shard: &str,
     iterator: &str,

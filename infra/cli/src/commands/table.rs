@@ -1,7 +1,7 @@
 //! `shardline table ...`: reads the DynamoDB-style InfraMetrics table.
 
 use anyhow::{Context, Result, anyhow};
-use shardline_core::ports::{AttributeValue, Item, ItemQuery, ItemTable};
+use shardline_core::ports::{AttributeValue, Item, ItemQuery};
 use std::io::Write;
 
 use crate::cli::TableCommand;

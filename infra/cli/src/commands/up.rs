@@ -1,4 +1,4 @@
-//! `shardline up`: the whole pipeline on embedded backends.
+//! `shardline up`: the whole pipeline, on the embedded backends or AWS (`[backend]`).
 //!
 //! Runs the collectors on their interval, the four consumers (each reading every shard from
 //! its own checkpoints, each under a [`Supervisor`]), and the Step Functions flow on its
@@ -11,6 +11,12 @@
 //! backoff, for as long as it fails; one that panics is restarted at once, and a record that
 //! keeps making its sink panic is dead-lettered (see `shardline_consumers::runtime`).
 //!
+//! With any port on AWS the summary (and the status line) also gives the API calls per
+//! service for every 1,000 events appended: AWS bills per request, so batching is a cost
+//! feature.
+//! Unless `--once`, the Kinesis endpoint (`[serve]`, see `serve`) runs on the pipeline's log
+//! while `up` runs, so outside producers can write into it.
+//!
 //! `--once` collects once, drains every consumer and prints a summary. It is bounded: a
 //! failing call gets `retry.max_attempts` tries (by default 10, the backoff ceiling doubling
 //! from 100 ms to 10 s: at most about 43 s of waiting per call), then that consumer gives up,
@@ -22,7 +28,6 @@ mod status;
 
 use anyhow::Result;
 use shardline_consumers::runtime::ConsumerReport;
-use shardline_core::ports::DeadLetterStore;
 use shardline_flow::{Executor, RealClock, StateMachine};
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,7 +35,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::cli::UpArgs;
-use crate::config::Config;
+use crate::config::{BackendKind, Config};
 use crate::consumer_set::ConsumerSet;
 use crate::control::server::ControlServer;
 use crate::dashboard;
@@ -43,38 +48,119 @@ use crate::wiring;
 pub async fn run(config: Config, args: UpArgs) -> Result<i32> {
     let pipeline = Pipeline::open(config).await?;
     print_banner(&pipeline);
+    // The Kinesis endpoint on the pipeline's own log, so outside producers can write into it.
+    // With the stream on Kinesis there is no embedded log to serve.
+    let served = if let (true, false, Some(log)) = (
+        pipeline.config.serve.enabled,
+        args.once,
+        pipeline.log.clone(),
+    ) {
+        let served = super::serve::start(&pipeline.config, log).await?;
+        println!(
+            "  kinesis   {} (e.g. aws kinesis --endpoint-url {} ...)",
+            served.url(),
+            served.url()
+        );
+        Some(served)
+    } else {
+        None
+    };
     let code = if args.once {
         once(&pipeline).await
     } else {
         run_until_stopped(&pipeline, args.duration).await
     };
+    if let Some(served) = served {
+        served.stop().await;
+    }
     pipeline.close().await?;
     code
 }
 
 fn print_banner(p: &Pipeline) {
     let c = &p.config;
+    let place = |kind: BackendKind, embedded: String, aws: String| match kind {
+        BackendKind::Embedded => embedded,
+        BackendKind::Aws => aws,
+    };
+    let region = p
+        .backends
+        .aws
+        .as_ref()
+        .map(|a| a.clients.region.clone())
+        .unwrap_or_default();
+    let b = &c.backend;
     println!("shardline: data in {}", c.data_dir.display());
     println!(
-        "  stream    {} ({} shards) in {}",
+        "  stream    {} ({} shards) {}",
         c.stream.name,
         c.stream.shards,
-        c.log_dir().display()
+        place(
+            b.stream,
+            format!("in {}", c.log_dir().display()),
+            format!("on Kinesis in {region}")
+        )
     );
-    println!("  parquet   {}", wiring::parquet_root(c).display());
+    let sink = &c.consumers.s3.sink;
     println!(
-        "  table     {} in {}",
+        "  parquet   {}",
+        place(
+            b.objects,
+            wiring::parquet_root(c).display().to_string(),
+            format!("s3://{}/{}/", sink.bucket, sink.prefix)
+        )
+    );
+    println!(
+        "  table     {} {}",
         c.consumers.dynamodb.sink.table,
-        c.data_dir.join("local/table").display()
+        place(
+            b.table,
+            format!("in {}", c.data_dir.join("local/table").display()),
+            format!("on DynamoDB in {region}")
+        )
     );
     println!(
-        "  metrics   namespace {} in {}",
+        "  metrics   namespace {} {}",
         c.consumers.cloudwatch.sink.namespace,
-        c.data_dir.join("local/metrics.redb").display()
+        place(
+            b.metrics,
+            format!("in {}", c.data_dir.join("local/metrics.redb").display()),
+            format!("on CloudWatch in {region}")
+        )
     );
-    println!("  alerts    topic {}", c.consumers.alerts.sink.topic);
+    println!(
+        "  alerts    topic {}{}",
+        c.consumers.alerts.sink.topic,
+        place(b.notifier, String::new(), " on SNS".into())
+    );
     if c.flow.enabled {
         println!("  flow      {} ({})", c.flow.schedule, c.flow.time_zone);
+    }
+}
+
+/// API calls per service (and action) for every 1,000 events appended, when a port is on AWS.
+pub fn print_api_calls(p: &Pipeline) {
+    let Some(aws) = &p.backends.aws else {
+        return;
+    };
+    let events = p.appended.load(std::sync::atomic::Ordering::Relaxed);
+    println!("AWS API calls per 1,000 events ({events} events appended; AWS bills per request):");
+    let per_service = aws.counters().per_service();
+    let per_thousand = |calls: u64| calls as f64 * 1000.0 / events.max(1) as f64;
+    for (service, calls) in &per_service {
+        let actions: Vec<String> = aws
+            .counters()
+            .snapshot()
+            .into_iter()
+            .filter(|c| &c.service == service)
+            .map(|c| format!("{} {:.1}", c.action, per_thousand(c.calls)))
+            .collect();
+        println!(
+            "  {:<11} {:>9.1}  ({calls} calls: {})",
+            service,
+            per_thousand(*calls),
+            actions.join(", ")
+        );
     }
 }
 
@@ -101,6 +187,7 @@ async fn once(p: &Pipeline) -> Result<i32> {
         report.failed.len()
     );
     print_summary(&reports);
+    print_api_calls(p);
     for (name, e) in &failed {
         eprintln!(
             "error: consumer `{name}` could not finish: {e} (it resumes from its checkpoint on the \
@@ -171,12 +258,15 @@ async fn run_until_stopped(p: &Pipeline, duration: Option<Duration>) -> Result<i
         );
     }
     print_summary(&reports);
+    print_api_calls(p);
     Ok(if failed.is_empty() { 0 } else { 1 })
 }
 
-/// The control socket and the dashboard of a running `up` (or `up --once`).
+/// The control socket and the dashboard of a running `up` (or `up --once`). The control socket
+/// only when this process owns the data directory (a port is embedded): with every port on AWS
+/// commands run in their own processes.
 struct Serving {
-    control: ControlServer,
+    control: Option<ControlServer>,
     dashboard: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -191,8 +281,13 @@ impl Serving {
             .as_ref()
             .map(|(_, addr)| format!("http://{addr}/"));
         let data = Arc::new(Data::owned(p.clone(), Some(consumers.clone()), url.clone()));
-        let control = ControlServer::start(data.clone())?;
-        println!("  control   {}", control.path().display());
+        let control = if p.config.backend.uses_data_dir() {
+            let control = ControlServer::start(data.clone())?;
+            println!("  control   {}", control.path().display());
+            Some(control)
+        } else {
+            None
+        };
         let dashboard = dashboard
             .map(|(listener, _)| dashboard::serve(listener, data, Some(consumers.clone())));
         if let Some(url) = &url {
@@ -202,7 +297,9 @@ impl Serving {
     }
 
     fn stop(self) {
-        self.control.stop();
+        if let Some(control) = self.control {
+            control.stop();
+        }
         if let Some(d) = self.dashboard {
             d.abort();
         }
@@ -295,9 +392,13 @@ async fn status_loop(p: Pipeline, consumers: Arc<ConsumerSet>, mut stop: watch::
             _ = tick.tick() => {}
             _ = stop.changed() => return,
         }
-        let events: u64 = match p.log.shard_stats(&p.config.stream.name).await {
-            Ok(stats) => stats.iter().map(|s| s.next_offset).sum(),
-            Err(_) => 0,
+        let events: u64 = match &p.log {
+            Some(log) => match log.shard_stats(&p.config.stream.name).await {
+                Ok(stats) => stats.iter().map(|s| s.next_offset).sum(),
+                Err(_) => 0,
+            },
+            // Kinesis does not count a stream's records: those this process appended.
+            None => p.appended.load(std::sync::atomic::Ordering::Relaxed),
         };
         let states: Vec<String> = consumers
             .statuses()

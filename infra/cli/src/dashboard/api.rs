@@ -13,9 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use shardline_consumers::sinks::alerts::{self, AlarmState};
-use shardline_core::ports::{
-    CheckpointKey, CheckpointStore, DeadLetterStore, MetricPublisher, StatisticsQuery,
-};
+use shardline_core::ports::{CheckpointKey, DeadLetterStore, MetricPublisher, StatisticsQuery};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -58,10 +56,13 @@ pub async fn overview(State(s): State<Arc<DashState>>) -> Response {
 
 async fn overview_json(s: &DashState) -> anyhow::Result<Value> {
     let config = &s.data.config;
-    let log = s.data.log().await?;
     let backends = s.data.backends().await?;
     let stream = &config.stream.name;
-    let stats = log.shard_stats(stream).await.unwrap_or_default();
+    // Kinesis counts no records per shard: the embedded log's figures only.
+    let stats = match s.data.embedded_log().await? {
+        Some(log) => log.shard_stats(stream).await.unwrap_or_default(),
+        None => Vec::new(),
+    };
     let next: BTreeMap<_, _> = stats.iter().map(|x| (x.shard, x.next_offset)).collect();
     let shards: Vec<Value> = stats
         .iter()
@@ -309,7 +310,14 @@ async fn chart_json(s: &DashState, q: ChartQuery) -> anyhow::Result<Value> {
     }
     let minutes = q.minutes.clamp(5, 60 * 24 * 14);
     let limit = q.limit.clamp(1, 50);
-    let backends = s.data.backends().await?;
+    // Ranking thousands of series needs the embedded metric store's listing.
+    if s.data.config.backend.metrics != crate::config::BackendKind::Embedded {
+        anyhow::bail!(
+            "the charts read the embedded metric store, and [backend] metrics is \"aws\": see \
+             the metrics in CloudWatch's console"
+        );
+    }
+    let backends = s.data.local_stores().await?;
     let namespace = &s.data.config.consumers.cloudwatch.sink.namespace;
     let now = shardline_core::time::now_ms();
     let end = (now.div_euclid(60_000) + 1) * 60_000;

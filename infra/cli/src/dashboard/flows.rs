@@ -2,11 +2,11 @@
 //! error, kept in the state store (namespace `flow.executions`, key = stop time and name, so
 //! keys sort by time), the newest [`KEEP`] only.
 
+use crate::wiring::Backends;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use shardline_core::ports::StateStore;
 use shardline_flow::{Execution, ExecutionStatus};
-use shardline_local::LocalBackends;
 
 const NAMESPACE: &str = "flow.executions";
 
@@ -33,7 +33,7 @@ pub struct ExecutionSummary {
 }
 
 /// Records `execution` in the journal; a failure to record is logged, never fatal (the flow ran).
-pub async fn record(backends: &LocalBackends, execution: &Execution) {
+pub async fn record(backends: &Backends, execution: &Execution) {
     let summary = ExecutionSummary {
         name: execution.name.clone(),
         status: match execution.status {

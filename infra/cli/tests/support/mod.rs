@@ -10,7 +10,7 @@
 use anyhow::{Context, Result, bail};
 use shardline::config::Config;
 use shardline::pipeline::Pipeline;
-use shardline_core::ports::{ItemTable, MetricPublisher, StatisticsQuery};
+use shardline_core::ports::StatisticsQuery;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -61,6 +61,8 @@ pub const TEST_TOML: &str = include_str!("../../../../tests/fixtures/fast-pipeli
 pub struct Shardline {
     /// Holds the config file and the data directory.
     pub dir: TempDir,
+    /// Variables set in every command's environment (e.g. credentials for moto).
+    pub env: Vec<(String, String)>,
 }
 
 impl Shardline {
@@ -73,7 +75,10 @@ impl Shardline {
     pub fn with_config(toml: &str) -> Result<Shardline> {
         let dir = TempDir::new()?;
         std::fs::write(dir.path().join("shardline.toml"), toml)?;
-        Ok(Shardline { dir })
+        Ok(Shardline {
+            dir,
+            env: Vec::new(),
+        })
     }
 
     /// The config file.
@@ -102,6 +107,9 @@ impl Shardline {
             .args(args)
             .current_dir(self.dir.path())
             .stdin(Stdio::null());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
         cmd
     }
 
@@ -318,7 +326,7 @@ async fn totals_of(p: &Pipeline) -> Result<Totals> {
             samples += d.values.sample_count;
         }
     }
-    let stats = p.log.shard_stats(&p.config.stream.name).await?;
+    let stats = p.embedded_log()?.shard_stats(&p.config.stream.name).await?;
     Ok(Totals {
         parquet_rows,
         distinct_rows,
@@ -359,6 +367,113 @@ pub fn outbox_lines_unique(sh: &Shardline) -> Result<usize> {
         }
     }
     Ok(lines)
+}
+
+/// Runs `cmd` to completion with piped output, killing it after `timeout`.
+pub fn run_bounded(cmd: &mut Command, timeout: Duration) -> Result<Output> {
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(Stdio::null());
+    let mut guard = Running(Some(cmd.spawn().context("cannot start the command")?));
+    let child = guard.0.as_mut().context("child already reaped")?;
+    let out = child.stdout.take().context("no stdout pipe")?;
+    let err = child.stderr.take().context("no stderr pipe")?;
+    let read = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let (out, err) = (read(Box::new(out)), read(Box::new(err)));
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            guard.kill()?;
+            bail!("{cmd:?} did not finish within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    guard.0 = None;
+    Ok(Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    })
+}
+
+/// Waits (bounded) for a child to exit by itself; kills it past `timeout`.
+pub fn wait_exit(child: &mut Running, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    while child.is_running() {
+        if Instant::now() >= deadline {
+            child.kill()?;
+            bail!("a child did not exit within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.0 = None;
+    Ok(())
+}
+
+/// Sends SIGINT (Ctrl-C) and waits (bounded) for a clean exit.
+pub fn interrupt(child: &mut Running, timeout: Duration) -> Result<()> {
+    let pid = child.0.as_ref().context("no child")?.id();
+    #[allow(unsafe_code)]
+    // SAFETY: kill(2) with a pid this test spawned and still owns (not yet reaped).
+    let rc = unsafe { libc::kill(pid as libc::pid_t, libc::SIGINT) };
+    if rc != 0 {
+        bail!("cannot interrupt process {pid}");
+    }
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(c) = child.0.as_mut()
+            && let Some(status) = c.try_wait()?
+        {
+            child.0 = None;
+            if !status.success() {
+                bail!("interrupted process exited with {status}");
+            }
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            child.kill()?;
+            bail!("process {pid} did not stop within {timeout:?} of Ctrl-C");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Modification times of the Parquet objects, by the shard their name starts with.
+pub fn parquet_objects_by_shard(
+    sh: &Shardline,
+) -> Result<BTreeMap<String, Vec<std::time::SystemTime>>> {
+    let root = shardline::wiring::parquet_root(&sh.config()?);
+    let mut out: BTreeMap<String, Vec<std::time::SystemTime>> = BTreeMap::new();
+    let mut dirs = vec![root];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries {
+            let e = e?;
+            let path = e.path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with("shardId-") && name.ends_with(".parquet") {
+                out.entry(name[..20].to_string())
+                    .or_default()
+                    .push(e.metadata()?.modified()?);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Seeded pseudo-random moments (splitmix64), so a run that fails can be replayed with its

@@ -12,7 +12,7 @@ mod attr;
 mod items;
 mod leases;
 mod state;
-mod tables;
+pub(crate) mod tables;
 
 pub use items::DynamoItemTable;
 pub use leases::DynamoLeaseTable;

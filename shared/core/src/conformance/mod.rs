@@ -26,6 +26,7 @@ mod leases;
 mod metrics;
 mod notifier;
 mod objects;
+mod objects_conditional;
 mod state;
 mod table;
 

@@ -1,5 +1,6 @@
 //! Conformance of [`ObjectStore`]: atomic whole-object puts, exact reads, sorted prefix
-//! listings, idempotent deletes.
+//! listings, idempotent deletes; then conditional puts, ranged reads and one-level listings
+//! (`objects_conditional`).
 
 use bytes::Bytes;
 
@@ -218,4 +219,6 @@ pub async fn object_store(store: &dyn ObjectStore) {
         }
     };
     tokio::join!(writer, reader);
+
+    super::objects_conditional::conditional_ranged_and_levels(store, &bucket).await;
 }

@@ -1,15 +1,21 @@
 //! Listing the series of a metric with their latest minute (CloudWatch's ListMetrics with the
 //! newest datapoint), for dashboards that rank thousands of instances.
 //!
-//! Keys of one series are its prefix followed by 8 bytes of minute, so each series costs two
-//! seeks: one to its newest minute in the window, one past its last key to the next series.
+//! Layout read: `minutes_present` gives the namespace's minutes in the window; they are read
+//! newest first from `minutes_by_time` (namespace, minute, metric, dimensions), so the first
+//! minute seen of a series is its newest. Minutes of the series-first table of earlier
+//! versions (`minutes`: namespace, metric, dimensions, minute) are looked up per series (two
+//! seeks each) and merged in: a minute present in both layouts counts as the merge of the two.
 
 use std::collections::BTreeMap;
 
 use shardline_core::ports::StatisticSet;
 use shardline_core::{Error, Result};
 
-use super::{MINUTES, RedbMetricStore, StoredMinute, minute_key};
+use super::{
+    MINUTES, PRESENT, RedbMetricStore, SERIES_FIRST, StoredMinute, merge, minute_bytes,
+    minute_of_bytes, present_key,
+};
 use crate::db::open_read;
 use crate::error::{TxError, decode_json};
 use crate::table::keys::encode_str;
@@ -46,9 +52,106 @@ fn decode_str(bytes: &[u8]) -> Option<(String, &[u8])> {
     None
 }
 
+/// The newest minute found so far of each series, keyed by its encoded dimensions.
+type Newest = BTreeMap<Vec<u8>, (i64, StatisticSet)>;
+
+/// Keeps `minute` for `dims` when it is newer than the one held; merges an equal minute.
+fn offer(newest: &mut Newest, dims: &[u8], minute: i64, values: StatisticSet) {
+    match newest.get_mut(dims) {
+        Some((held, v)) if *held == minute => *v = merge(*v, values),
+        Some((held, _)) if *held > minute => {}
+        _ => {
+            newest.insert(dims.to_vec(), (minute, values));
+        }
+    }
+}
+
+/// Scans the time-first table: the namespace's minutes in `[from_ms, to_ms)`, newest first.
+fn read_time_first(
+    txn: &redb::ReadTransaction,
+    path: &std::path::Path,
+    ns: &[u8],
+    metric: &[u8],
+    (from_ms, to_ms): (i64, i64),
+    newest: &mut Newest,
+) -> Result<(), TxError> {
+    let (Some(present), Some(minutes)) = (open_read(txn, PRESENT)?, open_read(txn, MINUTES)?)
+    else {
+        return Ok(());
+    };
+    let (lower, upper) = (present_key(ns, from_ms), present_key(ns, to_ms));
+    for entry in present.range(lower.as_slice()..upper.as_slice())?.rev() {
+        let (k, _) = entry?;
+        let Some(Ok(bytes)) = k.value().strip_prefix(ns).map(<[u8; 8]>::try_from) else {
+            continue;
+        };
+        let minute = minute_of_bytes(bytes);
+        let mut prefix = ns.to_vec();
+        prefix.extend_from_slice(&minute_bytes(minute));
+        prefix.extend_from_slice(metric);
+        for entry in minutes.range(prefix.as_slice()..)? {
+            let (k, v) = entry?;
+            let Some(dims) = k.value().strip_prefix(prefix.as_slice()) else {
+                break;
+            };
+            if newest.contains_key(dims) {
+                continue; // a newer minute of this series was read already
+            }
+            let stored: StoredMinute = decode_json(path, "metric minute", v.value())?;
+            offer(newest, dims, minute, stored.values);
+        }
+    }
+    Ok(())
+}
+
+/// Looks up each series of the series-first table of earlier versions: its newest minute in
+/// `[from_ms, to_ms)`.
+fn read_series_first(
+    txn: &redb::ReadTransaction,
+    path: &std::path::Path,
+    metric_prefix: &[u8],
+    (from_ms, to_ms): (i64, i64),
+    newest: &mut Newest,
+) -> Result<(), TxError> {
+    let Some(minutes) = open_read(txn, SERIES_FIRST)? else {
+        return Ok(());
+    };
+    let mut lower = metric_prefix.to_vec();
+    loop {
+        let Some(entry) = minutes.range(lower.as_slice()..)?.next() else {
+            break;
+        };
+        let (k, _) = entry?;
+        let key = k.value();
+        if !key.starts_with(metric_prefix) || key.len() < metric_prefix.len() + 8 {
+            break;
+        }
+        let series = key[..key.len() - 8].to_vec();
+        let mut past = series.clone();
+        past.extend_from_slice(&[0xFF; 9]);
+        let at = |ms: i64| {
+            let mut key = series.clone();
+            key.extend_from_slice(&minute_bytes(ms));
+            key
+        };
+        let (start, end) = (at(from_ms), at(to_ms));
+        if let Some(found) = minutes.range(start.as_slice()..end.as_slice())?.next_back() {
+            let (k, v) = found?;
+            let tail: [u8; 8] = k.value()[series.len()..]
+                .try_into()
+                .map_err(|_| TxError::Port(Error::Internal("metric key without minute".into())))?;
+            let stored: StoredMinute = decode_json(path, "metric minute", v.value())?;
+            let dims = &series[metric_prefix.len()..];
+            offer(newest, dims, minute_of_bytes(tail), stored.values);
+        }
+        lower = past;
+    }
+    Ok(())
+}
+
 impl RedbMetricStore {
     /// Every series of `namespace`/`metric` with a minute in `[from_ms, to_ms)`, each with its
-    /// newest such minute, in key order.
+    /// newest such minute, in key order (by dimensions).
     ///
     /// # Errors
     /// When the store cannot be read.
@@ -59,51 +162,31 @@ impl RedbMetricStore {
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Vec<SeriesLatest>> {
-        let mut metric_prefix = Vec::new();
-        encode_str(&mut metric_prefix, namespace);
-        encode_str(&mut metric_prefix, metric);
+        let mut ns = Vec::new();
+        encode_str(&mut ns, namespace);
+        let mut metric_key = Vec::new();
+        encode_str(&mut metric_key, metric);
+        if to_ms <= from_ms {
+            return Ok(Vec::new());
+        }
         self.db
             .read(move |txn, path| {
-                let Some(minutes) = open_read(txn, MINUTES)? else {
-                    return Ok(Vec::new());
-                };
-                let mut out = Vec::new();
-                let mut lower = metric_prefix.clone();
-                loop {
-                    let Some(entry) = minutes.range(lower.as_slice()..)?.next() else {
-                        break;
-                    };
-                    let (k, _) = entry?;
-                    let key = k.value();
-                    if !key.starts_with(&metric_prefix) || key.len() < metric_prefix.len() + 8 {
-                        break;
-                    }
-                    let series = key[..key.len() - 8].to_vec();
-                    let mut past = series.clone();
-                    past.extend_from_slice(&[0xFF; 9]);
-                    let window = minute_key(&series, from_ms)..minute_key(&series, to_ms);
-                    if let Some(newest) = minutes
-                        .range(window.start.as_slice()..window.end.as_slice())?
-                        .next_back()
-                    {
-                        let (k, v) = newest?;
-                        let tail: [u8; 8] = k.value()[series.len()..].try_into().map_err(|_| {
-                            TxError::Port(Error::Internal("metric key without minute".into()))
-                        })?;
-                        let minute_ms = (u64::from_be_bytes(tail) ^ (1 << 63)) as i64;
-                        let stored: StoredMinute = decode_json(path, "metric minute", v.value())?;
-                        let dims = decode_str(&series[metric_prefix.len()..])
+                let mut newest = Newest::new();
+                let window = (from_ms, to_ms);
+                read_time_first(txn, path, &ns, &metric_key, window, &mut newest)?;
+                let mut metric_prefix = ns.clone();
+                metric_prefix.extend_from_slice(&metric_key);
+                read_series_first(txn, path, &metric_prefix, window, &mut newest)?;
+                Ok(newest
+                    .into_iter()
+                    .map(|(dims, (minute_ms, values))| SeriesLatest {
+                        dimensions: decode_str(&dims)
                             .and_then(|(json, _)| serde_json::from_str(&json).ok())
-                            .unwrap_or_default();
-                        out.push(SeriesLatest {
-                            dimensions: dims,
-                            minute_ms,
-                            values: stored.values,
-                        });
-                    }
-                    lower = past;
-                }
-                Ok(out)
+                            .unwrap_or_default(),
+                        minute_ms,
+                        values,
+                    })
+                    .collect())
             })
             .await
     }

@@ -78,7 +78,7 @@ pub fn import_redb(redb_path: &Path, table: &LsmItemTable) -> Result<u64, LocalE
         let raw = serde_json::to_vec(&schema)
             .map_err(|e| LocalError::Port(Error::Internal(format!("encoding a schema: {e}"))))?;
         let name = format!("items/{}", schema.name);
-        let prefix = super::table_prefix(&schema.name);
+        let prefix = super::encode::table_prefix(&schema.name);
         let mut batch = inner.db.batch();
         batch.insert(&inner.schemas, schema.name.as_bytes(), raw);
         let rows = match txn.open_table(TableDefinition::<&[u8], &[u8]>::new(&name)) {

@@ -23,14 +23,23 @@
 //! deleted. At open, keyspaces of runs the manifest does not name (a run being created or
 //! merged when the process stopped) are deleted. A database written before runs existed has
 //! no manifest: its `items` keyspace is the first run.
+//!
+//! A run is deleted by [`retire`]: its tables are dropped first, so their files and the
+//! descriptors the database caches for them go at once (or when the last reader already
+//! reading them lets go), not when the descriptor cache happens to evict them. Readers open
+//! their iterators while holding the run list ([`RunStore::iters`]), so none starts reading a
+//! run that is being emptied.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard};
 use std::thread::JoinHandle;
 
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use fjall::{AbstractTree, Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use serde::{Deserialize, Serialize};
 use shardline_core::{Error, Result};
+
+use super::merge::merged;
+use super::retire::retire;
 
 /// Name of the first run's keyspace (the only items keyspace before runs existed).
 pub const FIRST_RUN: &str = "items";
@@ -218,7 +227,7 @@ impl RunStore {
             if !manifest.runs.iter().any(|r| r.keyspace == name) {
                 tracing::info!(keyspace = name, "deleting an item run left unfinished");
                 let orphan = db.keyspace(name, &*options).map_err(error)?;
-                db.delete_keyspace(orphan).map_err(error)?;
+                retire(&db, orphan).map_err(error)?;
             }
         }
         let mut list = Vec::with_capacity(manifest.runs.len());
@@ -249,17 +258,42 @@ impl RunStore {
         self.runs.read().map_err(|_| poisoned())
     }
 
-    /// Every run's keyspace now, oldest first, for a read to merge.
+    /// An iterator over every run, oldest first, each opened by `open` while the run list is
+    /// held: a merged run's inputs are emptied (see [`retire`]) once the manifest no longer
+    /// names them, so an iterator opened later over a list read earlier would miss their
+    /// items. An iterator reads the run as it was when opened, however long it is used.
     ///
     /// # Errors
     /// [`Error::Internal`] when a panic poisoned the lock.
-    pub fn keyspaces(&self) -> Result<Vec<Keyspace>> {
+    pub fn iters<I>(&self, open: impl Fn(&Keyspace) -> I) -> Result<Vec<I>> {
         Ok(self
             .read()?
             .list
             .iter()
-            .map(|r| r.keyspace.clone())
+            .map(|r| open(&r.keyspace))
             .collect())
+    }
+
+    /// Table files of every run now.
+    pub fn table_files(&self) -> usize {
+        self.read()
+            .map(|r| r.list.iter().map(|r| r.keyspace.table_count()).sum())
+            .unwrap_or_default()
+    }
+
+    /// Bytes of index and filter blocks every run holds in memory outside the block cache.
+    pub fn pinned_bytes(&self) -> u64 {
+        self.read()
+            .map(|r| {
+                r.list
+                    .iter()
+                    .map(|r| {
+                        let tree = &r.keyspace.tree;
+                        (tree.pinned_block_index_size() + tree.pinned_filter_size()) as u64
+                    })
+                    .sum()
+            })
+            .unwrap_or_default()
     }
 
     /// The tiers of the runs now, oldest first.
@@ -294,7 +328,7 @@ impl RunStore {
         runs.list.push(fresh);
         if let Err(e) = self.save(&runs.manifest()) {
             runs.list.pop();
-            let _ = self.db.delete_keyspace(keyspace);
+            let _ = retire(&self.db, keyspace);
             return Err(e);
         }
         drop(runs);
@@ -377,11 +411,11 @@ impl RunStore {
         let written = match self.write_merged(inputs, &out) {
             Ok(Some(bytes)) => bytes,
             Ok(None) => {
-                let _ = self.db.delete_keyspace(out);
+                let _ = retire(&self.db, out);
                 return Ok(false);
             }
             Err(e) => {
-                let _ = self.db.delete_keyspace(out);
+                let _ = retire(&self.db, out);
                 return Err(e);
             }
         };
@@ -402,7 +436,7 @@ impl RunStore {
                 .all(|(a, b)| Arc::ptr_eq(a, b));
         if !in_place {
             drop(runs);
-            let _ = self.db.delete_keyspace(out);
+            let _ = retire(&self.db, out);
             return Err(Error::Internal(
                 "item table runs changed during a merge".into(),
             ));
@@ -412,7 +446,7 @@ impl RunStore {
             let merged = runs.list.splice(at..=at, replaced).collect::<Vec<_>>();
             drop(runs);
             drop(merged);
-            let _ = self.db.delete_keyspace(out);
+            let _ = retire(&self.db, out);
             return Err(e);
         }
         drop(runs);
@@ -422,12 +456,15 @@ impl RunStore {
             keyspace = %name,
             "item table runs merged"
         );
+        // No longer named by the manifest: a failure here leaves files that the next open
+        // deletes, so every input is tried and the first error reported.
+        let mut failed = None;
         for run in replaced {
-            self.db
-                .delete_keyspace(run.keyspace.clone())
-                .map_err(|e| storage(&run.meta.keyspace, e))?;
+            if let Err(e) = retire(&self.db, run.keyspace.clone()) {
+                failed.get_or_insert(storage(&run.meta.keyspace, e));
+            }
         }
-        Ok(true)
+        failed.map_or(Ok(true), Err)
     }
 
     /// Writes the merge of `inputs` into `out` as sorted tables; `None` when stopped first.
@@ -474,49 +511,6 @@ fn storage(keyspace: &str, e: fjall::Error) -> Error {
     match e {
         fjall::Error::Io(source) => Error::io(std::path::Path::new(keyspace), source),
         other => Error::Internal(format!("item table run {keyspace}: {other}")),
-    }
-}
-
-/// Visits the items of `sources` (sorted iterators, oldest run first) in key order, each key
-/// once with its newest value, until `f` returns false. Keys and values are handed over as
-/// read (no copy), so a merge can write them on as they are.
-///
-/// # Errors
-/// The first error an iterator returns.
-pub fn merged<I>(
-    mut sources: Vec<I>,
-    f: &mut dyn FnMut(fjall::Slice, fjall::Slice) -> bool,
-) -> std::result::Result<(), fjall::Error>
-where
-    I: Iterator<Item = fjall::Guard>,
-{
-    let mut heads: Vec<Option<(fjall::Slice, fjall::Slice)>> = Vec::with_capacity(sources.len());
-    for source in &mut sources {
-        heads.push(source.next().map(|g| g.into_inner()).transpose()?);
-    }
-    loop {
-        // The smallest key; of equal keys the newest run's (the last one found).
-        let mut min: Option<usize> = None;
-        for (i, head) in heads.iter().enumerate() {
-            let Some((key, _)) = head else { continue };
-            match min {
-                Some(m) if heads[m].as_ref().is_some_and(|(k, _)| k < key) => {}
-                _ => min = Some(i),
-            }
-        }
-        let Some(m) = min else { return Ok(()) };
-        let Some((key, value)) = heads[m].take() else {
-            return Ok(());
-        };
-        // Older runs' items of the same key are passed over.
-        for (i, head) in heads.iter_mut().enumerate() {
-            if i == m || head.as_ref().is_some_and(|(k, _)| *k == key) {
-                *head = sources[i].next().map(|g| g.into_inner()).transpose()?;
-            }
-        }
-        if !f(key, value) {
-            return Ok(());
-        }
     }
 }
 

@@ -174,13 +174,15 @@ async fn positions_before_the_trim_horizon_move_to_it() {
         .get_shard_iterator("s", S0, &StartingPosition::TrimHorizon)
         .await
         .expect("iter");
+    let mut first = None;
     for i in 0..100 {
-        put_ok(
+        let put = put_ok(
             &log,
             "s",
             vec![entry("k", format!("old-{i}-{}", "y".repeat(40)))],
         )
         .await;
+        first.get_or_insert(put[0].1.clone());
     }
     clock.advance_ms(2 * 3_600_000);
     put_ok(&log, "s", vec![entry("k", "fresh")]).await;
@@ -188,10 +190,18 @@ async fn positions_before_the_trim_horizon_move_to_it() {
     assert!(report.segments_deleted > 0);
     let trim = log.shard_stats("s").await.expect("stats")[0].trim_offset;
     assert!(trim > 0);
-    let r = log
+    let err = log
         .get_records(&old_it, 10_000)
         .await
-        .expect("read from deleted data");
+        .expect_err("an iterator two hours old has expired")
+        .to_string();
+    assert!(err.contains("Iterator expired"), "{err}");
+    let first = first.expect("a first record");
+    let it = log
+        .get_shard_iterator("s", S0, &StartingPosition::AtSequenceNumber(first))
+        .await
+        .expect("a sequence number retention passed still resolves");
+    let r = log.get_records(&it, 10_000).await.expect("read");
     assert_eq!(
         offsets(&r.records).first(),
         Some(&trim),
@@ -253,4 +263,37 @@ async fn bad_iterators_and_sequence_numbers_are_refused_clearly() {
         matches!(err, shardline_core::Error::NotFound { .. }),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn position_markers_resume_at_their_position_without_skipping() {
+    let dir = tempdir();
+    let clock = ManualClock::new(T0);
+    let log = open(dir.path(), options(&clock)).await;
+    log.create_stream("s", 1, Duration::from_secs(3600))
+        .await
+        .expect("create");
+    let start = log
+        .get_shard_iterator("s", S0, &StartingPosition::TrimHorizon)
+        .await
+        .expect("iter");
+    let marker = log.position_marker(&start).expect("marker");
+    put_ok(&log, "s", vec![entry("k", "first"), entry("k", "second")]).await;
+    for position in [
+        StartingPosition::AfterSequenceNumber(marker.clone()),
+        StartingPosition::AtSequenceNumber(marker.clone()),
+    ] {
+        let records = read_all(&log, "s", S0, position).await;
+        assert_eq!(&records[0].data[..], b"first", "nothing skipped");
+    }
+    // A marker at the end stands before records written later.
+    let latest = log
+        .get_shard_iterator("s", S0, &StartingPosition::Latest)
+        .await
+        .expect("iter");
+    let end = log.position_marker(&latest).expect("marker");
+    put_ok(&log, "s", vec![entry("k", "third")]).await;
+    let records = read_all(&log, "s", S0, StartingPosition::AfterSequenceNumber(end)).await;
+    assert_eq!(records.len(), 1);
+    assert_eq!(&records[0].data[..], b"third");
 }

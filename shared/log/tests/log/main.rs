@@ -11,5 +11,6 @@ mod leftovers;
 mod limits;
 mod power_loss;
 mod properties;
+mod reshard;
 mod retention;
 mod rlimits;

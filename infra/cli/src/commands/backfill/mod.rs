@@ -21,7 +21,7 @@ pub mod source;
 use anyhow::{Context, Result, bail};
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
-use shardline_core::ports::{DeadLetter, DeadLetterStore, Stream};
+use shardline_core::ports::DeadLetter;
 use shardline_core::stream::limits;
 use shardline_core::{
     MetricEvent, PutRecordResult, PutRecordsEntry, SequenceNumber, ShardId, StartingPosition,
@@ -157,9 +157,9 @@ async fn appended_lines(p: &Pipeline, id: &str, pending: &Pending) -> Result<BTr
     let stream = &p.config.stream.name;
     let mut found = BTreeSet::new();
     let since = pending.since_ms.saturating_sub(5_000);
-    for shard in p.log.list_shards(stream).await? {
+    for shard in p.stream.list_shards(stream).await? {
         let mut it = p
-            .log
+            .stream
             .get_shard_iterator(
                 stream,
                 shard.shard_id,
@@ -167,7 +167,7 @@ async fn appended_lines(p: &Pipeline, id: &str, pending: &Pending) -> Result<BTr
             )
             .await?;
         loop {
-            let out = p.log.get_records(&it, limits::MAX_GET_RECORDS).await?;
+            let out = p.stream.get_records(&it, limits::MAX_GET_RECORDS).await?;
             for r in &out.records {
                 if let Some((file, line)) = marker_of(&r.data)
                     && file == id
@@ -372,7 +372,7 @@ async fn append(p: &Pipeline, mut entries: Vec<PutRecordsEntry>) -> Result<u64> 
     let mut backoff = Duration::from_millis(50);
     for attempt in 1..=PUT_ATTEMPTS {
         let results = p
-            .log
+            .stream
             .put_records(stream, entries.clone())
             .await
             .with_context(|| format!("cannot append to stream `{stream}`"))?;

@@ -1,0 +1,7 @@
+//! The `data-collector` function's bootstrap: the flow's `data-collector` task as a Lambda function.
+//! Backends: `SHARDLINE_BACKEND`, `SHARDLINE_DATA`; settings: `SHARDLINE_CONFIG` and
+//! `SHARDLINE__SECTION__KEY` variables, as for `shardline`.
+
+fn main() -> std::process::ExitCode {
+    shardline::functions::run_task_bootstrap("data-collector")
+}

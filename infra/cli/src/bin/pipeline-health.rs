@@ -1,0 +1,7 @@
+//! The `pipeline-health` function's bootstrap: the flow's `pipeline-health` task as a Lambda function.
+//! Backends: `SHARDLINE_BACKEND`, `SHARDLINE_DATA`; settings: `SHARDLINE_CONFIG` and
+//! `SHARDLINE__SECTION__KEY` variables, as for `shardline`.
+
+fn main() -> std::process::ExitCode {
+    shardline::functions::run_task_bootstrap("pipeline-health")
+}
