@@ -1,7 +1,7 @@
 //! `shardline --backend aws` against moto's server, through the binary: `infra bootstrap` and
 //! `status`, `up --once` with every port on AWS (counts in every sink, the seed's queries the
 //! same as on the embedded backends), and two `consume` workers sharing a 4-shard stream, one
-//! of them killed with SIGKILL.
+//! of them killed with SIGKILL; distributed Map states of `flow run` on S3.
 //!
 //! Built only with the `moto-tests` feature (scripts/test-all.sh starts moto and exports
 //! `SHARDLINE_MOTO_URL`); with the feature on and no URL every test fails saying how to run
@@ -558,6 +558,108 @@ fn two_consume_workers_share_four_shards_and_one_takes_over_after_sigkill() -> R
     assert_eq!(
         released, 8,
         "b released its 2 × 4 leases on SIGTERM: {eb:?}"
+    );
+    Ok(())
+}
+
+/// `flow run FILE` on the aws backend: a distributed Map's ResultWriter, ItemReader over an S3
+/// prefix (listObjectsV2) and over a JSON object (getObject) all go to S3, and what one run
+/// writes the next ones list and read back.
+#[test]
+fn distributed_map_states_write_list_and_read_objects_on_s3() -> Result<()> {
+    let _moto = one_at_a_time();
+    let name = unique("flowmap");
+    let sh = on_moto(&config(&name, false))?;
+    sh.ok(&["infra", "bootstrap"])?;
+    let bucket = format!("{name}-parquet");
+    let distributed = |extra: Value, proc: Value| {
+        let mut m = serde_json::json!({"Type": "Map", "End": true,
+            "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                "StartAt": "P", "States": {"P": proc}}});
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            m[k] = v.clone();
+        }
+        serde_json::json!({"StartAt": "M", "States": {"M": m}})
+    };
+    let run = |file: &str, def: &Value, input: &Value| -> Result<Value> {
+        let path = sh.dir.path().join(file);
+        std::fs::write(&path, serde_json::to_vec_pretty(def)?)?;
+        let out = sh.ok(&[
+            "flow",
+            "run",
+            path.to_str().context("path")?,
+            "--input",
+            &input.to_string(),
+        ])?;
+        serde_json::from_str(&out).with_context(|| format!("{file}: {out}"))
+    };
+    // Write: ten items, each doubled, the results written to S3.
+    let items: Vec<Value> = (1..=10).map(|n| serde_json::json!({"n": n})).collect();
+    let written = run(
+        "write.asl.json",
+        &distributed(
+            serde_json::json!({"ItemsPath": "$.items", "ResultWriter": {
+                "Resource": "arn:aws:states:::s3:putObject",
+                "Parameters": {"Bucket": bucket, "Prefix": "flow-results"}}}),
+            serde_json::json!({"Type": "Pass", "Parameters": {"double.$": "States.MathAdd($.n, $.n)"}, "End": true}),
+        ),
+        &serde_json::json!({ "items": items }),
+    )?;
+    assert_eq!(
+        written["ResultWriterDetails"]["Bucket"], bucket,
+        "{written}"
+    );
+    let manifest = written["ResultWriterDetails"]["Key"]
+        .as_str()
+        .context("manifest key")?
+        .to_string();
+    assert!(
+        manifest.starts_with("flow-results/") && manifest.ends_with("/manifest.json"),
+        "{written}"
+    );
+    // List: the objects under the prefix are the ones the write run put there.
+    let listed = run(
+        "list.asl.json",
+        &distributed(
+            serde_json::json!({"ItemReader": {"Resource": "arn:aws:states:::s3:listObjectsV2",
+                "Parameters": {"Bucket": bucket, "Prefix": "flow-results/"}}}),
+            serde_json::json!({"Type": "Pass", "Parameters": {"key.$": "$.Key"}, "End": true}),
+        ),
+        &serde_json::json!({}),
+    )?;
+    let keys: BTreeSet<String> = listed
+        .as_array()
+        .context("listed")?
+        .iter()
+        .filter_map(|v| v["key"].as_str().map(str::to_string))
+        .collect();
+    let run_dir = manifest.trim_end_matches("manifest.json");
+    assert!(keys.contains(&manifest), "{keys:?}");
+    assert!(keys.iter().all(|k| k.starts_with(run_dir)), "{keys:?}");
+    let succeeded = format!("{run_dir}SUCCEEDED_0.json");
+    assert!(keys.contains(&succeeded), "{keys:?}");
+    // Read: the SUCCEEDED file as a JSON array of items gives back every doubled value.
+    let read = run(
+        "read.asl.json",
+        &distributed(
+            serde_json::json!({"ItemReader": {"Resource": "arn:aws:states:::s3:getObject",
+                "ReaderConfig": {"InputType": "JSON"},
+                "Parameters": {"Bucket": bucket, "Key": succeeded}}}),
+            serde_json::json!({"Type": "Pass", "Parameters": {"out.$": "States.StringToJson($.Output)"}, "End": true}),
+        ),
+        &serde_json::json!({}),
+    )?;
+    let mut doubles: Vec<i64> = read
+        .as_array()
+        .context("read")?
+        .iter()
+        .filter_map(|v| v["out"]["double"].as_i64())
+        .collect();
+    doubles.sort_unstable();
+    assert_eq!(
+        doubles,
+        (1..=10).map(|n| 2 * n).collect::<Vec<i64>>(),
+        "{read}"
     );
     Ok(())
 }

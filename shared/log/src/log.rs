@@ -56,7 +56,10 @@ pub(crate) struct Inner {
     pub(crate) iterator_key: IteratorKey,
     /// Read handles of sealed segments, shared by every shard.
     pub(crate) handles: Arc<SealedHandles>,
-    _lock: File,
+    /// The flock on `<dir>/LOCK`: given back by `close` (the writers are stopped by then), so
+    /// the directory can be opened again at once even while a task still holds a clone of
+    /// this `Log`; otherwise when the last clone is dropped.
+    lock: Mutex<Option<File>>,
 }
 
 /// An open stream: metadata and its shards' writers. Immutable: every change to the stream's
@@ -383,7 +386,10 @@ impl Log {
         };
         tokio::task::spawn_blocking(move || streams.iter().for_each(|s| s.stop()))
             .await
-            .map_err(|e| LogError::Unavailable(format!("closing writers failed: {e}")))
+            .map_err(|e| LogError::Unavailable(format!("closing writers failed: {e}")))?;
+        // Every writer has stopped: the directory may be opened again.
+        drop(lock(&self.inner.lock).take());
+        Ok(())
     }
 
     /// Creates a stream (see [`shardline_core::ports::Stream::create_stream`]).
@@ -523,7 +529,7 @@ fn open_blocking(dir: PathBuf, options: LogOptions) -> Result<Inner, LogError> {
         closed: AtomicBool::new(false),
         iterator_key: IteratorKey::load_or_create(&dir)?,
         handles: Arc::new(SealedHandles::new(options_handles)),
-        _lock: lock_file,
+        lock: Mutex::new(Some(lock_file)),
     };
     let mut streams = BTreeMap::new();
     for entry in std::fs::read_dir(&dir).map_err(|e| LogError::io(&dir, e))? {

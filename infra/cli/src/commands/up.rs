@@ -357,7 +357,9 @@ async fn flow_loop(p: Pipeline, mut stop: watch::Receiver<bool>) {
                 return;
             }
         };
-    let executor = Executor::new(machine, registry, Arc::new(RealClock));
+    // Distributed Map states read and write the pipeline's object store, as `flow run` does.
+    let executor = Executor::new(machine, registry, Arc::new(RealClock))
+        .with_object_store(p.backends.objects.clone());
     loop {
         let now = chrono::Utc::now();
         let Some(next) = schedule.next_firings(now, 1).into_iter().next() else {
