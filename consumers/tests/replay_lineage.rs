@@ -198,7 +198,7 @@ async fn per_lineage_replay_writes_what_one_consumer_writes() {
         rows(objects.as_ref(), "one").await,
         rows(objects.as_ref(), "per").await,
     );
-    let once: Vec<(String, String)> = expected.iter().cloned().collect();
+    let once: Vec<(String, String)> = expected.to_vec();
     assert_eq!(per.keys().cloned().collect::<Vec<_>>(), once);
     assert!(
         per.values().all(|&n| n == 1),
