@@ -34,7 +34,8 @@ pub struct Cli {
         value_name = "BACKEND"
     )]
     pub backend: Option<crate::config::BackendKind>,
-    /// Log verbosity filter, e.g. `info`, `debug`, `shardline_log=trace`.
+    /// Log verbosity filter, e.g. `info`, `debug`, `shardline_log=trace`. The AWS SDK logs only
+    /// errors unless the filter names its crates (`aws_config=debug`).
     #[arg(
         long,
         global = true,
