@@ -44,7 +44,7 @@ while true; do
   done
   cat <&3 >/dev/null; exec 3<&-
   case "$MODE" in
-    hang) sleep 600 ;;
+    hang) sleep 600 & echo $! >> "$0.sleepers"; wait ;;
     crash) exit 3 ;;
     notjson) post "/2018-06-01/runtime/invocation/$id/response" 'this is not json' ;;
   esac
@@ -87,6 +87,23 @@ async fn a_hanging_function_times_out_and_its_environment_is_replaced() {
         );
     }
     f.shutdown().await;
+    // What the bootstrap started went with it: no `sleep 600` outlives its environment.
+    let pids = std::fs::read_to_string(dir.path().join("bootstrap.sleepers")).unwrap();
+    let pids: Vec<&str> = pids.split_whitespace().collect();
+    assert_eq!(pids.len(), 2, "one sleeper per environment: {pids:?}");
+    let alive = |pid: &str| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|stat| stat.rsplit(')').next().map(|rest| rest.trim().to_string()))
+            .is_some_and(|rest| !rest.starts_with('Z'))
+    };
+    for _ in 0..50 {
+        if !pids.iter().any(|p| alive(p)) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("processes the bootstrap started outlived it: {pids:?}");
 }
 
 #[tokio::test]

@@ -73,6 +73,20 @@ impl ProcessConfig {
 struct Environment {
     server: RuntimeApiServer,
     child: Child,
+    /// The bootstrap's process group (its pid), kept after the bootstrap itself is reaped.
+    group: Option<rustix::process::Pid>,
+}
+
+impl Environment {
+    /// Kills the bootstrap and every process of its group (what it started, which would
+    /// otherwise outlive it holding its output), then waits (bounded) for the bootstrap.
+    async fn stop(&mut self) {
+        if let Some(group) = self.group {
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        }
+        let _ = self.child.start_kill();
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+    }
 }
 
 /// A function run as its bootstrap binary under a local Runtime API.
@@ -123,6 +137,9 @@ impl ProcessFunction {
             .env("_HANDLER", &c.name)
             .envs(&c.env)
             .stdin(Stdio::null())
+            // A group of its own: stopping the environment stops whatever the bootstrap
+            // started too (a shell's children would otherwise outlive it, holding its output).
+            .process_group(0)
             .kill_on_drop(true);
         if let Some(dir) = c.binary.parent() {
             cmd.env("LAMBDA_TASK_ROOT", dir);
@@ -143,7 +160,14 @@ impl ProcessFunction {
         self.cold_starts
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         info!(function = %c.name, binary = %c.binary.display(), api = %server.address(), "environment started");
-        Ok(Environment { server, child })
+        let group = child
+            .id()
+            .and_then(|id| rustix::process::Pid::from_raw(i32::try_from(id).ok()?));
+        Ok(Environment {
+            server,
+            child,
+            group,
+        })
     }
 
     /// Runs one invocation in `env`; `Some(env)` back when it can serve another.
@@ -210,9 +234,8 @@ impl ProcessFunction {
         } else {
             if running {
                 warn!(function = %self.config.name, "stopping the environment");
-                let _ = env.child.start_kill();
-                let _ = tokio::time::timeout(Duration::from_secs(5), env.child.wait()).await;
             }
+            env.stop().await;
             (outcome, None)
         }
     }
@@ -221,8 +244,7 @@ impl ProcessFunction {
     pub async fn shutdown(&self) {
         let mut idle = self.idle.lock().await;
         for mut env in idle.drain(..) {
-            let _ = env.child.start_kill();
-            let _ = tokio::time::timeout(Duration::from_secs(5), env.child.wait()).await;
+            env.stop().await;
         }
     }
 }
