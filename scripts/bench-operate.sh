@@ -51,6 +51,7 @@ for i in range(n):
               % (p, ts, mt, ts, random.uniform(20, 90), inst))
 PY
 run() { "$bin" --config "$work/quiet.toml" --data-dir "$work/data" "$@"; }
+run stream create metrics > /dev/null
 start=$(date +%s.%N)
 run stream put metrics < "$work/events.jsonl" > /dev/null
 echo "appended $n records in $(python3 -c "print(round($(date +%s.%N) - $start, 1))") s"

@@ -7,7 +7,8 @@
 #     Debian's chromium (the dashboard test drives it headless);
 #   - moto's server (moto[server] in .venv) on 127.0.0.1 and a free port, for the AWS
 #     adapters' tests (shardline-aws's moto-tests feature); stopped on exit, also on failure;
-#   - cargo fmt --check, cargo clippy -D warnings, cargo test (debug builds).
+#   - cargo fmt --check, then cargo test (debug builds) with clippy's lints as errors in the same
+#     compilation.
 # Usage: scripts/test-all.sh            (from anywhere; it cds to the repo root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -94,8 +95,24 @@ echo "moto at $SHARDLINE_MOTO_URL (pid $moto_pid)"
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
-step "cargo clippy (all targets, warnings are errors)"
-cargo clippy --workspace --all-targets --locked --features shardline-aws/moto-tests,shardline/moto-tests -- -D warnings
-
-step "cargo test"
-cargo test --workspace --locked --features shardline-aws/moto-tests,shardline/moto-tests
+features=shardline-aws/moto-tests,shardline/moto-tests
+if [ -n "${CI:-}" ]; then
+  # A cold build compiles every workspace crate once: the incremental caches only cost time.
+  export CARGO_INCREMENTAL=0
+fi
+# clippy's lints run inside the test build: clippy-driver (what `cargo clippy` runs) compiles
+# the workspace's crates for the tests and lints them in the same pass, warnings as errors,
+# instead of a separate check of every crate and dependency before the build. The targets are
+# those of `cargo clippy --all-targets` (libraries, binaries, tests and examples; there are no
+# bench targets). Without clippy-driver on the PATH or in rustup, a separate clippy pass runs.
+clippy_driver=$(rustup which clippy-driver 2>/dev/null || command -v clippy-driver || true)
+if [ -n "$clippy_driver" ]; then
+  step "cargo test, with clippy's lints as errors in the same compilation ($clippy_driver)"
+  RUSTC_WORKSPACE_WRAPPER="$clippy_driver" CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__" \
+    cargo test --workspace --locked --features "$features"
+else
+  step "cargo clippy (all targets, warnings are errors)"
+  cargo clippy --workspace --all-targets --locked --features "$features" -- -D warnings
+  step "cargo test"
+  cargo test --workspace --locked --features "$features"
+fi

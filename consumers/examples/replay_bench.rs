@@ -7,12 +7,14 @@
 //!
 //! The log is filled first (buffered appends, 500 records per call; not timed) with events of
 //! 5,000 instances and four metric types, each record the JSON a collector writes. The timing
-//! covers the replay alone: reading every shard from TRIM_HORIZON with a replay range,
+//! covers the replay alone: reading every shard from TRIM_HORIZON with a replay range (one
+//! consumer and one sink per shard lineage, read at once, as the command does),
 //! decoding and validating each record, the S3 sink's buffering, Parquet encoding and object
 //! writes (directory object store, atomic puts with fsync) and the manifests. Two runs, each
 //! into a fresh prefix.
 
 use bytes::Bytes;
+use shardline_consumers::Sink;
 use shardline_consumers::replay::{RangeEnd, RangeStart, Replay, ReplayRange};
 use shardline_consumers::runtime::ConsumerConfig;
 use shardline_consumers::sinks::s3_parquet::{S3ParquetConfig, S3ParquetSink};
@@ -79,13 +81,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let backends = LocalBackends::open(dir.path(), LocalOptions::default())?;
     for run in 1..=2 {
-        let sink = S3ParquetSink::new(
-            S3ParquetConfig {
-                prefix: format!("bench{run}"),
-                ..S3ParquetConfig::default()
-            },
-            backends.objects.clone(),
-        )?;
+        let sink_config = S3ParquetConfig {
+            prefix: format!("bench{run}"),
+            ..S3ParquetConfig::default()
+        };
+        let objects = backends.objects.clone();
         let mut config = ConsumerConfig::new("s3-parquet", "metrics");
         config.batch_size = 10_000;
         let range = ReplayRange {
@@ -93,13 +93,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             end: RangeEnd::Time(shardline_core::time::now_ms()),
             shards: None,
         };
-        let replay = Replay::new(
+        let replay = Replay::per_lineage(
             config,
             log.clone(),
             backends.dead_letters.clone(),
-            Box::new(sink),
+            || {
+                let sink = S3ParquetSink::new(sink_config.clone(), objects.clone())?;
+                Ok(Box::new(sink) as Box<dyn Sink>)
+            },
             range,
-        )?;
+        )
+        .await?;
         let started = Instant::now();
         let report = replay.run().await?;
         let secs = started.elapsed().as_secs_f64();

@@ -8,22 +8,12 @@ mod runtime_support;
 
 use async_trait::async_trait;
 use runtime_support::*;
-use shardline_consumers::runtime::{
-    ConsumerConfig, ConsumerFactory, ConsumerState, PauseError, RetryConfig, Supervisor,
-};
+use shardline_consumers::runtime::{ConsumerFactory, ConsumerState, PauseError, Supervisor};
 use shardline_consumers::{Sink, SinkRecord};
 use shardline_core::{Error, SequenceNumber, ShardId};
-use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// How many times each record was applied.
-type Applied = Arc<Mutex<BTreeMap<SequenceNumber, u32>>>;
-
-fn applied(a: &Applied) -> BTreeMap<SequenceNumber, u32> {
-    a.lock().map(|m| m.clone()).unwrap_or_default()
-}
 
 /// Applies each batch and reports it durable; fails every write while `down` is set.
 struct CountingSink {
@@ -46,12 +36,7 @@ impl Sink for CountingSink {
         if self.down.load(Ordering::Relaxed) {
             return Err(Error::Unavailable("the table is down".into()));
         }
-        if let Ok(mut m) = self.applied.lock() {
-            for r in records {
-                *m.entry(r.sequence_number.clone()).or_default() += 1;
-            }
-        }
-        Ok(records.last().map(|r| r.sequence_number.clone()))
+        Ok(apply(&self.applied, records))
     }
 
     async fn flush(
@@ -63,34 +48,8 @@ impl Sink for CountingSink {
     }
 }
 
-fn pause_config(name: &str) -> ConsumerConfig {
-    ConsumerConfig {
-        batch_size: 100,
-        poll_interval: Duration::from_millis(50),
-        retry: RetryConfig {
-            initial_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(10),
-            max_attempts: 4,
-        },
-        ..ConsumerConfig::new(name, STREAM)
-    }
-}
-
-/// A bound no test here comes near (virtual time: it costs nothing to wait).
-const HOUR: Duration = Duration::from_secs(3600);
 /// How long a pause may wait for the consumer to stop.
 const WITHIN: Duration = Duration::from_secs(60);
-
-/// Waits (paused time: each step is a virtual second) until `done`, at most `steps` seconds.
-async fn eventually(what: &str, steps: u32, mut done: impl FnMut() -> bool) {
-    for _ in 0..steps {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-    panic!("{what}: not within {steps} s");
-}
 
 /// A supervisor of a [`CountingSink`] consumer named `name` over `env`, and the sink's state.
 fn supervisor(env: &Arc<Env>, name: &str) -> (Supervisor, Applied, Arc<AtomicBool>) {
@@ -104,7 +63,7 @@ fn supervisor(env: &Arc<Env>, name: &str) -> (Supervisor, Applied, Arc<AtomicBoo
                 applied: Arc::clone(&out),
                 down: Arc::clone(&down),
             };
-            Ok(env.consumer(pause_config(&name), Box::new(sink)))
+            Ok(env.consumer(supervised_config(&name), Box::new(sink)))
         })
     };
     (Supervisor::new(factory).expect("supervisor"), out, down)

@@ -8,30 +8,14 @@ mod runtime_support;
 use async_trait::async_trait;
 use runtime_support::*;
 use shardline_consumers::runtime::{
-    ConsumerConfig, ConsumerError, ConsumerFactory, ConsumerState, RetryConfig, Supervisor,
+    ConsumerConfig, ConsumerError, ConsumerFactory, ConsumerState, Supervisor,
 };
 use shardline_consumers::{Sink, SinkRecord};
 use shardline_core::{Error, SequenceNumber, ShardId};
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
-
-/// How many times each record was applied.
-type Applied = Arc<Mutex<BTreeMap<SequenceNumber, u32>>>;
-
-fn applied(a: &Applied) -> BTreeMap<SequenceNumber, u32> {
-    a.lock().map(|m| m.clone()).unwrap_or_default()
-}
-
-fn apply(a: &Applied, records: &[SinkRecord]) -> Option<SequenceNumber> {
-    if let Ok(mut m) = a.lock() {
-        for r in records {
-            *m.entry(r.sequence_number.clone()).or_default() += 1;
-        }
-    }
-    records.last().map(|r| r.sequence_number.clone())
-}
 
 /// Fails every write until `until` (tokio time), then applies each batch and reports it durable.
 struct OutageSink {
@@ -105,34 +89,14 @@ impl Sink for PoisonSink {
 
 fn supervised_config(name: &str) -> ConsumerConfig {
     ConsumerConfig {
-        batch_size: 100,
-        poll_interval: Duration::from_millis(50),
-        retry: RetryConfig {
-            initial_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(10),
-            max_attempts: 4,
-        },
         panic_attempts: 3,
-        ..ConsumerConfig::new(name, STREAM)
+        ..runtime_support::supervised_config(name)
     }
 }
 
-/// A bound no test here comes near (virtual time: it costs nothing to wait).
-const HOUR: Duration = Duration::from_secs(3600);
 /// The bound of the panic test: a restart waits up to 100 ms (virtual), so a search that
 /// never ends fails in some 10,000 restarts.
 const TEN_MINUTES: Duration = Duration::from_secs(600);
-
-/// Waits (paused time: each step is a virtual second) until `done`, at most `steps` seconds.
-async fn eventually(what: &str, steps: u32, mut done: impl FnMut() -> bool) {
-    for _ in 0..steps {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-    panic!("{what}: not within {steps} s");
-}
 
 #[tokio::test(start_paused = true)]
 async fn a_sink_failing_for_a_minute_then_recovering_loses_and_repeats_nothing() {

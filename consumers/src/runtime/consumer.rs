@@ -111,6 +111,13 @@ impl Consumer {
         self.leases.as_ref().map(|l| l.version())
     }
 
+    /// Reports into `status` instead of a status of its own: consumers given the same status
+    /// add their counters up in it (a replay's consumers of separate shard lineages).
+    pub fn with_status(mut self, status: Arc<ConsumerStatus>) -> Self {
+        self.status = status;
+        self
+    }
+
     /// Reports into `status` and isolates panics with `quarantine`: both outlive this
     /// consumer, so a [`Supervisor`](super::Supervisor)'s restarts carry them on.
     pub(super) fn supervised(

@@ -219,3 +219,48 @@ pub fn last_per_shard(put: &[(ShardId, SequenceNumber)]) -> BTreeMap<ShardId, Se
     }
     m
 }
+
+/// How many times each record was applied.
+pub type Applied = Arc<Mutex<BTreeMap<SequenceNumber, u32>>>;
+
+pub fn applied(a: &Applied) -> BTreeMap<SequenceNumber, u32> {
+    a.lock().map(|m| m.clone()).unwrap_or_default()
+}
+
+/// Counts each record of `records` as applied once more; the last one's sequence number.
+pub fn apply(a: &Applied, records: &[SinkRecord]) -> Option<SequenceNumber> {
+    if let Ok(mut m) = a.lock() {
+        for r in records {
+            *m.entry(r.sequence_number.clone()).or_default() += 1;
+        }
+    }
+    records.last().map(|r| r.sequence_number.clone())
+}
+
+/// The supervised tests' consumer: batches of 100, retries from 100 ms up to 10 s, 4 tries.
+pub fn supervised_config(name: &str) -> ConsumerConfig {
+    ConsumerConfig {
+        batch_size: 100,
+        poll_interval: Duration::from_millis(50),
+        retry: RetryConfig {
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(10),
+            max_attempts: 4,
+        },
+        ..ConsumerConfig::new(name, STREAM)
+    }
+}
+
+/// A bound no test comes near (virtual time: it costs nothing to wait).
+pub const HOUR: Duration = Duration::from_secs(3600);
+
+/// Waits (paused time: each step is a virtual second) until `done`, at most `steps` seconds.
+pub async fn eventually(what: &str, steps: u32, mut done: impl FnMut() -> bool) {
+    for _ in 0..steps {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    panic!("{what}: not within {steps} s");
+}

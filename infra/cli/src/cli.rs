@@ -34,7 +34,8 @@ pub struct Cli {
         value_name = "BACKEND"
     )]
     pub backend: Option<crate::config::BackendKind>,
-    /// Log verbosity filter, e.g. `info`, `debug`, `shardline_log=trace`.
+    /// Log verbosity filter, e.g. `info`, `debug`, `shardline_log=trace`. The AWS SDK logs only
+    /// errors unless the filter names its crates (`aws_config=debug`).
     #[arg(
         long,
         global = true,
@@ -574,6 +575,10 @@ pub enum LambdaCommand {
         /// Only these functions (default: all seven).
         #[arg(long = "function")]
         functions: Vec<String>,
+        /// Zip the bootstraps already built in this directory (e.g. `target/debug`, where
+        /// `cargo build --bins` put them) instead of building them; --profile is not used.
+        #[arg(long, value_name = "DIR")]
+        binaries: Option<PathBuf>,
     },
     /// Invoke one function once with an event file; prints its answer (or error) as JSON.
     Invoke {

@@ -58,11 +58,49 @@ pub fn run_from_args() -> ExitCode {
     }
 }
 
+/// The AWS SDK's own crates log at error level only, unless the user's filter names them: their
+/// warnings (a region not found on IMDS, a credentials provider skipped) are multi-line dumps of
+/// what the command already reports as one clear line.
+const SDK_QUIET: &str = "aws_config=error,aws_smithy_runtime=error,aws_smithy_runtime_api=error,\
+aws_smithy_http_client=error,aws_sdk_kinesis=error,aws_sdk_s3=error,aws_sdk_dynamodb=error,\
+aws_sdk_cloudwatch=error,aws_sdk_sns=error,aws_sdk_sts=error,aws_sdk_sso=error,aws_sdk_ssooidc=error";
+
+/// The filter `init_tracing` installs for the user's `--log` value.
+fn tracing_filter(filter: &str) -> String {
+    if filter.contains("aws_") {
+        filter.to_string()
+    } else if filter.trim().is_empty() {
+        SDK_QUIET.to_string()
+    } else {
+        format!("{SDK_QUIET},{filter}")
+    }
+}
+
 fn init_tracing(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let filter = tracing_subscriber::EnvFilter::try_new(tracing_filter(filter))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(tracing_filter("warn")));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tracing_filter;
+
+    #[test]
+    fn the_sdk_is_quiet_unless_the_filter_names_it() {
+        let default = tracing_filter("warn");
+        assert!(default.contains("aws_config=error"), "{default}");
+        assert!(
+            default.ends_with(",warn"),
+            "the user's level still applies: {default}"
+        );
+        assert_eq!(
+            tracing_filter("aws_config=debug,info"),
+            "aws_config=debug,info"
+        );
+        assert!(tracing_subscriber::EnvFilter::try_new(tracing_filter("debug")).is_ok());
+    }
 }

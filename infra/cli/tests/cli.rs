@@ -488,6 +488,29 @@ fn flow_run_keeps_standard_output_for_its_json() -> Result<()> {
     Ok(())
 }
 
+/// `--backend aws` with no region anywhere (no variables, no profile, no IMDS answer) is one
+/// line naming what to set: the AWS SDK's own warnings (multi-line dumps of the IMDS answer) are
+/// not printed at the default log level.
+#[test]
+fn the_aws_backend_without_a_region_is_one_line() -> Result<()> {
+    let sh = Shardline::new()?;
+    let mut cmd = sh.command(&["--backend", "aws", "stream", "list"]);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AWS_") {
+            cmd.env_remove(k);
+        }
+    }
+    // No ~/.aws/config or credentials file: the profile has no region either.
+    cmd.env("HOME", sh.dir.path());
+    let out = support::run_bounded(&mut cmd, Duration::from_secs(120))?;
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr)?;
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(err.contains("no AWS region configured"), "{err}");
+    assert!(err.contains("AWS_REGION"), "names what to set: {err}");
+    Ok(())
+}
+
 /// Configuration mistakes are caught when the configuration loads (or, for a stream that
 /// must exist, when `up` opens the log), each in one line naming the key and the fix.
 #[test]

@@ -555,5 +555,27 @@ fn split_then_merge_while_up_runs_keeps_rows_exactly_once_and_in_key_order() -> 
         checked >= 2,
         "the split and the merge were both checked: {lineage}"
     );
+    // Per-key order, row by row: each instance's rows, in the order the sink wrote them, go
+    // up in sequence number within a shard and move only from a shard to its descendant.
+    let root = shardline::wiring::parquet_root(&sh.config()?);
+    let order = run_python(
+        &py,
+        &[
+            script("parquet_key_order.py").to_str().unwrap_or(""),
+            root.to_str().unwrap_or(""),
+            &lineage.to_string(),
+        ],
+    )?;
+    let order: serde_json::Value = serde_json::from_str(order.trim())?;
+    assert_eq!(
+        order["rows"].as_u64(),
+        Some(totals.parquet_rows),
+        "every row read: {order}"
+    );
+    assert_eq!(order["violations"], serde_json::json!([]), "{order}");
+    assert!(
+        order["crossings"].as_u64().unwrap_or(0) > 0,
+        "some instance moved to a child shard: {order}"
+    );
     Ok(())
 }

@@ -152,8 +152,8 @@ pub fn to_json(v: &Value) -> Vec<u8> {
     out
 }
 
-fn write_json(out: &mut Vec<u8>, v: &Value) {
-    use base64::Engine as _;
+/// Appends `v` as JSON to `out` (what [`to_json`] writes).
+pub(crate) fn write_json(out: &mut Vec<u8>, v: &Value) {
     match v {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
@@ -161,22 +161,8 @@ fn write_json(out: &mut Vec<u8>, v: &Value) {
         Value::Float(f) if f.is_finite() => out.extend_from_slice(f.to_string().as_bytes()),
         Value::Float(_) => out.extend_from_slice(b"null"),
         Value::Str(s) => write_str(out, s),
-        Value::Bytes(b) => {
-            out.push(b'"');
-            let start = out.len();
-            let len = base64::encoded_len(b.len(), true).unwrap_or(0);
-            out.resize(start + len, 0);
-            let n = base64::engine::general_purpose::STANDARD
-                .encode_slice(b, &mut out[start..])
-                .unwrap_or(0);
-            out.truncate(start + n);
-            out.push(b'"');
-        }
-        Value::Timestamp(ms) => {
-            let secs = ms.div_euclid(1000);
-            let frac = ms.rem_euclid(1000);
-            out.extend_from_slice(format!("{secs}.{frac:03}").as_bytes());
-        }
+        Value::Bytes(b) => write_base64(out, b),
+        Value::Timestamp(ms) => write_timestamp(out, *ms),
         Value::Array(items) => {
             out.push(b'[');
             for (i, item) in items.iter().enumerate() {
@@ -202,9 +188,32 @@ fn write_json(out: &mut Vec<u8>, v: &Value) {
     }
 }
 
-fn write_str(out: &mut Vec<u8>, s: &str) {
+/// Appends `s` as a JSON string.
+pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     // serde_json's escaping of a plain string cannot fail on a Vec.
     let _ = serde_json::to_writer(&mut *out, s);
+}
+
+/// Appends `b` as a JSON string of standard base64.
+pub(crate) fn write_base64(out: &mut Vec<u8>, b: &[u8]) {
+    use base64::Engine as _;
+    out.push(b'"');
+    let start = out.len();
+    let len = base64::encoded_len(b.len(), true).unwrap_or(0);
+    out.resize(start + len, 0);
+    let n = base64::engine::general_purpose::STANDARD
+        .encode_slice(b, &mut out[start..])
+        .unwrap_or(0);
+    out.truncate(start + n);
+    out.push(b'"');
+}
+
+/// Appends epoch milliseconds `ms` as JSON seconds with three decimals.
+pub(crate) fn write_timestamp(out: &mut Vec<u8>, ms: i64) {
+    use std::io::Write as _;
+    let secs = ms.div_euclid(1000);
+    let frac = ms.rem_euclid(1000);
+    let _ = write!(out, "{secs}.{frac:03}");
 }
 
 #[cfg(test)]

@@ -176,15 +176,3 @@ impl BackendChoice {
         }
     }
 }
-
-/// The error of a flow-task bootstrap asked to run on AWS: the flow's tasks run on the
-/// pipeline's embedded backends only.
-pub fn aws_unavailable() -> FunctionError {
-    FunctionError::of_kind(
-        ErrorKind::Permanent,
-        format!(
-            "the flow's task functions run on the embedded backends only (the sink functions \
-             run on AWS); run with {BACKEND_ENV}=embedded and {DATA_ENV}=<dir>"
-        ),
-    )
-}

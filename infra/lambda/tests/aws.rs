@@ -17,151 +17,22 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use aws_credential_types::Credentials;
-use aws_credential_types::provider::SharedCredentialsProvider;
+mod support;
+
 use bytes::Bytes;
 use serde_json::{Value, json};
-use shardline_aws::config::ResourceNames;
-use shardline_aws::{AwsBackends, AwsConfig, Overrides};
+use shardline_aws::AwsBackends;
 use shardline_core::ports::{DeadLetterStore, ObjectStore, Stream};
-use shardline_core::stream::{PutRecordResult, PutRecordsEntry};
+use shardline_core::stream::PutRecordsEntry;
 use shardline_lambda::esm::{Destination, EsmRunner, MappingConfig, Until};
-use shardline_lambda::invoke::{InProcess, Invoker};
-use shardline_lambda::runtime_api::{ProcessConfig, ProcessFunction};
-use shardline_lambda::{FunctionConfig, FunctionError, function_fn};
-use shardline_log::{Durability, Log, LogOptions};
+use shardline_lambda::invoke::InProcess;
+use shardline_lambda::{FunctionError, function_fn};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
-
-const REGION: &str = "eu-west-1";
-const VALID: usize = 30;
-
-/// moto's URL when the moto tests are on.
-fn moto() -> Option<String> {
-    if !shardline_aws::MOTO_TESTS {
-        return None;
-    }
-    Some(std::env::var("SHARDLINE_MOTO_URL").unwrap_or_else(|_| {
-        panic!(
-            "SHARDLINE_MOTO_URL is not set: these tests run against moto's server. Run \
-             scripts/test-all.sh, or start `.venv/bin/python scripts/moto_server.py 5000` and run \
-             `SHARDLINE_MOTO_URL=http://127.0.0.1:5000 cargo test -p shardline-lambda \
-             --features shardline-aws/moto-tests --test aws`"
-        )
-    }))
-}
-
-/// Names of one test's own resources (moto keeps everything between tests).
-fn run_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()[..10].to_string()
-}
-
-/// The function's `aws` settings as the template writes them: resource names only (region,
-/// endpoint and credentials come from the environment).
-fn function_aws(run: &str) -> AwsConfig {
-    AwsConfig {
-        resources: ResourceNames {
-            lease_table: format!("leases-{run}"),
-            state_table: format!("state-{run}"),
-            dead_letter_bucket: format!("dead-letters-{run}"),
-            dead_letter_prefix: "dead-letters/".into(),
-        },
-        ..AwsConfig::default()
-    }
-}
-
-/// The test's own view of moto, with the function's resource names.
-async fn backends(url: &str, run: &str) -> AwsBackends {
-    let config = AwsConfig {
-        region: Some(REGION.into()),
-        endpoint_url: Some(url.into()),
-        ..function_aws(run)
-    };
-    AwsBackends::connect(
-        &config,
-        Overrides {
-            http_client: None,
-            credentials: Some(SharedCredentialsProvider::new(Credentials::new(
-                "testing",
-                "testing",
-                None,
-                None,
-                "moto-tests",
-            ))),
-        },
-    )
-    .await
-    .unwrap()
-}
-
-async fn log_with(data: &Path, entries: Vec<PutRecordsEntry>) -> (Arc<Log>, Vec<String>) {
-    let log = Log::open(
-        data.join("log"),
-        LogOptions {
-            durability: Durability::Buffered,
-            ..LogOptions::default()
-        },
-    )
-    .await
-    .unwrap();
-    log.create_stream("metrics", 1, Duration::from_secs(86_400))
-        .await
-        .unwrap();
-    let seqs = log
-        .put_records("metrics", entries)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| match r {
-            PutRecordResult::Ok {
-                sequence_number, ..
-            } => sequence_number.as_str().to_string(),
-            PutRecordResult::Err { error_message, .. } => panic!("{error_message}"),
-        })
-        .collect();
-    (Arc::new(log), seqs)
-}
-
-/// `VALID` metric events and one invalid record.
-fn metric_entries() -> Vec<PutRecordsEntry> {
-    let now = shardline_core::time::now_ms() / 1000;
-    let mut entries: Vec<PutRecordsEntry> = (0..VALID)
-        .map(|i| PutRecordsEntry {
-            partition_key: format!("i-{:06}", 100_000 + i % 4),
-            explicit_hash_key: None,
-            data: Bytes::from(
-                json!({
-                    "metric_id": format!("cpu-{i}"), "metric_type": "cpu_utilization",
-                    "timestamp": now - i as i64, "value": format!("{}.5", 20 + i),
-                    "instance_id": format!("i-{:06}", 100_000 + i % 4), "region": REGION,
-                    "collected_at": "2026-01-01T00:00:00Z"
-                })
-                .to_string(),
-            ),
-        })
-        .collect();
-    entries.insert(
-        5,
-        PutRecordsEntry {
-            partition_key: "bad".into(),
-            explicit_hash_key: None,
-            data: Bytes::from_static(b"{\"not\": \"a metric\"}"),
-        },
-    );
-    entries
-}
-
-fn mapping(function: &str) -> MappingConfig {
-    MappingConfig {
-        batch_size: 10,
-        retry_backoff: Duration::ZERO,
-        poll_interval: Duration::from_millis(1),
-        maximum_retry_attempts: 3,
-        function_response_types: vec!["ReportBatchItemFailures".into()],
-        ..MappingConfig::new(function, "metrics")
-    }
-}
+use support::{
+    Queue, VALID, backends, function_config, log_with, mapping, metric_entries, moto,
+    run_bootstrap, run_id,
+};
 
 /// Parquet objects under `bucket/metrics/` on S3: their keys and rows (from each footer).
 async fn parquet_objects(b: &AwsBackends, bucket: &str) -> Vec<(String, u64)> {
@@ -194,37 +65,14 @@ async fn the_real_s3_parquet_bootstrap_runs_on_aws_from_its_environment_and_repl
 
     let dir = tempfile::tempdir().unwrap();
     let (log, _) = log_with(dir.path(), metric_entries()).await;
-    let config = FunctionConfig {
-        aws: function_aws(&run),
-        ..FunctionConfig::from_json(
-            &json!({"consumer": "s3-parquet", "s3": {"bucket": bucket}}).to_string(),
-        )
-        .unwrap()
-    };
-    let function = |_: ()| {
-        let mut p = ProcessConfig::new("s3-parquet", env!("CARGO_BIN_EXE_s3-parquet"));
-        for (k, v) in [
-            ("SHARDLINE_BACKEND", "aws"),
-            ("AWS_ENDPOINT_URL", url.as_str()),
-            ("AWS_ACCESS_KEY_ID", "testing"),
-            ("AWS_SECRET_ACCESS_KEY", "testing"),
-            ("AWS_LAMBDA_LOG_LEVEL", "WARN"),
-        ] {
-            p.env.insert(k.into(), v.into());
-        }
-        p.env.insert(
-            "SHARDLINE_FUNCTION_CONFIG".into(),
-            serde_json::to_string(&config).unwrap(),
-        );
-        ProcessFunction::new(p)
-    };
+    let config = function_config(
+        &run,
+        json!({"consumer": "s3-parquet", "s3": {"bucket": bucket}}),
+    );
+    let binary = env!("CARGO_BIN_EXE_s3-parquet");
     let state = dir.path().join("esm");
 
-    let f = function(());
-    let invoker: Arc<dyn Invoker> = f.clone();
-    let runner = EsmRunner::new(mapping("s3-parquet"), log.clone(), invoker, None, &state).unwrap();
-    let counts = runner.run(Until::CaughtUp).await.unwrap();
-    f.shutdown().await;
+    let counts = run_bootstrap(&url, binary, &config, &log, &state).await;
     assert_eq!(counts.records_done, VALID as u64 + 1);
     let objects = parquet_objects(&b, &bucket).await;
     assert_eq!(
@@ -240,11 +88,7 @@ async fn the_real_s3_parquet_bootstrap_runs_on_aws_from_its_environment_and_repl
 
     // A replay from the start (the mapping's checkpoints lost), by a new execution environment.
     std::fs::remove_file(state.join("checkpoints.json")).unwrap();
-    let f = function(());
-    let invoker: Arc<dyn Invoker> = f.clone();
-    let runner = EsmRunner::new(mapping("s3-parquet"), log, invoker, None, &state).unwrap();
-    let again = runner.run(Until::CaughtUp).await.unwrap();
-    f.shutdown().await;
+    let again = run_bootstrap(&url, binary, &config, &log, &state).await;
     assert_eq!(
         again.records_done,
         VALID as u64 + 1,
@@ -354,45 +198,7 @@ async fn a_batch_given_up_on_reaches_s3_and_sns_through_the_ports_on_moto() {
         .ensure_topic(&format!("esm-failures-{run}"))
         .await
         .unwrap();
-    let sqs = aws_sdk_sqs::Client::from_conf(
-        aws_sdk_sqs::Config::builder()
-            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
-            .region(aws_sdk_sqs::config::Region::new(REGION))
-            .endpoint_url(&url)
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-            .build(),
-    );
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(format!("esm-failures-{run}"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_string();
-    let attrs = sqs
-        .get_queue_attributes()
-        .queue_url(&queue_url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap();
-    let queue_arn = attrs
-        .attributes()
-        .unwrap()
-        .get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .unwrap()
-        .clone();
-    b.clients
-        .sns
-        .subscribe()
-        .topic_arn(&topic)
-        .protocol("sqs")
-        .endpoint(queue_arn)
-        .send()
-        .await
-        .unwrap();
+    let queue = Queue::subscribed(&url, &b, &topic, &format!("esm-failures-{run}")).await;
     let dir = tempfile::tempdir().unwrap();
     let (_, seqs) = failing_mapping(
         dir.path(),
@@ -402,24 +208,7 @@ async fn a_batch_given_up_on_reaches_s3_and_sns_through_the_ports_on_moto() {
         },
     )
     .await;
-    let mut messages = Vec::new();
-    for _ in 0..20 {
-        let out = sqs
-            .receive_message()
-            .queue_url(&queue_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .unwrap();
-        for m in out.messages() {
-            let envelope: Value = serde_json::from_str(m.body().unwrap()).unwrap();
-            messages.push(envelope);
-        }
-        if !messages.is_empty() {
-            break;
-        }
-    }
+    let messages = queue.drain(1).await;
     assert_eq!(messages.len(), 1, "{messages:?}");
     assert_eq!(messages[0]["TopicArn"].as_str(), Some(topic.as_str()));
     let record: Value = serde_json::from_str(messages[0]["Message"].as_str().unwrap()).unwrap();

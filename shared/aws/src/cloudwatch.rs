@@ -1,9 +1,10 @@
 //! The [`MetricPublisher`] port on CloudWatch.
 //!
 //! - `put_metric_data`: every datum is checked first (finite values inside CloudWatch's range,
-//!   a sample count above 0, min <= max, names, at most 30 dimensions, a known unit, a time
-//!   within the last two weeks), so a bad batch fails whole with one line and publishes
-//!   nothing. Then PutMetricData calls of statistic sets, each at most 1,000 datums and under
+//!   a sample count above 0, min <= max, names, at most 30 dimensions, a known unit), so a
+//!   bad batch fails whole with one line and publishes nothing. Statistic sets outside
+//!   CloudWatch's time window (older than two weeks, more than two hours ahead: CloudWatch
+//!   refuses the whole call) are left out with a warning, and the watermark moves past them. Then PutMetricData calls of statistic sets, each at most 1,000 datums and under
 //!   1 MB of request body (estimated from the form encoding), in order; then the watermark is
 //!   stored in the state store (CloudWatch has nowhere to keep one), right after the data, as
 //!   the port allows.
@@ -29,6 +30,7 @@ use shardline_core::ports::{
 };
 use shardline_core::{Error, Result, SequenceNumber};
 use std::sync::Arc;
+use tracing::warn;
 
 use crate::client::AwsClients;
 use crate::error::{Call, Service, map_sdk_error};
@@ -45,6 +47,8 @@ pub const WATERMARK_NAMESPACE: &str = "cloudwatch-watermarks";
 const MAX_AGE_MS: i64 = 14 * 24 * 3600 * 1000;
 /// How far ahead a datum may be.
 const MAX_AHEAD_MS: i64 = 2 * 3600 * 1000;
+/// Datums this close to the two-week limit are left out too: the call lands a little later.
+const AGE_MARGIN_MS: i64 = 5 * 60 * 1000;
 
 /// CloudWatch as a [`MetricPublisher`], with watermarks in a [`StateStore`].
 #[derive(Clone)]
@@ -66,8 +70,14 @@ fn check_value(v: f64) -> bool {
     v.is_finite() && (v == 0.0 || (8.515_920e-109..=1.174_271e108).contains(&v.abs()))
 }
 
-/// One datum's problem, if it has one.
-fn check_datum(d: &MetricDatum, now_ms: i64) -> Option<String> {
+/// Whether CloudWatch takes a datum of this time now: from the last two weeks (less a margin
+/// for the call's own delay) up to two hours ahead.
+fn in_window(d: &MetricDatum, now_ms: i64) -> bool {
+    d.timestamp_ms >= now_ms - MAX_AGE_MS + AGE_MARGIN_MS && d.timestamp_ms <= now_ms + MAX_AHEAD_MS
+}
+
+/// One datum's problem, if it has one (its time aside: see [`in_window`]).
+fn check_datum(d: &MetricDatum) -> Option<String> {
     let s = &d.values;
     if ![s.sample_count, s.sum, s.minimum, s.maximum]
         .into_iter()
@@ -104,9 +114,6 @@ fn check_datum(d: &MetricDatum, now_ms: i64) -> Option<String> {
             "unit {:?} is not a CloudWatch unit (e.g. Percent, Bytes, Megabits/Second, Count, None)",
             d.unit
         ));
-    }
-    if d.timestamp_ms < now_ms - MAX_AGE_MS || d.timestamp_ms > now_ms + MAX_AHEAD_MS {
-        return Some("CloudWatch takes data from the last two weeks up to two hours ahead".into());
     }
     None
 }
@@ -196,14 +203,27 @@ impl MetricPublisher for CloudWatchPublisher {
                 "CloudWatch PutMetricData: namespace {namespace:?} must be non-empty and not start with AWS/"
             )));
         }
-        let now = shardline_core::time::now_ms();
         for (i, d) in data.iter().enumerate() {
-            if let Some(why) = check_datum(d, now) {
+            if let Some(why) = check_datum(d) {
                 return Err(Error::InvalidArgument(format!(
                     "CloudWatch PutMetricData in namespace \"{namespace}\": datum {i} ({} {:?}): {why}; nothing was published",
                     d.metric_name, d.dimensions
                 )));
             }
+        }
+        // CloudWatch refuses a whole call holding one datum outside its time window; such
+        // statistic sets (a backfill or replay of old events) cannot be stored there at all, so
+        // they are left out, said once per call, and the watermark still moves past them (the
+        // stream, the Parquet output and the table keep those events).
+        let now = shardline_core::time::now_ms();
+        let total = data.len();
+        let data: Vec<MetricDatum> = data.into_iter().filter(|d| in_window(d, now)).collect();
+        if data.len() < total {
+            warn!(
+                namespace,
+                left_out = total - data.len(),
+                "statistic sets outside CloudWatch's window (the last two weeks up to two hours ahead) were not published"
+            );
         }
         for chunk in calls(&data) {
             self.client
@@ -344,19 +364,20 @@ mod tests {
     #[test]
     fn bad_datums_are_named() {
         let now = 1_000;
-        assert_eq!(check_datum(&datum("cpu", 2), now), None);
+        assert_eq!(check_datum(&datum("cpu", 2)), None);
         let mut nan = datum("cpu", 1);
         nan.values.sum = f64::NAN;
-        assert!(check_datum(&nan, now).is_some());
+        assert!(check_datum(&nan).is_some());
         let mut unit = datum("cpu", 1);
         unit.unit = "Furlongs".into();
-        assert!(
-            check_datum(&unit, now)
-                .expect("bad unit")
-                .contains("Furlongs")
-        );
+        assert!(check_datum(&unit).expect("bad unit").contains("Furlongs"));
         let mut old = datum("cpu", 1);
         old.timestamp_ms = now - MAX_AGE_MS - 1;
-        assert!(check_datum(&old, now).is_some());
+        assert_eq!(check_datum(&old), None, "its time is checked apart");
+        assert!(!in_window(&old, now));
+        old.timestamp_ms = now - MAX_AGE_MS + AGE_MARGIN_MS;
+        assert!(in_window(&old, now));
+        old.timestamp_ms = now + MAX_AHEAD_MS + 1;
+        assert!(!in_window(&old, now));
     }
 }

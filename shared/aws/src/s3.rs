@@ -129,17 +129,7 @@ impl S3ObjectStore {
         let parts = match uploaded {
             Ok(parts) => parts,
             Err(e) => {
-                let aborted = self
-                    .client
-                    .abort_multipart_upload()
-                    .bucket(bucket)
-                    .key(key)
-                    .upload_id(upload_id)
-                    .send()
-                    .await;
-                if let Err(abort) = aborted {
-                    warn!(bucket, key, upload_id, error = %map_sdk_error(&self.call("AbortMultipartUpload", bucket, Some(key)), abort), "multipart upload left behind; a lifecycle rule for incomplete uploads removes it");
-                }
+                self.abort_upload(bucket, key, upload_id).await;
                 return Err(e);
             }
         };
@@ -167,14 +157,7 @@ impl S3ObjectStore {
                 let err =
                     map_sdk_error(&self.call("CompleteMultipartUpload", bucket, Some(key)), e);
                 // A refused condition leaves the upload open: abort it (no billed parts).
-                let _ = self
-                    .client
-                    .abort_multipart_upload()
-                    .bucket(bucket)
-                    .key(key)
-                    .upload_id(upload_id)
-                    .send()
-                    .await;
+                self.abort_upload(bucket, key, upload_id).await;
                 return Err(err);
             }
         };
@@ -186,6 +169,22 @@ impl S3ObjectStore {
             "multipart upload complete"
         );
         Ok(out.e_tag().unwrap_or_default().to_string())
+    }
+
+    /// Aborts a multipart upload that will not complete (no billed parts left behind); when S3
+    /// refuses, says so: a lifecycle rule for incomplete uploads removes it later.
+    async fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) {
+        let aborted = self
+            .client
+            .abort_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .send()
+            .await;
+        if let Err(abort) = aborted {
+            warn!(bucket, key, upload_id, error = %map_sdk_error(&self.call("AbortMultipartUpload", bucket, Some(key)), abort), "multipart upload left behind; a lifecycle rule for incomplete uploads removes it");
+        }
     }
 
     async fn upload_parts(
@@ -285,24 +284,10 @@ impl ObjectStore for S3ObjectStore {
     }
 
     async fn get(&self, bucket: &str, key: &str) -> Result<Option<Bytes>> {
-        let out = match self
-            .client
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-        {
-            Ok(out) => out,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
-            Err(e) => return Err(map_sdk_error(&self.call("GetObject", bucket, Some(key)), e)),
-        };
-        let body = out.body.collect().await.map_err(|e| {
-            Error::Unavailable(format!(
-                "S3 GetObject on s3://{bucket}/{key}: the body broke off: {e}"
-            ))
-        })?;
-        Ok(Some(body.into_bytes()))
+        Ok(self
+            .get_with_tag(bucket, key)
+            .await?
+            .map(|(body, _tag)| body))
     }
 
     async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<ObjectMeta>> {

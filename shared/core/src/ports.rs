@@ -182,13 +182,7 @@ pub trait ObjectStore: Send + Sync {
         content_type: &str,
         condition: PutCondition,
     ) -> Result<String> {
-        let current = self.get_versioned(bucket, key).await?.map(|(_, tag)| tag);
-        if !objects::condition_holds(&condition, current.as_deref()) {
-            return Err(objects::condition_failed(bucket, key, &condition));
-        }
-        let tag = objects::content_tag(&body);
-        self.put(bucket, key, body, content_type).await?;
-        Ok(tag)
+        objects::compare_and_put(self, bucket, key, body, content_type, &condition).await
     }
     /// Reads part of an object; `None` if there is none. The default reads the whole object.
     async fn get_range(

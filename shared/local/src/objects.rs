@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use shardline_core::ports::objects::{condition_failed, condition_holds, content_tag};
+use shardline_core::ports::objects::compare_and_put;
 use shardline_core::ports::{ByteRange, ObjectMeta, ObjectStore, PutCondition, RangedObject};
 use shardline_core::{Error, Result};
 use std::sync::Arc;
@@ -370,13 +370,7 @@ impl ObjectStore for DirObjectStore {
         condition: PutCondition,
     ) -> Result<String> {
         let _writer = self.conditional.lock().await;
-        let current = self.get_versioned(bucket, key).await?.map(|(_, tag)| tag);
-        if !condition_holds(&condition, current.as_deref()) {
-            return Err(condition_failed(bucket, key, &condition));
-        }
-        let tag = content_tag(&body);
-        self.put(bucket, key, body, content_type).await?;
-        Ok(tag)
+        compare_and_put(self, bucket, key, body, content_type, &condition).await
     }
 
     async fn get_range(

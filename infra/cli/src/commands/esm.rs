@@ -1,10 +1,20 @@
-//! `shardline esm run`: a local Kinesis event source mapping over the embedded log.
+//! `shardline esm run`: a local Kinesis event source mapping over the stream `[backend]`
+//! chooses: the embedded log, Kinesis (`aws`), or `shardline serve` (`aws` with
+//! `[aws] endpoint_url` at its URL).
 //!
-//! In-process, this process opens the log and the embedded backends and calls the sink
-//! function; with `--binary`, it opens only the log and its checkpoints and runs the
-//! function's bootstrap under a local Runtime API, which opens the sink stores itself.
+//! In-process, this process opens the stream and the sink function's ports (each on its
+//! backend) and calls the function; with `--binary`, it opens only the stream and the
+//! mapping's own checkpoints and runs the function's bootstrap under a local Runtime API,
+//! which opens the sink stores itself (on the one backend [`bootstrap_backend`] names). The
+//! mapping keeps its checkpoints under the data directory (`esm/<mapping uuid>`) whatever
+//! the backend, as an event source mapping keeps its own position. The OnFailure destination
+//! is an SNS topic ARN (SNS when the notifier is on `aws`, else the `[notifier]` targets),
+//! `arn:aws:s3:::bucket` (S3 when the objects port is on `aws`, else the embedded store) or a
+//! directory.
 
 use anyhow::{Context, Result, bail};
+use shardline_aws::AwsBackends;
+use shardline_core::ports::ObjectStore;
 use shardline_lambda::esm::{Destination, EsmRunner, MappingConfig, Until, mapping_uuid};
 use shardline_lambda::invoke::{InProcess, Invoker};
 use shardline_lambda::runtime_api::{ProcessConfig, ProcessFunction};
@@ -13,8 +23,8 @@ use shardline_local::LocalBackends;
 use std::sync::Arc;
 
 use crate::cli::{EsmCommand, EsmRunArgs};
-use crate::config::Config;
-use crate::functions::{function_config, sink_function};
+use crate::config::{BackendKind, Config};
+use crate::functions::{bootstrap_backend, function_config, sink_function_on};
 use crate::wiring;
 
 /// Runs `shardline esm ...`.
@@ -43,20 +53,24 @@ async fn run_mapping(config: Config, args: EsmRunArgs) -> Result<i32> {
         .validate()
         .map_err(anyhow::Error::msg)
         .context("invalid [esm] settings")?;
-    let log = wiring::open_log(&config).await?;
-    let mut backends: Option<LocalBackends> = None;
+    let aws = wiring::open_aws(&config).await?;
+    let (stream, log) = wiring::open_stream(&config, aws.as_ref()).await?;
+    let mut local: Option<LocalBackends> = None;
     let (invoker, process): (Arc<dyn Invoker>, Option<Arc<ProcessFunction>>) = match &args.binary {
         None => {
-            let b = wiring::open_local(&config)?;
-            let f = sink_function(&config, kind, &b).map_err(anyhow::Error::msg)?;
-            backends = Some(b);
+            let b = wiring::open_backends_with(&config, aws.clone())?;
+            let f = sink_function_on(&config, kind, &b).map_err(anyhow::Error::msg)?;
+            local = b.local;
             (Arc::new(InProcess::new(f)), None)
         }
         Some(binary) => {
             let mut p = ProcessConfig::new(&args.function, binary);
             p.region.clone_from(&mapping.region);
             p.account.clone_from(&mapping.account);
-            p.env.insert("SHARDLINE_BACKEND".into(), "embedded".into());
+            p.env.insert(
+                "SHARDLINE_BACKEND".into(),
+                bootstrap_backend(&config, false)?.into(),
+            );
             p.env.insert(
                 "SHARDLINE_DATA".into(),
                 config.data_dir.display().to_string(),
@@ -71,13 +85,13 @@ async fn run_mapping(config: Config, args: EsmRunArgs) -> Result<i32> {
     };
     let on_failure = match &mapping.on_failure {
         None => None,
-        Some(d) => Some(destination(&config, d, backends.as_ref())?),
+        Some(d) => Some(destination(&config, d, local.as_ref(), aws.as_ref())?),
     };
     let state_dir = config
         .data_dir
         .join("esm")
         .join(mapping_uuid(&mapping.function, &mapping.stream));
-    let runner = EsmRunner::new(mapping, log.clone(), invoker, on_failure, &state_dir)?;
+    let runner = EsmRunner::new(mapping, stream, invoker, on_failure, &state_dir)?;
     let until = if args.once {
         Until::CaughtUp
     } else {
@@ -99,7 +113,9 @@ async fn run_mapping(config: Config, args: EsmRunArgs) -> Result<i32> {
     if let Some(p) = process {
         p.shutdown().await;
     }
-    log.close().await.context("cannot close the log")?;
+    if let Some(log) = log {
+        log.close().await.context("cannot close the log")?;
+    }
     let counts = result?;
     let secs = started.elapsed().as_secs_f64();
     println!(
@@ -116,24 +132,37 @@ async fn run_mapping(config: Config, args: EsmRunArgs) -> Result<i32> {
 }
 
 /// The OnFailure destination `spec` names: an SNS topic ARN (the notifier), an S3 bucket ARN
-/// (the object store) or a directory (under the data directory when relative).
+/// (the object store) or a directory (under the data directory when relative), on the
+/// backends of the notifier and objects ports.
 fn destination(
     config: &Config,
     spec: &str,
-    backends: Option<&LocalBackends>,
+    local: Option<&LocalBackends>,
+    aws: Option<&AwsBackends>,
 ) -> Result<Destination> {
+    let on_aws = |kind: BackendKind| -> Result<Option<&AwsBackends>> {
+        match kind {
+            BackendKind::Aws => aws.map(Some).context("the AWS backend is not set up"),
+            BackendKind::Embedded => Ok(None),
+        }
+    };
     if spec.starts_with("arn:aws:sns:") {
-        let notifier = shardline_local::build_notifier(&config.notifier, &config.data_dir)
-            .context("cannot set up the notifier for the OnFailure destination")?;
+        let notifier: Arc<dyn shardline_core::ports::Notifier> =
+            match on_aws(config.backend.notifier)? {
+                Some(aws) => Arc::new(aws.notifier.clone()),
+                None => shardline_local::build_notifier(&config.notifier, &config.data_dir)
+                    .context("cannot set up the notifier for the OnFailure destination")?,
+            };
         return Ok(Destination::Sns {
             topic_arn: spec.to_string(),
             notifier,
         });
     }
     if let Some(bucket) = spec.strip_prefix("arn:aws:s3:::") {
-        let store: Arc<dyn shardline_core::ports::ObjectStore> = match backends {
-            Some(b) => b.objects.clone(),
-            None => Arc::new(
+        let store: Arc<dyn ObjectStore> = match (on_aws(config.backend.objects)?, local) {
+            (Some(aws), _) => aws.object_store(),
+            (None, Some(b)) => b.objects.clone(),
+            (None, None) => Arc::new(
                 shardline_local::DirObjectStore::open(&config.data_dir.join("s3"))
                     .context("cannot open the object store for the OnFailure destination")?,
             ),

@@ -4,7 +4,9 @@
 //! own, so the consumer's live checkpoints stay where they are. Sinks are idempotent, so a
 //! replay of records already delivered changes nothing; after a projection was lost (objects
 //! deleted, a table rebuilt) it writes back exactly what is missing. `--into-prefix P` rebuilds
-//! the Parquet projection side by side under another prefix (with its own manifests).
+//! the Parquet projection side by side under another prefix (with its own manifests). The
+//! Parquet consumer's replay reads the range's shard lineages at once, one sink each (its
+//! manifests are per shard), with the largest reads the stream allows.
 //!
 //! While `up` runs, a replay into the consumer's live targets pauses the live consumer (its
 //! sink flushed and checkpointed) for the replay's duration, so the two never write the same
@@ -19,6 +21,7 @@ use shardline_consumers::replay::{RangeEnd, RangeStart, Replay, ReplayRange};
 use shardline_consumers::runtime::ConsumerConfig;
 use shardline_consumers::sinks::{alerts, cloudwatch, dynamodb, s3_parquet};
 use shardline_core::ports::{ObjectMeta, ObjectStore, Stream};
+use shardline_core::stream::limits::MAX_GET_RECORDS;
 use shardline_core::{SequenceNumber, ShardId, StartingPosition};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -48,20 +51,35 @@ pub async fn run(data: &Data, io: &mut Io, args: ReplayArgs) -> Result<i32> {
         inner: pipeline.backends.objects.clone(),
         puts: AtomicU64::new(0),
     });
-    let sink = build_sink(
-        &pipeline,
-        kind,
-        args.into_prefix.as_deref(),
-        objects.clone(),
-    )?;
     let total = estimate(&pipeline, &consumer_cfg.stream, &range).await;
-    let replay = Replay::new(
-        consumer_cfg.clone(),
-        pipeline.stream(),
-        pipeline.backends.dead_letters.clone(),
-        sink,
-        range,
-    )?;
+    let replay = if kind == Kind::S3 {
+        // The Parquet sink keeps a manifest per shard: the lineages of the range are replayed
+        // at once, one sink each, reading the most records per call.
+        let cfg = s3_config(&pipeline, args.into_prefix.as_deref())?;
+        let mut consumer_cfg = consumer_cfg.clone();
+        consumer_cfg.batch_size = MAX_GET_RECORDS;
+        let objects: Arc<dyn ObjectStore> = objects.clone();
+        Replay::per_lineage(
+            consumer_cfg,
+            pipeline.stream(),
+            pipeline.backends.dead_letters.clone(),
+            || {
+                let sink = s3_parquet::S3ParquetSink::new(cfg.clone(), Arc::clone(&objects))?;
+                Ok(Box::new(sink) as Box<dyn Sink>)
+            },
+            range,
+        )
+        .await?
+    } else {
+        let sink = build_sink(&pipeline, kind)?;
+        Replay::new(
+            consumer_cfg.clone(),
+            pipeline.stream(),
+            pipeline.backends.dead_letters.clone(),
+            sink,
+            range,
+        )?
+    };
     let paused = match data.consumers() {
         Some(set) if args.into_prefix.is_none() && set.contains(&args.consumer) => {
             Some(set.pause(&args.consumer).await?)
@@ -167,28 +185,25 @@ fn consumer_section(p: &Pipeline, name: &str) -> Result<(ConsumerConfig, Kind)> 
         })
 }
 
-fn build_sink(
-    p: &Pipeline,
-    kind: Kind,
-    into_prefix: Option<&str>,
-    objects: Arc<CountingObjects>,
-) -> Result<Box<dyn Sink>> {
+/// The Parquet sink's configuration, under `into_prefix` when given.
+fn s3_config(p: &Pipeline, into_prefix: Option<&str>) -> Result<s3_parquet::S3ParquetConfig> {
+    let mut cfg = p.config.consumers.s3.sink.clone();
+    if let Some(prefix) = into_prefix {
+        if prefix.trim_matches('/') == cfg.prefix {
+            bail!("--into-prefix {prefix} is the live prefix; give another one");
+        }
+        cfg.prefix = prefix.trim_matches('/').to_string();
+    }
+    cfg.validate()
+        .context("invalid [consumers.s3.sink] configuration (or --into-prefix)")?;
+    Ok(cfg)
+}
+
+fn build_sink(p: &Pipeline, kind: Kind) -> Result<Box<dyn Sink>> {
     let c = &p.config.consumers;
     let b = &p.backends;
     Ok(match kind {
-        Kind::S3 => {
-            let mut cfg = c.s3.sink.clone();
-            if let Some(prefix) = into_prefix {
-                if prefix.trim_matches('/') == cfg.prefix {
-                    bail!("--into-prefix {prefix} is the live prefix; give another one");
-                }
-                cfg.prefix = prefix.trim_matches('/').to_string();
-            }
-            Box::new(
-                s3_parquet::S3ParquetSink::new(cfg, objects)
-                    .context("invalid [consumers.s3.sink] configuration (or --into-prefix)")?,
-            )
-        }
+        Kind::S3 => bail!("the Parquet sink is built per lineage"),
         Kind::DynamoDb => Box::new(
             dynamodb::DynamoDbSink::new(b.table.clone(), c.dynamodb.sink.clone())
                 .context("invalid [consumers.dynamodb.sink] configuration")?,

@@ -136,44 +136,7 @@ impl Shardline {
         stdin: Option<&[u8]>,
         timeout: Duration,
     ) -> Result<Output> {
-        let mut cmd = self.command(args);
-        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-        if stdin.is_some() {
-            cmd.stdin(Stdio::piped());
-        }
-        let mut guard = Running(Some(cmd.spawn().context("cannot start shardline")?));
-        let child = guard.0.as_mut().context("child already reaped")?;
-        if let Some(text) = stdin {
-            let mut pipe = child.stdin.take().context("no stdin pipe")?;
-            pipe.write_all(text)?;
-        }
-        let out = child.stdout.take().context("no stdout pipe")?;
-        let err = child.stderr.take().context("no stderr pipe")?;
-        let read = |mut r: Box<dyn Read + Send>| {
-            std::thread::spawn(move || {
-                let mut buf = Vec::new();
-                let _ = r.read_to_end(&mut buf);
-                buf
-            })
-        };
-        let (out, err) = (read(Box::new(out)), read(Box::new(err)));
-        let deadline = Instant::now() + timeout;
-        let status = loop {
-            if let Some(status) = child.try_wait()? {
-                break status;
-            }
-            if Instant::now() >= deadline {
-                guard.kill()?;
-                bail!("shardline {args:?} did not finish within {timeout:?}");
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        guard.0 = None;
-        Ok(Output {
-            status,
-            stdout: out.join().unwrap_or_default(),
-            stderr: err.join().unwrap_or_default(),
-        })
+        feed_bounded(&mut self.command(args), stdin, timeout)
     }
 
     /// Runs and requires exit status 0; returns stdout.
@@ -371,11 +334,24 @@ pub fn outbox_lines_unique(sh: &Shardline) -> Result<usize> {
 
 /// Runs `cmd` to completion with piped output, killing it after `timeout`.
 pub fn run_bounded(cmd: &mut Command, timeout: Duration) -> Result<Output> {
-    cmd.stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .stdin(Stdio::null());
+    feed_bounded(cmd, None, timeout)
+}
+
+/// Runs `cmd` with `stdin` piped in (or none) to completion with piped output, killing it
+/// after `timeout`.
+pub fn feed_bounded(cmd: &mut Command, stdin: Option<&[u8]>, timeout: Duration) -> Result<Output> {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
     let mut guard = Running(Some(cmd.spawn().context("cannot start the command")?));
     let child = guard.0.as_mut().context("child already reaped")?;
+    if let Some(text) = stdin {
+        let mut pipe = child.stdin.take().context("no stdin pipe")?;
+        pipe.write_all(text)?;
+    }
     let out = child.stdout.take().context("no stdout pipe")?;
     let err = child.stderr.take().context("no stderr pipe")?;
     let read = |mut r: Box<dyn Read + Send>| {

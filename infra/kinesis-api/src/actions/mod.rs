@@ -6,12 +6,15 @@
 //! the log's own wording under Kinesis's error type.
 //!
 //! - `streams`: create, delete, describe, summary, list, limits, retention, tags.
-//! - `records`: PutRecord, PutRecords, GetShardIterator, GetRecords.
+//! - `records`: PutRecord, PutRecords, GetShardIterator, GetRecords; JSON written straight
+//!   from the records for PutRecords and GetRecords.
+//! - `fast_put`: the common PutRecords request in JSON read without its document.
 //! - `shards`: ListShards, SplitShard, MergeShards, UpdateShardCount.
 //! - `consumers`: Register/Describe/List/DeregisterStreamConsumer (enhanced fan-out).
 
 pub(crate) mod consumers;
-mod records;
+pub(crate) mod fast_put;
+pub(crate) mod records;
 mod shards;
 mod streams;
 
@@ -48,6 +51,23 @@ pub(crate) async fn run(ep: &Endpoint, action: &str, req: &Value) -> Result<Valu
         "DescribeStreamConsumer" => consumers::describe_one(ep, req),
         "ListStreamConsumers" => consumers::list(ep, req),
         "DeregisterStreamConsumer" => consumers::deregister(ep, req).await,
+        _ => Err(ApiError::bare("UnknownOperationException")),
+    }
+}
+
+/// The actions [`run_json`] answers (in JSON) without building the answer's document.
+pub(crate) const DIRECT_JSON: &[&str] = &["PutRecords", "GetRecords"];
+
+/// Runs one of [`DIRECT_JSON`]'s actions on a validated request; its JSON answer, the bytes
+/// [`run`]'s document would be written as.
+pub(crate) async fn run_json(
+    ep: &Endpoint,
+    action: &str,
+    req: &Value,
+) -> Result<Vec<u8>, ApiError> {
+    match action {
+        "PutRecords" => records::put_records_json(ep, req).await,
+        "GetRecords" => records::get_records_json(ep, req).await,
         _ => Err(ApiError::bare("UnknownOperationException")),
     }
 }

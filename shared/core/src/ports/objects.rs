@@ -165,6 +165,28 @@ pub fn condition_failed(bucket: &str, key: &str, condition: &PutCondition) -> Er
     ))
 }
 
+/// A conditional put by reading, comparing and writing: atomic only while nothing else writes
+/// the key (the caller holds a lock, or is alone). Returns the new version tag.
+///
+/// # Errors
+/// [`Error::Conflict`] when `condition` does not hold; the store's own errors.
+pub async fn compare_and_put<S: super::ObjectStore + ?Sized>(
+    store: &S,
+    bucket: &str,
+    key: &str,
+    body: Bytes,
+    content_type: &str,
+    condition: &PutCondition,
+) -> Result<String> {
+    let current = store.get_versioned(bucket, key).await?.map(|(_, tag)| tag);
+    if !condition_holds(condition, current.as_deref()) {
+        return Err(condition_failed(bucket, key, condition));
+    }
+    let tag = content_tag(&body);
+    store.put(bucket, key, body, content_type).await?;
+    Ok(tag)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,8 @@
 //! PATH it builds with `cargo lambda build`; otherwise with cargo for this machine's target,
 //! x86_64-unknown-linux-gnu, which the provided.al2023 x86_64 runtime runs (an arm64 build
 //! needs the aarch64 Rust target and a cross linker, which this machine does not have).
+//! With `--binaries DIR` it zips bootstraps built already (e.g. by `cargo build --bins`)
+//! and runs no cargo: how the tests package the debug binaries their build made.
 //!
 //! `invoke` runs one function once with an event file, in-process or as its bootstrap under
 //! a local Runtime API, and prints the answer (or Lambda's error document) on stdout.
@@ -21,7 +23,9 @@ use std::path::{Path, PathBuf};
 
 use crate::cli::LambdaCommand;
 use crate::config::Config;
-use crate::functions::{FUNCTIONS, TASK_FUNCTIONS, function_config, sink_function, task_function};
+use crate::functions::{
+    FUNCTIONS, TASK_FUNCTIONS, bootstrap_backend, function_config, sink_function_on, task_function,
+};
 use crate::handlers::PipelineHandle;
 use crate::wiring;
 
@@ -32,7 +36,8 @@ pub async fn run(config: Config, command: LambdaCommand) -> Result<i32> {
             out,
             profile,
             functions,
-        } => package(&out, &profile, &functions),
+            binaries,
+        } => package(&out, &profile, &functions, binaries.as_deref()),
         LambdaCommand::Invoke {
             name,
             event,
@@ -65,21 +70,27 @@ async fn invoke(
     })?;
     let outcome = match binary {
         Some(binary) => {
+            let kind = SinkKind::from_function_name(name);
             let mut p = ProcessConfig::new(name, binary);
-            p.env.insert("SHARDLINE_BACKEND".into(), "embedded".into());
+            p.env.insert(
+                "SHARDLINE_BACKEND".into(),
+                bootstrap_backend(&config, kind.is_none())?.into(),
+            );
             p.env.insert(
                 "SHARDLINE_DATA".into(),
                 config.data_dir.display().to_string(),
             );
-            if let Some(kind) = SinkKind::from_function_name(name) {
+            if let Some(kind) = kind {
                 p.env.insert(
                     CONFIG_ENV.into(),
                     serde_json::to_string(&function_config(&config, kind))?,
                 );
             } else {
                 // A flow task reads the whole configuration, as `shardline` does.
-                let file = config.data_dir.join("lambda").join(format!("{name}.toml"));
-                std::fs::create_dir_all(config.data_dir.join("lambda"))?;
+                let dir = config.data_dir.join("lambda");
+                let file = dir.join(format!("{name}.toml"));
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
                 std::fs::write(&file, config.to_toml()?)
                     .with_context(|| format!("cannot write {}", file.display()))?;
                 p.env
@@ -92,8 +103,8 @@ async fn invoke(
         }
         None => match SinkKind::from_function_name(name) {
             Some(kind) => {
-                let backends = wiring::open_local(&config)?;
-                let f = sink_function(&config, kind, &backends).map_err(anyhow::Error::msg)?;
+                let backends = wiring::open_backends(&config).await?;
+                let f = sink_function_on(&config, kind, &backends).map_err(anyhow::Error::msg)?;
                 InProcess::new(f).invoke(Bytes::from(text), timeout).await
             }
             None => {
@@ -126,12 +137,7 @@ fn target_dir(profile: &str) -> PathBuf {
     root.join(if profile == "dev" { "debug" } else { profile })
 }
 
-fn package(out: &Path, profile: &str, only: &[String]) -> Result<i32> {
-    if !Path::new("Cargo.toml").exists() || !Path::new("infra/lambda").is_dir() {
-        bail!(
-            "run `shardline lambda package` from the Shardline repository's root (it builds the functions with cargo)"
-        );
-    }
+fn package(out: &Path, profile: &str, only: &[String], binaries: Option<&Path>) -> Result<i32> {
     let names: Vec<&str> = if only.is_empty() {
         FUNCTIONS.to_vec()
     } else {
@@ -145,6 +151,48 @@ fn package(out: &Path, profile: &str, only: &[String]) -> Result<i32> {
         }
         only.iter().map(String::as_str).collect()
     };
+    let built: Vec<PathBuf> = match binaries {
+        Some(dir) => names
+            .iter()
+            .map(|name| {
+                let binary = dir.join(name);
+                if !binary.is_file() {
+                    bail!(
+                        "--binaries {}: no {name} there; build the bootstraps first \
+                         (`cargo build --bins -p shardline -p shardline-lambda`) or leave \
+                         --binaries out to build them",
+                        dir.display()
+                    );
+                }
+                Ok(binary)
+            })
+            .collect::<Result<_>>()?,
+        None => build(profile, &names)?,
+    };
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    for (name, binary) in names.iter().zip(&built) {
+        let body = std::fs::read(binary)
+            .with_context(|| format!("cannot read the built bootstrap {}", binary.display()))?;
+        let zip = out.join(format!("{name}.zip"));
+        zip::write_single(&zip, "bootstrap", &body, 0o755)
+            .with_context(|| format!("cannot write {}", zip.display()))?;
+        println!(
+            "{}\t{} bytes",
+            zip.display(),
+            std::fs::metadata(&zip).map(|m| m.len()).unwrap_or(0)
+        );
+    }
+    Ok(0)
+}
+
+/// Builds the bootstraps `names` with `profile`; where each binary is.
+fn build(profile: &str, names: &[&str]) -> Result<Vec<PathBuf>> {
+    if !Path::new("Cargo.toml").exists() || !Path::new("infra/lambda").is_dir() {
+        bail!(
+            "run `shardline lambda package` from the Shardline repository's root (it builds the \
+             functions with cargo), or give --binaries DIR with bootstraps built already"
+        );
+    }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let has_cargo_lambda = std::process::Command::new(&cargo)
         .args(["lambda", "--version"])
@@ -181,31 +229,17 @@ fn package(out: &Path, profile: &str, only: &[String]) -> Result<i32> {
             bail!("building {} failed ({status})", bins.join(", "));
         }
     }
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let built = if has_cargo_lambda && profile == "release" {
-        std::env::var_os("CARGO_TARGET_DIR")
+    Ok(if has_cargo_lambda && profile == "release" {
+        let root = std::env::var_os("CARGO_TARGET_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("target"))
-            .join("lambda")
+            .join("lambda");
+        names
+            .iter()
+            .map(|n| root.join(n).join("bootstrap"))
+            .collect()
     } else {
-        target_dir(profile)
-    };
-    for name in &names {
-        let binary = if has_cargo_lambda && profile == "release" {
-            built.join(name).join("bootstrap")
-        } else {
-            built.join(name)
-        };
-        let body = std::fs::read(&binary)
-            .with_context(|| format!("cannot read the built bootstrap {}", binary.display()))?;
-        let zip = out.join(format!("{name}.zip"));
-        zip::write_single(&zip, "bootstrap", &body, 0o755)
-            .with_context(|| format!("cannot write {}", zip.display()))?;
-        println!(
-            "{}\t{} bytes",
-            zip.display(),
-            std::fs::metadata(&zip).map(|m| m.len()).unwrap_or(0)
-        );
-    }
-    Ok(0)
+        let root = target_dir(profile);
+        names.iter().map(|n| root.join(n)).collect()
+    })
 }
