@@ -2,8 +2,9 @@
 # Memory and descriptors of `shardline up` over a long run: starts `up` with the synthetic
 # collector at a fixed rate and samples, every INTERVAL seconds, its anonymous resident memory
 # (RssAnon in /proc/PID/status), its open descriptors (/proc/PID/fd: all, those of deleted
-# files, those of the item table and of the log), the data directory's size and the last status
-# line. Prints one Markdown table row per sample, and writes them to OUT/samples.md.
+# files, those of the item table and of the log), the data directory's size, the machine's load
+# (1-minute load average: the machine may be shared) and the last status line. Prints one
+# Markdown table row per sample, and writes them to OUT/samples.md.
 #
 # Usage: scripts/soak-memory.sh [options]
 #   --bin PATH          shardline binary (default: $CARGO_TARGET_DIR or target, fast profile)
@@ -95,10 +96,10 @@ start=$(date +%s)
 deadline=$((start + duration + 300))
 echo "soak-memory: up (pid $pid) for ${duration}s, $instances instances every $every; data in $data" >&2
 
-header="| min | RssAnon MiB | VmHWM MiB | fds | deleted | table fds | log fds | data GiB | status |"
-printf '%s\n|---:|---:|---:|---:|---:|---:|---:|---:|---|\n' "$header" | tee "$out/samples.md"
+header="| min | RssAnon MiB | VmHWM MiB | fds | deleted | table fds | log fds | data GiB | load | status |"
+printf '%s\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n' "$header" | tee "$out/samples.md"
 sample() {
-  local now status rss hwm fds=0 deleted=0 table=0 log=0 target size line
+  local now status rss hwm fds=0 deleted=0 table=0 log=0 target size load line
   now=$(date +%s)
   status=/proc/$pid/status
   [ -r "$status" ] || return 1
@@ -112,10 +113,11 @@ sample() {
     case "$target" in "$data"/log/*) log=$((log + 1)) ;; esac
   done
   size=$(du -sk "$data" 2>/dev/null | awk '{printf "%.1f", $1 / 1048576}')
+  load=$(cut -d' ' -f1 /proc/loadavg)
   line=$(grep -a '^\[' "$out/up.log" | tail -n 1 | cut -c1-160 || true)
-  printf '| %.1f | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
+  printf '| %.1f | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
     "$(awk -v s=$((now - start)) 'BEGIN {print s / 60}')" "$rss" "$hwm" "$fds" "$deleted" "$table" "$log" \
-    "$size" "${line//|/\/}" | tee -a "$out/samples.md"
+    "$size" "$load" "${line//|/\/}" | tee -a "$out/samples.md"
 }
 
 while kill -0 "$pid" 2>/dev/null; do

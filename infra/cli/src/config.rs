@@ -12,6 +12,9 @@
 //! already, as only `stream.name` is created by `up`.
 
 mod explain;
+mod window;
+
+pub use window::AnalyzerWindow;
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
@@ -200,6 +203,10 @@ pub struct StreamConfig {
     pub segment_size: shardline_core::units::ByteSize,
     /// Read handles of sealed segments the log keeps open (a cache shared by all shards).
     pub open_sealed_segments: usize,
+    /// A cached read handle of a sealed segment unused this long is closed ("0s": kept until
+    /// the cache is full).
+    #[serde(with = "shardline_core::units::duration")]
+    pub sealed_handle_idle: std::time::Duration,
     /// Enforce Kinesis's per-shard limits (1 MiB/s and 1,000 records/s written, 2 MiB/s and
     /// 5 reads/s read), so load tests see throttling as on Kinesis.
     #[serde(default)]
@@ -291,6 +298,8 @@ pub struct FlowConfig {
     /// pipeline-health fails when a consumer is further behind than this.
     #[serde(with = "shardline_core::units::duration")]
     pub max_consumer_lag: std::time::Duration,
+    /// The samples metrics-analyzer aggregates when its input has no `window_seconds`.
+    pub analyzer_window: AnalyzerWindow,
     /// Task resources served by a local command or an HTTP endpoint, keyed by resource ARN
     /// (or Lambda function name); they take precedence over the built-in handlers.
     #[serde(default)]

@@ -335,25 +335,66 @@ async fn pipeline_health(p: Pipeline, input: Value, ctx: TaskContext) -> Result<
     Ok(json!({ "healthy": true, "stream": stream, "records": records, "consumers": consumers }))
 }
 
-/// The seed's per-instance aggregate (Athena Q1) for one metric type over the Parquet output.
+/// The seed's per-instance aggregate (Athena Q1) for one metric type over the Parquet output,
+/// for the samples of a window before now: `window_seconds` from the input, else
+/// `[flow] analyzer_window` (by default the schedule's period). Only the day partitions and the
+/// objects the window reaches are read, and the engine (its session, caches and buffers) is
+/// dropped when the task returns, so a run costs what its window holds, not the history.
+/// The result names the window and what the scan read.
 async fn metrics_analyzer(p: Pipeline, input: Value, ctx: TaskContext) -> Result<Value, TaskError> {
     let which = metric_type_param(&input)?.unwrap_or(MetricType::CpuUtilization);
-    let window_ms = input
-        .get("window_seconds")
-        .and_then(Value::as_i64)
-        .map(|s| s.saturating_mul(1000));
-    let from = window_ms.map(|w| ctx.clock.now_ms().saturating_sub(w));
+    let now = ctx.clock.now_ms();
+    let flow = &p.config.flow;
+    let window_ms = match input.get("window_seconds") {
+        Some(Value::Number(n)) => match n.as_i64().filter(|s| *s > 0) {
+            Some(s) => Some(s.saturating_mul(1000)),
+            None => {
+                return Err(TaskError::new(
+                    "InvalidParameter",
+                    format!("window_seconds {n}: give a whole number of seconds above 0"),
+                ));
+            }
+        },
+        Some(Value::Null) | None => {
+            flow.analyzer_window
+                .millis(&flow.schedule, &flow.time_zone, now)
+        }
+        Some(other) => {
+            return Err(TaskError::new(
+                "InvalidParameter",
+                format!("window_seconds {other}: give a whole number of seconds above 0"),
+            ));
+        }
+    };
+    let from = window_ms.map(|w| now.saturating_sub(w));
     let engine = crate::commands::query::engine(&p.config, p.backends.aws.as_ref())
         .map_err(|e| failed(format!("{e:#}")))?;
-    let rows = engine
-        .metric_summary(which, from, None)
+    let (rows, scan) = engine
+        .metric_summary_scanned(which, from, None)
         .await
         .map_err(failed)?;
+    drop(engine);
+    tracing::debug!(
+        metric = which.as_str(),
+        window_ms = ?window_ms,
+        files_listed = scan.files_listed,
+        files_pruned = scan.files_pruned,
+        bytes_scanned = scan.bytes_scanned,
+        "metrics analysed"
+    );
     let instances: Vec<Value> = rows
         .iter()
         .map(|r| json!({ "instance_id": r.instance_id, "samples": r.samples, "avg": r.avg, "max": r.max, "min": r.min }))
         .collect();
-    Ok(json!({ "metric_type": which.as_str(), "instances": instances.len(), "rows": instances }))
+    Ok(json!({
+        "metric_type": which.as_str(),
+        "window_seconds": window_ms.map(|w| w / 1000),
+        "objects_listed": scan.files_listed,
+        "objects_skipped": scan.files_pruned,
+        "bytes_scanned": scan.bytes_scanned,
+        "instances": instances.len(),
+        "rows": instances,
+    }))
 }
 
 /// The seed's log-processor threshold check, over the events that arrived in the last

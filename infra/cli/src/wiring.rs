@@ -73,6 +73,7 @@ pub async fn open_log(config: &Config) -> Result<Arc<Log>> {
         },
         segment_bytes: config.stream.segment_size.bytes(),
         open_sealed_segments: config.stream.open_sealed_segments,
+        sealed_handle_idle: config.stream.sealed_handle_idle,
         enforce_throughput_limits: config.stream.enforce_limits,
         ..LogOptions::default()
     };

@@ -10,6 +10,7 @@
 //!   given [`Access::ReadWrite`]) and `explain`.
 //! - [`summary`]: [`InstanceSummary`] and [`QueryEngine::metric_summary`], the seed's
 //!   per-instance aggregate for any metric type and time range.
+//! - [`scan`]: [`ScanStats`]: the objects and bytes an executed query's scans read.
 //! - [`format`]: [`format_batches`]: results as a table, CSV or JSON Lines.
 //! - [`store`]: [`store::PortStore`]: `object_store`'s read side over an object store port
 //!   (S3), for [`QueryEngine::over_objects`].
@@ -18,6 +19,7 @@
 pub mod engine;
 pub mod error;
 pub mod format;
+pub mod scan;
 pub mod store;
 pub mod summary;
 
@@ -25,4 +27,5 @@ pub use arrow::record_batch::RecordBatch;
 pub use engine::{Access, PARTITION_COLUMNS, QueryEngine, SCHEMA_NAME, TABLE_NAME};
 pub use error::QueryError;
 pub use format::{OutputFormat, format_batches};
+pub use scan::ScanStats;
 pub use summary::InstanceSummary;

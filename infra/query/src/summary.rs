@@ -3,18 +3,24 @@
 //! `SELECT instance_id, COUNT(*), AVG(value), MAX(value), MIN(value) … WHERE metric_type = ?
 //! GROUP BY instance_id ORDER BY avg DESC` (ties by instance id), optionally bounded on the
 //! sample time `event_time`: `from_ms` inclusive, `to_ms` exclusive. The bounds also become a
-//! conservative filter on `year`/`month`/`day`, so only the partitions in range are listed.
+//! conservative filter on `year`/`month`/`day`, so only the partitions in range are listed, and
+//! objects of those whose `event_time` statistics lie outside the range are skipped unread
+//! ([`QueryEngine::metric_summary_scanned`] reports what the scan read).
+
+use std::sync::Arc;
 
 use arrow::array::{Array, AsArray};
 
 use arrow::datatypes::{DataType, Float64Type, Int64Type};
 use datafusion::common::ScalarValue;
 use datafusion::functions_aggregate::expr_fn::{avg, count, max, min};
+use datafusion::physical_plan::collect;
 use datafusion::prelude::{Expr, cast, col, lit};
 use shardline_core::MetricType;
 
 use crate::engine::{QueryEngine, TABLE_NAME};
 use crate::error::QueryError;
+use crate::scan::ScanStats;
 
 /// One instance's statistics for one metric type.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,6 +62,23 @@ impl QueryEngine {
         from_ms: Option<i64>,
         to_ms: Option<i64>,
     ) -> Result<Vec<InstanceSummary>, QueryError> {
+        Ok(self
+            .metric_summary_scanned(metric_type, from_ms, to_ms)
+            .await?
+            .0)
+    }
+
+    /// [`QueryEngine::metric_summary`], with what its scan read: bounded by the partitions
+    /// and objects the time range reaches, not by the history the output holds.
+    ///
+    /// # Errors
+    /// [`QueryError::Sql`] when the table cannot be read.
+    pub async fn metric_summary_scanned(
+        &self,
+        metric_type: MetricType,
+        from_ms: Option<i64>,
+        to_ms: Option<i64>,
+    ) -> Result<(Vec<InstanceSummary>, ScanStats), QueryError> {
         let what = format!("metric_summary({metric_type}, {from_ms:?}, {to_ms:?})");
         let e = |err| QueryError::sql(&what, err);
         let part = |c: &str| cast(col(c), DataType::Int64);
@@ -95,8 +118,12 @@ impl QueryEngine {
                 col("instance_id").sort(true, true),
             ])
             .map_err(e)?;
+        let task_ctx = df.task_ctx();
+        let plan = df.create_physical_plan().await.map_err(e)?;
+        let batches = collect(plan.clone(), Arc::new(task_ctx)).await.map_err(e)?;
+        let scan = ScanStats::of(&plan);
         let mut out = Vec::new();
-        for batch in df.collect().await.map_err(e)? {
+        for batch in batches {
             let shape = |what: &str| QueryError::Shape(format!("summary column {what}"));
             let ids = arrow::compute::cast(batch.column(0), &DataType::Utf8)
                 .map_err(|err| QueryError::Shape(err.to_string()))?;
@@ -125,6 +152,6 @@ impl QueryEngine {
                 });
             }
         }
-        Ok(out)
+        Ok((out, scan))
     }
 }

@@ -6,6 +6,7 @@
 //! index_interval = "4KiB"
 //! enforce_throughput_limits = false
 //! open_sealed_segments = 64       # read handles of sealed segments kept open
+//! sealed_handle_idle = "60s"      # ... each closed once unused this long ("0s": never)
 //! ```
 //! Sizes are read by [`shardline_core::units::parse_size`]: `B`, `KiB`, `MiB`, `GiB` (powers of
 //! 1024), `KB`, `MB`, `GB` (powers of 1000), or a plain number of bytes.
@@ -33,6 +34,9 @@ pub struct LogConfig {
     pub enforce_throughput_limits: bool,
     /// Read handles of sealed segments kept open (see [`LogOptions::open_sealed_segments`]).
     pub open_sealed_segments: usize,
+    /// How long a cached read handle may stay unused, e.g. `"60s"` (see
+    /// [`LogOptions::sealed_handle_idle`]).
+    pub sealed_handle_idle: String,
 }
 
 impl Default for LogConfig {
@@ -43,6 +47,9 @@ impl Default for LogConfig {
             index_interval: "4KiB".into(),
             enforce_throughput_limits: false,
             open_sealed_segments: crate::options::DEFAULT_OPEN_SEALED_SEGMENTS,
+            sealed_handle_idle: shardline_core::units::format_duration(
+                crate::options::DEFAULT_SEALED_HANDLE_IDLE,
+            ),
         }
     }
 }
@@ -59,6 +66,8 @@ impl LogConfig {
             index_interval_bytes: size("index_interval", &self.index_interval)?,
             enforce_throughput_limits: self.enforce_throughput_limits,
             open_sealed_segments: self.open_sealed_segments,
+            sealed_handle_idle: shardline_core::units::parse_duration(&self.sealed_handle_idle)
+                .map_err(|e| LogError::InvalidArgument(format!("sealed_handle_idle: {e}")))?,
             clock,
         };
         options.validate()?;
@@ -112,6 +121,10 @@ mod tests {
             LogOptions::default().index_interval_bytes
         );
         assert_eq!(o.open_sealed_segments, 64);
+        assert_eq!(
+            o.sealed_handle_idle,
+            LogOptions::default().sealed_handle_idle
+        );
         let c: LogConfig = serde_json::from_str(r#"{"open_sealed_segments":3}"#).expect("parse");
         assert_eq!(
             c.to_options(Arc::new(SystemClock))

@@ -2,6 +2,12 @@
 //! least-recently-used cache, so a log holds a bounded number of descriptors however many
 //! segments retention keeps.
 //!
+//! A handle unused for `idle` (on the log's clock) is closed at the cache's next use and at
+//! every retention pass: readers that keep up with the writers read a segment just sealed once,
+//! then the next (active) one, so a long run holds about one sealed handle per shard rather
+//! than one per segment sealed since the start up to `capacity`. `idle` 0 keeps handles until
+//! the cache is full.
+//!
 //! Descriptors a log holds: its `LOCK` file, one per shard (the active segment, shared by its
 //! writer and its readers) and at most `capacity` here, plus those of reads in progress: a
 //! read takes an `Arc<File>` from the cache and keeps it until it returns, so a handle evicted
@@ -17,30 +23,65 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use shardline_core::time::Clock;
 
 use crate::error::LogError;
 
 /// A bounded cache of read handles of sealed segment files, shared by every shard of a log.
-#[derive(Debug)]
 pub struct SealedHandles {
     capacity: usize,
+    /// Milliseconds a handle may stay unused; 0: no limit.
+    idle_ms: i64,
+    time: Arc<dyn Clock>,
     inner: Mutex<Lru>,
+}
+
+impl std::fmt::Debug for SealedHandles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SealedHandles")
+            .field("capacity", &self.capacity)
+            .field("idle_ms", &self.idle_ms)
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Default)]
 struct Lru {
     /// Incremented on every use; an entry's stamp is its last use.
     clock: u64,
-    open: HashMap<PathBuf, (Arc<File>, u64)>,
+    /// Handle, use stamp, time of last use (ms on the log's clock).
+    open: HashMap<PathBuf, (Arc<File>, u64, i64)>,
 }
 
 impl SealedHandles {
-    /// A cache keeping at most `capacity` handles open.
-    pub fn new(capacity: usize) -> SealedHandles {
+    /// A cache keeping at most `capacity` handles open, none unused for longer than `idle`
+    /// (zero: no limit) on `clock`.
+    pub fn new(capacity: usize, idle: Duration, clock: Arc<dyn Clock>) -> SealedHandles {
         SealedHandles {
             capacity,
+            idle_ms: i64::try_from(idle.as_millis()).unwrap_or(i64::MAX),
+            time: clock,
             inner: Mutex::new(Lru::default()),
         }
+    }
+
+    /// Closes the handles unused for longer than the idle limit; returns how many.
+    pub fn close_idle(&self) -> usize {
+        let now = self.time.now_ms();
+        Self::expire(&mut self.lock(), self.idle_ms, now)
+    }
+
+    fn expire(g: &mut Lru, idle_ms: i64, now: i64) -> usize {
+        if idle_ms == 0 {
+            return 0;
+        }
+        let before = g.open.len();
+        g.open
+            .retain(|_, (_, _, used)| now.saturating_sub(*used) <= idle_ms);
+        before - g.open.len()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Lru> {
@@ -54,12 +95,15 @@ impl SealedHandles {
     /// [`LogError::Io`] naming the file when it cannot be opened (e.g. too many open files:
     /// raise the descriptor limit or lower `open_sealed_segments`).
     pub fn get(&self, path: &Path) -> Result<Arc<File>, LogError> {
+        let now_ms = self.time.now_ms();
         {
             let mut g = self.lock();
+            Self::expire(&mut g, self.idle_ms, now_ms);
             g.clock += 1;
-            let now = g.clock;
-            if let Some((file, used)) = g.open.get_mut(path) {
-                *used = now;
+            let stamp = g.clock;
+            if let Some((file, used, used_ms)) = g.open.get_mut(path) {
+                *used = stamp;
+                *used_ms = now_ms;
                 return Ok(file.clone());
             }
         }
@@ -69,13 +113,14 @@ impl SealedHandles {
         }
         let mut g = self.lock();
         g.clock += 1;
-        let now = g.clock;
-        g.open.insert(path.to_path_buf(), (file.clone(), now));
+        let stamp = g.clock;
+        g.open
+            .insert(path.to_path_buf(), (file.clone(), stamp, now_ms));
         while g.open.len() > self.capacity {
             let Some(oldest) = g
                 .open
                 .iter()
-                .min_by_key(|(_, (_, used))| *used)
+                .min_by_key(|(_, (_, used, _))| *used)
                 .map(|(p, _)| p.clone())
             else {
                 break;
@@ -105,6 +150,7 @@ impl SealedHandles {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shardline_core::time::ManualClock;
 
     #[test]
     fn keeps_at_most_capacity_and_evicts_the_least_recently_used() {
@@ -116,7 +162,7 @@ mod tests {
                 p
             })
             .collect();
-        let cache = SealedHandles::new(2);
+        let cache = SealedHandles::new(2, Duration::ZERO, ManualClock::new(0));
         let a = cache.get(&paths[0]).expect("open 0");
         cache.get(&paths[1]).expect("open 1");
         // Using 0 again makes 1 the least recently used, so opening 2 closes 1.
@@ -137,8 +183,39 @@ mod tests {
             .get(&dir.path().join("missing.seg"))
             .expect_err("missing file");
         assert!(err.to_string().contains("missing.seg"), "{err}");
-        let none = SealedHandles::new(0);
+        let none = SealedHandles::new(0, Duration::ZERO, ManualClock::new(0));
         none.get(&paths[3]).expect("uncached open");
         assert_eq!(none.len(), 0, "capacity 0 keeps nothing open");
+    }
+
+    #[test]
+    fn handles_unused_past_the_idle_limit_are_closed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let paths: Vec<PathBuf> = (0..3)
+            .map(|i| {
+                let p = dir.path().join(format!("{i}.seg"));
+                std::fs::write(&p, [i as u8]).expect("write");
+                p
+            })
+            .collect();
+        let clock = ManualClock::new(1_000);
+        let cache = SealedHandles::new(8, Duration::from_secs(60), clock.clone());
+        cache.get(&paths[0]).expect("open 0");
+        clock.advance_ms(30_000);
+        cache.get(&paths[1]).expect("open 1");
+        clock.advance_ms(30_000);
+        assert_eq!(cache.close_idle(), 0, "both used within the last minute");
+        clock.advance_ms(1);
+        // 0 is past the limit: the next use closes it, 1 stays.
+        cache.get(&paths[2]).expect("open 2");
+        assert_eq!(cache.len(), 2);
+        clock.advance_ms(60_001);
+        assert_eq!(cache.close_idle(), 2, "1 and 2 unused for over a minute");
+        assert_eq!(cache.len(), 0);
+        let keep = SealedHandles::new(8, Duration::ZERO, clock.clone());
+        keep.get(&paths[0]).expect("open");
+        clock.advance_ms(10 * 3_600_000);
+        assert_eq!(keep.close_idle(), 0, "no idle limit");
+        assert_eq!(keep.len(), 1);
     }
 }

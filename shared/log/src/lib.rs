@@ -34,7 +34,8 @@
 //! file, the log directory and the remedy), is cut back, and the log keeps appending once the
 //! disk takes writes again. A failed segment roll changes nothing and is retried. Open
 //! descriptors: one per shard plus at most [`LogOptions::open_sealed_segments`] cached read
-//! handles of sealed segments (see `handles`).
+//! handles of sealed segments, each closed once unused for [`LogOptions::sealed_handle_idle`]
+//! (see `handles`).
 //!
 //! # Resharding
 //! Split, merge and uniform scaling close shards and create children; the lineage (parents,

@@ -520,7 +520,11 @@ fn open_blocking(dir: PathBuf, options: LogOptions) -> Result<Inner, LogError> {
             dir.display()
         ))
     })?;
-    let options_handles = options.open_sealed_segments;
+    let handles = SealedHandles::new(
+        options.open_sealed_segments,
+        options.sealed_handle_idle,
+        options.clock.clone(),
+    );
     let inner = Inner {
         dir: dir.clone(),
         options,
@@ -528,7 +532,7 @@ fn open_blocking(dir: PathBuf, options: LogOptions) -> Result<Inner, LogError> {
         admin: tokio::sync::Mutex::new(()),
         closed: AtomicBool::new(false),
         iterator_key: IteratorKey::load_or_create(&dir)?,
-        handles: Arc::new(SealedHandles::new(options_handles)),
+        handles: Arc::new(handles),
         lock: Mutex::new(Some(lock_file)),
     };
     let mut streams = BTreeMap::new();

@@ -2,6 +2,7 @@
 //! handles, clock.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use shardline_core::time::{Clock, SystemClock};
 
@@ -22,6 +23,9 @@ pub enum Durability {
 /// few streams reading old data at once, far below usual descriptor limits.
 pub const DEFAULT_OPEN_SEALED_SEGMENTS: usize = 64;
 
+/// Default of [`LogOptions::sealed_handle_idle`].
+pub const DEFAULT_SEALED_HANDLE_IDLE: Duration = Duration::from_secs(60);
+
 /// Options for [`crate::Log::open`].
 #[derive(Debug, Clone)]
 pub struct LogOptions {
@@ -37,6 +41,10 @@ pub struct LogOptions {
     /// shard). The log holds at most this many descriptors for sealed segments, plus one per
     /// shard (its active segment) and those of reads in progress. 0 opens a handle per read.
     pub open_sealed_segments: usize,
+    /// A cached read handle of a sealed segment unused this long (on `clock`) is closed, at
+    /// the cache's next use or the next retention pass, so readers that keep up hold about
+    /// one sealed handle per shard in a long run. Zero: kept until the cache is full.
+    pub sealed_handle_idle: Duration,
     /// The source of arrival times and of "now" for retention.
     pub clock: Arc<dyn Clock>,
 }
@@ -49,6 +57,7 @@ impl Default for LogOptions {
             index_interval_bytes: 4096,
             enforce_throughput_limits: false,
             open_sealed_segments: DEFAULT_OPEN_SEALED_SEGMENTS,
+            sealed_handle_idle: DEFAULT_SEALED_HANDLE_IDLE,
             clock: Arc::new(SystemClock),
         }
     }

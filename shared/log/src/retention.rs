@@ -7,7 +7,8 @@
 //! leave the shard's view under its lock before their files are removed, so a reader either
 //! finds a segment whole (an unlinked file stays readable through an open handle) or moves on
 //! to the trim horizon. A deleted segment's cached read handle is closed before its file is
-//! unlinked, so its disk space is given back once reads in progress end.
+//! unlinked, so its disk space is given back once reads in progress end. Each pass also closes
+//! cached read handles left unused past [`crate::LogOptions::sealed_handle_idle`].
 
 use std::sync::Weak;
 use std::sync::atomic::Ordering;
@@ -72,6 +73,7 @@ pub(crate) fn enforce(inner: &Inner) -> Result<RetentionReport, LogError> {
             }
         }
     }
+    inner.handles.close_idle();
     Ok(report)
 }
 

@@ -232,7 +232,12 @@ mod tests {
     fn reader(path: &Path) -> SegmentReader {
         let mut view = SegmentView::new(path, 0);
         view.end = std::fs::metadata(path).expect("stat").len();
-        view.reader(&SealedHandles::new(1)).expect("reader")
+        view.reader(&SealedHandles::new(
+            1,
+            std::time::Duration::ZERO,
+            std::sync::Arc::new(shardline_core::time::SystemClock),
+        ))
+        .expect("reader")
     }
 
     /// Walks everything with `chunk`, collecting each frame as parsed from its buffer.

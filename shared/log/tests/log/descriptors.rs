@@ -85,3 +85,87 @@ async fn descriptors_stay_bounded_however_many_segments_are_kept() {
     drop(log);
     assert_eq!(descriptors_under(dir.path()), (0, 0), "after close");
 }
+
+/// Readers that keep up with the writers (one batch behind, as consumers polling a busy
+/// stream are) read each segment just sealed once; its cached handle is closed once unused
+/// past `sealed_handle_idle`, so the descriptors a long run holds do not follow the number of
+/// segments sealed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_at_the_tail_do_not_keep_a_descriptor_per_sealed_segment() {
+    let dir = tempdir();
+    let clock = ManualClock::new(T0);
+    let log = open(
+        dir.path(),
+        LogOptions {
+            sealed_handle_idle: Duration::from_secs(60),
+            ..small_segments(&clock)
+        },
+    )
+    .await;
+    log.create_stream("s", 2, Duration::from_secs(24 * 3600))
+        .await
+        .expect("create");
+    let mut its = Vec::new();
+    for s in 0..2 {
+        its.push(
+            log.get_shard_iterator("s", ShardId(s), &StartingPosition::TrimHorizon)
+                .await
+                .expect("iterator"),
+        );
+    }
+    // Records of the previous round not read yet, per shard.
+    let mut behind = [0usize; 2];
+    let (mut read, mut most) = (0, 0);
+    for round in 0..200 {
+        let batch = (0..4)
+            .map(|j| {
+                entry(
+                    &format!("host-{j}"),
+                    format!("r{round:03}-{j}-{}", "d".repeat(70)),
+                )
+            })
+            .collect();
+        let mut this_round = [0usize; 2];
+        for (shard, _) in put_ok(&log, "s", batch).await {
+            this_round[shard.0 as usize] += 1;
+        }
+        for (s, it) in its.iter_mut().enumerate() {
+            let mut want = behind[s];
+            for _ in 0..100 {
+                if want == 0 {
+                    break;
+                }
+                let out = log.get_records(it, want).await.expect("get_records");
+                *it = out.next_iterator.expect("open shard");
+                want -= out.records.len();
+                read += out.records.len();
+            }
+            assert_eq!(want, 0, "shard {s} round {round}: records missing");
+        }
+        behind = this_round;
+        most = most.max(descriptors_under(dir.path()).0);
+        clock.advance_ms(5_000);
+    }
+    assert_eq!(
+        read + behind.iter().sum::<usize>(),
+        800,
+        "every record read once"
+    );
+    let stats = log.shard_stats("s").await.expect("stats");
+    let segments: usize = stats.iter().map(|s| s.segments).sum();
+    assert!(segments >= 60, "{segments} segments");
+    // The LOCK file, two active segments, and the sealed segments read in the last minute
+    // (about one per shard every three rounds of 5 s): far below one per sealed segment.
+    assert!(
+        most <= 3 + 12,
+        "{most} descriptors at most while {segments} segments were sealed and read"
+    );
+    clock.advance_ms(61_000);
+    log.enforce_retention().await.expect("retention pass");
+    assert_eq!(
+        descriptors_under(dir.path()),
+        (3, 0),
+        "idle handles closed by the retention pass"
+    );
+    log.close().await.expect("close");
+}
