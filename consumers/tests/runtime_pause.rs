@@ -6,52 +6,17 @@
 
 mod runtime_support;
 
-use async_trait::async_trait;
 use runtime_support::*;
 use shardline_consumers::runtime::{ConsumerFactory, ConsumerState, PauseError, Supervisor};
-use shardline_consumers::{Sink, SinkRecord};
-use shardline_core::{Error, SequenceNumber, ShardId};
+use shardline_core::ShardId;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-/// Applies each batch and reports it durable; fails every write while `down` is set.
-struct CountingSink {
-    applied: Applied,
-    down: Arc<AtomicBool>,
-}
-
-#[async_trait]
-impl Sink for CountingSink {
-    fn name(&self) -> &str {
-        "counting"
-    }
-
-    async fn write(
-        &mut self,
-        _shard: ShardId,
-        records: &[SinkRecord],
-        _now_ms: i64,
-    ) -> shardline_core::Result<Option<SequenceNumber>> {
-        if self.down.load(Ordering::Relaxed) {
-            return Err(Error::Unavailable("the table is down".into()));
-        }
-        Ok(apply(&self.applied, records))
-    }
-
-    async fn flush(
-        &mut self,
-        _now_ms: i64,
-        _force: bool,
-    ) -> shardline_core::Result<Vec<(ShardId, SequenceNumber)>> {
-        Ok(Vec::new())
-    }
-}
-
 /// How long a pause may wait for the consumer to stop.
 const WITHIN: Duration = Duration::from_secs(60);
 
-/// A supervisor of a [`CountingSink`] consumer named `name` over `env`, and the sink's state.
+/// A supervisor of a [`SwitchedSink`] consumer named `name` over `env`, and the sink's state.
 fn supervisor(env: &Arc<Env>, name: &str) -> (Supervisor, Applied, Arc<AtomicBool>) {
     let out = Applied::default();
     let down = Arc::new(AtomicBool::new(false));
@@ -59,7 +24,8 @@ fn supervisor(env: &Arc<Env>, name: &str) -> (Supervisor, Applied, Arc<AtomicBoo
         let (env, out, down) = (Arc::clone(env), Arc::clone(&out), Arc::clone(&down));
         let name = name.to_string();
         Box::new(move || {
-            let sink = CountingSink {
+            let sink = SwitchedSink {
+                name: "counting",
                 applied: Arc::clone(&out),
                 down: Arc::clone(&down),
             };

@@ -11,45 +11,12 @@ use shardline_consumers::runtime::{
     ConsumerConfig, ConsumerError, ConsumerFactory, ConsumerState, Supervisor,
 };
 use shardline_consumers::{Sink, SinkRecord};
-use shardline_core::{Error, SequenceNumber, ShardId};
+use shardline_core::{SequenceNumber, ShardId};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
-
-/// Fails every write while `down` is set, then applies each batch and reports it durable.
-struct OutageSink {
-    applied: Applied,
-    down: Arc<AtomicBool>,
-}
-
-#[async_trait]
-impl Sink for OutageSink {
-    fn name(&self) -> &str {
-        "outage"
-    }
-
-    async fn write(
-        &mut self,
-        _shard: ShardId,
-        records: &[SinkRecord],
-        _now_ms: i64,
-    ) -> shardline_core::Result<Option<SequenceNumber>> {
-        if self.down.load(Ordering::SeqCst) {
-            return Err(Error::Unavailable("the table is down".into()));
-        }
-        Ok(apply(&self.applied, records))
-    }
-
-    async fn flush(
-        &mut self,
-        _now_ms: i64,
-        _force: bool,
-    ) -> shardline_core::Result<Vec<(ShardId, SequenceNumber)>> {
-        Ok(Vec::new())
-    }
-}
 
 /// Panics on any write holding a record of instance `i-poison`; applies the others.
 struct PoisonSink {
@@ -112,7 +79,8 @@ async fn a_sink_failing_for_a_minute_then_recovering_loses_and_repeats_nothing()
     let factory: ConsumerFactory = {
         let (env, out, down) = (Arc::clone(&env), Arc::clone(&out), Arc::clone(&down));
         Box::new(move || {
-            let sink = OutageSink {
+            let sink = SwitchedSink {
+                name: "outage",
                 applied: Arc::clone(&out),
                 down: Arc::clone(&down),
             };
@@ -266,7 +234,8 @@ async fn a_drain_gives_up_on_a_sink_that_keeps_failing_or_panicking() {
     let factory: ConsumerFactory = {
         let env = Arc::clone(&env);
         Box::new(move || {
-            let sink = OutageSink {
+            let sink = SwitchedSink {
+                name: "outage",
                 applied: Applied::default(),
                 down: Arc::new(AtomicBool::new(true)),
             };

@@ -264,3 +264,38 @@ pub async fn eventually(what: &str, steps: u32, mut done: impl FnMut() -> bool) 
     }
     panic!("{what}: not within {steps} s");
 }
+
+/// Applies each batch and reports it durable; fails every write while `down` is set.
+pub struct SwitchedSink {
+    /// The sink's name (what errors name).
+    pub name: &'static str,
+    pub applied: Applied,
+    pub down: Arc<std::sync::atomic::AtomicBool>,
+}
+
+#[async_trait]
+impl Sink for SwitchedSink {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    async fn write(
+        &mut self,
+        _shard: ShardId,
+        records: &[SinkRecord],
+        _now_ms: i64,
+    ) -> shardline_core::Result<Option<SequenceNumber>> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(Error::Unavailable("the table is down".into()));
+        }
+        Ok(apply(&self.applied, records))
+    }
+
+    async fn flush(
+        &mut self,
+        _now_ms: i64,
+        _force: bool,
+    ) -> shardline_core::Result<Vec<(ShardId, SequenceNumber)>> {
+        Ok(Vec::new())
+    }
+}

@@ -692,17 +692,6 @@ for d, _, files in os.walk(os.path.join(root, "raw-metrics")):
     Ok(())
 }
 
-/// The row counts of `backfill`'s summary (a header line, then one row).
-fn summary(out: &str) -> Result<BTreeMap<String, String>> {
-    let mut lines = out.lines();
-    let head = lines.next().context("header")?.split_whitespace();
-    let row = lines.next().context("row")?.split_whitespace();
-    Ok(head
-        .map(str::to_string)
-        .zip(row.map(str::to_string))
-        .collect())
-}
-
 #[test]
 fn backfill_from_s3_and_replay_over_kinesis_into_a_prefix_of_its_own() -> Result<()> {
     let _moto = one_at_a_time();
@@ -722,7 +711,7 @@ fn backfill_from_s3_and_replay_over_kinesis_into_a_prefix_of_its_own() -> Result
         "{}",
         String::from_utf8_lossy(&first.stderr)
     );
-    let s = summary(&out)?;
+    let s = support::summary(&out)?;
     assert_eq!(
         (
             s["FILES"].as_str(),
@@ -732,7 +721,7 @@ fn backfill_from_s3_and_replay_over_kinesis_into_a_prefix_of_its_own() -> Result
         ("16", "48", "1"),
         "{out}"
     );
-    let again = summary(&sh.ok(&["backfill", "--from", &from])?)?;
+    let again = support::summary(&sh.ok(&["backfill", "--from", &from])?)?;
     assert_eq!(again["APPENDED"], "0", "a re-run appends nothing");
     sh.ok(&["up", "--once"])?;
     let rows = "SELECT COUNT(*) AS n FROM metrics";

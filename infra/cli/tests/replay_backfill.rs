@@ -16,7 +16,6 @@ mod support;
 
 use anyhow::{Context, Result};
 use running::quiet_toml;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use support::{Shardline, TEST_TOML};
 
@@ -223,17 +222,6 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/raw-metrics")
 }
 
-fn summary(out: &str) -> Result<BTreeMap<String, String>> {
-    let mut lines = out.lines();
-    let head: Vec<&str> = lines.next().context("header")?.split_whitespace().collect();
-    let row: Vec<&str> = lines.next().context("row")?.split_whitespace().collect();
-    Ok(head
-        .iter()
-        .map(|h| h.to_string())
-        .zip(row.iter().map(|r| r.to_string()))
-        .collect())
-}
-
 #[test]
 fn backfill_of_the_seeds_raw_metrics_lands_by_event_time_once() -> Result<()> {
     let sh = Shardline::with_config(&quiet_toml())?;
@@ -243,7 +231,7 @@ fn backfill_of_the_seeds_raw_metrics_lands_by_event_time_once() -> Result<()> {
     let out = String::from_utf8(first.stdout)?;
     let err = String::from_utf8(first.stderr)?;
     assert!(first.status.success(), "{err}");
-    let s = summary(&out)?;
+    let s = support::summary(&out)?;
     assert_eq!(s["FILES"], "16", "{out}");
     assert_eq!(s["LINES"], "49");
     assert_eq!(s["APPENDED"], "48");
@@ -279,7 +267,7 @@ fn backfill_of_the_seeds_raw_metrics_lands_by_event_time_once() -> Result<()> {
     );
 
     let again = sh.ok(&["backfill", "--from", from])?;
-    let s = summary(&again)?;
+    let s = support::summary(&again)?;
     assert_eq!(s["APPENDED"], "0", "a re-run appends nothing: {again}");
     assert_eq!(s["ALREADY"], "49");
     let described: serde_json::Value =
@@ -322,7 +310,7 @@ fn a_backfill_older_than_max_age_lands_in_parquet_not_in_the_dead_letters() -> R
         String::from_utf8_lossy(&first.stderr)
     );
     assert_eq!(
-        summary(&String::from_utf8(first.stdout)?)?["APPENDED"],
+        support::summary(&String::from_utf8(first.stdout)?)?["APPENDED"],
         "48"
     );
     // The control: one of those events put as it is, without the backfill marker.
@@ -401,7 +389,7 @@ async fn a_backfill_killed_between_append_and_ledger_resumes_without_duplicates(
         p.close().await?;
     }
     let out = sh.ok(&["backfill", "--from", &file_arg])?;
-    let s = summary(&out)?;
+    let s = support::summary(&out)?;
     assert_eq!(s["APPENDED"], "1", "only the line the stream lacked: {out}");
     assert_eq!(s["ALREADY"], "2", "{out}");
     sh.ok(&["up", "--once"])?;

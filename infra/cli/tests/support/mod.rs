@@ -476,3 +476,15 @@ impl Moments {
         Duration::from_millis(lo + self.next_u64() % (hi - lo).max(1))
     }
 }
+
+/// The columns of a command's one-row summary table (a header line, then the row), by name.
+pub fn summary(out: &str) -> Result<BTreeMap<String, String>> {
+    let mut lines = out.lines();
+    let head: Vec<&str> = lines.next().context("header")?.split_whitespace().collect();
+    let row: Vec<&str> = lines.next().context("row")?.split_whitespace().collect();
+    Ok(head
+        .iter()
+        .map(|h| h.to_string())
+        .zip(row.iter().map(|r| r.to_string()))
+        .collect())
+}
