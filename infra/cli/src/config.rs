@@ -12,8 +12,10 @@
 //! already, as only `stream.name` is created by `up`.
 
 mod explain;
+mod lag;
 mod window;
 
+pub use lag::LagSource;
 pub use window::AnalyzerWindow;
 
 use anyhow::{Context, Result, bail};
@@ -298,6 +300,10 @@ pub struct FlowConfig {
     /// pipeline-health fails when a consumer is further behind than this.
     #[serde(with = "shardline_core::units::duration")]
     pub max_consumer_lag: std::time::Duration,
+    /// Where pipeline-health reads each consumer's lag: its checkpoints (the consumers `up`
+    /// runs) or Lambda's `IteratorAge` metric (the consumers deployed as Lambda functions).
+    #[serde(default)]
+    pub lag_source: LagSource,
     /// The samples metrics-analyzer aggregates when its input has no `window_seconds`.
     pub analyzer_window: AnalyzerWindow,
     /// Task resources served by a local command or an HTTP endpoint, keyed by resource ARN

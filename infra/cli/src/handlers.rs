@@ -3,7 +3,7 @@
 //! | resource | handler |
 //! |---|---|
 //! | `function:data-collector` | collect (`metric_type` or all) and append to the stream; answers like the seed's Lambda |
-//! | `function:pipeline-health` | per-consumer lag, dead letters, last checkpoint; `PipelineUnhealthy` past the configured lag |
+//! | `function:pipeline-health` | per-consumer lag (from checkpoints or Lambda's IteratorAge: [`crate::health`]), dead letters, last checkpoint; `PipelineUnhealthy` past the configured lag |
 //! | `function:metrics-analyzer` | the seed's per-instance aggregate for `metric_type`, through the query engine |
 //! | `function:log-processor` | the seed's threshold check over the events of the last interval, read from the stream |
 //! | `arn:aws:states:::sns:publish` | the configured notifier |
@@ -13,9 +13,9 @@
 
 use anyhow::Result;
 use serde_json::{Value, json};
-use shardline_core::ports::{CheckpointKey, Notification};
+use shardline_core::ports::Notification;
 use shardline_core::stream::limits::MAX_GET_RECORDS;
-use shardline_core::{MetricEvent, MetricType, ShardId, StartingPosition};
+use shardline_core::{MetricEvent, MetricType, StartingPosition};
 use shardline_flow::external::{CommandHandler, HttpHandler};
 use shardline_flow::{
     HandlerRegistry, SNS_PUBLISH, SnsPublish, TaskContext, TaskError, TaskHandler, handler_fn,
@@ -112,7 +112,7 @@ pub fn registry(pipeline: &PipelineHandle) -> HandlerRegistry {
 pub fn lambda_task(pipeline: &PipelineHandle, name: &str) -> Option<Arc<dyn TaskHandler>> {
     Some(match name {
         "data-collector" => bind(pipeline, data_collector),
-        "pipeline-health" => bind(pipeline, pipeline_health),
+        "pipeline-health" => bind(pipeline, crate::health::pipeline_health),
         "metrics-analyzer" => bind(pipeline, metrics_analyzer),
         "log-processor" => bind(pipeline, log_processor),
         _ => return None,
@@ -180,7 +180,7 @@ where
     })
 }
 
-fn failed(e: impl std::fmt::Display) -> TaskError {
+pub(crate) fn failed(e: impl std::fmt::Display) -> TaskError {
     TaskError::new("States.TaskFailed", e.to_string())
 }
 
@@ -223,116 +223,6 @@ async fn data_collector(p: Pipeline, input: Value, _ctx: TaskContext) -> Result<
         "sequence_numbers": report.appended.iter().map(|a| a.sequence_number.as_str()).collect::<Vec<_>>(),
     });
     Ok(json!({ "statusCode": 200, "body": body.to_string() }))
-}
-
-/// Per-consumer health: records not yet processed (counted in the embedded log; Kinesis does
-/// not count them), how old the oldest of them is, dead letters, last checkpoint. Fails with
-/// `PipelineUnhealthy` when a consumer lags more than the limit.
-async fn pipeline_health(p: Pipeline, input: Value, ctx: TaskContext) -> Result<Value, TaskError> {
-    let now = ctx.clock.now_ms();
-    let max_lag_ms = input
-        .get("max_lag_seconds")
-        .and_then(Value::as_u64)
-        .map(|s| s.saturating_mul(1000))
-        .unwrap_or(p.config.flow.max_consumer_lag.as_millis() as u64);
-    let stream = &p.config.stream.name;
-    let shards = p.stream.list_shards(stream).await.map_err(failed)?;
-    let stats: Option<BTreeMap<ShardId, (u64, u64)>> = match &p.log {
-        Some(log) => Some(
-            log.shard_stats(stream)
-                .await
-                .map_err(failed)?
-                .iter()
-                .map(|s| (s.shard, (s.trim_offset, s.next_offset)))
-                .collect(),
-        ),
-        None => None,
-    };
-    let mut consumers = Vec::new();
-    let mut unhealthy = Vec::new();
-    for name in p.consumer_names() {
-        let mut behind = 0u64;
-        let mut oldest_unprocessed_ms: Option<i64> = None;
-        let mut last_checkpoint_ms: Option<i64> = None;
-        for s in &shards {
-            let key = CheckpointKey {
-                consumer: name.clone(),
-                stream: stream.clone(),
-                shard: s.shard_id,
-            };
-            let cp = p.backends.checkpoints.get(&key).await.map_err(failed)?;
-            let offsets = stats.as_ref().and_then(|m| m.get(&s.shard_id)).copied();
-            let position = match &cp {
-                Some(c) => {
-                    last_checkpoint_ms = last_checkpoint_ms.max(Some(c.updated_ms));
-                    if let Some((trim, next)) = offsets {
-                        let offset = c.sequence_number.parts().map(|x| x.offset + 1).unwrap_or(0);
-                        behind += next.saturating_sub(offset.max(trim));
-                    }
-                    StartingPosition::AfterSequenceNumber(c.sequence_number.clone())
-                }
-                None => {
-                    if let Some((trim, next)) = offsets {
-                        behind += next - trim;
-                    }
-                    StartingPosition::TrimHorizon
-                }
-            };
-            let it = p
-                .stream
-                .get_shard_iterator(stream, s.shard_id, &position)
-                .await
-                .map_err(failed)?;
-            let first = p.stream.get_records(&it, 1).await.map_err(failed)?;
-            if let Some(r) = first.records.first() {
-                oldest_unprocessed_ms = Some(
-                    oldest_unprocessed_ms.map_or(r.approximate_arrival_ms, |o: i64| {
-                        o.min(r.approximate_arrival_ms)
-                    }),
-                );
-            }
-        }
-        let lag_ms = oldest_unprocessed_ms
-            .map(|t| (now - t).max(0) as u64)
-            .unwrap_or(0);
-        let dead_letters = p
-            .backends
-            .dead_letters
-            .count(Some(&name))
-            .await
-            .map_err(failed)?;
-        let behind = stats.as_ref().map(|_| behind);
-        if lag_ms > max_lag_ms {
-            unhealthy.push(format!(
-                "{name} is {} behind{}",
-                humantime::format_duration(std::time::Duration::from_millis(lag_ms)),
-                behind
-                    .map(|b| format!(" ({b} records)"))
-                    .unwrap_or_default()
-            ));
-        }
-        consumers.push(json!({
-            "consumer": name,
-            "records_behind": behind,
-            "lag_ms": lag_ms,
-            "dead_letters": dead_letters,
-            "last_checkpoint": last_checkpoint_ms.map(shardline_core::time::format_rfc3339_ms),
-        }));
-    }
-    if !unhealthy.is_empty() {
-        return Err(TaskError::new(
-            PIPELINE_UNHEALTHY,
-            format!(
-                "consumers stuck beyond {} ms: {}",
-                max_lag_ms,
-                unhealthy.join("; ")
-            ),
-        ));
-    }
-    let records: Option<u64> = stats
-        .as_ref()
-        .map(|m| m.values().map(|(trim, next)| next - trim).sum());
-    Ok(json!({ "healthy": true, "stream": stream, "records": records, "consumers": consumers }))
 }
 
 /// The seed's per-instance aggregate (Athena Q1) for one metric type over the Parquet output,

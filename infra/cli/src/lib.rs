@@ -7,6 +7,8 @@
 //! - [`pipeline`]: the collectors, consumers and flow that `shardline up` runs.
 //! - [`handlers`]: the flow's task handlers (data-collector, pipeline-health, metrics-analyzer,
 //!   log-processor, SNS publish).
+//! - [`health`]: the pipeline-health task: consumer lag from checkpoints or from Lambda's
+//!   IteratorAge metric (`[flow] lag_source`).
 //! - [`functions`]: the pipeline's Lambda functions (sinks and flow tasks) from the configuration.
 //! - [`commands`]: one module per subcommand; [`commands::execute`] runs one on a data
 //!   directory, here or for a control client.
@@ -27,6 +29,7 @@ pub mod dashboard;
 pub mod data;
 pub mod functions;
 pub mod handlers;
+pub mod health;
 pub mod io;
 pub mod pipeline;
 pub mod progress;

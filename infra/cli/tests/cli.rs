@@ -511,6 +511,31 @@ fn the_aws_backend_without_a_region_is_one_line() -> Result<()> {
     Ok(())
 }
 
+/// `[flow] lag_source` as the deploy template sets it (a `SHARDLINE__*` variable): the two
+/// accepted values load, anything else is refused in one line naming the key and the values.
+#[test]
+fn the_lag_source_takes_checkpoints_or_iterator_age_and_nothing_else() -> Result<()> {
+    let mut sh = Shardline::new()?;
+    let shown = sh.ok(&["config", "show"])?;
+    assert!(shown.contains("lag_source = \"checkpoints\""), "{shown}");
+    sh.env = vec![("SHARDLINE__FLOW__LAG_SOURCE".into(), "iterator-age".into())];
+    let shown = sh.ok(&["config", "show"])?;
+    assert!(shown.contains("lag_source = \"iterator-age\""), "{shown}");
+
+    sh.env = vec![("SHARDLINE__FLOW__LAG_SOURCE".into(), "iterator_age".into())];
+    let out = sh.run(&["config", "show"])?;
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr)?;
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(
+        err.contains("unknown value `iterator_age` for `flow.lag_source`"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `iterator-age`?"), "{err}");
+    assert!(err.contains("accepted: checkpoints, iterator-age"), "{err}");
+    Ok(())
+}
+
 /// Configuration mistakes are caught when the configuration loads (or, for a stream that
 /// must exist, when `up` opens the log), each in one line naming the key and the fix.
 #[test]

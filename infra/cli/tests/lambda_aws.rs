@@ -2,7 +2,9 @@
 //! task bootstraps run with `SHARDLINE_BACKEND=aws` under `lambda invoke`'s Runtime API
 //! (data-collector puts to Kinesis, metrics-analyzer queries the Parquet on S3,
 //! pipeline-health reads the stream), and `shardline esm run` reads Kinesis as its source and
-//! describes a batch it gives up on to an S3 bucket and an SNS topic.
+//! describes a batch it gives up on to an S3 bucket and an SNS topic; pipeline-health as
+//! deployed (`[flow] lag_source = "iterator-age"`) reads the consumers' lag from Lambda's
+//! IteratorAge in CloudWatch, with no lease table.
 //!
 //! Built only with the `moto-tests` feature (scripts/test-all.sh starts moto and exports
 //! `SHARDLINE_MOTO_URL`); with the feature on and no URL every test fails saying how to run
@@ -252,6 +254,140 @@ async fn the_flow_task_bootstraps_run_on_aws_from_their_environment() -> Result<
             "{row} {line}"
         );
     }
+    Ok(())
+}
+
+/// Puts `IteratorAge` datapoints (milliseconds, at `(age_ms, epoch ms)`) for `function` as
+/// Lambda does for a stream-fed function. The adapter refuses `AWS/` namespaces, as CloudWatch
+/// does for callers: the test plays Lambda's part with the SDK's client.
+async fn put_iterator_age(b: &AwsBackends, function: &str, points: &[(f64, i64)]) -> Result<()> {
+    use aws_sdk_cloudwatch::primitives::DateTime;
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
+    let data = points
+        .iter()
+        .map(|(age, at)| {
+            MetricDatum::builder()
+                .metric_name("IteratorAge")
+                .dimensions(
+                    Dimension::builder()
+                        .name("FunctionName")
+                        .value(function)
+                        .build(),
+                )
+                .value(*age)
+                .unit(StandardUnit::Milliseconds)
+                .timestamp(DateTime::from_millis(*at))
+                .build()
+        })
+        .collect();
+    b.clients
+        .cloudwatch
+        .put_metric_data()
+        .namespace("AWS/Lambda")
+        .set_metric_data(Some(data))
+        .send()
+        .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deployed_pipeline_health_reads_lag_from_iterator_age_without_a_lease_table() -> Result<()>
+{
+    let _moto = one_at_a_time().await;
+    let name = unique("age");
+    let t = config(&name, 1);
+    let mut sh = on_moto(&t)?;
+    // As the deploy template runs it: the stream and the dead-letter bucket exist, no lease
+    // table does (Lambda's mappings keep the consumers' positions).
+    sh.env
+        .push(("SHARDLINE__FLOW__LAG_SOURCE".into(), "iterator-age".into()));
+    let b = aws(&sh).await?;
+    let stream = format!("{name}-stream");
+    shardline_core::ports::Stream::create_stream(
+        &b.stream,
+        &stream,
+        1,
+        std::time::Duration::from_secs(24 * 3600),
+    )
+    .await?;
+    b.objects
+        .ensure_bucket(&format!("{name}-dead-letters"))
+        .await?;
+    let leases = format!("{name}-leases");
+    let no_lease_table = || async {
+        let described = b
+            .clients
+            .dynamodb
+            .describe_table()
+            .table_name(&leases)
+            .send()
+            .await;
+        matches!(&described, Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()))
+    };
+    assert!(
+        no_lease_table().await,
+        "the test starts with no lease table"
+    );
+
+    // Lambda's measures: s3-parquet 15 min behind ten minutes ago, 2 min behind a minute ago
+    // (the most recent period counts); dynamodb 3 s behind; cloudwatch and alerts were sent
+    // no batch.
+    let now = shardline_core::time::now_ms();
+    put_iterator_age(&b, "s3-parquet", &[(900_000.0, now - 10 * 60_000)]).await?;
+    put_iterator_age(&b, "s3-parquet", &[(120_000.0, now - 60_000)]).await?;
+    put_iterator_age(&b, "dynamodb", &[(3_000.0, now - 60_000)]).await?;
+
+    let binary = env!("CARGO_BIN_EXE_pipeline-health");
+    let (ok, stuck) = invoke(&sh, "pipeline-health", binary, r#"{"max_lag_seconds": 60}"#)?;
+    assert!(!ok, "2 min behind is past 60 s: {stuck}");
+    assert_eq!(stuck["errorType"], "PipelineUnhealthy", "{stuck}");
+    let message = stuck["errorMessage"].as_str().context("errorMessage")?;
+    assert!(
+        message.contains("s3-parquet is 2m behind (function s3-parquet: IteratorAge 120000 ms"),
+        "{message}"
+    );
+    for healthy in ["dynamodb", "cloudwatch", "alerts"] {
+        assert!(!message.contains(&format!("{healthy} is")), "{message}");
+    }
+
+    let (ok, health) = invoke(
+        &sh,
+        "pipeline-health",
+        binary,
+        r#"{"max_lag_seconds": 600}"#,
+    )?;
+    assert!(ok, "{health}");
+    assert_eq!(health["healthy"], true, "{health}");
+    assert_eq!(health["lag_source"], "iterator-age", "{health}");
+    let consumers = health["consumers"].as_array().context("consumers")?;
+    let lags: Vec<(&str, &Value)> = consumers
+        .iter()
+        .map(|c| (c["function"].as_str().unwrap_or_default(), &c["lag_ms"]))
+        .collect();
+    assert_eq!(
+        lags,
+        [
+            ("s3-parquet", &Value::from(120_000)),
+            ("dynamodb", &Value::from(3_000)),
+            ("cloudwatch", &Value::Null),
+            ("alerts", &Value::Null),
+        ],
+        "{health}"
+    );
+    for c in consumers {
+        assert_eq!(c["records_behind"], Value::Null, "{c}");
+        assert_eq!(c["last_checkpoint"], Value::Null, "{c}");
+        assert_eq!(c["dead_letters"], 0, "{c}");
+        let unknown = c["lag_unknown"].as_str();
+        assert_eq!(unknown.is_some(), c["lag_ms"].is_null(), "{c}");
+        if let Some(reason) = unknown {
+            assert!(reason.contains("no IteratorAge datapoint"), "{reason}");
+        }
+    }
+    assert!(
+        no_lease_table().await,
+        "pipeline-health made no lease table"
+    );
     Ok(())
 }
 
