@@ -1,6 +1,7 @@
 //! The deploy template (infra/deploy/template.yaml) against what the code writes: its state
 //! machine is infra/deploy's ASL with the Task resources wired to the functions, and its
-//! Athena table (and the DDL in infra/deploy/athena) has the Parquet schema the sink writes.
+//! Athena table (and the DDL in infra/deploy/athena) has the Parquet schema the sink writes;
+//! its roles grant `*` resources only where an action has no resource ARN.
 //! (cfn-lint checks the template itself, in scripts/test-all.sh.)
 
 #![allow(clippy::unwrap_used, missing_docs)]
@@ -186,12 +187,111 @@ fn every_function_is_deployed_with_its_mapping_log_group_and_own_role() {
     let globals = &t["Globals"]["Function"];
     assert_eq!(globals["Runtime"].as_str(), Some("provided.al2023"));
     assert_eq!(globals["Architectures"][0].as_str(), Some("x86_64"));
-    // No `*` resource except where the action has none (PutMetricData, log deliveries).
-    let text = TEMPLATE;
-    let stars = text.matches("Resource: \"*\"").count();
+}
+
+/// Every Allow statement of every role: (role, actions, resource as written).
+fn statements(t: &serde_yaml::Value) -> Vec<(String, Vec<String>, serde_yaml::Value)> {
+    let mut out = Vec::new();
+    let resources = t["Resources"].as_mapping().unwrap();
+    for (name, r) in resources {
+        if r["Type"].as_str() != Some("AWS::IAM::Role") {
+            continue;
+        }
+        for policy in r["Properties"]["Policies"].as_sequence().unwrap() {
+            for st in policy["PolicyDocument"]["Statement"].as_sequence().unwrap() {
+                assert_eq!(st["Effect"].as_str(), Some("Allow"));
+                let actions = match &st["Action"] {
+                    serde_yaml::Value::String(a) => vec![a.clone()],
+                    other => other
+                        .as_sequence()
+                        .unwrap()
+                        .iter()
+                        .map(|a| a.as_str().unwrap().to_string())
+                        .collect(),
+                };
+                out.push((
+                    name.as_str().unwrap().to_string(),
+                    actions,
+                    st["Resource"].clone(),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Least privilege: a `*` resource only where the action has no resource-level permissions
+/// (PutMetricData, GetMetricStatistics, vended log delivery), and nowhere else.
+#[test]
+fn only_actions_without_resource_arns_have_a_star_resource() {
+    let t = template();
+    let mut stars: Vec<(String, Vec<String>)> = statements(&t)
+        .into_iter()
+        .filter(|(_, _, resource)| {
+            let text = serde_json::to_string(resource).unwrap();
+            resource.as_str() == Some("*") || text.contains("\"*\"")
+        })
+        .map(|(role, actions, _)| (role, actions))
+        .collect();
+    stars.sort();
+    let logs = [
+        "logs:CreateLogDelivery",
+        "logs:GetLogDelivery",
+        "logs:UpdateLogDelivery",
+        "logs:DeleteLogDelivery",
+        "logs:ListLogDeliveries",
+        "logs:PutResourcePolicy",
+        "logs:DescribeResourcePolicies",
+        "logs:DescribeLogGroups",
+    ];
+    let expected = [
+        ("CloudwatchRole", vec!["cloudwatch:PutMetricData"]),
+        ("PipelineHealthRole", vec!["cloudwatch:GetMetricStatistics"]),
+        ("StateMachineRole", logs.to_vec()),
+    ]
+    .map(|(role, actions)| {
+        (
+            role.to_string(),
+            actions.into_iter().map(String::from).collect::<Vec<_>>(),
+        )
+    });
+    assert_eq!(stars, expected);
+}
+
+/// pipeline-health as deployed reads the consumers' lag from Lambda's IteratorAge (the
+/// consumers are the sink functions behind mappings; no lease table exists), and its role
+/// allows what it calls in that mode and nothing more: the stream check at start, the
+/// dead-letter listing, GetMetricStatistics.
+#[test]
+fn pipeline_health_reads_iterator_age_with_only_what_it_calls() {
+    let t = template();
+    let vars = &resource(&t, "PipelineHealthFunction")["Properties"]["Environment"]["Variables"];
     assert_eq!(
-        stars, 2,
-        "only cloudwatch:PutMetricData and the state machine's log delivery"
+        vars["SHARDLINE__FLOW__LAG_SOURCE"].as_str(),
+        Some("iterator-age")
+    );
+    let mut actions: Vec<String> = statements(&t)
+        .into_iter()
+        .filter(|(role, _, _)| role == "PipelineHealthRole")
+        .flat_map(|(_, actions, _)| actions)
+        .collect();
+    actions.sort();
+    assert_eq!(
+        actions,
+        [
+            "cloudwatch:GetMetricStatistics",
+            "kinesis:DescribeStreamSummary",
+            "kinesis:ListShards",
+            "logs:CreateLogStream",
+            "logs:PutLogEvents",
+            "s3:ListBucket",
+        ]
+    );
+    // No lease table is deployed for it to read.
+    let text = serde_json::to_string(&t["Resources"]).unwrap();
+    assert!(
+        !text.contains("leaseKey") && !text.contains("LeaseTable"),
+        "no lease table"
     );
 }
 
