@@ -3,7 +3,7 @@
 //! (`max_lag_seconds` in the task input, else `[flow] max_consumer_lag`).
 //!
 //! # Layout
-//! - [`pipeline_health`]: the handler; `[flow] lag_source` picks where lag is read.
+//! - `pipeline_health`: the handler; `[flow] lag_source` picks where lag is read.
 //! - `checkpoint_lags`: `checkpoints`, the consumers `up` and `consume` run.
 //! - `iterator_age_lags`: `iterator-age`, the consumers deployed as Lambda functions.
 //!
