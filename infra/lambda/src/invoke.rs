@@ -50,8 +50,12 @@ pub trait Invoker: Send + Sync {
     async fn invoke(&self, event: Bytes, timeout: Duration) -> Invocation;
 }
 
-/// A [`Function`] called in this process. A call past its timeout is dropped where it stands
-/// (as Lambda stops the environment) and fails with [`TIMED_OUT`].
+/// A [`Function`] called in this process, each invocation on a task of its own (as each
+/// Lambda invocation runs in an execution environment of its own): the runner's shards and a
+/// mapping's parallel batches invoke at once on the runtime's worker threads. A call past its
+/// timeout is stopped where it stands (as Lambda stops the environment) and fails with
+/// [`TIMED_OUT`]; a call that panics fails with [`EXIT_ERROR`] (Lambda's answer when the
+/// runtime process dies), and the runner goes on.
 pub struct InProcess {
     function: Arc<dyn Function>,
 }
@@ -70,13 +74,32 @@ impl Invoker for InProcess {
     }
 
     async fn invoke(&self, event: Bytes, timeout: Duration) -> Invocation {
-        match tokio::time::timeout(timeout, self.function.invoke_bytes(&event)).await {
-            Ok(Ok(answer)) => Invocation::Answer(Bytes::from(answer)),
-            Ok(Err(e)) => Invocation::Failed(e),
-            Err(_) => Invocation::Failed(FunctionError::new(
-                TIMED_OUT,
-                format!("Task timed out after {:.2} seconds", timeout.as_secs_f64()),
+        let function = self.function.clone();
+        let mut call = tokio::spawn(async move { function.invoke_bytes(&event).await });
+        match tokio::time::timeout(timeout, &mut call).await {
+            Ok(Ok(Ok(answer))) => Invocation::Answer(Bytes::from(answer)),
+            Ok(Ok(Err(e))) => Invocation::Failed(e),
+            Ok(Err(joined)) => Invocation::Failed(FunctionError::new(
+                EXIT_ERROR,
+                match joined.try_into_panic() {
+                    Ok(panic) => format!(
+                        "the function panicked: {}",
+                        panic
+                            .downcast_ref::<&str>()
+                            .map(|s| (*s).to_string())
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .unwrap_or_else(|| "(no message)".into())
+                    ),
+                    Err(_) => "the invocation was cancelled".into(),
+                },
             )),
+            Err(_) => {
+                call.abort();
+                Invocation::Failed(FunctionError::new(
+                    TIMED_OUT,
+                    format!("Task timed out after {:.2} seconds", timeout.as_secs_f64()),
+                ))
+            }
         }
     }
 }

@@ -17,7 +17,7 @@ use shardline_aws::AwsBackends;
 use shardline_core::ports::ObjectStore;
 use shardline_lambda::esm::{Destination, EsmRunner, MappingConfig, Until, mapping_uuid};
 use shardline_lambda::invoke::{InProcess, Invoker};
-use shardline_lambda::runtime_api::{ProcessConfig, ProcessFunction};
+use shardline_lambda::runtime_api::{DEFAULT_MAX_ENVIRONMENTS, ProcessConfig, ProcessFunction};
 use shardline_lambda::{SinkKind, config::CONFIG_ENV};
 use shardline_local::LocalBackends;
 use std::sync::Arc;
@@ -67,10 +67,13 @@ async fn run_mapping(config: Config, args: EsmRunArgs) -> Result<i32> {
             let mut p = ProcessConfig::new(&args.function, binary);
             p.region.clone_from(&mapping.region);
             p.account.clone_from(&mapping.account);
-            p.env.insert(
-                "SHARDLINE_BACKEND".into(),
-                bootstrap_backend(&config, false)?.into(),
-            );
+            let backend = bootstrap_backend(&config, false)?;
+            // Over AWS's services environments scale out as Lambda's do; the embedded
+            // stores take one process at a time.
+            if backend == "aws" {
+                p.max_environments = DEFAULT_MAX_ENVIRONMENTS;
+            }
+            p.env.insert("SHARDLINE_BACKEND".into(), backend.into());
             p.env.insert(
                 "SHARDLINE_DATA".into(),
                 config.data_dir.display().to_string(),

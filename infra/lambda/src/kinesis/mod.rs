@@ -33,7 +33,6 @@
 
 pub mod response;
 
-use base64::Engine;
 use serde::{Deserialize, Serialize};
 use shardline_core::stream::Record;
 use shardline_core::{SequenceNumber, ShardId};
@@ -68,6 +67,7 @@ pub fn stream_arn(region: &str, account: &str, stream: &str) -> String {
     format!("arn:aws:kinesis:{region}:{account}:stream/{stream}")
 }
 
+#[cfg(test)]
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct KinesisData<'a> {
@@ -78,6 +78,7 @@ struct KinesisData<'a> {
     approximate_arrival_timestamp: f64,
 }
 
+#[cfg(test)]
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct RecordOut<'a> {
@@ -111,33 +112,62 @@ pub struct EncodedRecord {
 impl EncodedRecord {
     /// Encodes `record` of `shard` as Lambda delivers it.
     pub fn new(source: &EventSource, shard: ShardId, record: &Record) -> Self {
-        let seq = record.sequence_number.as_str();
-        let out = RecordOut {
-            kinesis: KinesisData {
-                kinesis_schema_version: "1.0",
-                partition_key: &record.partition_key,
-                sequence_number: seq,
-                data: base64::engine::general_purpose::STANDARD.encode(&record.data),
-                approximate_arrival_timestamp: record.approximate_arrival_ms as f64 / 1000.0,
-            },
-            event_source: "aws:kinesis",
-            event_version: "1.0",
-            event_id: format!("{shard}:{seq}"),
-            event_name: "aws:kinesis:record",
-            invoke_identity_arn: &source.invoke_identity_arn,
-            aws_region: &source.region,
-            event_source_arn: &source.stream_arn,
-        };
-        // Serializing plain strings and numbers cannot fail.
-        let json = serde_json::to_vec(&out).unwrap_or_default();
         Self {
             shard,
             sequence_number: record.sequence_number.clone(),
             partition_key: record.partition_key.clone(),
             arrival_ms: record.approximate_arrival_ms,
-            json,
+            json: encode_record(source, shard, record),
         }
     }
+}
+
+/// A JSON string (quoted and escaped) appended to `out`.
+fn push_str(out: &mut Vec<u8>, s: &str) {
+    // Writing a string into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+/// The record's entry as Lambda's Kinesis event carries it, written field by field into one
+/// buffer (the same bytes as serializing [`RecordOut`], which the tests hold it to; this
+/// runs once per record the runner reads, and the base64 goes straight into the buffer).
+fn encode_record(source: &EventSource, shard: ShardId, record: &Record) -> Vec<u8> {
+    use base64::Engine as _;
+    let seq = record.sequence_number.as_str();
+    let b64 = base64::encoded_len(record.data.len(), true).unwrap_or(0);
+    let mut out = Vec::with_capacity(
+        320 + b64
+            + record.partition_key.len()
+            + 2 * seq.len()
+            + source.invoke_identity_arn.len()
+            + source.region.len()
+            + source.stream_arn.len(),
+    );
+    out.extend_from_slice(b"{\"kinesis\":{\"kinesisSchemaVersion\":\"1.0\",\"partitionKey\":");
+    push_str(&mut out, &record.partition_key);
+    out.extend_from_slice(b",\"sequenceNumber\":");
+    push_str(&mut out, seq);
+    out.extend_from_slice(b",\"data\":\"");
+    let start = out.len();
+    out.resize(start + b64, 0);
+    let written = base64::engine::general_purpose::STANDARD
+        .encode_slice(&record.data, &mut out[start..])
+        .unwrap_or(0);
+    out.truncate(start + written);
+    out.extend_from_slice(b"\",\"approximateArrivalTimestamp\":");
+    let _ = serde_json::to_writer(&mut out, &(record.approximate_arrival_ms as f64 / 1000.0));
+    out.extend_from_slice(
+        b"},\"eventSource\":\"aws:kinesis\",\"eventVersion\":\"1.0\",\"eventID\":",
+    );
+    push_str(&mut out, &format!("{shard}:{seq}"));
+    out.extend_from_slice(b",\"eventName\":\"aws:kinesis:record\",\"invokeIdentityArn\":");
+    push_str(&mut out, &source.invoke_identity_arn);
+    out.extend_from_slice(b",\"awsRegion\":");
+    push_str(&mut out, &source.region);
+    out.extend_from_slice(b",\"eventSourceARN\":");
+    push_str(&mut out, &source.stream_arn);
+    out.push(b'}');
+    out
 }
 
 /// A tumbling window's start and end, RFC 3339.

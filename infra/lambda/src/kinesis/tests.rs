@@ -183,3 +183,58 @@ fn partial_batch_response_rules() {
         "without ReportBatchItemFailures the answer is not read"
     );
 }
+
+/// The hand-written encoder gives exactly the bytes serde gives for the entry's struct,
+/// whatever the partition key, data and arrival time hold (escapes, Unicode, empty data,
+/// whole and fractional seconds).
+#[test]
+fn the_record_encoder_writes_what_serde_writes() {
+    use base64::Engine as _;
+    let source = aws_example_source();
+    let keys = [
+        "1",
+        "",
+        "i-0abc\"quoted\\\"",
+        "line\nbreak\ttab",
+        "ünïcödé ✓",
+        "\u{1}ctl",
+    ];
+    let datas: [&[u8]; 4] = [b"", b"{\"metric\":1}", &[0xff, 0x00, 0xfe], &[b'x'; 1000]];
+    for (i, key) in keys.iter().enumerate() {
+        for (j, data) in datas.iter().enumerate() {
+            let r = Record {
+                sequence_number: seq(&format!(
+                    "4959{i}{j}0000000000000000000000000000000000000000"
+                )),
+                partition_key: (*key).to_string(),
+                explicit_hash_key: None,
+                approximate_arrival_ms: 1_545_084_650_987 + (i * 7 + j) as i64 * 333,
+                data: Bytes::copy_from_slice(data),
+            };
+            let seq_text = r.sequence_number.as_str();
+            let expected = serde_json::to_vec(&RecordOut {
+                kinesis: KinesisData {
+                    kinesis_schema_version: "1.0",
+                    partition_key: &r.partition_key,
+                    sequence_number: seq_text,
+                    data: base64::engine::general_purpose::STANDARD.encode(&r.data),
+                    approximate_arrival_timestamp: r.approximate_arrival_ms as f64 / 1000.0,
+                },
+                event_source: "aws:kinesis",
+                event_version: "1.0",
+                event_id: format!("{}:{seq_text}", ShardId(3)),
+                event_name: "aws:kinesis:record",
+                invoke_identity_arn: &source.invoke_identity_arn,
+                aws_region: &source.region,
+                event_source_arn: &source.stream_arn,
+            })
+            .unwrap();
+            let got = EncodedRecord::new(&source, ShardId(3), &r).json;
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(&expected),
+                "key {key:?}, data {j}"
+            );
+        }
+    }
+}

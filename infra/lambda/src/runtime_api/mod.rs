@@ -9,5 +9,5 @@
 pub mod process;
 pub mod server;
 
-pub use process::{ProcessConfig, ProcessFunction};
+pub use process::{DEFAULT_MAX_ENVIRONMENTS, ProcessConfig, ProcessFunction};
 pub use server::RuntimeApiServer;

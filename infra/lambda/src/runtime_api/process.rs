@@ -26,6 +26,9 @@ use tokio::sync::{Mutex, Semaphore, oneshot};
 use tracing::{info, warn};
 
 use super::server::{Pending, RuntimeApiServer};
+
+/// Lambda's default concurrent executions quota (per account and Region).
+pub const DEFAULT_MAX_ENVIRONMENTS: usize = 1000;
 use crate::error::FunctionError;
 use crate::invoke::{EXIT_ERROR, Invocation, Invoker, TIMED_OUT};
 
@@ -44,7 +47,12 @@ pub struct ProcessConfig {
     pub account: String,
     /// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, MB.
     pub memory_mb: u32,
-    /// Most environments running at once.
+    /// Most environments running at once (default 1). Lambda starts an environment for each
+    /// invocation that finds none idle, so a mapping runs one per shard (times its
+    /// ParallelizationFactor) at once, up to the account's concurrency quota
+    /// ([`DEFAULT_MAX_ENVIRONMENTS`]). Over the embedded backends only one process at a time
+    /// can hold the data directory's stores, so one environment serves every batch there;
+    /// over AWS's services the runner lets them scale as Lambda does.
     pub max_environments: usize,
 }
 
