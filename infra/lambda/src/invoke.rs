@@ -103,3 +103,44 @@ impl Invoker for InProcess {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    /// Panics on events holding `"panic"`, sleeps on `"sleep"`, else echoes the event.
+    struct Moody;
+
+    #[async_trait]
+    impl Function for Moody {
+        fn name(&self) -> &str {
+            "moody"
+        }
+
+        async fn invoke(&self, event: Value) -> Result<Value, FunctionError> {
+            match event.as_str() {
+                Some("panic") => panic!("poison pill"),
+                Some("sleep") => {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                    Ok(event)
+                }
+                _ => Ok(event),
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_panic_or_a_timeout_fails_the_invocation_and_the_next_one_runs() {
+        let f = InProcess::new(Arc::new(Moody));
+        let t = Duration::from_secs(3);
+        let out = f.invoke(Bytes::from_static(b"\"panic\""), t).await;
+        let e = out.error().expect("a panicking invocation fails");
+        assert_eq!(e.error_type, EXIT_ERROR);
+        assert!(e.message.contains("poison pill"), "{e:?}");
+        let out = f.invoke(Bytes::from_static(b"\"sleep\""), t).await;
+        assert_eq!(out.error().map(|e| e.error_type.as_str()), Some(TIMED_OUT));
+        let out = f.invoke(Bytes::from_static(b"\"ok\""), t).await;
+        assert_eq!(out, Invocation::Answer(Bytes::from_static(b"\"ok\"")));
+    }
+}
